@@ -1,0 +1,62 @@
+# nemod: see README.md. `make demo` and `make test` are the whole set-up on a
+# fresh Debian 12 machine as root.
+
+GO        ?= go
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+LDFLAGS   := -s -w
+BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+# Packages with no I/O: unit tested, fuzzed and run under qemu on other CPUs.
+PURE_PKGS := ./nemo/... ./config/... ./policy/... ./binding/...
+FUZZTIME  ?= 3s
+
+.PHONY: all build cross deps lint unit race fuzz-smoke fuzz qemu e2e test demo \
+        bench bench-codec bench-ha bench-throughput bench-failover clean
+
+all: build
+
+build:
+	$(BUILD) -o bin/nemod ./cmd/nemod
+
+# Static binaries for the router CPUs OpenWrt runs on (softfloat: most MIPS
+# routers have no FPU) and for the home agent's server.
+cross:
+	GOOS=linux GOARCH=mips   GOMIPS=softfloat $(BUILD) -o bin/nemod-linux-mips   ./cmd/nemod
+	GOOS=linux GOARCH=mipsle GOMIPS=softfloat $(BUILD) -o bin/nemod-linux-mipsle ./cmd/nemod
+	GOOS=linux GOARCH=arm    GOARM=7          $(BUILD) -o bin/nemod-linux-arm    ./cmd/nemod
+	GOOS=linux GOARCH=arm64                   $(BUILD) -o bin/nemod-linux-arm64  ./cmd/nemod
+	GOOS=linux GOARCH=amd64                   $(BUILD) -o bin/nemod-linux-amd64  ./cmd/nemod
+	@ls -l bin/nemod-linux-*
+
+deps:
+	@scripts/deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files -o --exclude-standard '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+
+# Every package, with the race detector; the end-to-end tests in lab/ build
+# the daemons with -race too.
+unit race:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+fuzz-smoke:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+fuzz:
+	@scripts/fuzz.sh $(or $(FUZZ_FOR),60s)
+
+qemu:
+	@cross/qemu-test.sh $(PURE_PKGS)
+
+test: deps lint unit fuzz-smoke qemu
+
+demo: deps build
+	$(GO) run ./cmd/nemolab demo --nemod bin/nemod
+
+bench-codec:
+	$(GO) test -run '^$$' -bench . -benchmem ./nemo/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,3 @@
+module nemod
+
+go 1.26.0

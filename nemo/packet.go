@@ -1,0 +1,279 @@
+package nemo
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Option type of the Home Address destination option (RFC 6275 §6.3).
+const optHomeAddress = 0xc9
+
+// Packet is an IPv6 packet carrying a Mobility Header, as ParsePacket found
+// it. MH aliases the parsed buffer.
+type Packet struct {
+	Src, Dst    netip.Addr
+	HopLimit    uint8
+	HomeAddress netip.Addr // from the Home Address option; invalid if none
+	RH2Address  netip.Addr // from a type 2 routing header; invalid if none
+	MH          []byte
+}
+
+// PseudoSrc is the source address of the checksum pseudo-header and of
+// authentication: the home address when a Home Address option is present.
+func (p *Packet) PseudoSrc() netip.Addr {
+	if p.HomeAddress.IsValid() {
+		return p.HomeAddress
+	}
+	return p.Src
+}
+
+// PseudoDst is the final destination: the type 2 routing header's address
+// when present.
+func (p *Packet) PseudoDst() netip.Addr {
+	if p.RH2Address.IsValid() {
+		return p.RH2Address
+	}
+	return p.Dst
+}
+
+// ParsePacket parses an IPv6 packet whose upper layer is a Mobility Header,
+// through hop-by-hop options, a type 2 routing header and destination
+// options (with at most one Home Address option). It returns ErrNotMH for
+// packets carrying anything else, and an *Error for malformed ones. Octets
+// after the IPv6 payload length (link-layer padding) are ignored.
+func ParsePacket(b []byte) (Packet, error) {
+	var p Packet
+	const msg = "IPv6 packet"
+	if len(b) < 40 {
+		return p, errAt(msg, "header", 0, "is "+itoa(len(b))+" octets, want at least 40")
+	}
+	if b[0]>>4 != 6 {
+		return p, errAt(msg, "version", 0, "is "+itoa(int(b[0]>>4))+", want 6")
+	}
+	plen := int(binary.BigEndian.Uint16(b[4:]))
+	if 40+plen > len(b) {
+		return p, errAt(msg, "payload length", 4, itoa(plen)+" runs past the "+itoa(len(b))+" octets received")
+	}
+	b = b[:40+plen]
+	p.HopLimit = b[7]
+	p.Src = addr16(b[8:])
+	p.Dst = addr16(b[24:])
+	next, off := b[6], 40
+	for first := true; ; first = false {
+		switch next {
+		case ProtoMH:
+			p.MH = b[off:]
+			return p, nil
+		case ProtoHopByHop, ProtoDstOpts, ProtoRouting:
+		default:
+			return p, ErrNotMH
+		}
+		if next == ProtoHopByHop && !first {
+			return p, errAt(msg, "hop-by-hop options", off, "header is not the first extension header")
+		}
+		if off+8 > len(b) {
+			return p, errAt(msg, "extension header", off, "runs past the end of the packet")
+		}
+		hlen := (int(b[off+1]) + 1) * 8
+		if off+hlen > len(b) {
+			return p, errAt(msg, "extension header length", off+1, itoa(hlen)+" octets run past the end of the packet")
+		}
+		h := b[off : off+hlen]
+		switch next {
+		case ProtoDstOpts:
+			if err := parseDstOpts(h, off, &p); err != nil {
+				return p, err
+			}
+		case ProtoRouting:
+			if err := parseRouting(h, off, &p); err != nil {
+				return p, err
+			}
+		}
+		next, off = h[0], off+hlen
+	}
+}
+
+func parseDstOpts(h []byte, base int, p *Packet) error {
+	const msg = "destination options"
+	for o := 2; o < len(h); {
+		t := h[o]
+		if t == 0 { // Pad1
+			o++
+			continue
+		}
+		if o+2 > len(h) {
+			return errAt(msg, "option length", base+o, "runs past the header")
+		}
+		l := int(h[o+1])
+		if o+2+l > len(h) {
+			return errAt(msg, "option length", base+o+1, itoa(l)+" runs past the header")
+		}
+		switch {
+		case t == 1: // PadN
+		case t == optHomeAddress:
+			if p.HomeAddress.IsValid() {
+				return errAt(msg, "Home Address option", base+o, "appears twice")
+			}
+			if l != 16 {
+				return errAt(msg, "Home Address option length", base+o+1, "is "+itoa(l)+", want 16")
+			}
+			p.HomeAddress = addr16(h[o+2:])
+		case t>>6 != 0:
+			// The option's action bits ask a node that does not know it to
+			// discard the packet (RFC 8200 §4.2).
+			return errAt(msg, "option type", base+o, "unknown option "+itoa(int(t))+" requires discarding the packet")
+		}
+		o += 2 + l
+	}
+	return nil
+}
+
+func parseRouting(h []byte, base int, p *Packet) error {
+	const msg = "routing header"
+	typ, segLeft := h[2], h[3]
+	if typ != 2 {
+		if segLeft == 0 {
+			return nil // an exhausted routing header of any type is ignored
+		}
+		return errAt(msg, "routing type", base+2, "type "+itoa(int(typ))+" with segments left is not supported")
+	}
+	if p.RH2Address.IsValid() {
+		return errAt(msg, "type 2 routing header", base, "appears twice")
+	}
+	if h[1] != 2 || segLeft > 1 {
+		return errAt(msg, "type 2 routing header", base+1, "needs Hdr Ext Len 2 and at most 1 segment left")
+	}
+	p.RH2Address = addr16(h[8:])
+	return nil
+}
+
+// DefaultHopLimit is the hop limit of the signalling packets we send.
+const DefaultHopLimit = 64
+
+// AppendPacket appends an IPv6 packet carrying mh: the IPv6 header, a type 2
+// routing header when rh2 is valid (a Binding Acknowledgement to a care-of
+// address), a destination options header with the Home Address option when
+// hao is valid (a Binding Update from a care-of address), then mh, whose
+// checksum it sets.
+func AppendPacket(b []byte, src, dst, hao, rh2 netip.Addr, hopLimit uint8, mh []byte) ([]byte, error) {
+	for _, a := range []netip.Addr{src, dst} {
+		if !a.Is6() {
+			return b, errAt("IPv6 packet", "address", -1, a.String()+" is not an IPv6 address")
+		}
+	}
+	if (hao.IsValid() && !hao.Is6()) || (rh2.IsValid() && !rh2.Is6()) {
+		return b, errAt("IPv6 packet", "home address", -1, "is not an IPv6 address")
+	}
+	plen := len(mh)
+	if hao.IsValid() {
+		plen += 24
+	}
+	if rh2.IsValid() {
+		plen += 24
+	}
+	if plen > 0xffff {
+		return b, errAt("IPv6 packet", "payload length", -1, "too long")
+	}
+	first := uint8(ProtoMH)
+	if hao.IsValid() {
+		first = ProtoDstOpts
+	}
+	if rh2.IsValid() {
+		first = ProtoRouting
+	}
+	b = append(b, 0x60, 0, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(plen))
+	b = append(b, first, hopLimit)
+	s, d := src.As16(), dst.As16()
+	b = append(b, s[:]...)
+	b = append(b, d[:]...)
+	if rh2.IsValid() {
+		next := uint8(ProtoMH)
+		if hao.IsValid() {
+			next = ProtoDstOpts
+		}
+		a := rh2.As16()
+		b = append(b, next, 2, 2, 1, 0, 0, 0, 0)
+		b = append(b, a[:]...)
+	}
+	if hao.IsValid() {
+		// PadN(4) puts the option at 8n+6 as RFC 6275 §6.3 requires.
+		a := hao.As16()
+		b = append(b, ProtoMH, 2, 1, 2, 0, 0, optHomeAddress, 16)
+		b = append(b, a[:]...)
+	}
+	mhStart := len(b)
+	b = append(b, mh...)
+	ps, pd := src, dst
+	if hao.IsValid() {
+		ps = hao
+	}
+	if rh2.IsValid() {
+		pd = rh2
+	}
+	SetChecksum(b[mhStart:], ps, pd)
+	return b, nil
+}
+
+// Checksum computes the Mobility Header checksum (RFC 6275 §6.1.1) of mh
+// for the pseudo-header addresses src and dst, treating the checksum field
+// as zero.
+func Checksum(src, dst netip.Addr, mh []byte) uint16 {
+	s, d := src.As16(), dst.As16()
+	sum := sum16(s[:], 0)
+	sum = sum16(d[:], sum)
+	sum += uint64(len(mh)) + ProtoMH
+	if len(mh) >= 6 {
+		sum = sum16(mh[:4], sum)
+		sum = sum16(mh[6:], sum)
+	} else {
+		sum = sum16(mh, sum)
+	}
+	return fold(sum)
+}
+
+// SetChecksum writes the checksum of mh into its Checksum field.
+func SetChecksum(mh []byte, src, dst netip.Addr) {
+	if len(mh) >= 6 {
+		binary.BigEndian.PutUint16(mh[4:], Checksum(src, dst, mh))
+	}
+}
+
+// VerifyChecksum reports whether the checksum of mh is right.
+func VerifyChecksum(mh []byte, src, dst netip.Addr) bool {
+	return len(mh) >= 6 && binary.BigEndian.Uint16(mh[4:]) == Checksum(src, dst, mh)
+}
+
+// InetChecksum is the Internet checksum of an IPv6 upper-layer payload
+// (ICMPv6, UDP, TCP) whose checksum field the caller has set to zero.
+func InetChecksum(src, dst netip.Addr, proto uint8, payload []byte) uint16 {
+	s, d := src.As16(), dst.As16()
+	sum := sum16(s[:], 0)
+	sum = sum16(d[:], sum)
+	sum += uint64(len(payload)) + uint64(proto)
+	return fold(sum16(payload, sum))
+}
+
+// sum16 adds b as big-endian 16-bit words (odd length padded with zero).
+func sum16(b []byte, sum uint64) uint64 {
+	for len(b) >= 8 {
+		sum += uint64(binary.BigEndian.Uint16(b)) + uint64(binary.BigEndian.Uint16(b[2:])) +
+			uint64(binary.BigEndian.Uint16(b[4:])) + uint64(binary.BigEndian.Uint16(b[6:]))
+		b = b[8:]
+	}
+	for len(b) >= 2 {
+		sum += uint64(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum += uint64(b[0]) << 8
+	}
+	return sum
+}
+
+func fold(sum uint64) uint16 {
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}

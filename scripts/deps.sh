@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs what `make test`, `make demo` and the benchmarks need and this
+# machine lacks. Debian 12 packages come from apt; Go tools from the module
+# proxy. Safe to run again: it only installs what is missing.
+set -eu
+
+need_pkgs=""
+want() { # want COMMAND PACKAGE
+	command -v "$1" >/dev/null 2>&1 || need_pkgs="$need_pkgs $2"
+}
+want ip iproute2
+want nft nftables
+want tshark tshark
+want dumpcap tshark
+want qemu-mips-static qemu-user-static
+want radvd radvd
+want iperf3 iperf3
+want ping iputils-ping
+want wg wireguard-tools
+# scapy is checked against Debian's own interpreter, not any python3 on PATH.
+/usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-scapy"
+
+if [ -n "$need_pkgs" ]; then
+	echo "deps: installing$need_pkgs"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $need_pkgs >/dev/null
+fi
+
+gobin=$(go env GOPATH)/bin
+if [ ! -x "$gobin/staticcheck" ]; then
+	echo "deps: installing staticcheck"
+	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
