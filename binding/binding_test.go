@@ -1,0 +1,496 @@
+package binding
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"nemod/nemo"
+)
+
+var (
+	haAddr   = netip.MustParseAddr("2001:db8:ffff::1")
+	haAddr4  = netip.MustParseAddr("198.51.100.1")
+	homePfx  = netip.MustParsePrefix("2001:db8:ffff:1::/64")
+	hoa      = netip.MustParseAddr("2001:db8:ffff:1::100")
+	mnp      = netip.MustParsePrefix("2001:db8:100::/56")
+	wifiCoA  = netip.MustParseAddr("2001:db8:a::2")
+	wifi2CoA = netip.MustParseAddr("2001:db8:a::3")
+	cellCoA  = netip.MustParseAddr("100.64.0.2")
+	natAddr  = netip.MustParseAddr("192.0.2.2")
+	key      = []byte("0123456789abcdef")
+	t0       = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+)
+
+// world connects a Router and a Cache through a simulated network: a NAT
+// in front of IPv4 uplinks, and per-uplink faults.
+type world struct {
+	t       *testing.T
+	now     time.Time
+	r       *Router
+	c       *Cache
+	natPort uint16
+	// blockNative drops native (protocol 135) signalling on these uplinks;
+	// dead drops everything on them.
+	blockNative map[int]bool
+	dead        map[int]bool
+	// reorder holds back sends instead of delivering them.
+	hold    bool
+	held    []Send
+	results []Result
+	logs    []string
+}
+
+func haConfig() HAConfig {
+	return HAConfig{
+		Address: haAddr, AddressV4: haAddr4, HomePrefix: homePfx, MaxLifetime: time.Hour,
+		Peers: []Peer{{Name: "car1", HoA: hoa, SPI: 256, Key: key, NAI: "car1@fleet", MNPs: []netip.Prefix{mnp}}},
+	}
+}
+
+func routerConfig() RouterConfig {
+	return RouterConfig{
+		HoA: hoa, HA: haAddr, HAv4: haAddr4, MNPs: []netip.Prefix{mnp}, SPI: 256, Key: key, NAI: "car1@fleet",
+		Lifetime: 600 * time.Second,
+		Uplinks:  []UplinkConfig{{Name: "wifi", BID: 1}, {Name: "cell", BID: 2}},
+	}
+}
+
+func newWorld(t *testing.T, rc RouterConfig, hc HAConfig) *world {
+	w := &world{t: t, now: t0, natPort: 40000, blockNative: map[int]bool{}, dead: map[int]bool{}}
+	rc.Logf = func(f string, a ...any) { w.logs = append(w.logs, f) }
+	w.r = NewRouter(rc, 1000)
+	w.c = NewCache(hc)
+	return w
+}
+
+// deliver carries one signalling packet to the home agent and its answer
+// back.
+func (w *world) deliver(s Send) {
+	if w.dead[s.Path.Uplink] || (s.Path.Encap == EncapIPv6 && w.blockNative[s.Path.Uplink]) {
+		return
+	}
+	arr := Arrival{Encap: s.Path.Encap, Outer: netip.AddrPortFrom(s.Path.Src, 0)}
+	switch s.Path.Encap {
+	case EncapUDP4:
+		arr.Outer = netip.AddrPortFrom(natAddr, w.natPort)
+	case EncapUDP6:
+		arr.Outer = netip.AddrPortFrom(s.Path.Src, 5000)
+	}
+	res := w.c.HandlePacket(s.Packet, arr, w.now)
+	w.results = append(w.results, res)
+	if res.Reply == nil {
+		return
+	}
+	if err := w.r.HandlePacket(res.Reply, w.now); err != nil && !strings.Contains(err.Error(), "refused") {
+		w.t.Logf("router: %v", err)
+	}
+}
+
+// step polls the router and delivers what it sends.
+func (w *world) step() int {
+	sends := w.r.Poll(w.now)
+	for _, s := range sends {
+		if w.hold {
+			w.held = append(w.held, s)
+			continue
+		}
+		w.deliver(s)
+	}
+	return len(sends)
+}
+
+// run advances the clock to each deadline up to d from now.
+func (w *world) run(d time.Duration) {
+	end := w.now.Add(d)
+	for i := 0; i < 10000; i++ {
+		w.step()
+		next := w.r.NextDeadline()
+		if next.IsZero() || next.After(end) {
+			break
+		}
+		if next.After(w.now) {
+			w.now = next
+		}
+	}
+	w.now = end
+	w.step()
+	w.c.Expire(w.now)
+}
+
+func (w *world) up(i int, v6, v4 netip.Addr) {
+	w.r.SetLink(i, LinkState{Up: true, IPv6: v6, IPv4: v4}, w.now)
+}
+
+func (w *world) down(i int) { w.r.SetLink(i, LinkState{}, w.now) }
+
+func (w *world) states() string {
+	var s []string
+	for _, b := range w.r.Bindings() {
+		s = append(s, b.Uplink+"="+b.State.String()+"/"+b.Encap.String())
+	}
+	return strings.Join(s, " ")
+}
+
+func (w *world) haBindings() map[uint16]Binding {
+	m := map[uint16]Binding{}
+	for _, b := range w.c.Entry(hoa).Bindings {
+		m[b.BID] = b
+	}
+	return m
+}
+
+func TestRegisterTwoUplinksThroughNAT(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.up(0, wifiCoA, netip.MustParseAddr("192.168.50.2"))
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/udp4" {
+		t.Fatalf("after one exchange: %s", got)
+	}
+	hb := w.haBindings()
+	if b := hb[1]; b.CoA != wifiCoA || b.Encap != EncapIPv6 || b.Outer != netip.AddrPortFrom(wifiCoA, 0) || b.NAT {
+		t.Errorf("wifi binding %+v", b)
+	}
+	if b := hb[2]; b.CoA != cellCoA || b.Encap != EncapUDP4 || b.Outer != netip.AddrPortFrom(natAddr, 40000) || !b.NAT {
+		t.Errorf("cell binding %+v", b)
+	}
+	e := w.c.Entry(hoa)
+	if !e.Router || len(e.MNPs) != 1 || e.MNPs[0] != mnp {
+		t.Errorf("entry %+v", e)
+	}
+	if w.c.Accepted != 2 {
+		t.Errorf("accepted %d", w.c.Accepted)
+	}
+	// The NAT'd binding refreshes within the NAT keepalive time; the
+	// native one at 80 % of the lifetime.
+	for _, b := range w.r.links {
+		if b.cfg.BID == 2 && b.refreshAt.Sub(t0) > 100*time.Second {
+			t.Errorf("NAT binding refreshes after %v", b.refreshAt.Sub(t0))
+		}
+		if b.cfg.BID == 1 && b.refreshAt.Sub(t0) != 480*time.Second {
+			t.Errorf("native binding refreshes after %v", b.refreshAt.Sub(t0))
+		}
+	}
+}
+
+func TestLossDeregistersThroughOtherUplinkAndReturn(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	w.down(0)
+	w.dead[0] = true
+	if n := w.step(); n != 1 {
+		t.Fatalf("%d packets sent on loss, want one de-registration", n)
+	}
+	if hb := w.haBindings(); len(hb) != 1 || hb[2].CoA != cellCoA {
+		t.Fatalf("home agent bindings after loss: %+v", hb)
+	}
+	if w.c.Deregistrations != 1 || len(w.r.lost) != 0 {
+		t.Fatalf("deregistrations %d, still lost %v", w.c.Deregistrations, w.r.lost)
+	}
+	// The uplink returns: registered again at once.
+	delete(w.dead, 0)
+	w.up(0, wifiCoA, netip.Addr{})
+	w.step()
+	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/udp4" {
+		t.Fatalf("after return: %s", got)
+	}
+	if len(w.haBindings()) != 2 {
+		t.Fatal("home agent did not get the binding back")
+	}
+}
+
+func TestFallbackToUDPWhenNativeIsBlocked(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.blockNative[0] = true
+	w.up(0, wifiCoA, netip.Addr{})
+	w.step()
+	if got := w.states(); !strings.HasPrefix(got, "wifi=registering/ipv6") {
+		t.Fatalf("first try: %s", got)
+	}
+	w.run(1100 * time.Millisecond)
+	if got := w.states(); !strings.HasPrefix(got, "wifi=registered/udp6") {
+		t.Fatalf("after the first timeout: %s", got)
+	}
+	if b := w.haBindings()[1]; b.Encap != EncapUDP6 || b.Outer != netip.AddrPortFrom(wifiCoA, 5000) {
+		t.Fatalf("home agent binding %+v", b)
+	}
+}
+
+func TestRetransmissionBacksOff(t *testing.T) {
+	rc := routerConfig()
+	rc.Uplinks = []UplinkConfig{{Name: "wifi", BID: 1, Mode: ModeIPv6}}
+	w := newWorld(t, rc, haConfig())
+	w.dead[0] = true
+	w.up(0, wifiCoA, netip.Addr{})
+	var times []time.Duration
+	for i := 0; i < 9; i++ {
+		if w.step() > 0 {
+			times = append(times, w.now.Sub(t0))
+		}
+		w.now = w.r.NextDeadline()
+	}
+	want := []time.Duration{0, 1, 3, 7, 15, 31, 63, 95, 127}
+	for i := range want {
+		if times[i] != want[i]*time.Second {
+			t.Fatalf("sent at %v, want %v seconds", times, want)
+		}
+	}
+}
+
+func TestRejections(t *testing.T) {
+	// Answers the router can authenticate make it retry at the slowest
+	// rate; the others it must ignore, and it keeps backing off normally.
+	cases := []struct {
+		name   string
+		rc     func(*RouterConfig)
+		status uint8
+		count  func(*Cache) uint64
+	}{
+		{"wrong key", func(c *RouterConfig) { c.Key = []byte("fedcba9876543210") }, nemo.StatusAuthFailed, func(c *Cache) uint64 { return c.AuthFailed }},
+		{"wrong SPI", func(c *RouterConfig) { c.SPI = 999 }, nemo.StatusAuthFailed, func(c *Cache) uint64 { return c.AuthFailed }},
+		{"unknown home address", func(c *RouterConfig) { c.HoA = netip.MustParseAddr("2001:db8:ffff:1::999") }, nemo.StatusNotHomeAgent, func(c *Cache) uint64 { return c.UnknownHomeAddr }},
+		{"not home subnet", func(c *RouterConfig) { c.HoA = netip.MustParseAddr("2001:db8:eeee::1") }, nemo.StatusNotHomeSubnet, func(c *Cache) uint64 { return c.UnknownHomeAddr }},
+		{"prefix not authorized", func(c *RouterConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:200::/56")} }, nemo.StatusNotAuthorizedPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
+		{"prefix too wide", func(c *RouterConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:100::/48")} }, nemo.StatusNotAuthorizedPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
+		{"prefix over the home link", func(c *RouterConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")} }, nemo.StatusInvalidPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
+		{"invalid prefix", func(c *RouterConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:100::1/56")} }, nemo.StatusInvalidPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
+		{"wrong NAI", func(c *RouterConfig) { c.NAI = "car2@fleet" }, nemo.StatusProhibited, func(c *Cache) uint64 { return c.Prohibited }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := routerConfig()
+			tc.rc(&rc)
+			w := newWorld(t, rc, haConfig())
+			w.up(0, wifiCoA, netip.Addr{})
+			w.step()
+			if len(w.results) != 1 || w.results[0].Status != tc.status || tc.count(w.c) != 1 {
+				t.Fatalf("results %+v, want status %d counted once", w.results, tc.status)
+			}
+			if w.results[0].Reply == nil {
+				t.Fatal("no answer")
+			}
+			if got := w.states(); !strings.HasPrefix(got, "wifi=registering") {
+				t.Fatalf("router state %s", got)
+			}
+			if e := w.c.Entry(hoa); e != nil && e.Registered() {
+				t.Fatal("registered anyway")
+			}
+			// A configuration error the router can trust the answer about is
+			// retried slowly, not hammered.
+			trusted := tc.status != nemo.StatusAuthFailed && tc.status != nemo.StatusNotHomeAgent && tc.status != nemo.StatusNotHomeSubnet
+			if d := w.r.NextDeadline().Sub(w.now); trusted && d < 30*time.Second {
+				t.Fatalf("retry after %v", d)
+			}
+		})
+	}
+}
+
+func TestReplayedBUIsRejected(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.hold = true
+	w.up(0, wifiCoA, netip.Addr{})
+	w.step()
+	bu := w.held[0]
+	w.deliver(bu)
+	if w.results[0].Status != 0 {
+		t.Fatalf("first: %+v", w.results[0])
+	}
+	w.now = w.now.Add(time.Second)
+	w.deliver(bu)
+	if r := w.results[1]; r.Status != nemo.StatusIDMismatch || w.c.BadTimestamp != 1 {
+		t.Fatalf("replay: status %d, counted %d", r.Status, w.c.BadTimestamp)
+	}
+}
+
+func TestClockSkewIsCorrected(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.r.skew = -time.Hour // the router's clock is an hour slow
+	w.up(0, wifiCoA, netip.Addr{})
+	w.step()
+	if w.results[0].Status != nemo.StatusIDMismatch {
+		t.Fatalf("status %d", w.results[0].Status)
+	}
+	w.step()
+	if got := w.states(); !strings.HasPrefix(got, "wifi=registered") {
+		t.Fatalf("after correction: %s", got)
+	}
+}
+
+func TestOutOfOrderBUsRecover(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.hold = true
+	w.up(0, wifiCoA, netip.Addr{})
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	w.hold = false
+	// The cell BU (newer sequence number) overtakes the Wi-Fi one.
+	w.deliver(w.held[1])
+	w.deliver(w.held[0])
+	// Its timestamp is older than the last accepted one too, and RFC 4285
+	// checks that first: status 144 (with no clock correction to make).
+	if w.results[1].Status != nemo.StatusIDMismatch {
+		t.Fatalf("late BU: status %d", w.results[1].Status)
+	}
+	w.step()
+	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/udp4" {
+		t.Fatalf("after retry: %s", got)
+	}
+}
+
+func TestBulkRefresh(t *testing.T) {
+	rc := routerConfig()
+	w := newWorld(t, rc, haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.up(1, wifi2CoA, netip.Addr{})
+	w.step()
+	w.results = nil
+	w.run(481 * time.Second)
+	if len(w.results) != 1 {
+		t.Fatalf("%d refresh messages, want one bulk refresh", len(w.results))
+	}
+	e := w.c.Entry(hoa)
+	for _, b := range e.Bindings {
+		if b.Expires.Sub(w.now) < 500*time.Second {
+			t.Fatalf("binding %d not refreshed: expires in %v", b.BID, b.Expires.Sub(w.now))
+		}
+	}
+	if b := w.haBindings()[2]; b.CoA != wifi2CoA || b.Encap != EncapIPv6 {
+		t.Fatalf("refresh changed the second binding: %+v", b)
+	}
+	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/ipv6" {
+		t.Fatal(got)
+	}
+}
+
+func TestHomeAgentExpiresSilentRouter(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.step()
+	w.dead[0] = true
+	w.run(601 * time.Second)
+	if w.c.Entry(hoa).Registered() || w.c.Expired != 1 {
+		t.Fatalf("binding not expired: %+v", w.c.Entry(hoa).Bindings)
+	}
+	// The router noticed too and is registering again.
+	if got := w.states(); !strings.HasPrefix(got, "wifi=registering") {
+		t.Fatal(got)
+	}
+}
+
+func TestShutdownDeregistersEverything(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	for _, s := range w.r.Shutdown(w.now) {
+		w.deliver(s)
+	}
+	if !w.r.Done() || w.c.Entry(hoa).Registered() {
+		t.Fatalf("done %v, bindings %+v", w.r.Done(), w.c.Entry(hoa).Bindings)
+	}
+	if len(w.c.Entry(hoa).MNPs) != 0 {
+		t.Fatal("prefixes still forwarded")
+	}
+}
+
+func TestRejectionAnswersAreRateLimited(t *testing.T) {
+	hc := haConfig()
+	hc.RejectRate, hc.RejectBurst = 10, 5
+	c := NewCache(hc)
+	rc := routerConfig()
+	rc.Key = []byte("wrongwrongwrong!")
+	r := NewRouter(rc, 1)
+	r.SetLink(0, LinkState{Up: true, IPv6: wifiCoA}, t0)
+	replies := 0
+	for i := 0; i < 20; i++ {
+		r.links[0].reg.retryAt = t0
+		for _, s := range r.Poll(t0) {
+			if res := c.HandlePacket(s.Packet, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0); res.Reply != nil {
+				replies++
+			}
+		}
+	}
+	if replies != 5 || c.RejectsDropped != 15 || c.AuthFailed != 20 {
+		t.Fatalf("replies %d, dropped %d, counted %d", replies, c.RejectsDropped, c.AuthFailed)
+	}
+}
+
+func TestRouterIgnoresForgedAndUnexpectedAnswers(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.hold = true
+	w.up(0, wifiCoA, netip.Addr{})
+	w.step()
+	// A BA signed with another key.
+	hc := haConfig()
+	hc.Peers[0].Key = []byte("attackerattacker")
+	forger := NewCache(hc)
+	res := forger.HandlePacket(w.held[0].Packet, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, w.now)
+	if res.Reply == nil {
+		t.Fatal("no forged reply")
+	}
+	if err := w.r.HandlePacket(res.Reply, w.now); !errors.Is(err, nemo.ErrAuth) {
+		t.Fatalf("forged BA: %v", err)
+	}
+	// The genuine answer, twice: the second answers nothing outstanding.
+	genuine := w.c.HandlePacket(w.held[0].Packet, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, w.now)
+	if err := w.r.HandlePacket(genuine.Reply, w.now); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.r.HandlePacket(genuine.Reply, w.now); !errors.Is(err, ErrUnexpected) {
+		t.Fatalf("second copy: %v", err)
+	}
+}
+
+func TestUnknownMHTypeGetsBindingError(t *testing.T) {
+	c := NewCache(haConfig())
+	mh, _ := nemo.Marshal(&nemo.Unknown{Type: 99, Data: []byte{0, 0}})
+	pkt, _ := nemo.AppendPacket(nil, hoa, haAddr, netip.Addr{}, netip.Addr{}, 64, mh)
+	res := c.HandlePacket(pkt, Arrival{Encap: EncapUDP6, Outer: netip.AddrPortFrom(wifiCoA, 9)}, t0)
+	p, err := nemo.ParsePacket(res.Reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := nemo.Decode(p.MH)
+	be, ok := m.(*nemo.BindingError)
+	if err != nil || !ok || be.Status != nemo.BEUnknownType || be.HomeAddress != hoa || res.ReplyTo.Port() != 9 {
+		t.Fatalf("%#v %v", m, err)
+	}
+}
+
+func TestMalformedBIDGets164(t *testing.T) {
+	c := NewCache(haConfig())
+	bu, _ := nemo.Marshal(&nemo.BindingUpdate{Seq: 1, Flags: nemo.BUFlagA | nemo.BUFlagH})
+	bu = append(bu[:12:12], 35, 6, 0, 1, 0, 0, 1, 2, 3, 4, 0, 0)
+	bu = append(bu, make([]byte, (8-len(bu)%8)%8)...)
+	bu[1] = uint8(len(bu)/8 - 1)
+	pkt, _ := nemo.AppendPacket(nil, wifiCoA, haAddr, hoa, netip.Addr{}, 64, bu)
+	res := c.HandlePacket(pkt, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0)
+	if res.Status != nemo.StatusMCoAMalformed || c.Malformed != 1 || res.Reply == nil {
+		t.Fatalf("%+v", res)
+	}
+}
+
+func TestRestartedRouterAdoptsSequenceNumber(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.step()
+	// The router restarts with a sequence number behind the home agent's.
+	w.now = w.now.Add(time.Minute)
+	rc := routerConfig()
+	w.r = NewRouter(rc, 100)
+	w.results = nil
+	w.up(0, wifiCoA, netip.Addr{})
+	w.step()
+	if w.results[0].Status != nemo.StatusSeqOutOfWindow {
+		t.Fatalf("status %d", w.results[0].Status)
+	}
+	w.step()
+	if got := w.states(); !strings.HasPrefix(got, "wifi=registered") {
+		t.Fatal(got)
+	}
+}

@@ -1,0 +1,594 @@
+package binding
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"time"
+
+	"nemod/nemo"
+)
+
+// Peer is a mobile router the home agent is configured to serve.
+type Peer struct {
+	Name string
+	HoA  netip.Addr
+	SPI  uint32
+	Key  []byte
+	// NAI, when set, must match the Mobile Node Identifier option.
+	NAI  string
+	MNPs []netip.Prefix // the prefixes it may claim
+}
+
+// HAConfig is what the binding cache needs of the home agent's
+// configuration.
+type HAConfig struct {
+	Address      netip.Addr // the home agent's IPv6 address
+	AddressV4    netip.Addr
+	HomePrefix   netip.Prefix
+	MaxLifetime  time.Duration
+	ReplayWindow time.Duration
+	// NATKeepalive is the refresh time announced in the NAT Detection
+	// option when a NAT is detected (RFC 5555 §3.2.2).
+	NATKeepalive time.Duration
+	// RejectRate and RejectBurst limit the answers to rejected messages
+	// (a token bucket), so that forged Binding Updates cannot make the
+	// home agent a traffic reflector. Rejections beyond it are counted and
+	// dropped.
+	RejectRate  float64
+	RejectBurst float64
+	Peers       []Peer
+}
+
+// Binding is one care-of address of a mobile router.
+type Binding struct {
+	BID   uint16 // 0 for a registration without BID options (RFC 6275 only)
+	CoA   netip.Addr
+	Outer netip.AddrPort // where to send: the CoA, or the NAT's address and port
+	Encap Encap
+	NAT   bool // the outer source differed from the IPv4 care-of address
+	Pri   uint8
+	// Since is when this care-of address was registered; Expires when the
+	// binding lapses without a refresh.
+	Since, Expires time.Time
+}
+
+// Entry is the binding cache entry of one mobile router.
+type Entry struct {
+	Peer     *Peer
+	Router   bool           // registered as a mobile router (R flag)
+	MNPs     []netip.Prefix // prefixes forwarded to it while it has bindings
+	Bindings []Binding      // sorted by BID
+
+	auth    *nemo.Authenticator
+	hasSeq  bool
+	lastSeq uint16
+	lastTS  uint64
+}
+
+// Registered reports whether the entry has at least one binding.
+func (e *Entry) Registered() bool { return len(e.Bindings) > 0 }
+
+// Counters count what the binding cache did with the messages it was given.
+type Counters struct {
+	Received        uint64 `json:"received"`
+	Accepted        uint64 `json:"accepted"`
+	Deregistrations uint64 `json:"deregistrations"`
+	Expired         uint64 `json:"expired"`
+	Malformed       uint64 `json:"malformed"`
+	BadChecksum     uint64 `json:"bad_checksum"`
+	UnknownHomeAddr uint64 `json:"unknown_home_address"`
+	AuthFailed      uint64 `json:"auth_failed"`
+	NoTimestamp     uint64 `json:"no_timestamp"`
+	BadTimestamp    uint64 `json:"bad_timestamp"`
+	SeqOutOfWindow  uint64 `json:"seq_out_of_window"`
+	PrefixRejected  uint64 `json:"prefix_rejected"`
+	Prohibited      uint64 `json:"prohibited"`
+	BIDRejected     uint64 `json:"bid_rejected"`
+	UnknownMHType   uint64 `json:"unknown_mh_type"`
+	Ignored         uint64 `json:"ignored"`
+	RejectsDropped  uint64 `json:"rejects_rate_limited"`
+}
+
+// Arrival says how a signalling packet reached the home agent.
+type Arrival struct {
+	// Encap is EncapIPv6 for a native Mobility Header packet, EncapUDP4 or
+	// EncapUDP6 for one inside UDP port 4191.
+	Encap Encap
+	// Outer is the source of the outermost header: the IPv6 source for a
+	// native packet, the UDP source address and port otherwise.
+	Outer netip.AddrPort
+}
+
+// Result is what HandlePacket did.
+type Result struct {
+	// Reply is an IPv6 packet to send: natively to ReplyTo's address, or as
+	// the payload of a UDP datagram to ReplyTo when Encap is a UDP one.
+	// Nil when there is nothing to send.
+	Reply   []byte
+	ReplyTo netip.AddrPort
+	Encap   Encap
+	// Changed is the entry whose bindings or prefixes changed, for the
+	// data plane to follow; nil if none did.
+	Changed *Entry
+	// Status is the BA status answered (or that would have been, when the
+	// answer was rate limited); Err says why a message was dropped.
+	Status uint8
+	Err    error
+}
+
+// Cache is the home agent's binding cache. It is not safe for concurrent
+// use: the daemon's event loop owns it.
+type Cache struct {
+	cfg     HAConfig
+	entries map[netip.Addr]*Entry
+	Counters
+	tokens   float64
+	lastFill time.Time
+	bu       nemo.BindingUpdate // decoded in place, to avoid allocating
+}
+
+// NewCache returns an empty binding cache for cfg.
+func NewCache(cfg HAConfig) *Cache {
+	if cfg.ReplayWindow == 0 {
+		cfg.ReplayWindow = nemo.DefaultReplayWindow
+	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = time.Hour
+	}
+	if cfg.NATKeepalive == 0 {
+		cfg.NATKeepalive = 110 * time.Second
+	}
+	if cfg.RejectRate == 0 {
+		cfg.RejectRate, cfg.RejectBurst = 100, 200
+	}
+	c := &Cache{cfg: cfg, entries: make(map[netip.Addr]*Entry, len(cfg.Peers)), tokens: cfg.RejectBurst}
+	for i := range cfg.Peers {
+		p := &c.cfg.Peers[i]
+		c.entries[p.HoA] = &Entry{Peer: p}
+	}
+	return c
+}
+
+// Entry returns the entry of a home address, or nil.
+func (c *Cache) Entry(hoa netip.Addr) *Entry { return c.entries[hoa] }
+
+// Entries returns every entry, registered or not, in home address order.
+func (c *Cache) Entries() []*Entry {
+	out := make([]*Entry, 0, len(c.entries))
+	for _, e := range c.entries {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *Entry) int { return a.Peer.HoA.Compare(b.Peer.HoA) })
+	return out
+}
+
+// Config returns the configuration the cache runs with.
+func (c *Cache) Config() *HAConfig { return &c.cfg }
+
+var (
+	errNotBU       = errors.New("not a Binding Update")
+	errRateLimited = errors.New("rejection answer rate limited")
+)
+
+// HandlePacket processes one IPv6 packet carrying a Mobility Header: the
+// packet itself for native signalling, the UDP payload for RFC 5555.
+func (c *Cache) HandlePacket(pkt []byte, arr Arrival, now time.Time) Result {
+	c.Received++
+	p, err := nemo.ParsePacket(pkt)
+	if err != nil {
+		c.Malformed++
+		return Result{Err: err}
+	}
+	if !nemo.VerifyChecksum(p.MH, p.PseudoSrc(), p.PseudoDst()) {
+		c.BadChecksum++
+		return Result{Err: nemo.ErrChecksum}
+	}
+	h, err := nemo.ParseHeader(p.MH)
+	if err != nil {
+		c.Malformed++
+		return Result{Err: err}
+	}
+	switch h.Type {
+	case nemo.TypeBU:
+		return c.handleBU(&p, arr, now)
+	case nemo.TypeBA, nemo.TypeBE, nemo.TypeBRR, nemo.TypeHASwitch, nemo.TypeRevocation, nemo.TypeHeartbeat:
+		// Messages a home agent does not act on here.
+		c.Ignored++
+		return Result{Err: errNotBU}
+	}
+	// An unknown MH type is answered with a Binding Error, status 2
+	// (RFC 6275 §9.2), within the rejection rate.
+	c.UnknownMHType++
+	if !c.allowReject(now) {
+		return Result{Err: errRateLimited}
+	}
+	be, err := nemo.Marshal(&nemo.BindingError{Status: nemo.BEUnknownType, HomeAddress: p.PseudoSrc()})
+	if err != nil {
+		return Result{Err: err}
+	}
+	return c.reply(&p, arr, be, errNotBU)
+}
+
+// reply wraps an encoded MH into the answer packet: to the care-of address
+// with a type 2 routing header for a native message with a Home Address
+// option, to the home address inside UDP otherwise.
+func (c *Cache) reply(p *nemo.Packet, arr Arrival, mh []byte, why error) Result {
+	var (
+		dst, rh2 netip.Addr
+		to       netip.AddrPort
+	)
+	if arr.Encap == EncapIPv6 {
+		dst, rh2 = p.Src, p.HomeAddress
+		to = netip.AddrPortFrom(p.Src, 0)
+	} else {
+		dst = p.PseudoSrc()
+		to = arr.Outer
+	}
+	out, err := nemo.AppendPacket(make([]byte, 0, 40+24+len(mh)), p.Dst, dst, netip.Addr{}, rh2, nemo.DefaultHopLimit, mh)
+	if err != nil {
+		return Result{Err: err}
+	}
+	return Result{Reply: out, ReplyTo: to, Encap: arr.Encap, Err: why}
+}
+
+func (c *Cache) allowReject(now time.Time) bool {
+	if !c.lastFill.IsZero() {
+		c.tokens = min(c.cfg.RejectBurst, c.tokens+now.Sub(c.lastFill).Seconds()*c.cfg.RejectRate)
+	}
+	c.lastFill = now
+	if c.tokens < 1 {
+		c.RejectsDropped++
+		return false
+	}
+	c.tokens--
+	return true
+}
+
+// reject answers a BU with a failure status. For a known router the answer
+// is authenticated; for an unknown home address it cannot be.
+func (c *Cache) reject(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.BindingUpdate, status uint8, ts uint64, why error, now time.Time) Result {
+	if !c.allowReject(now) {
+		return Result{Status: status, Err: errRateLimited}
+	}
+	ba := nemo.BindingAck{Status: status, Seq: bu.Seq}
+	if status == nemo.StatusSeqOutOfWindow && e != nil {
+		ba.Seq = e.lastSeq
+	}
+	r := c.answer(e, p, arr, &ba, bu, ts)
+	r.Status, r.Err = status, why
+	return r
+}
+
+// answer encodes, signs and addresses a BA.
+func (c *Cache) answer(e *Entry, p *nemo.Packet, arr Arrival, ba *nemo.BindingAck, bu *nemo.BindingUpdate, ts uint64) Result {
+	if bu.HasMNID {
+		ba.HasMNID, ba.MNIDSubtype, ba.MNID = true, bu.MNIDSubtype, bu.MNID
+	}
+	if bu.HasTimestamp {
+		ba.HasTimestamp, ba.Timestamp = true, ts
+	}
+	if arr.Encap.UDP() {
+		ba.HasNATDetection = true
+		ba.NATDetection.Refresh = 0xffffffff // no NAT: no keepalives needed
+		if natted(bu, arr) {
+			ba.NATDetection.Refresh = uint32(c.cfg.NATKeepalive / time.Second)
+		}
+	}
+	signed := e != nil && e.Peer != nil
+	if signed {
+		ba.Auth = append(ba.Auth[:0], nemo.Auth{Subtype: nemo.AuthMNHA, SPI: e.Peer.SPI})
+	}
+	mh, err := nemo.Marshal(ba)
+	if err != nil {
+		return Result{Err: err}
+	}
+	if signed {
+		// The BA's "care-of address" is its IPv6 destination: see nemo's
+		// package documentation.
+		coa := p.Src
+		if arr.Encap.UDP() {
+			coa = p.PseudoSrc()
+		}
+		if err := e.authenticator().Sign(mh, coa, p.PseudoSrc()); err != nil {
+			return Result{Err: err}
+		}
+	}
+	return c.reply(p, arr, mh, nil)
+}
+
+func (e *Entry) authenticator() *nemo.Authenticator {
+	if e.auth == nil {
+		e.auth = nemo.NewAuthenticator(e.Peer.Key)
+	}
+	return e.auth
+}
+
+// natted reports whether a UDP-encapsulated BU crossed a NAT: its outer
+// source differs from the IPv4 care-of address it registers (RFC 5555
+// §4.1).
+func natted(bu *nemo.BindingUpdate, arr Arrival) bool {
+	if arr.Encap != EncapUDP4 {
+		return false
+	}
+	coa := bu.IPv4CoA
+	for _, b := range bu.BIDs {
+		if b.CoA.Is4() {
+			coa = b.CoA
+		}
+	}
+	return coa != arr.Outer.Addr()
+}
+
+func (c *Cache) handleBU(p *nemo.Packet, arr Arrival, now time.Time) Result {
+	bu := &c.bu
+	hoa := p.PseudoSrc()
+	e := c.entries[hoa]
+	if err := nemo.Unmarshal(p.MH, bu); err != nil {
+		c.Malformed++
+		var ne *nemo.Error
+		if e != nil && errors.As(err, &ne) && ne.Status != 0 {
+			// Only the fixed part is trusted: answer without echoing options.
+			*bu = nemo.BindingUpdate{Seq: bu.Seq}
+			return c.reject(e, p, arr, bu, ne.Status, 0, err, now)
+		}
+		return Result{Err: err}
+	}
+	if e == nil {
+		c.UnknownHomeAddr++
+		status := nemo.StatusNotHomeAgent
+		if !c.cfg.HomePrefix.Contains(hoa) {
+			status = nemo.StatusNotHomeSubnet
+		}
+		return c.reject(nil, p, arr, bu, status, bu.Timestamp, errors.New("unknown home address "+hoa.String()), now)
+	}
+	// RFC 4285: authenticate first, then check the timestamp.
+	auth, ok := bu.MNHA()
+	if !ok || auth.SPI != e.Peer.SPI {
+		c.AuthFailed++
+		return c.reject(e, p, arr, bu, nemo.StatusAuthFailed, bu.Timestamp, nemo.ErrNoAuth, now)
+	}
+	coa := p.Src
+	if err := e.authenticator().Verify(p.MH, &bu.Options, coa, hoa); err != nil {
+		c.AuthFailed++
+		return c.reject(e, p, arr, bu, nemo.StatusAuthFailed, bu.Timestamp, err, now)
+	}
+	if !bu.HasTimestamp {
+		c.NoTimestamp++
+		return c.reject(e, p, arr, bu, nemo.StatusMesgIDRequired, 0, nemo.ErrNoTimestamp, now)
+	}
+	if err := nemo.CheckTimestamp(bu.Timestamp, now, c.cfg.ReplayWindow, e.lastTS); err != nil {
+		c.BadTimestamp++
+		return c.reject(e, p, arr, bu, nemo.StatusIDMismatch, nemo.MismatchTimestamp(bu.Timestamp, now), err, now)
+	}
+	if e.hasSeq && !nemo.SeqNewer(bu.Seq, e.lastSeq) {
+		c.SeqOutOfWindow++
+		return c.reject(e, p, arr, bu, nemo.StatusSeqOutOfWindow, bu.Timestamp, errors.New("sequence number out of window"), now)
+	}
+	// From here on the message is authentic and fresh: remember it.
+	e.hasSeq, e.lastSeq, e.lastTS = true, bu.Seq, bu.Timestamp
+	if e.Peer.NAI != "" && (!bu.HasMNID || string(bu.MNID) != e.Peer.NAI) {
+		c.Prohibited++
+		return c.reject(e, p, arr, bu, nemo.StatusProhibited, bu.Timestamp, errors.New("mobile node identifier does not match"), now)
+	}
+	if bu.Flags&nemo.BUFlagH == 0 {
+		// Only home registrations: a correspondent registration would need
+		// return routability, which a home agent serving routers does not do.
+		c.Prohibited++
+		return c.reject(e, p, arr, bu, nemo.StatusProhibited, bu.Timestamp, errors.New("not a home registration"), now)
+	}
+	if bu.Lifetime == 0 {
+		return c.deregister(e, p, arr, bu, now)
+	}
+	return c.register(e, p, arr, bu, now)
+}
+
+func (c *Cache) deregister(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.BindingUpdate, now time.Time) Result {
+	ba := nemo.BindingAck{Seq: bu.Seq}
+	before := len(e.Bindings)
+	if len(bu.BIDs) == 0 {
+		e.Bindings = e.Bindings[:0]
+	} else {
+		for _, b := range bu.BIDs {
+			st := uint8(0)
+			if i := e.find(b.ID); i >= 0 {
+				e.Bindings = slices.Delete(e.Bindings, i, i+1)
+			} else {
+				st = nemo.StatusNotHomeAgent // unknown BID (RFC 5648 §6.2)
+				ba.Status = nemo.StatusMCoANotComplete
+			}
+			ba.BIDs = append(ba.BIDs, nemo.BID{ID: b.ID, Status: st})
+		}
+	}
+	if bu.Flags&nemo.BUFlagR != 0 && e.Router {
+		ba.Flags |= nemo.BAFlagR
+	}
+	var changed *Entry
+	if len(e.Bindings) != before {
+		changed = e
+		c.Deregistrations++
+	}
+	if len(e.Bindings) == 0 {
+		e.MNPs = e.MNPs[:0]
+	}
+	r := c.answer(e, p, arr, &ba, bu, bu.Timestamp)
+	r.Changed, r.Status = changed, ba.Status
+	return r
+}
+
+func (e *Entry) find(bid uint16) int {
+	for i := range e.Bindings {
+		if e.Bindings[i].BID == bid {
+			return i
+		}
+	}
+	return -1
+}
+
+// prefixes decides which prefixes to forward (RFC 3963 §6.2): explicit mode
+// names them, each inside what the router may claim; implicit mode takes
+// the configured ones.
+func (c *Cache) prefixes(e *Entry, bu *nemo.BindingUpdate) ([]netip.Prefix, uint8) {
+	if bu.Flags&nemo.BUFlagR == 0 {
+		return nil, 0
+	}
+	if len(bu.MNPs) == 0 {
+		if len(e.Peer.MNPs) == 0 {
+			return nil, nemo.StatusForwardingSetupFailed
+		}
+		return e.Peer.MNPs, 0
+	}
+	out := make([]netip.Prefix, 0, len(bu.MNPs))
+	for _, p := range bu.MNPs {
+		if p.Bits() < 8 || p.Masked() != p || !p.Addr().IsGlobalUnicast() || c.cfg.HomePrefix.Overlaps(p) {
+			return nil, nemo.StatusInvalidPrefix
+		}
+		ok := false
+		for _, allowed := range e.Peer.MNPs {
+			if allowed.Bits() <= p.Bits() && allowed.Contains(p.Addr()) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return nil, nemo.StatusNotAuthorizedPrefix
+		}
+		out = append(out, p)
+	}
+	return out, 0
+}
+
+func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.BindingUpdate, now time.Time) Result {
+	router := bu.Flags&nemo.BUFlagR != 0
+	if e.Registered() && router != e.Router {
+		c.Prohibited++
+		return c.reject(e, p, arr, bu, nemo.StatusRegTypeChange, bu.Timestamp, errors.New("registration type change"), now)
+	}
+	mnps, st := c.prefixes(e, bu)
+	if st != 0 {
+		c.PrefixRejected++
+		return c.reject(e, p, arr, bu, st, bu.Timestamp, errors.New("mobile network prefix refused"), now)
+	}
+	lifetime := min(nemo.LifetimeDuration(bu.Lifetime), c.cfg.MaxLifetime)
+	expires := now.Add(lifetime)
+	ba := nemo.BindingAck{Seq: bu.Seq, Lifetime: nemo.Lifetime(lifetime)}
+	if router {
+		ba.Flags |= nemo.BAFlagR
+	}
+	if len(bu.BIDs) == 0 {
+		// A plain RFC 6275 registration: one care-of address, which
+		// replaces every binding.
+		coa := bu.AltCoA
+		if arr.Encap == EncapUDP4 {
+			coa = bu.IPv4CoA
+		}
+		if !coa.IsValid() {
+			coa = arr.Outer.Addr()
+		}
+		b := Binding{CoA: coa, Outer: outerFor(arr), Encap: arr.Encap, Expires: expires, Since: now}
+		b.NAT = natted(bu, arr)
+		if len(e.Bindings) == 1 && e.Bindings[0].BID == 0 && e.Bindings[0].CoA == coa {
+			b.Since = e.Bindings[0].Since
+		}
+		e.Bindings = append(e.Bindings[:0], b)
+	} else {
+		if i := e.find(0); i >= 0 && bu.Flags&nemo.BUFlagO == 0 {
+			c.BIDRejected++
+			return c.reject(e, p, arr, bu, nemo.StatusMCoANonMCoAExists, bu.Timestamp, errors.New("a binding without BID exists"), now)
+		}
+		if bu.Flags&nemo.BUFlagO != 0 {
+			keep := e.Bindings[:0]
+			for _, b := range e.Bindings {
+				if bu.FindBID(b.BID) >= 0 {
+					keep = append(keep, b)
+				}
+			}
+			e.Bindings = keep
+		}
+		for _, bo := range bu.BIDs {
+			st := c.bindOne(e, bo, arr, bu, expires, now)
+			if st != 0 {
+				c.BIDRejected++
+				ba.Status = nemo.StatusMCoANotComplete
+			}
+			ba.BIDs = append(ba.BIDs, nemo.BID{ID: bo.ID, Status: st, H: bo.H, Pri: bo.Pri})
+		}
+		slices.SortFunc(e.Bindings, func(a, b Binding) int { return int(a.BID) - int(b.BID) })
+	}
+	e.Router = router
+	e.MNPs = append(e.MNPs[:0], mnps...)
+	c.Accepted++
+	r := c.answer(e, p, arr, &ba, bu, bu.Timestamp)
+	r.Changed, r.Status = e, ba.Status
+	return r
+}
+
+func outerFor(arr Arrival) netip.AddrPort {
+	if arr.Encap == EncapIPv6 {
+		return netip.AddrPortFrom(arr.Outer.Addr(), 0)
+	}
+	return arr.Outer
+}
+
+// bindOne applies one BID option of a registration and returns its per-BID
+// status. A care-of address is tied to the path the BU arrived on when it
+// is that path's source (or, through a NAT, the IPv4 care-of address of a
+// UDP-encapsulated BU). A refresh may name no care-of address or the one
+// already registered, and keeps its path. A new IPv6 care-of address
+// arriving through another path (bulk registration) is reached natively; a
+// new IPv4 one must first be registered through its own path so that the
+// NAT in front of it is known (RFC 5648 §6.1, RFC 5555 §4.1).
+func (c *Cache) bindOne(e *Entry, bo nemo.BID, arr Arrival, bu *nemo.BindingUpdate, expires, now time.Time) uint8 {
+	i := e.find(bo.ID)
+	var b Binding
+	switch {
+	case bo.CoA.IsValid() && (bo.CoA == arr.Outer.Addr() || (arr.Encap == EncapUDP4 && bo.CoA.Is4())):
+		b = Binding{BID: bo.ID, CoA: bo.CoA, Outer: outerFor(arr), Encap: arr.Encap, NAT: natted(bu, arr)}
+	case bo.CoA.IsValid() && i >= 0 && e.Bindings[i].CoA == bo.CoA:
+		b = e.Bindings[i]
+	case bo.CoA.IsValid() && bo.CoA.Is6():
+		if !bo.CoA.IsGlobalUnicast() || c.cfg.HomePrefix.Contains(bo.CoA) {
+			return nemo.StatusInvalidCoA
+		}
+		b = Binding{BID: bo.ID, CoA: bo.CoA, Outer: netip.AddrPortFrom(bo.CoA, 0), Encap: EncapIPv6}
+	case bo.CoA.IsValid():
+		return nemo.StatusMCoABulkProhibited
+	case i >= 0:
+		b = e.Bindings[i]
+	default:
+		return nemo.StatusMCoAUnknownCoA
+	}
+	b.Pri = bo.Pri
+	b.Expires = expires
+	if i >= 0 && e.Bindings[i].CoA == b.CoA && e.Bindings[i].Outer == b.Outer {
+		b.Since = e.Bindings[i].Since
+	} else {
+		b.Since = now
+	}
+	if i >= 0 {
+		e.Bindings[i] = b
+	} else {
+		e.Bindings = append(e.Bindings, b)
+	}
+	return 0
+}
+
+// Expire removes the bindings whose lifetime ran out and returns the
+// entries that changed. The daemon calls it about once a second: lifetimes
+// come in 4-second units, and a scan of every entry costs less than keeping
+// an ordered index on the registration path.
+func (c *Cache) Expire(now time.Time) []*Entry {
+	var changed []*Entry
+	for _, e := range c.entries {
+		n := len(e.Bindings)
+		e.Bindings = slices.DeleteFunc(e.Bindings, func(b Binding) bool { return !now.Before(b.Expires) })
+		if len(e.Bindings) != n {
+			c.Expired += uint64(n - len(e.Bindings))
+			if len(e.Bindings) == 0 {
+				e.MNPs = e.MNPs[:0]
+			}
+			changed = append(changed, e)
+		}
+	}
+	return changed
+}

@@ -1,0 +1,747 @@
+package binding
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"nemod/nemo"
+)
+
+// EncapMode is what an uplink's configuration allows.
+type EncapMode uint8
+
+const (
+	// ModeAuto: native IPv6 when the uplink has IPv6, UDP over IPv6 when
+	// that gets no answer, UDP over IPv4 on IPv4-only uplinks.
+	ModeAuto EncapMode = iota
+	ModeIPv6           // native IPv6 only
+	ModeUDP            // UDP only, over IPv6 if the uplink has it, else IPv4
+)
+
+// UplinkConfig is one uplink of the mobile router.
+type UplinkConfig struct {
+	Name string
+	BID  uint16
+	Pri  uint8
+	Mode EncapMode
+}
+
+// RouterConfig is what the mobile router's binding update list needs.
+type RouterConfig struct {
+	HoA      netip.Addr
+	HA       netip.Addr // IPv6 address of the home agent
+	HAv4     netip.Addr // IPv4 address, for IPv4-only uplinks
+	MNPs     []netip.Prefix
+	SPI      uint32
+	Key      []byte
+	NAI      string
+	Lifetime time.Duration
+	Uplinks  []UplinkConfig
+	// InitialTimeout and MaxTimeout bound the retransmission back-off
+	// (RFC 6275 §12: 1 s and 32 s).
+	InitialTimeout, MaxTimeout time.Duration
+	// DeregAttempts is how often a de-registration is sent before giving
+	// up on an answer.
+	DeregAttempts int
+	Logf          func(format string, args ...any)
+}
+
+// LinkState is what the interface monitor says of an uplink.
+type LinkState struct {
+	Up   bool
+	IPv6 netip.Addr // usable global IPv6 address with a default route; invalid if none
+	IPv4 netip.Addr // usable IPv4 address with a default route; invalid if none
+}
+
+// State of one binding as the mobile router sees it.
+type State uint8
+
+const (
+	StateDown        State = iota // the uplink has no usable address
+	StateRegistering              // a Binding Update is out, no answer yet
+	StateRegistered
+)
+
+func (s State) String() string {
+	switch s {
+	case StateRegistering:
+		return "registering"
+	case StateRegistered:
+		return "registered"
+	}
+	return "down"
+}
+
+// Path is how to send a signalling packet over an uplink.
+type Path struct {
+	Uplink int // index into RouterConfig.Uplinks
+	Encap  Encap
+	Src    netip.Addr // the care-of address to send from
+	Dst    netip.Addr // the home agent address (IPv6, or IPv4 for EncapUDP4)
+}
+
+// Send is a packet the daemon must send: an IPv6 packet, sent as is for
+// EncapIPv6, or as the payload of a UDP datagram to port 4191 otherwise.
+type Send struct {
+	Path   Path
+	Packet []byte
+}
+
+// BindingStatus is a snapshot of one uplink's binding.
+type BindingStatus struct {
+	BID     uint16
+	Uplink  string
+	State   State
+	CoA     netip.Addr
+	Encap   Encap
+	NAT     bool
+	Expires time.Time // zero unless registered
+	// Since is when this binding last became registered.
+	Since time.Time
+}
+
+type buKind uint8
+
+const (
+	kindRegister buKind = iota + 1
+	kindRefresh
+	kindDereg
+)
+
+// pending is a Binding Update awaiting its acknowledgement.
+type pending struct {
+	kind     buKind
+	seq      uint16
+	ts       uint64
+	sentAt   time.Time
+	lifetime time.Duration
+	bids     []uint16 // BIDs carried, each as registered or deregistered
+	links    []int    // uplinks whose bindings it registers or refreshes
+	via      int      // uplink it was sent through
+	encap    Encap
+	attempts int
+	timeout  time.Duration
+	retryAt  time.Time
+	// answered: the last transmission got an answer (135, 144): the path
+	// works, so a retry must not move to another encapsulation.
+	answered bool
+}
+
+type link struct {
+	cfg   UplinkConfig
+	st    LinkState
+	state State
+	coa   netip.Addr
+	encap Encap
+	nat   bool
+	// candidates are the encapsulations to try, in order; cand is the one
+	// in use or being tried.
+	candidates []Encap
+	cand       int
+	since      time.Time
+	expires    time.Time
+	refreshAt  time.Time
+	// reg is the registering or refreshing BU for this uplink, if any.
+	reg *pending
+}
+
+// Router is the mobile router's binding update list: one binding per
+// uplink, registered with the home agent by BID (RFC 5648). It is not safe
+// for concurrent use.
+type Router struct {
+	cfg   RouterConfig
+	auth  *nemo.Authenticator
+	links []*link
+	seq   uint16
+	// lastTS is the newest replay-protection timestamp sent; skew corrects
+	// our clock by what the home agent told us with status 144.
+	lastTS uint64
+	skew   time.Duration
+	dereg  *pending // an outstanding de-registration of lost uplinks
+	// lost are BIDs the home agent may still have but whose uplinks are
+	// gone: they are de-registered through another uplink.
+	lost []uint16
+	// gen counts changes a data plane or status display must follow.
+	gen uint64
+	// Counters
+	Sent, Acked, Rejected, Retransmits uint64
+	shutdown                           bool
+}
+
+// NewRouter returns the binding update list for cfg, all uplinks down.
+// The first sequence number is seq (pick it at random at start so that a
+// restart is not mistaken for a replay of an older registration).
+func NewRouter(cfg RouterConfig, seq uint16) *Router {
+	if cfg.InitialTimeout == 0 {
+		cfg.InitialTimeout = time.Second
+	}
+	if cfg.MaxTimeout == 0 {
+		cfg.MaxTimeout = 32 * time.Second
+	}
+	if cfg.DeregAttempts == 0 {
+		cfg.DeregAttempts = 3
+	}
+	if cfg.Lifetime == 0 {
+		cfg.Lifetime = 600 * time.Second
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	r := &Router{cfg: cfg, auth: nemo.NewAuthenticator(cfg.Key), seq: seq}
+	for _, u := range cfg.Uplinks {
+		r.links = append(r.links, &link{cfg: u})
+	}
+	return r
+}
+
+// Gen changes whenever a binding's state, care-of address or encapsulation
+// changes.
+func (r *Router) Gen() uint64 { return r.gen }
+
+// Bindings returns the state of every uplink's binding, in configuration
+// order.
+func (r *Router) Bindings() []BindingStatus {
+	out := make([]BindingStatus, len(r.links))
+	for i, l := range r.links {
+		out[i] = BindingStatus{BID: l.cfg.BID, Uplink: l.cfg.Name, State: l.state, CoA: l.coa, Encap: l.encap, NAT: l.nat}
+		if l.state == StateRegistered {
+			out[i].Expires, out[i].Since = l.expires, l.since
+		}
+	}
+	return out
+}
+
+// candidates lists the encapsulations an uplink may use with what it has.
+func (r *Router) candidates(l *link) []Encap {
+	v6 := l.st.Up && l.st.IPv6.IsValid() && r.cfg.HA.IsValid()
+	v4 := l.st.Up && l.st.IPv4.IsValid() && r.cfg.HAv4.IsValid()
+	var c []Encap
+	switch l.cfg.Mode {
+	case ModeIPv6:
+		if v6 {
+			c = append(c, EncapIPv6)
+		}
+	case ModeUDP:
+		if v6 {
+			c = append(c, EncapUDP6)
+		}
+		if v4 {
+			c = append(c, EncapUDP4)
+		}
+	default:
+		if v6 {
+			c = append(c, EncapIPv6, EncapUDP6)
+		}
+		if v4 {
+			c = append(c, EncapUDP4)
+		}
+	}
+	return c
+}
+
+func (r *Router) path(i int, e Encap) Path {
+	l := r.links[i]
+	if e == EncapUDP4 {
+		return Path{Uplink: i, Encap: e, Src: l.st.IPv4, Dst: r.cfg.HAv4}
+	}
+	return Path{Uplink: i, Encap: e, Src: l.st.IPv6, Dst: r.cfg.HA}
+}
+
+// SetLink records what the interface monitor says of uplink i. A lost
+// uplink's binding is de-registered through another one at the next Poll;
+// a new or changed care-of address is registered at once.
+func (r *Router) SetLink(i int, st LinkState, now time.Time) {
+	l := r.links[i]
+	l.st = st
+	cands := r.candidates(l)
+	if len(cands) == 0 {
+		if l.state != StateDown {
+			r.cfg.Logf("uplink %s (BID %d) lost: de-registering", l.cfg.Name, l.cfg.BID)
+			r.loseLink(l)
+		}
+		return
+	}
+	if l.state != StateDown && slices.Equal(cands, l.candidates) && r.path(i, l.candidates[l.cand]).Src == l.coa {
+		return // nothing that matters changed
+	}
+	if l.state != StateDown {
+		r.cfg.Logf("uplink %s (BID %d): care-of address changed, registering again", l.cfg.Name, l.cfg.BID)
+	}
+	l.candidates, l.cand = cands, 0
+	r.startRegistration(i, now)
+}
+
+func (r *Router) loseLink(l *link) {
+	if !slices.Contains(r.lost, l.cfg.BID) {
+		r.lost = append(r.lost, l.cfg.BID)
+	}
+	if l.reg != nil && l.reg.via == r.indexOf(l) {
+		r.detachOthers(l.reg)
+	}
+	l.state, l.reg, l.candidates, l.coa, l.encap, l.nat = StateDown, nil, nil, netip.Addr{}, EncapNone, false
+	r.gen++
+}
+
+func (r *Router) indexOf(l *link) int { return slices.Index(r.links, l) }
+
+func (r *Router) startRegistration(i int, now time.Time) {
+	l := r.links[i]
+	l.state = StateRegistering
+	l.encap = l.candidates[l.cand]
+	l.coa = r.path(i, l.encap).Src
+	if l.reg != nil {
+		r.detachOthers(l.reg)
+	}
+	l.reg = &pending{kind: kindRegister, via: i, links: []int{i}, timeout: r.cfg.InitialTimeout, retryAt: now}
+	// A re-registration supersedes a pending de-registration of this BID.
+	r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool { return b == l.cfg.BID })
+	r.gen++
+}
+
+// Poll returns the Binding Updates due at now: registrations and their
+// retransmissions, refreshes, and de-registrations of lost uplinks.
+func (r *Router) Poll(now time.Time) []Send {
+	if r.shutdown {
+		return r.pollDereg(now)
+	}
+	var out []Send
+	for i, l := range r.links {
+		if l.state == StateRegistered && !now.Before(l.expires) {
+			// The binding lapsed at the home agent: start over.
+			r.cfg.Logf("uplink %s (BID %d): binding expired without a refresh", l.cfg.Name, l.cfg.BID)
+			if l.reg != nil {
+				r.detachOthers(l.reg)
+			}
+			l.candidates, l.cand = r.candidates(l), 0
+			r.startRegistration(i, now)
+		}
+		if l.state == StateRegistered && l.reg == nil && !now.Before(l.refreshAt) {
+			r.startRefresh(i, now)
+		}
+		p := l.reg
+		if p == nil || p.via != i || now.Before(p.retryAt) {
+			continue
+		}
+		if p.attempts > 0 {
+			r.Retransmits++
+			r.detachOthers(p)
+			if p.kind == kindRegister && len(l.candidates) > 1 && !p.answered {
+				// No answer: try the next encapsulation (a firewall may drop
+				// protocol 135 but let UDP through, RFC 4487).
+				l.cand = (l.cand + 1) % len(l.candidates)
+				l.encap = l.candidates[l.cand]
+				l.coa = r.path(i, l.encap).Src
+				r.gen++
+				r.cfg.Logf("uplink %s (BID %d): no answer, trying %s", l.cfg.Name, l.cfg.BID, l.encap)
+			}
+		}
+		s, err := r.sendRegistration(i, p, now)
+		if err != nil {
+			r.cfg.Logf("uplink %s: %v", l.cfg.Name, err)
+			continue
+		}
+		out = append(out, s)
+	}
+	return append(out, r.pollDereg(now)...)
+}
+
+// startRefresh refreshes uplink i's binding, and in the same Binding Update
+// (a bulk registration, RFC 5648 §5.3) every other registered binding whose
+// refresh would fall due within the next quarter of the lifetime. Bindings
+// behind a NAT are left out: their own refreshes keep the NAT's mapping
+// alive.
+func (r *Router) startRefresh(i int, now time.Time) {
+	p := &pending{kind: kindRefresh, via: i, links: []int{i}, timeout: r.cfg.InitialTimeout, retryAt: now}
+	r.links[i].reg = p
+	horizon := now.Add(r.cfg.Lifetime / 4)
+	for j, o := range r.links {
+		if j != i && o.state == StateRegistered && o.reg == nil && !o.nat && o.refreshAt.Before(horizon) {
+			o.reg = p
+			p.links = append(p.links, j)
+		}
+	}
+}
+
+// detachOthers takes a bulk refresh that got no answer apart: the path it
+// went through may be dead, so each binding refreshes through its own.
+func (r *Router) detachOthers(p *pending) {
+	for _, j := range p.links {
+		if j != p.via && r.links[j].reg == p {
+			r.links[j].reg = nil
+		}
+	}
+	p.links = p.links[:1]
+}
+
+func (r *Router) sendRegistration(i int, p *pending, now time.Time) (Send, error) {
+	l := r.links[i]
+	p.attempts++
+	p.answered = false
+	p.retryAt = now.Add(p.timeout)
+	p.timeout = min(2*p.timeout, r.cfg.MaxTimeout)
+	p.encap = l.encap
+	p.lifetime = r.cfg.Lifetime
+	if len(p.links) == 0 {
+		p.links = []int{i}
+	}
+	bu := r.newBU(now, p)
+	bu.Lifetime = nemo.Lifetime(p.lifetime)
+	p.bids = p.bids[:0]
+	for _, j := range p.links {
+		o := r.links[j]
+		p.bids = append(p.bids, o.cfg.BID)
+		b := nemo.BID{ID: o.cfg.BID, Pri: o.cfg.Pri}
+		if j == i {
+			// Only the sending uplink's own care-of address: the others
+			// keep the path the home agent already knows (no CoA = refresh).
+			b.CoA = o.coa
+		}
+		bu.BIDs = append(bu.BIDs, b)
+	}
+	return r.encode(bu, r.path(i, l.encap), p)
+}
+
+// newBU starts a Binding Update with a fresh sequence number and timestamp.
+func (r *Router) newBU(now time.Time, p *pending) *nemo.BindingUpdate {
+	r.seq++
+	ts := nemo.NTPTime(now.Add(r.skew))
+	if ts <= r.lastTS {
+		ts = r.lastTS + 1
+	}
+	r.lastTS = ts
+	p.seq, p.ts, p.sentAt = r.seq, ts, now
+	bu := &nemo.BindingUpdate{
+		Seq:   r.seq,
+		Flags: nemo.BUFlagA | nemo.BUFlagH | nemo.BUFlagR,
+		Options: nemo.Options{
+			MNPs:         r.cfg.MNPs,
+			HasMNID:      r.cfg.NAI != "",
+			MNIDSubtype:  nemo.MNIDSubtypeNAI,
+			MNID:         []byte(r.cfg.NAI),
+			HasTimestamp: true,
+			Timestamp:    ts,
+			Auth:         []nemo.Auth{{Subtype: nemo.AuthMNHA, SPI: r.cfg.SPI}},
+		},
+	}
+	return bu
+}
+
+// encode builds the signalling packet for a path: natively from the
+// care-of address with a Home Address option, or from the home address
+// inside UDP (RFC 5555 §4.1).
+func (r *Router) encode(bu *nemo.BindingUpdate, path Path, p *pending) (Send, error) {
+	if path.Encap == EncapUDP4 {
+		bu.Flags |= nemo.BUFlagF
+	}
+	mh, err := nemo.Marshal(bu)
+	if err != nil {
+		return Send{}, err
+	}
+	src, hao := path.Src, r.cfg.HoA
+	if path.Encap.UDP() {
+		src, hao = r.cfg.HoA, netip.Addr{}
+	}
+	if err := r.auth.Sign(mh, src, r.cfg.HoA); err != nil {
+		return Send{}, err
+	}
+	pkt, err := nemo.AppendPacket(make([]byte, 0, 64+len(mh)), src, r.cfg.HA, hao, netip.Addr{}, nemo.DefaultHopLimit, mh)
+	if err != nil {
+		return Send{}, err
+	}
+	r.Sent++
+	return Send{Path: path, Packet: pkt}, nil
+}
+
+// best returns the uplink to send a de-registration through: a registered
+// one, lowest BID first, or -1.
+func (r *Router) best() int {
+	bi := -1
+	for i, l := range r.links {
+		if l.state == StateRegistered && (bi < 0 || l.cfg.BID < r.links[bi].cfg.BID) {
+			bi = i
+		}
+	}
+	return bi
+}
+
+func (r *Router) pollDereg(now time.Time) []Send {
+	if r.dereg == nil {
+		if len(r.lost) == 0 {
+			return nil
+		}
+		r.dereg = &pending{kind: kindDereg, timeout: r.cfg.InitialTimeout, retryAt: now}
+	}
+	p := r.dereg
+	if !r.shutdown && len(r.lost) == 0 {
+		// Every lost uplink came back and registered again meanwhile.
+		r.dereg = nil
+		return nil
+	}
+	if now.Before(p.retryAt) {
+		return nil
+	}
+	if p.attempts >= r.cfg.DeregAttempts {
+		r.cfg.Logf("de-registration of BIDs %v got no answer; the home agent will let them expire", p.bids)
+		r.dereg, r.lost = nil, nil
+		return nil
+	}
+	via := r.best()
+	if via < 0 {
+		if r.shutdown {
+			// No uplink left to tell the home agent: the bindings expire there.
+			r.dereg = nil
+		}
+		// Otherwise wait for an uplink to register, then tell the home
+		// agent through it.
+		return nil
+	}
+	p.attempts++
+	if p.attempts > 1 {
+		r.Retransmits++
+	}
+	p.retryAt = now.Add(p.timeout)
+	p.timeout = min(2*p.timeout, r.cfg.MaxTimeout)
+	p.via = via
+	l := r.links[via]
+	p.encap = l.encap
+	bu := r.newBU(now, p)
+	if r.shutdown {
+		// Lifetime 0 without BID options deletes every binding (RFC 5648).
+		p.bids = p.bids[:0]
+	} else {
+		p.bids = append(p.bids[:0], r.lost...)
+		for _, b := range r.lost {
+			bu.BIDs = append(bu.BIDs, nemo.BID{ID: b})
+		}
+	}
+	s, err := r.encode(bu, r.path(via, l.encap), p)
+	if err != nil {
+		r.cfg.Logf("de-registration: %v", err)
+		return nil
+	}
+	return []Send{s}
+}
+
+// Shutdown starts de-registering every binding (on SIGTERM). Poll then
+// returns only de-registrations; Done reports when there is nothing more
+// to wait for.
+func (r *Router) Shutdown(now time.Time) []Send {
+	r.shutdown = true
+	r.dereg = nil
+	for _, l := range r.links {
+		l.reg = nil
+	}
+	if r.best() < 0 {
+		return nil
+	}
+	r.dereg = &pending{kind: kindDereg, timeout: r.cfg.InitialTimeout, retryAt: now}
+	return r.pollDereg(now)
+}
+
+// Done reports whether a shutdown has nothing more to send or wait for.
+func (r *Router) Done() bool { return r.shutdown && r.dereg == nil }
+
+// NextDeadline returns when Poll next has something to do (zero if never).
+func (r *Router) NextDeadline() time.Time {
+	var t time.Time
+	earlier := func(x time.Time) {
+		if !x.IsZero() && (t.IsZero() || x.Before(t)) {
+			t = x
+		}
+	}
+	for _, l := range r.links {
+		if l.reg != nil {
+			earlier(l.reg.retryAt)
+		} else if l.state == StateRegistered {
+			earlier(l.refreshAt)
+		}
+		if l.state == StateRegistered {
+			earlier(l.expires)
+		}
+	}
+	if r.best() >= 0 {
+		if r.dereg != nil {
+			earlier(r.dereg.retryAt)
+		} else if len(r.lost) > 0 {
+			earlier(time.Unix(0, 1)) // at once
+		}
+	}
+	return t
+}
+
+// ErrUnexpected is returned for a valid BA that answers no outstanding BU.
+var ErrUnexpected = errors.New("binding acknowledgement answers no outstanding binding update")
+
+// HandlePacket processes an IPv6 packet carrying a Mobility Header from the
+// home agent (a BA, natively with a type 2 routing header or inside UDP).
+func (r *Router) HandlePacket(pkt []byte, now time.Time) error {
+	p, err := nemo.ParsePacket(pkt)
+	if err != nil {
+		return err
+	}
+	if p.PseudoDst() != r.cfg.HoA {
+		return fmt.Errorf("signalling for %s, not our home address", p.PseudoDst())
+	}
+	if !nemo.VerifyChecksum(p.MH, p.PseudoSrc(), p.PseudoDst()) {
+		return nemo.ErrChecksum
+	}
+	var ba nemo.BindingAck
+	if err := nemo.Unmarshal(p.MH, &ba); err != nil {
+		return err
+	}
+	// See nemo's package documentation for which addresses are covered.
+	if err := r.auth.Verify(p.MH, &ba.Options, p.Dst, p.PseudoDst()); err != nil {
+		// An answer we cannot authenticate changes nothing, but its status
+		// tells the operator what is wrong (a key or a home address).
+		return fmt.Errorf("ignoring unauthenticated binding acknowledgement (status %d): %w", ba.Status, err)
+	}
+	if a, _ := ba.MNHA(); a.SPI != r.cfg.SPI {
+		return nemo.ErrAuth
+	}
+	if !ba.HasTimestamp {
+		return errors.New("binding acknowledgement without our timestamp")
+	}
+	pd := r.find(&ba)
+	if pd == nil {
+		return ErrUnexpected
+	}
+	r.Acked++
+	return r.acknowledged(pd, &ba, now)
+}
+
+// answers reports whether a BA answers the last transmission of p. The BA
+// echoes our timestamp (RFC 4285 §6), which is unique per transmission;
+// with status 144 only its low half, and with status 135 it carries the
+// home agent's sequence number instead of ours.
+func answers(p *pending, ba *nemo.BindingAck) bool {
+	if p == nil || p.attempts == 0 {
+		return false
+	}
+	switch ba.Status {
+	case nemo.StatusIDMismatch:
+		return uint32(ba.Timestamp) == uint32(p.ts)
+	case nemo.StatusSeqOutOfWindow:
+		return ba.Timestamp == p.ts
+	}
+	return ba.Timestamp == p.ts && ba.Seq == p.seq
+}
+
+// find returns the outstanding BU a BA answers.
+func (r *Router) find(ba *nemo.BindingAck) *pending {
+	for _, l := range r.links {
+		if answers(l.reg, ba) {
+			return l.reg
+		}
+	}
+	if answers(r.dereg, ba) {
+		return r.dereg
+	}
+	return nil
+}
+
+func (r *Router) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Time) error {
+	pd.answered = true
+	switch ba.Status {
+	case nemo.StatusSeqOutOfWindow:
+		// Adopt the home agent's sequence number and send again at once.
+		r.seq = ba.Seq
+		pd.retryAt, pd.timeout = now, r.cfg.InitialTimeout
+		return nil
+	case nemo.StatusIDMismatch:
+		// Our clock is off: the high half of the answer is the home
+		// agent's time (RFC 4285 §6).
+		ha := int64(ba.Timestamp>>32) - int64(pd.ts>>32)
+		r.skew += time.Duration(ha) * time.Second
+		r.cfg.Logf("clock differs from the home agent's by %ds: correcting", ha)
+		pd.retryAt, pd.timeout = now, r.cfg.InitialTimeout
+		return nil
+	}
+	if ba.Status >= 128 {
+		r.Rejected++
+		// Configuration errors (authentication, prefixes, unknown home
+		// address) will not fix themselves: keep trying at the slowest rate.
+		pd.timeout = r.cfg.MaxTimeout
+		pd.retryAt = now.Add(r.cfg.MaxTimeout)
+		return fmt.Errorf("home agent refused the binding update: status %d", ba.Status)
+	}
+	if ba.Flags&nemo.BAFlagR == 0 && pd.kind != kindDereg {
+		r.Rejected++
+		pd.retryAt = now.Add(r.cfg.MaxTimeout)
+		return errors.New("home agent does not support mobile routers (no R flag in its answer)")
+	}
+	if pd.kind == kindDereg {
+		r.dereg = nil
+		r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool { return slices.Contains(pd.bids, b) })
+		return nil
+	}
+	// RFC 6275 §11.7.3: the lifetime counts from when the BU was sent.
+	granted := nemo.LifetimeDuration(ba.Lifetime)
+	if granted == 0 {
+		return errors.New("home agent granted a zero lifetime")
+	}
+	var errs []error
+	for _, j := range pd.links {
+		if err := r.bound(j, pd, ba, granted, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// bound applies an accepting BA to uplink j's binding, by its per-BID
+// status.
+func (r *Router) bound(j int, pd *pending, ba *nemo.BindingAck, granted time.Duration, now time.Time) error {
+	l := r.links[j]
+	if l.reg != pd {
+		return nil // detached or superseded meanwhile
+	}
+	st := uint8(0)
+	if i := ba.FindBID(l.cfg.BID); i >= 0 {
+		st = ba.BIDs[i].Status
+	} else if len(ba.BIDs) > 0 || ba.Status == nemo.StatusMCoANotComplete {
+		st = nemo.StatusMCoAMalformed
+	}
+	if st >= 128 {
+		r.Rejected++
+		l.reg = nil
+		if pd.kind == kindRefresh && j != pd.via {
+			// The home agent lost this binding: register it again through
+			// its own path.
+			l.candidates, l.cand = r.candidates(l), 0
+			if len(l.candidates) > 0 {
+				r.startRegistration(j, now)
+			}
+			return fmt.Errorf("home agent refused the refresh of BID %d: status %d", l.cfg.BID, st)
+		}
+		l.reg = pd
+		pd.timeout = r.cfg.MaxTimeout
+		pd.retryAt = now.Add(r.cfg.MaxTimeout)
+		return fmt.Errorf("home agent refused BID %d: status %d", l.cfg.BID, st)
+	}
+	was := l.state
+	l.reg = nil
+	l.state = StateRegistered
+	if j == pd.via {
+		l.encap = pd.encap
+		l.nat = ba.HasNATDetection && ba.NATDetection.Refresh != 0xffffffff && ba.NATDetection.Refresh != 0
+	}
+	l.expires = pd.sentAt.Add(granted)
+	refresh := granted * 8 / 10
+	if ba.HasRefreshAdvice {
+		refresh = min(refresh, nemo.LifetimeDuration(ba.RefreshAdvice))
+	}
+	if l.nat {
+		// Keep the NAT's mapping alive with the refreshes (RFC 5555 §6).
+		refresh = min(refresh, time.Duration(ba.NATDetection.Refresh)*time.Second*9/10)
+	}
+	l.refreshAt = pd.sentAt.Add(refresh)
+	if was != StateRegistered || pd.kind == kindRegister {
+		l.since = now
+		r.gen++
+		r.cfg.Logf("uplink %s (BID %d) registered: care-of address %s over %s, lifetime %v", l.cfg.Name, l.cfg.BID, l.coa, l.encap, granted)
+	}
+	return nil
+}
