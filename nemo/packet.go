@@ -140,8 +140,9 @@ func parseRouting(h []byte, base int, p *Packet) error {
 	if p.RH2Address.IsValid() {
 		return errAt(msg, "type 2 routing header", base, "appears twice")
 	}
-	if h[1] != 2 || segLeft > 1 {
-		return errAt(msg, "type 2 routing header", base+1, "needs Hdr Ext Len 2 and at most 1 segment left")
+	if h[1] != 2 || segLeft != 1 {
+		// RFC 6275 §6.4: exactly one segment, the home address.
+		return errAt(msg, "type 2 routing header", base+1, "needs Hdr Ext Len 2 and 1 segment left")
 	}
 	p.RH2Address = addr16(h[8:])
 	return nil
