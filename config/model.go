@@ -1,0 +1,163 @@
+// Package config reads nemod's configuration: a UCI file (the OpenWrt
+// format, /etc/config/nemod) holding either the mobile router's settings, the
+// home agent's, or both.
+//
+// ParseUCI is a UCI parser that behaves like the real uci tool in strict
+// mode, checked byte for byte against the tool's output (testdata/uci).
+// Parse and Load decode the sections nemod knows into typed values and
+// validate them; every error names the file and line, in the PATH:LINE:
+// form editors and compilers use.
+//
+// The package does no I/O except Load reading the configuration file, and
+// Parse and Load reading a key_file the configuration names.
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// File is a decoded configuration file.
+type File struct {
+	Path      string
+	Router    *Router    // from the single `config router` section; nil if none
+	HomeAgent *HomeAgent // from the single `config homeagent` section; nil if none
+	// Warnings are things nemod ignores but a person probably did not
+	// mean: unknown options and section types. Each is PATH:LINE: text.
+	Warnings []string
+}
+
+// Encap is how an uplink carries the tunnel to the home agent.
+type Encap int
+
+const (
+	EncapAuto Encap = iota // IPv6 where the uplink has it, else UDP over IPv4
+	EncapIPv6              // plain IPv6-in-IPv6 (RFC 6275, RFC 3963)
+	EncapUDP               // UDP over IPv4, through NAT (RFC 5555)
+)
+
+func (e Encap) String() string {
+	switch e {
+	case EncapAuto:
+		return "auto"
+	case EncapIPv6:
+		return "ipv6"
+	case EncapUDP:
+		return "udp"
+	}
+	return "Encap(" + itoa(int(e)) + ")"
+}
+
+// Defaults for options a configuration may leave out.
+const (
+	DefaultLifetime        = 600 * time.Second
+	DefaultMaxLifetime     = 3600 * time.Second
+	DefaultReplayWindow    = 7 * time.Second
+	DefaultProbeInterval   = 400 * time.Millisecond
+	DefaultProbeFailures   = 2
+	DefaultControlSocket   = "/var/run/nemod.sock"
+	DefaultHAControlSocket = "/var/run/nemod-ha.sock"
+	// DirectPolicy is the built-in policy of a rule whose traffic leaves
+	// through the uplinks directly instead of through the home agent.
+	DirectPolicy = "direct"
+)
+
+// Router is the mobile router's configuration.
+type Router struct {
+	Name          string         // section name, or "@router[0]" for an anonymous section
+	HomeAgent     netip.Addr     // option home_agent (IPv6); required unless home_agent_v4 given
+	HomeAgentV4   netip.Addr     // option home_agent_v4 (IPv4)
+	HomeAddress   netip.Addr     // option home_address (IPv6), required
+	MNPs          []netip.Prefix // list mnp: mobile network prefixes
+	LAN           []string       // list lan: interfaces the mobile network is on
+	SPI           uint32         // option spi, >= 256 (RFC 4285 reserves 0..255)
+	Key           []byte         // option key (hex) or the hex in key_file
+	NAI           string         // option nai: the identifier sent to the home agent (RFC 4283); default the section name
+	Lifetime      time.Duration  // option lifetime, seconds
+	ControlSocket string         // option control_socket
+	ReplayWindow  time.Duration  // option replay_window, seconds
+	DefaultPolicy string         // option default_policy; "" = all registered uplinks in BID order
+	Uplinks       []Uplink       // `config uplink` sections in file order
+	Policies      []Policy       // `config policy` sections in file order
+	Rules         []Rule         // `config rule` sections in file order
+	Line          int
+}
+
+// Uplink is one interface the router registers a care-of address on.
+type Uplink struct {
+	Name          string        // section name
+	Device        string        // option device: the Linux interface
+	BID           uint16        // option bid: Binding ID (RFC 5648), unique
+	Encap         Encap         // option encap
+	Priority      uint8         // option priority 1..127; 0 = unset (RFC 6089 BID-PRI)
+	ProbeInterval time.Duration // option probe_interval
+	ProbeFailures int           // option probe_failures: lost probes before the uplink is down
+	Line          int
+}
+
+// PolicyMode says how a policy uses its uplinks.
+type PolicyMode int
+
+const (
+	ModeFailover  PolicyMode = iota // the first working uplink of the list
+	ModeDuplicate                   // every working uplink of the list at once
+)
+
+func (m PolicyMode) String() string {
+	switch m {
+	case ModeFailover:
+		return "failover"
+	case ModeDuplicate:
+		return "duplicate"
+	}
+	return "PolicyMode(" + itoa(int(m)) + ")"
+}
+
+// Policy is a named, ordered choice of uplinks that rules send flows to.
+type Policy struct {
+	Name string
+	Use  []string // list use: uplink names, in order of preference
+	Mode PolicyMode
+	Line int
+}
+
+// PortRange is an inclusive range of ports; the zero value matches any port.
+type PortRange struct{ Lo, Hi uint16 }
+
+// Any reports whether the range matches every port.
+func (r PortRange) Any() bool { return r == PortRange{} }
+
+// Rule binds the flows it matches to a policy (RFC 6089 flow bindings).
+type Rule struct {
+	Name              string       // section name, or "@rule[i]" for an anonymous section
+	Proto             int          // IP protocol number; -1 = any
+	SrcIP, DestIP     netip.Prefix // zero = any
+	SrcPort, DestPort PortRange    // zero = any
+	DSCP              int          // 0..63; -1 = any
+	Policy            string       // a policy's name or DirectPolicy
+	Line              int
+}
+
+// HomeAgent is the home agent's configuration.
+type HomeAgent struct {
+	Name          string        // section name, or "@homeagent[0]" for an anonymous section
+	Address       netip.Addr    // option address (IPv6), required
+	AddressV4     netip.Addr    // option address_v4, for IPv4 care-of addresses (RFC 5555)
+	HomePrefix    netip.Prefix  // option home_prefix, required
+	MaxLifetime   time.Duration // option max_lifetime, seconds
+	ControlSocket string
+	ReplayWindow  time.Duration
+	MobileRouters []MobileRouter // `config mobile_router` sections in file order
+	Line          int
+}
+
+// MobileRouter is a mobile router the home agent accepts bindings from.
+type MobileRouter struct {
+	Name        string // section name, or "@mobile_router[i]" for an anonymous section
+	HomeAddress netip.Addr
+	SPI         uint32
+	Key         []byte
+	NAI         string // option nai: when set, the router must identify itself with it
+	MNPs        []netip.Prefix
+	Line        int
+}
