@@ -119,7 +119,9 @@ func peerAllowed(c *net.UnixConn) bool {
 	}
 	var cred *syscall.Ucred
 	var cerr error
-	raw.Control(func(fd uintptr) { cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED) })
+	raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	})
 	return cerr == nil && (cred.Uid == 0 || int(cred.Uid) == os.Geteuid())
 }
 
