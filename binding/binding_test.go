@@ -494,3 +494,18 @@ func TestRestartedRouterAdoptsSequenceNumber(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestSetPeersKeepsUnchangedRouters(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.step()
+	hc := haConfig()
+	other := Peer{Name: "car2", HoA: hoa.Next(), SPI: 300, Key: key}
+	if changed := w.c.SetPeers(append(hc.Peers, other)); len(changed) != 0 || !w.c.Entry(hoa).Registered() {
+		t.Fatalf("adding a router disturbed the first: %v", changed)
+	}
+	hc.Peers[0].Key = []byte("a brand new key!")
+	if changed := w.c.SetPeers(hc.Peers); len(changed) != 1 || w.c.Entry(hoa).Registered() || w.c.Entry(other.HoA) != nil {
+		t.Fatalf("new key: changed %v", changed)
+	}
+}

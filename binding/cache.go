@@ -592,3 +592,36 @@ func (c *Cache) Expire(now time.Time) []*Entry {
 	}
 	return changed
 }
+
+// SetPeers replaces the configured mobile routers (a configuration
+// reload). A router that stays keeps its bindings and replay state unless
+// its key, SPI or allowed prefixes changed, in which case its bindings are
+// dropped and it must register again; a removed router loses its bindings.
+// It returns the entries whose forwarding state changed.
+func (c *Cache) SetPeers(ps []Peer) []*Entry {
+	c.cfg.Peers = append([]Peer(nil), ps...)
+	next := make(map[netip.Addr]*Entry, len(ps))
+	var changed []*Entry
+	for i := range c.cfg.Peers {
+		p := &c.cfg.Peers[i]
+		old := c.entries[p.HoA]
+		if old != nil && old.Peer.SPI == p.SPI && string(old.Peer.Key) == string(p.Key) && slices.Equal(old.Peer.MNPs, p.MNPs) {
+			old.Peer = p
+			next[p.HoA] = old
+			continue
+		}
+		next[p.HoA] = &Entry{Peer: p}
+		if old != nil && old.Registered() {
+			old.Bindings, old.MNPs = old.Bindings[:0], old.MNPs[:0]
+			changed = append(changed, old)
+		}
+	}
+	for hoa, e := range c.entries {
+		if next[hoa] == nil && e.Registered() {
+			e.Bindings, e.MNPs = e.Bindings[:0], e.MNPs[:0]
+			changed = append(changed, e)
+		}
+	}
+	c.entries = next
+	return changed
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"nemod/control"
+)
+
+func ctl(args []string) int {
+	fs := flag.NewFlagSet("ctl", flag.ContinueOnError)
+	sock := fs.String("s", "/var/run/nemod.sock", "control socket of the daemon")
+	asJSON := fs.Bool("json", false, "print the raw JSON answer")
+	// Accept --json after the command too: `nemod ctl -s S status --json`.
+	var rest []string
+	for _, a := range args {
+		if a == "--json" || a == "-json" {
+			*asJSON = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if err := fs.Parse(rest); err != nil {
+		return 2
+	}
+	if fs.NArg() < 1 {
+		fmt.Fprintln(os.Stderr, "usage: nemod ctl -s SOCKET status|reload [--json]")
+		return 2
+	}
+	cmd := fs.Arg(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out json.RawMessage
+	if err := control.Do(ctx, *sock, cmd, nil, &out); err != nil {
+		fmt.Fprintf(os.Stderr, "nemod ctl %s: %v\n", cmd, err)
+		return 1
+	}
+	if *asJSON || cmd != "status" {
+		os.Stdout.Write(append(out, '\n'))
+		return 0
+	}
+	if err := printStatus(os.Stdout, out); err != nil {
+		fmt.Fprintf(os.Stderr, "nemod ctl: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// printStatus renders a status answer as a table a person reads.
+func printStatus(w io.Writer, raw json.RawMessage) error {
+	var role struct {
+		Role string `json:"role"`
+	}
+	if err := json.Unmarshal(raw, &role); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	defer tw.Flush()
+	switch role.Role {
+	case "router":
+		var s struct {
+			HomeAddress string   `json:"home_address"`
+			HomeAgent   string   `json:"home_agent"`
+			MNP         []string `json:"mnp"`
+			Bindings    []struct {
+				BID      uint16 `json:"bid"`
+				Uplink   string `json:"uplink"`
+				Device   string `json:"device"`
+				CoA      string `json:"coa"`
+				Encap    string `json:"encap"`
+				State    string `json:"state"`
+				NAT      bool   `json:"nat"`
+				Lifetime int64  `json:"lifetime"`
+			} `json:"bindings"`
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "mobile router %s, home agent %s, prefixes %s\n\n", s.HomeAddress, s.HomeAgent, strings.Join(s.MNP, " "))
+		fmt.Fprintln(tw, "BID\tUPLINK\tDEVICE\tSTATE\tENCAP\tCARE-OF ADDRESS\tLIFETIME")
+		for _, b := range s.Bindings {
+			encap := b.Encap
+			if b.NAT {
+				encap += " (NAT)"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", b.BID, b.Uplink, b.Device, b.State, encap, dash(b.CoA), lifetime(b.Lifetime, b.State == "registered"))
+		}
+	case "homeagent":
+		var s struct {
+			Address       string `json:"address"`
+			HomePrefix    string `json:"home_prefix"`
+			MobileRouters []struct {
+				Name        string   `json:"name"`
+				HomeAddress string   `json:"home_address"`
+				MNP         []string `json:"mnp"`
+				Bindings    []struct {
+					BID      uint16 `json:"bid"`
+					CoA      string `json:"coa"`
+					Encap    string `json:"encap"`
+					Outer    string `json:"outer"`
+					NAT      bool   `json:"nat"`
+					Lifetime int64  `json:"lifetime"`
+				} `json:"bindings"`
+			} `json:"mobile_routers"`
+			Counters map[string]uint64 `json:"counters"`
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "home agent %s, home prefix %s\n\n", s.Address, s.HomePrefix)
+		fmt.Fprintln(tw, "ROUTER\tHOME ADDRESS\tPREFIXES\tBID\tENCAP\tCARE-OF ADDRESS\tREACHED AT\tLIFETIME")
+		for _, m := range s.MobileRouters {
+			if len(m.Bindings) == 0 {
+				fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tnot registered\t\t\n", m.Name, m.HomeAddress)
+				continue
+			}
+			for i, b := range m.Bindings {
+				name, hoa, pfx := m.Name, m.HomeAddress, strings.Join(m.MNP, " ")
+				if i > 0 {
+					name, hoa, pfx = "", "", ""
+				}
+				encap := b.Encap
+				if b.NAT {
+					encap += " (NAT)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", name, hoa, dash(pfx), b.BID, encap, b.CoA, b.Outer, lifetime(b.Lifetime, true))
+			}
+		}
+		fmt.Fprintln(tw)
+		var parts []string
+		for _, k := range sortedKeys(s.Counters) {
+			if v := s.Counters[k]; v != 0 {
+				parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+			}
+		}
+		fmt.Fprintf(tw, "counters: %s\n", dash(strings.Join(parts, " ")))
+	default:
+		return fmt.Errorf("unknown role %q", role.Role)
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func lifetime(sec int64, valid bool) string {
+	if !valid {
+		return "-"
+	}
+	return (time.Duration(sec) * time.Second).String()
+}

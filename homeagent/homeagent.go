@@ -1,0 +1,406 @@
+// Package homeagent is the home agent daemon: an event loop around the
+// binding cache (package binding), fed by the signalling sockets of package
+// netio, steering the data plane and answering the control socket.
+package homeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"nemod/binding"
+	"nemod/config"
+	"nemod/control"
+	"nemod/nemo"
+	"nemod/netio"
+)
+
+// Forwarder is the data plane as the home agent drives it.
+type Forwarder interface {
+	// Update installs a mobile router's forwarding state: its prefixes and
+	// bindings (none: remove it).
+	Update(e *binding.Entry)
+	// FromUDP takes a tunnelled packet that arrived on the UDP port.
+	FromUDP(pkt []byte, from netip.AddrPort)
+	Status() any
+	Close() error
+}
+
+// signal is a Mobility Header packet for the event loop.
+type sigPacket struct {
+	pkt []byte
+	arr binding.Arrival
+}
+
+// Daemon is a running home agent.
+type Daemon struct {
+	path  string
+	cfg   *config.HomeAgent
+	log   *slog.Logger
+	cache *binding.Cache
+	ctl   *control.Server
+	pl    *netio.PacketListener
+	udp   *net.UDPConn
+	raw   *netio.RawSender
+	fwd   Forwarder
+	sig   chan sigPacket
+	// dropped counts signalling packets the readers could not queue.
+	dropped uint64
+	start   time.Time
+}
+
+// Options adjust a daemon for tests.
+type Options struct {
+	Logger *slog.Logger
+	// NewForwarder builds the data plane once the sockets exist; nil runs
+	// signalling only.
+	NewForwarder func(d *Daemon) (Forwarder, error)
+}
+
+func peers(ha *config.HomeAgent) []binding.Peer {
+	out := make([]binding.Peer, 0, len(ha.MobileRouters))
+	for _, m := range ha.MobileRouters {
+		out = append(out, binding.Peer{Name: m.Name, HoA: m.HomeAddress, SPI: m.SPI, Key: m.Key, NAI: m.NAI, MNPs: m.MNPs})
+	}
+	return out
+}
+
+func cacheConfig(ha *config.HomeAgent) binding.HAConfig {
+	return binding.HAConfig{
+		Address: ha.Address, AddressV4: ha.AddressV4, HomePrefix: ha.HomePrefix,
+		MaxLifetime: ha.MaxLifetime, ReplayWindow: ha.ReplayWindow, Peers: peers(ha),
+	}
+}
+
+// Run loads the configuration at path and runs the home agent until ctx is
+// done or SIGTERM/SIGINT arrives. SIGHUP reloads the configuration.
+func Run(ctx context.Context, path string, opts Options) error {
+	f, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	if f.HomeAgent == nil {
+		return fmt.Errorf("%s: no homeagent section", path)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	for _, w := range f.Warnings {
+		log.Warn(w)
+	}
+	d := &Daemon{path: path, cfg: f.HomeAgent, log: log, sig: make(chan sigPacket, 4096), start: time.Now()}
+	d.cache = binding.NewCache(cacheConfig(d.cfg))
+	if err := d.open(); err != nil {
+		d.close()
+		return err
+	}
+	defer d.close()
+	if opts.NewForwarder != nil {
+		if d.fwd, err = opts.NewForwarder(d); err != nil {
+			return err
+		}
+	}
+	go d.readPackets()
+	go d.readUDP()
+	log.Info("home agent running", "address", d.cfg.Address, "address_v4", d.cfg.AddressV4,
+		"home_prefix", d.cfg.HomePrefix, "mobile_routers", len(d.cfg.MobileRouters), "control", d.cfg.ControlSocket)
+	return d.loop(ctx)
+}
+
+func (d *Daemon) open() error {
+	var err error
+	if d.ctl, err = control.Listen(d.cfg.ControlSocket); err != nil {
+		return err
+	}
+	// Binding Updates with a Home Address option: this kernel drops them
+	// before any IP socket (no CONFIG_IPV6_MIP6), so read them off the
+	// links.
+	if d.pl, err = netio.ListenExtHeaders(0); err != nil {
+		return err
+	}
+	if d.raw, err = netio.NewRawSender(""); err != nil {
+		return err
+	}
+	// One dual-stack socket: IPv4 uplinks through NAT and the IPv6
+	// firewall fallback (RFC 5555).
+	if d.udp, err = netio.ListenUDP("udp", "", netip.AddrPortFrom(netip.Addr{}, nemo.UDPPort)); err != nil {
+		return fmt.Errorf("UDP port %d: %w", nemo.UDPPort, err)
+	}
+	return nil
+}
+
+func (d *Daemon) close() {
+	if d.fwd != nil {
+		d.fwd.Close()
+	}
+	if d.ctl != nil {
+		d.ctl.Close()
+	}
+	if d.pl != nil {
+		d.pl.Close()
+	}
+	if d.raw != nil {
+		d.raw.Close()
+	}
+	if d.udp != nil {
+		d.udp.Close()
+	}
+}
+
+// UDPConn returns the UDP port 4191 socket, shared with the data plane.
+func (d *Daemon) UDPConn() *net.UDPConn { return d.udp }
+
+// Config returns the running configuration.
+func (d *Daemon) Config() *config.HomeAgent { return d.cfg }
+
+// Logger returns the daemon's logger.
+func (d *Daemon) Logger() *slog.Logger { return d.log }
+
+func (d *Daemon) queue(p sigPacket) {
+	select {
+	case d.sig <- p:
+	default:
+		// The event loop is behind: drop rather than block the reader.
+		d.dropped++
+	}
+}
+
+// readPackets reads Binding Updates with a Home Address option addressed
+// to the home agent.
+func (d *Daemon) readPackets() {
+	buf := make([]byte, 65536)
+	ha := d.cfg.Address.As16()
+	for {
+		n, _, err := d.pl.Read(buf)
+		if err != nil {
+			if netio.IsClosed(err) {
+				return
+			}
+			continue
+		}
+		// A router sees forwarded packets with extension headers too: keep
+		// only those for us.
+		if n < 40 || [16]byte(buf[24:40]) != ha {
+			continue
+		}
+		src := netip.AddrFrom16([16]byte(buf[8:24]))
+		d.queue(sigPacket{pkt: append([]byte(nil), buf[:n]...), arr: binding.Arrival{Encap: binding.EncapIPv6, Outer: netip.AddrPortFrom(src, 0)}})
+	}
+}
+
+// readUDP reads the DSMIPv6 port: signalling to the event loop, tunnelled
+// traffic to the data plane.
+func (d *Daemon) readUDP() {
+	buf := make([]byte, 65536)
+	ha := d.cfg.Address
+	for {
+		n, from, err := d.udp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if netio.IsClosed(err) {
+				return
+			}
+			continue
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if isSignalling(buf[:n], ha) {
+			enc := binding.EncapUDP6
+			if from.Addr().Is4() {
+				enc = binding.EncapUDP4
+			}
+			d.queue(sigPacket{pkt: append([]byte(nil), buf[:n]...), arr: binding.Arrival{Encap: enc, Outer: from}})
+			continue
+		}
+		if d.fwd != nil {
+			d.fwd.FromUDP(buf[:n], from)
+		}
+	}
+}
+
+// isSignalling reports whether a UDP payload is an IPv6 packet to addr
+// carrying a Mobility Header (possibly behind extension headers).
+func isSignalling(p []byte, addr netip.Addr) bool {
+	if len(p) < 40 || p[0]>>4 != 6 || netip.AddrFrom16([16]byte(p[24:40])) != addr {
+		return false
+	}
+	switch p[6] {
+	case nemo.ProtoMH, nemo.ProtoDstOpts, nemo.ProtoRouting, nemo.ProtoHopByHop:
+		return true
+	}
+	return false
+}
+
+func (d *Daemon) send(res binding.Result) {
+	if res.Reply == nil {
+		return
+	}
+	var err error
+	if res.Encap == binding.EncapIPv6 {
+		err = d.raw.Send(res.Reply)
+	} else {
+		_, err = d.udp.WriteToUDPAddrPort(res.Reply, res.ReplyTo)
+	}
+	if err != nil {
+		d.log.Warn("sending answer", "to", res.ReplyTo, "err", err)
+	}
+}
+
+func (d *Daemon) loop(ctx context.Context) error {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				d.reload()
+				continue
+			}
+			d.log.Info("stopping", "signal", s.String())
+			return nil
+		case p := <-d.sig:
+			d.handle(p, time.Now())
+		case now := <-tick.C:
+			for _, e := range d.cache.Expire(now) {
+				d.log.Info("binding expired", "router", e.Peer.Name, "bindings_left", len(e.Bindings))
+				d.forward(e)
+			}
+		case c := <-d.ctl.Calls():
+			d.control(c)
+		}
+	}
+}
+
+func (d *Daemon) handle(p sigPacket, now time.Time) {
+	res := d.cache.HandlePacket(p.pkt, p.arr, now)
+	d.send(res)
+	if res.Err != nil {
+		d.log.Debug("signalling refused", "from", p.arr.Outer, "status", res.Status, "err", res.Err)
+		if res.Status >= 128 {
+			d.log.Warn("binding update refused", "from", p.arr.Outer, "status", res.Status, "reason", res.Err)
+		}
+	}
+	if res.Changed != nil {
+		e := res.Changed
+		attrs := []any{"router", e.Peer.Name, "home_address", e.Peer.HoA, "bindings", len(e.Bindings)}
+		for _, b := range e.Bindings {
+			attrs = append(attrs, fmt.Sprintf("bid%d", b.BID), fmt.Sprintf("%s %s via %s", b.CoA, b.Encap, b.Outer))
+		}
+		d.log.Info("bindings changed", attrs...)
+		d.forward(e)
+	}
+}
+
+func (d *Daemon) forward(e *binding.Entry) {
+	if d.fwd != nil {
+		d.fwd.Update(e)
+	}
+}
+
+// reload re-reads the configuration; a bad file is reported and the
+// running configuration stays.
+func (d *Daemon) reload() error {
+	f, err := config.Load(d.path)
+	if err == nil && f.HomeAgent == nil {
+		err = fmt.Errorf("%s: no homeagent section", d.path)
+	}
+	if err != nil {
+		d.log.Error("reload refused, keeping the running configuration", "err", err)
+		return err
+	}
+	changed := d.cache.SetPeers(peers(f.HomeAgent))
+	d.cfg.MobileRouters = f.HomeAgent.MobileRouters
+	d.cfg.MaxLifetime = f.HomeAgent.MaxLifetime
+	for _, e := range changed {
+		d.forward(e)
+	}
+	d.log.Info("configuration reloaded", "mobile_routers", len(f.HomeAgent.MobileRouters))
+	return nil
+}
+
+// Status is what `nemod ctl status` shows of a home agent.
+type Status struct {
+	Role          string         `json:"role"`
+	Address       string         `json:"address"`
+	AddressV4     string         `json:"address_v4,omitempty"`
+	HomePrefix    string         `json:"home_prefix"`
+	UptimeSec     int64          `json:"uptime"`
+	MobileRouters []RouterStatus `json:"mobile_routers"`
+	Counters      CountersStatus `json:"counters"`
+	DataPlane     any            `json:"dataplane,omitempty"`
+}
+
+// RouterStatus is one mobile router.
+type RouterStatus struct {
+	Name        string          `json:"name"`
+	HomeAddress string          `json:"home_address"`
+	MNP         []string        `json:"mnp"`
+	Bindings    []BindingStatus `json:"bindings"`
+}
+
+// BindingStatus is one binding of a mobile router.
+type BindingStatus struct {
+	BID      uint16 `json:"bid"`
+	CoA      string `json:"coa"`
+	Encap    string `json:"encap"`
+	Outer    string `json:"outer"`
+	NAT      bool   `json:"nat"`
+	Lifetime int64  `json:"lifetime"`
+	Since    string `json:"since"`
+}
+
+// CountersStatus are the signalling counters.
+type CountersStatus struct {
+	binding.Counters
+	QueueDropped uint64 `json:"queue_dropped"`
+}
+
+func (d *Daemon) status(now time.Time) Status {
+	s := Status{
+		Role: "homeagent", Address: d.cfg.Address.String(), HomePrefix: d.cfg.HomePrefix.String(),
+		UptimeSec: int64(now.Sub(d.start) / time.Second), MobileRouters: []RouterStatus{},
+		Counters: CountersStatus{Counters: d.cache.Counters, QueueDropped: d.dropped},
+	}
+	if d.cfg.AddressV4.IsValid() {
+		s.AddressV4 = d.cfg.AddressV4.String()
+	}
+	for _, e := range d.cache.Entries() {
+		rs := RouterStatus{Name: e.Peer.Name, HomeAddress: e.Peer.HoA.String(), MNP: []string{}, Bindings: []BindingStatus{}}
+		for _, p := range e.MNPs {
+			rs.MNP = append(rs.MNP, p.String())
+		}
+		for _, b := range e.Bindings {
+			rs.Bindings = append(rs.Bindings, BindingStatus{
+				BID: b.BID, CoA: b.CoA.String(), Encap: b.Encap.String(), Outer: b.Outer.String(), NAT: b.NAT,
+				Lifetime: int64(b.Expires.Sub(now) / time.Second), Since: b.Since.UTC().Format(time.RFC3339Nano),
+			})
+		}
+		s.MobileRouters = append(s.MobileRouters, rs)
+	}
+	if d.fwd != nil {
+		s.DataPlane = d.fwd.Status()
+	}
+	return s
+}
+
+func (d *Daemon) control(c *control.Call) {
+	switch c.Cmd {
+	case "status":
+		c.Reply(d.status(time.Now()), nil)
+	case "reload":
+		c.Reply(map[string]bool{"reloaded": true}, d.reload())
+	default:
+		c.Reply(nil, errors.New("unknown command "+c.Cmd))
+	}
+}

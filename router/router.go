@@ -1,0 +1,488 @@
+// Package router is the mobile router daemon: an event loop around the
+// binding update list (package binding), driven by the interface monitor
+// (package ifmon), sending and receiving signalling through per-uplink
+// sockets (package netio), steering the data plane and answering the
+// control socket.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"nemod/binding"
+	"nemod/config"
+	"nemod/control"
+	"nemod/ifmon"
+	"nemod/nemo"
+	"nemod/netio"
+)
+
+// Forwarder is the data plane as the mobile router drives it.
+type Forwarder interface {
+	// Update installs the usable bindings and their sockets.
+	Update(bindings []binding.BindingStatus, uplinks []*Uplink)
+	// FromUDP takes a tunnelled packet that arrived on an uplink's UDP
+	// socket.
+	FromUDP(uplink int, pkt []byte)
+	Status() any
+	Close() error
+}
+
+// Uplink holds the sockets of one configured uplink. They live as long as
+// the device's interface index, not its carrier, so that flapping links
+// open and close nothing.
+type Uplink struct {
+	Cfg     config.Uplink
+	Index   int // the device's interface index; 0 while it does not exist
+	Link    ifmon.Link
+	Raw     *netio.RawSender // native signalling with a Home Address option
+	UDP4    *net.UDPConn     // RFC 5555 over IPv4
+	UDP6    *net.UDPConn     // UDP over IPv6 (firewall fallback)
+	readers sync.WaitGroup
+}
+
+func (u *Uplink) closeSockets() {
+	for _, c := range []interface{ Close() error }{u.Raw, u.UDP4, u.UDP6} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	u.Raw, u.UDP4, u.UDP6, u.Index = nil, nil, nil, 0
+}
+
+// Options adjust a daemon for tests.
+type Options struct {
+	Logger       *slog.Logger
+	NewForwarder func(d *Daemon) (Forwarder, error)
+}
+
+// Daemon is a running mobile router.
+type Daemon struct {
+	path    string
+	cfg     *config.Router
+	log     *slog.Logger
+	br      *binding.Router
+	mon     *ifmon.Monitor
+	ctl     *control.Server
+	pl      *netio.PacketListener
+	uplinks []*Uplink
+	fwd     Forwarder
+	sig     chan []byte
+	gen     uint64
+	dropped uint64
+	start   time.Time
+	haUDP4  netip.AddrPort
+	haUDP6  netip.AddrPort
+}
+
+func routerConfig(r *config.Router, logf func(string, ...any)) binding.RouterConfig {
+	rc := binding.RouterConfig{
+		HoA: r.HomeAddress, HA: r.HomeAgent, HAv4: r.HomeAgentV4, MNPs: r.MNPs,
+		SPI: r.SPI, Key: r.Key, NAI: r.NAI, Lifetime: r.Lifetime, Logf: logf,
+	}
+	for _, u := range r.Uplinks {
+		mode := binding.ModeAuto
+		switch u.Encap {
+		case config.EncapIPv6:
+			mode = binding.ModeIPv6
+		case config.EncapUDP:
+			mode = binding.ModeUDP
+		}
+		rc.Uplinks = append(rc.Uplinks, binding.UplinkConfig{Name: u.Name, BID: u.BID, Pri: u.Priority, Mode: mode})
+	}
+	return rc
+}
+
+// Run loads the configuration at path and runs the mobile router until ctx
+// is done or SIGTERM/SIGINT arrives, then de-registers every binding.
+func Run(ctx context.Context, path string, opts Options) error {
+	f, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	if f.Router == nil {
+		return fmt.Errorf("%s: no router section", path)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	for _, w := range f.Warnings {
+		log.Warn(w)
+	}
+	d := &Daemon{path: path, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now()}
+	d.haUDP4 = netip.AddrPortFrom(d.cfg.HomeAgentV4, nemo.UDPPort)
+	d.haUDP6 = netip.AddrPortFrom(d.cfg.HomeAgent, nemo.UDPPort)
+	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
+	// A random first sequence number: after a restart, an old one could
+	// look like a replay (RFC 6275 §11.7.1 leaves the choice open).
+	d.br = binding.NewRouter(routerConfig(d.cfg, logf), uint16(rand.Uint32()))
+	devices := make([]string, len(d.cfg.Uplinks))
+	for i, u := range d.cfg.Uplinks {
+		devices[i] = u.Device
+		d.uplinks = append(d.uplinks, &Uplink{Cfg: u})
+	}
+	defer d.close()
+	if d.ctl, err = control.Listen(d.cfg.ControlSocket); err != nil {
+		return err
+	}
+	// Binding Acknowledgements with a type 2 routing header: this kernel
+	// drops them before any IP socket, so read them off the uplinks.
+	if d.pl, err = netio.ListenExtHeaders(0); err != nil {
+		return err
+	}
+	if d.mon, err = ifmon.Start(ctx, devices, ifmon.Options{}); err != nil {
+		return err
+	}
+	if opts.NewForwarder != nil {
+		if d.fwd, err = opts.NewForwarder(d); err != nil {
+			return err
+		}
+	}
+	go d.readPackets()
+	log.Info("mobile router running", "home_address", d.cfg.HomeAddress, "home_agent", d.cfg.HomeAgent,
+		"home_agent_v4", d.cfg.HomeAgentV4, "uplinks", len(d.uplinks), "control", d.cfg.ControlSocket)
+	return d.loop(ctx)
+}
+
+func (d *Daemon) close() {
+	if d.fwd != nil {
+		d.fwd.Close()
+	}
+	if d.mon != nil {
+		d.mon.Close()
+	}
+	if d.pl != nil {
+		d.pl.Close()
+	}
+	if d.ctl != nil {
+		d.ctl.Close()
+	}
+	for _, u := range d.uplinks {
+		u.closeSockets()
+		u.readers.Wait()
+	}
+}
+
+// Config returns the running configuration.
+func (d *Daemon) Config() *config.Router { return d.cfg }
+
+// Logger returns the daemon's logger.
+func (d *Daemon) Logger() *slog.Logger { return d.log }
+
+// Uplinks returns the uplinks and their sockets.
+func (d *Daemon) Uplinks() []*Uplink { return d.uplinks }
+
+func (d *Daemon) queue(pkt []byte) {
+	select {
+	case d.sig <- pkt:
+	default:
+		d.dropped++
+	}
+}
+
+// readPackets reads Binding Acknowledgements with a type 2 routing header
+// for our home address, arriving natively on any uplink.
+func (d *Daemon) readPackets() {
+	buf := make([]byte, 65536)
+	for {
+		n, _, err := d.pl.Read(buf)
+		if err != nil {
+			if netio.IsClosed(err) {
+				return
+			}
+			continue
+		}
+		p, err := nemo.ParsePacket(buf[:n])
+		if err != nil || p.RH2Address != d.cfg.HomeAddress || p.Src != d.cfg.HomeAgent {
+			continue
+		}
+		d.queue(append([]byte(nil), buf[:n]...))
+	}
+}
+
+// readUDP reads one uplink's UDP socket: signalling from the home agent to
+// the event loop, tunnelled traffic to the data plane.
+func (d *Daemon) readUDP(i int, c *net.UDPConn, ha netip.AddrPort) {
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if netio.IsClosed(err) {
+				return
+			}
+			continue
+		}
+		if netip.AddrPortFrom(from.Addr().Unmap(), from.Port()) != ha {
+			continue // only the home agent talks to us here
+		}
+		p := buf[:n]
+		if len(p) >= 40 && p[0]>>4 == 6 && p[6] == nemo.ProtoMH && netip.AddrFrom16([16]byte(p[24:40])) == d.cfg.HomeAddress {
+			d.queue(append([]byte(nil), p...))
+			continue
+		}
+		if d.fwd != nil {
+			d.fwd.FromUDP(i, p)
+		}
+	}
+}
+
+// openSockets (re)opens an uplink's sockets when its device appears or
+// gets a new interface index, and closes them when it disappears.
+func (d *Daemon) openSockets(i int, index int) {
+	u := d.uplinks[i]
+	if u.Index == index {
+		return
+	}
+	// Close first and wait for the readers, so that nothing outlives a
+	// device.
+	u.closeSockets()
+	u.readers.Wait()
+	if index == 0 {
+		return
+	}
+	dev := u.Cfg.Device
+	err := func() (err error) {
+		if u.Raw, err = netio.NewRawSender(dev); err != nil {
+			return err
+		}
+		if d.cfg.HomeAgentV4.IsValid() {
+			if u.UDP4, err = netio.ListenUDP("udp4", dev, netip.AddrPort{}); err != nil {
+				return err
+			}
+		}
+		u.UDP6, err = netio.ListenUDP("udp6", dev, netip.AddrPort{})
+		return err
+	}()
+	if err != nil {
+		d.log.Error("opening uplink sockets", "uplink", u.Cfg.Name, "device", dev, "err", err)
+		u.closeSockets()
+		return
+	}
+	u.Index = index
+	for _, c := range []struct {
+		conn *net.UDPConn
+		ha   netip.AddrPort
+	}{{u.UDP4, d.haUDP4}, {u.UDP6, d.haUDP6}} {
+		if c.conn != nil {
+			u.readers.Add(1)
+			go func() { defer u.readers.Done(); d.readUDP(i, c.conn, c.ha) }()
+		}
+	}
+}
+
+func (d *Daemon) send(s binding.Send) {
+	u := d.uplinks[s.Path.Uplink]
+	var err error
+	switch {
+	case u.Index == 0:
+		err = errors.New("device does not exist")
+	case s.Path.Encap == binding.EncapIPv6:
+		err = u.Raw.Send(s.Packet)
+	case s.Path.Encap == binding.EncapUDP4 && u.UDP4 != nil:
+		_, err = u.UDP4.WriteToUDPAddrPort(s.Packet, d.haUDP4)
+	case s.Path.Encap == binding.EncapUDP6:
+		_, err = u.UDP6.WriteToUDPAddrPort(s.Packet, d.haUDP6)
+	default:
+		err = errors.New("no socket for " + s.Path.Encap.String())
+	}
+	if err != nil {
+		d.log.Warn("sending binding update", "uplink", u.Cfg.Name, "encap", s.Path.Encap, "err", err)
+	}
+}
+
+func (d *Daemon) linkChanged(now time.Time) {
+	for i, l := range d.mon.Snapshot() {
+		u := d.uplinks[i]
+		d.openSockets(i, l.Index)
+		if l.Up != u.Link.Up || l.IPv6 != u.Link.IPv6 || l.IPv4 != u.Link.IPv4 {
+			d.log.Info("uplink state", "uplink", u.Cfg.Name, "device", u.Cfg.Device, "up", l.Up, "ipv6", addrOrNone(l.IPv6), "ipv4", addrOrNone(l.IPv4))
+		}
+		u.Link = l
+		st := binding.LinkState{Up: l.Up && u.Index != 0}
+		if l.Usable6() {
+			st.IPv6 = l.IPv6
+		}
+		if l.Usable4() {
+			st.IPv4 = l.IPv4
+		}
+		d.br.SetLink(i, st, now)
+	}
+}
+
+func addrOrNone(a netip.Addr) string {
+	if !a.IsValid() {
+		return "none"
+	}
+	return a.String()
+}
+
+func (d *Daemon) loop(ctx context.Context) error {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	d.linkChanged(time.Now())
+	for {
+		now := time.Now()
+		for _, s := range d.br.Poll(now) {
+			d.send(s)
+		}
+		d.afterChange()
+		if next := d.br.NextDeadline(); !next.IsZero() {
+			timer.Reset(max(time.Until(next), 0))
+		} else {
+			timer.Reset(time.Hour)
+		}
+		select {
+		case <-ctx.Done():
+			return d.shutdown()
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				d.reload()
+				continue
+			}
+			d.log.Info("stopping: de-registering", "signal", s.String())
+			return d.shutdown()
+		case <-d.mon.Changes():
+			d.linkChanged(time.Now())
+		case <-d.mon.Done():
+			return fmt.Errorf("interface monitor stopped: %w", d.mon.Err())
+		case pkt := <-d.sig:
+			if err := d.br.HandlePacket(pkt, time.Now()); err != nil {
+				d.log.Warn("binding acknowledgement", "err", err)
+			}
+		case <-timer.C:
+		case c := <-d.ctl.Calls():
+			d.control(c)
+		}
+	}
+}
+
+// afterChange follows binding changes into the data plane.
+func (d *Daemon) afterChange() {
+	if g := d.br.Gen(); g != d.gen {
+		d.gen = g
+		if d.fwd != nil {
+			d.fwd.Update(d.br.Bindings(), d.uplinks)
+		}
+	}
+}
+
+// shutdown de-registers every binding, waiting up to 2 s for the answer.
+func (d *Daemon) shutdown() error {
+	for _, s := range d.br.Shutdown(time.Now()) {
+		d.send(s)
+	}
+	deadline := time.After(2 * time.Second)
+	for !d.br.Done() {
+		timer := time.NewTimer(max(time.Until(d.br.NextDeadline()), time.Millisecond))
+		select {
+		case pkt := <-d.sig:
+			if err := d.br.HandlePacket(pkt, time.Now()); err != nil {
+				d.log.Warn("binding acknowledgement", "err", err)
+			}
+		case <-timer.C:
+			for _, s := range d.br.Poll(time.Now()) {
+				d.send(s)
+			}
+		case <-deadline:
+			timer.Stop()
+			d.log.Warn("no answer to the de-registration; the home agent will let the bindings expire")
+			return nil
+		}
+		timer.Stop()
+	}
+	d.log.Info("de-registered")
+	return nil
+}
+
+func (d *Daemon) reload() error {
+	f, err := config.Load(d.path)
+	if err == nil && f.Router == nil {
+		err = fmt.Errorf("%s: no router section", d.path)
+	}
+	if err != nil {
+		d.log.Error("reload refused, keeping the running configuration", "err", err)
+		return err
+	}
+	// Policies and rules can change on the fly; what defines the bindings
+	// (addresses, keys, uplinks) needs a restart, so it is kept.
+	d.cfg.Policies, d.cfg.Rules, d.cfg.DefaultPolicy = f.Router.Policies, f.Router.Rules, f.Router.DefaultPolicy
+	d.log.Info("configuration reloaded")
+	return nil
+}
+
+// Status is what `nemod ctl status` shows of a mobile router.
+type Status struct {
+	Role        string            `json:"role"`
+	HomeAddress string            `json:"home_address"`
+	HomeAgent   string            `json:"home_agent"`
+	MNP         []string          `json:"mnp"`
+	UptimeSec   int64             `json:"uptime"`
+	Bindings    []BindingStatus   `json:"bindings"`
+	Counters    map[string]uint64 `json:"counters"`
+	DataPlane   any               `json:"dataplane,omitempty"`
+}
+
+// BindingStatus is one uplink's binding.
+type BindingStatus struct {
+	BID      uint16 `json:"bid"`
+	Uplink   string `json:"uplink"`
+	Device   string `json:"device"`
+	CoA      string `json:"coa"`
+	Encap    string `json:"encap"`
+	State    string `json:"state"`
+	NAT      bool   `json:"nat"`
+	Lifetime int64  `json:"lifetime"`
+}
+
+func (d *Daemon) status(now time.Time) Status {
+	s := Status{
+		Role: "router", HomeAddress: d.cfg.HomeAddress.String(), HomeAgent: d.cfg.HomeAgent.String(),
+		MNP: []string{}, UptimeSec: int64(now.Sub(d.start) / time.Second), Bindings: []BindingStatus{},
+		Counters: map[string]uint64{
+			"binding_updates_sent": d.br.Sent, "acknowledged": d.br.Acked, "rejected": d.br.Rejected,
+			"retransmits": d.br.Retransmits, "queue_dropped": d.dropped,
+		},
+	}
+	for _, p := range d.cfg.MNPs {
+		s.MNP = append(s.MNP, p.String())
+	}
+	for i, b := range d.br.Bindings() {
+		bs := BindingStatus{BID: b.BID, Uplink: b.Uplink, Device: d.uplinks[i].Cfg.Device, Encap: b.Encap.String(), State: b.State.String(), NAT: b.NAT}
+		if b.CoA.IsValid() {
+			bs.CoA = b.CoA.String()
+		}
+		if b.State == binding.StateRegistered {
+			bs.Lifetime = int64(b.Expires.Sub(now) / time.Second)
+		}
+		s.Bindings = append(s.Bindings, bs)
+	}
+	if d.fwd != nil {
+		s.DataPlane = d.fwd.Status()
+	}
+	return s
+}
+
+func (d *Daemon) control(c *control.Call) {
+	switch c.Cmd {
+	case "status":
+		c.Reply(d.status(time.Now()), nil)
+	case "reload":
+		c.Reply(map[string]bool{"reloaded": true}, d.reload())
+	default:
+		c.Reply(nil, errors.New("unknown command "+c.Cmd))
+	}
+}
