@@ -18,6 +18,7 @@ import (
 	"nemod/binding"
 	"nemod/config"
 	"nemod/control"
+	"nemod/internal/procstat"
 	"nemod/nemo"
 	"nemod/netio"
 )
@@ -339,6 +340,7 @@ type Status struct {
 	MobileRouters []RouterStatus `json:"mobile_routers"`
 	Counters      CountersStatus `json:"counters"`
 	DataPlane     any            `json:"dataplane,omitempty"`
+	Runtime       procstat.Stats `json:"runtime"`
 }
 
 // RouterStatus is one mobile router.
@@ -391,6 +393,7 @@ func (d *Daemon) status(now time.Time) Status {
 	if d.fwd != nil {
 		s.DataPlane = d.fwd.Status()
 	}
+	s.Runtime = procstat.Read()
 	return s
 }
 

@@ -23,6 +23,7 @@ import (
 	"nemod/config"
 	"nemod/control"
 	"nemod/ifmon"
+	"nemod/internal/procstat"
 	"nemod/nemo"
 	"nemod/netio"
 )
@@ -52,10 +53,14 @@ type Uplink struct {
 }
 
 func (u *Uplink) closeSockets() {
-	for _, c := range []interface{ Close() error }{u.Raw, u.UDP4, u.UDP6} {
-		if c != nil {
-			c.Close()
-		}
+	if u.Raw != nil {
+		u.Raw.Close()
+	}
+	if u.UDP4 != nil {
+		u.UDP4.Close()
+	}
+	if u.UDP6 != nil {
+		u.UDP6.Close()
 	}
 	u.Raw, u.UDP4, u.UDP6, u.Index = nil, nil, nil, 0
 }
@@ -434,6 +439,7 @@ type Status struct {
 	Bindings    []BindingStatus   `json:"bindings"`
 	Counters    map[string]uint64 `json:"counters"`
 	DataPlane   any               `json:"dataplane,omitempty"`
+	Runtime     procstat.Stats    `json:"runtime"`
 }
 
 // BindingStatus is one uplink's binding.
@@ -473,6 +479,7 @@ func (d *Daemon) status(now time.Time) Status {
 	if d.fwd != nil {
 		s.DataPlane = d.fwd.Status()
 	}
+	s.Runtime = procstat.Read()
 	return s
 }
 

@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"nemod/lab"
+	"nemod/nemo"
+)
+
+// udpIn opens a UDP socket inside a role's namespace, for packets the
+// daemons did not write.
+func (e *env) udpIn(role, network string) *net.UDPConn {
+	e.t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer orig.Close()
+	h, err := netns.GetFromName(e.lab.NS(role))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := net.ListenUDP(network, nil)
+	netns.Set(orig)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// forgery is a Binding Update built by the test, as an attacker or a
+// misconfigured router would send it, inside UDP (RFC 5555).
+type forgery struct {
+	hoa  netip.Addr
+	coa  netip.Addr
+	spi  uint32
+	key  []byte
+	nai  string
+	mnps []netip.Prefix
+	seq  uint16
+	ts   time.Time
+}
+
+func (f forgery) packet(t *testing.T) []byte {
+	t.Helper()
+	bu := &nemo.BindingUpdate{
+		Seq: f.seq, Flags: nemo.BUFlagA | nemo.BUFlagH | nemo.BUFlagR, Lifetime: nemo.Lifetime(10 * time.Minute),
+		Options: nemo.Options{
+			MNPs: f.mnps, BIDs: []nemo.BID{{ID: 1, CoA: f.coa}},
+			HasMNID: f.nai != "", MNIDSubtype: nemo.MNIDSubtypeNAI, MNID: []byte(f.nai),
+			HasTimestamp: true, Timestamp: nemo.NTPTime(f.ts),
+			Auth: []nemo.Auth{{Subtype: nemo.AuthMNHA, SPI: f.spi}},
+		},
+	}
+	mh, err := nemo.Marshal(bu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nemo.NewAuthenticator(f.key).Sign(mh, f.hoa, f.hoa); err != nil {
+		t.Fatal(err)
+	}
+	pkt, err := nemo.AppendPacket(nil, f.hoa, haAddr, netip.Addr{}, netip.Addr{}, 64, mh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkt
+}
+
+var (
+	haAddr   = netip.MustParseAddr("2001:db8:ffff::1")
+	haUDP    = netip.AddrPortFrom(haAddr, nemo.UDPPort)
+	car2HoA  = netip.MustParseAddr("2001:db8:ffff:1::200")
+	car2Key  = []byte{0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00}
+	car2MNP  = netip.MustParsePrefix("2001:db8:200::/56")
+	car1MNP  = netip.MustParsePrefix("2001:db8:100::/56")
+	cnAddr   = netip.MustParseAddr("2001:db8:c::1")
+	wrongKey = []byte("not the real key")
+)
+
+// exchange sends pkt to the home agent and returns the status of the
+// Binding Acknowledgement, or -1 if none came within a second.
+func exchange(t *testing.T, c *net.UDPConn, pkt []byte) int {
+	t.Helper()
+	if _, err := c.WriteToUDPAddrPort(pkt, haUDP); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	n, _, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		return -1
+	}
+	p, err := nemo.ParsePacket(buf[:n])
+	if err != nil {
+		t.Fatalf("answer: %v", err)
+	}
+	var ba nemo.BindingAck
+	if err := nemo.Unmarshal(p.MH, &ba); err != nil {
+		t.Fatalf("answer: %v", err)
+	}
+	return int(ba.Status)
+}
+
+// Wrong key, replayed BU, unknown home address, a prefix the router may not
+// claim: each rejected with its RFC status code and counted; a flood of
+// forgeries is rate limited; the good router is unaffected throughout.
+func TestHomeAgentRejects(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.startHA()
+	e.startMR()
+	eventually(t, 5*time.Second, "car1 registered", func() bool {
+		return e.mrStates() == "wifi=registered/ipv6 cell=registered/udp4"
+	})
+	before := e.haBindings()
+	c := e.udpIn("cn", "udp6")
+	now := time.Now()
+	good := forgery{hoa: car2HoA, coa: cnAddr, spi: 257, key: car2Key, mnps: []netip.Prefix{car2MNP}, seq: 10, ts: now}
+
+	cases := []struct {
+		name    string
+		f       func(f *forgery)
+		status  int
+		counter string
+	}{
+		{"wrong key", func(f *forgery) { f.key = wrongKey }, int(nemo.StatusAuthFailed), "auth_failed"},
+		{"wrong SPI", func(f *forgery) { f.spi = 999 }, int(nemo.StatusAuthFailed), "auth_failed"},
+		{"unknown home address", func(f *forgery) { f.hoa = netip.MustParseAddr("2001:db8:ffff:1::999") }, int(nemo.StatusNotHomeAgent), "unknown_home_address"},
+		{"not the home subnet", func(f *forgery) { f.hoa = netip.MustParseAddr("2001:db8:eeee::1") }, int(nemo.StatusNotHomeSubnet), "unknown_home_address"},
+		{"another router's prefix", func(f *forgery) { f.mnps = []netip.Prefix{car1MNP} }, int(nemo.StatusNotAuthorizedPrefix), "prefix_rejected"},
+		{"stale timestamp", func(f *forgery) { f.ts = now.Add(-time.Minute) }, int(nemo.StatusIDMismatch), "bad_timestamp"},
+	}
+	for i, tc := range cases {
+		f := good
+		f.seq = uint16(100 + i)
+		f.ts = now.Add(time.Duration(i) * time.Millisecond)
+		tc.f(&f)
+		was := e.haStatus().Counters[tc.counter]
+		if got := exchange(t, c, f.packet(t)); got != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.name, got, tc.status)
+		}
+		if now := e.haStatus().Counters[tc.counter]; now != was+1 {
+			t.Errorf("%s: counter %s went from %d to %d", tc.name, tc.counter, was, now)
+		}
+	}
+	// Replay: a genuine Binding Update, accepted once, then sent again.
+	f := good
+	f.seq, f.ts = 500, time.Now()
+	pkt := f.packet(t)
+	if got := exchange(t, c, pkt); got != 0 {
+		t.Fatalf("genuine BU for car2: status %d", got)
+	}
+	was := e.haStatus().Counters["bad_timestamp"]
+	if got := exchange(t, c, pkt); got != int(nemo.StatusIDMismatch) {
+		t.Errorf("replayed BU: status %d, want 144", got)
+	}
+	if e.haStatus().Counters["bad_timestamp"] != was+1 {
+		t.Error("replay not counted")
+	}
+
+	// A flood of forgeries: answers are rate limited, the count is exact.
+	f = good
+	f.key = wrongKey
+	flood := f.packet(t)
+	authBefore := e.haStatus().Counters["auth_failed"]
+	for i := 0; i < 1000; i++ {
+		c.WriteToUDPAddrPort(flood, haUDP)
+	}
+	eventually(t, 5*time.Second, "flood counted", func() bool {
+		return e.haStatus().Counters["auth_failed"] >= authBefore+900
+	})
+	if e.haStatus().Counters["rejects_rate_limited"] == 0 {
+		t.Error("no answer was rate limited")
+	}
+
+	// The good router never noticed.
+	if after := e.haBindings(); len(after) != 2 || after[1] != before[1] || after[2] != before[2] {
+		t.Errorf("car1's bindings changed: %v -> %v", before, after)
+	}
+	if got := e.mrStates(); got != "wifi=registered/ipv6 cell=registered/udp4" {
+		t.Errorf("router: %s", got)
+	}
+	// The table a person reads says the same.
+	var table string
+	if err := e.runCtl(lab.HA, e.haSock, &table, "status"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"car1", "2001:db8:100::/56", "udp4 (NAT)", "192.0.2.2:", "car2", "auth_failed="} {
+		if !strings.Contains(table, want) {
+			t.Errorf("status table lacks %q:\n%s", want, table)
+		}
+	}
+}

@@ -1,0 +1,290 @@
+// Package e2e holds the end-to-end tests: the real nemod binary, built with
+// the race detector, running as home agent and mobile router in the
+// namespace lab of package lab.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"nemod/control"
+	"nemod/internal/testenv"
+	"nemod/lab"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// nemodBinary builds cmd/nemod once per test run, with -race so that the
+// daemons run under the race detector in every end-to-end test.
+func nemodBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nemod-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath, buildErr = lab.Build(context.Background(), dir, true)
+	})
+	if buildErr != nil {
+		t.Fatalf("building nemod: %v", buildErr)
+	}
+	return binPath
+}
+
+// env is a lab with a home agent and a mobile router.
+type env struct {
+	t      *testing.T
+	lab    *lab.Lab
+	bin    string
+	ha, mr *lab.Proc
+	haConf string
+	mrConf string
+	haSock string
+	mrSock string
+}
+
+const (
+	testKeyHex = "00112233445566778899aabbccddeeff"
+	routerUCI  = `config router 'main'
+	option home_agent '2001:db8:ffff::1'
+	option home_agent_v4 '198.51.100.1'
+	option home_address '2001:db8:ffff:1::100'
+	list mnp '2001:db8:100::/56'
+	list lan 'lan0'
+	option spi '256'
+	option key '%s'
+	option nai 'car1@fleet'
+	option lifetime '600'
+	option control_socket '%s'
+config uplink 'wifi'
+	option device 'wlan0'
+	option bid '1'
+	option encap 'auto'
+config uplink 'cell'
+	option device 'wwan0'
+	option bid '2'
+%s`
+	homeAgentUCI = `config homeagent 'main'
+	option address '2001:db8:ffff::1'
+	option address_v4 '198.51.100.1'
+	option home_prefix '2001:db8:ffff:1::/64'
+	option max_lifetime '3600'
+	option control_socket '%s'
+config mobile_router 'car1'
+	option home_address '2001:db8:ffff:1::100'
+	option spi '256'
+	option key '%s'
+	option nai 'car1@fleet'
+	list mnp '2001:db8:100::/56'
+config mobile_router 'car2'
+	option home_address '2001:db8:ffff:1::200'
+	option spi '257'
+	option key 'ffeeddccbbaa99887766554433221100'
+	list mnp '2001:db8:200::/56'
+`
+)
+
+// newEnv builds a lab (no daemons yet).
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	testenv.NeedRoot(t)
+	testenv.NeedTool(t, "ip", "nft", "radvd", "dumpcap", "tshark", "conntrack", "ping")
+	bin := nemodBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l, err := lab.New(ctx, lab.Options{Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	e := &env{t: t, lab: l, bin: bin}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range []*lab.Proc{e.ha, e.mr} {
+				if p != nil {
+					if b, err := os.ReadFile(p.LogPath()); err == nil {
+						t.Logf("--- %s ---\n%s", filepath.Base(p.LogPath()), tailLines(string(b), 60))
+					}
+				}
+			}
+		}
+		l.Close()
+	})
+	e.haSock = filepath.Join(l.Dir(), "ha.sock")
+	e.mrSock = filepath.Join(l.Dir(), "mr.sock")
+	e.haConf = e.write("ha.uci", fmt.Sprintf(homeAgentUCI, e.haSock, testKeyHex))
+	e.mrConf = e.write("mr.uci", fmt.Sprintf(routerUCI, testKeyHex, e.mrSock, ""))
+	return e
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e *env) write(name, content string) string {
+	p := filepath.Join(e.lab.Dir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+func (e *env) startHA() {
+	e.t.Helper()
+	p, err := e.lab.Start(lab.HA, "homeagent", e.bin, "homeagent", "-c", e.haConf)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.ha = p
+	e.waitSocket(e.haSock)
+}
+
+func (e *env) startMR() {
+	e.t.Helper()
+	p, err := e.lab.Start(lab.MR, "router", e.bin, "router", "-c", e.mrConf)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.mr = p
+	e.waitSocket(e.mrSock)
+}
+
+func (e *env) waitSocket(path string) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("daemon never created %s", path)
+}
+
+// status asks a daemon for its status straight through its control socket:
+// a Unix socket is reachable from any namespace, and polling this way takes
+// well under a millisecond.
+func status(sock string, out any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return control.Do(ctx, sock, "status", nil, out)
+}
+
+// runCtl runs the `nemod ctl` command in a role's namespace, as a user
+// would, and returns its output.
+func (e *env) runCtl(role, sock string, out *string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := e.lab.Run(ctx, role, append([]string{e.bin, "ctl", "-s", sock}, args...)...)
+	*out = res
+	return err
+}
+
+type runtimeStats struct {
+	Goroutines int `json:"goroutines"`
+	FDs        int `json:"fds"`
+}
+
+type mrStatus struct {
+	Role     string       `json:"role"`
+	Runtime  runtimeStats `json:"runtime"`
+	Bindings []struct {
+		BID      uint16 `json:"bid"`
+		Uplink   string `json:"uplink"`
+		Device   string `json:"device"`
+		CoA      string `json:"coa"`
+		Encap    string `json:"encap"`
+		State    string `json:"state"`
+		NAT      bool   `json:"nat"`
+		Lifetime int    `json:"lifetime"`
+	} `json:"bindings"`
+}
+
+type haStatus struct {
+	Role          string       `json:"role"`
+	Runtime       runtimeStats `json:"runtime"`
+	MobileRouters []struct {
+		Name        string   `json:"name"`
+		HomeAddress string   `json:"home_address"`
+		MNP         []string `json:"mnp"`
+		Bindings    []struct {
+			BID      uint16 `json:"bid"`
+			CoA      string `json:"coa"`
+			Encap    string `json:"encap"`
+			Outer    string `json:"outer"`
+			NAT      bool   `json:"nat"`
+			Lifetime int    `json:"lifetime"`
+		} `json:"bindings"`
+	} `json:"mobile_routers"`
+	Counters map[string]uint64 `json:"counters"`
+}
+
+func (e *env) mrStatus() mrStatus {
+	e.t.Helper()
+	var s mrStatus
+	if err := status(e.mrSock, &s); err != nil {
+		e.t.Fatalf("router status: %v", err)
+	}
+	return s
+}
+
+func (e *env) haStatus() haStatus {
+	e.t.Helper()
+	var s haStatus
+	if err := status(e.haSock, &s); err != nil {
+		e.t.Fatalf("home agent status: %v", err)
+	}
+	return s
+}
+
+// haBindings returns car1's bindings at the home agent, by BID, as
+// "encap coa".
+func (e *env) haBindings() map[uint16]string {
+	m := map[uint16]string{}
+	for _, r := range e.haStatus().MobileRouters {
+		if r.Name != "car1" {
+			continue
+		}
+		for _, b := range r.Bindings {
+			m[b.BID] = b.Encap + " " + b.CoA
+		}
+	}
+	return m
+}
+
+// eventually polls cond every 10 ms until it holds or the time is up.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *env) mrStates() string {
+	var parts []string
+	for _, b := range e.mrStatus().Bindings {
+		parts = append(parts, fmt.Sprintf("%s=%s/%s", b.Uplink, b.State, b.Encap))
+	}
+	return strings.Join(parts, " ")
+}
