@@ -135,6 +135,9 @@ func (d *Daemon) open() error {
 	if d.udp, err = netio.ListenUDP("udp", "", netip.AddrPortFrom(netip.Addr{}, nemo.UDPPort)); err != nil {
 		return fmt.Errorf("UDP port %d: %w", nemo.UDPPort, err)
 	}
+	// Room for a burst of registrations (a fleet coming back after an
+	// outage) and of tunnelled traffic; the kernel caps it at rmem_max.
+	d.udp.SetReadBuffer(4 << 20)
 	return nil
 }
 
