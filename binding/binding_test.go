@@ -509,3 +509,35 @@ func TestSetPeersKeepsUnchangedRouters(t *testing.T) {
 		t.Fatalf("new key: changed %v", changed)
 	}
 }
+
+// A binding that fell back to UDP tries native IPv6 again at each refresh:
+// while the firewall is still there it stays registered over UDP
+// throughout; once it is gone, it moves back to native.
+func TestFallbackReprobesNativeAtRefresh(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.blockNative[0] = true
+	w.up(0, wifiCoA, netip.Addr{})
+	w.run(1100 * time.Millisecond)
+	if got := w.states(); !strings.HasPrefix(got, "wifi=registered/udp6") {
+		t.Fatalf("fallback: %s", got)
+	}
+	// First refresh: native still blocked.
+	for end := w.now.Add(482 * time.Second); w.now.Before(end); {
+		w.run(100 * time.Millisecond)
+		if got := w.states(); !strings.HasPrefix(got, "wifi=registered/udp6") {
+			t.Fatalf("at %v: %s", w.now.Sub(t0), got)
+		}
+	}
+	if b := w.haBindings()[1]; b.Encap != EncapUDP6 || b.Expires.Sub(w.now) < 500*time.Second {
+		t.Fatalf("not refreshed over UDP: %+v", b)
+	}
+	// The firewall goes; at the next refresh the binding moves back.
+	delete(w.blockNative, 0)
+	w.run(500 * time.Second)
+	if got := w.states(); !strings.HasPrefix(got, "wifi=registered/ipv6") {
+		t.Fatalf("after the firewall went: %s", got)
+	}
+	if b := w.haBindings()[1]; b.Encap != EncapIPv6 {
+		t.Fatalf("home agent: %+v", b)
+	}
+}

@@ -128,6 +128,9 @@ type pending struct {
 	// answered: the last transmission got an answer (135, 144): the path
 	// works, so a retry must not move to another encapsulation.
 	answered bool
+	// cand is the index, in the uplink's candidates, of the encapsulation
+	// this BU tries; the uplink takes it on when the answer comes.
+	cand int
 }
 
 type link struct {
@@ -138,7 +141,7 @@ type link struct {
 	encap Encap
 	nat   bool
 	// candidates are the encapsulations to try, in order; cand is the one
-	// in use or being tried.
+	// in use (registered) or being tried (registering).
 	candidates []Encap
 	cand       int
 	since      time.Time
@@ -295,7 +298,7 @@ func (r *Router) startRegistration(i int, now time.Time) {
 	if l.reg != nil {
 		r.detachOthers(l.reg)
 	}
-	l.reg = &pending{kind: kindRegister, via: i, links: []int{i}, timeout: r.cfg.InitialTimeout, retryAt: now}
+	l.reg = &pending{kind: kindRegister, via: i, links: []int{i}, timeout: r.cfg.InitialTimeout, retryAt: now, cand: l.cand}
 	// A re-registration supersedes a pending de-registration of this BID.
 	r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool { return b == l.cfg.BID })
 	r.gen++
@@ -319,7 +322,14 @@ func (r *Router) Poll(now time.Time) []Send {
 			r.startRegistration(i, now)
 		}
 		if l.state == StateRegistered && l.reg == nil && !now.Before(l.refreshAt) {
-			r.startRefresh(i, now)
+			if l.cand > 0 {
+				// Registered through a fallback: try the preferred
+				// encapsulation again, in case what blocked it is gone. The
+				// binding keeps its path until the home agent confirms.
+				l.reg = &pending{kind: kindRegister, via: i, links: []int{i}, timeout: r.cfg.InitialTimeout, retryAt: now}
+			} else {
+				r.startRefresh(i, now)
+			}
 		}
 		p := l.reg
 		if p == nil || p.via != i || now.Before(p.retryAt) {
@@ -331,11 +341,12 @@ func (r *Router) Poll(now time.Time) []Send {
 			if p.kind == kindRegister && len(l.candidates) > 1 && !p.answered {
 				// No answer: try the next encapsulation (a firewall may drop
 				// protocol 135 but let UDP through, RFC 4487).
-				l.cand = (l.cand + 1) % len(l.candidates)
-				l.encap = l.candidates[l.cand]
-				l.coa = r.path(i, l.encap).Src
-				r.gen++
-				r.cfg.Logf("uplink %s (BID %d): no answer, trying %s", l.cfg.Name, l.cfg.BID, l.encap)
+				p.cand = (p.cand + 1) % len(l.candidates)
+				if l.state == StateRegistering {
+					l.cand, l.encap, l.coa = p.cand, l.candidates[p.cand], r.path(i, l.candidates[p.cand]).Src
+					r.gen++
+				}
+				r.cfg.Logf("uplink %s (BID %d): no answer, trying %s", l.cfg.Name, l.cfg.BID, l.candidates[p.cand])
 			}
 		}
 		s, err := r.sendRegistration(i, p, now)
@@ -382,7 +393,11 @@ func (r *Router) sendRegistration(i int, p *pending, now time.Time) (Send, error
 	p.answered = false
 	p.retryAt = now.Add(p.timeout)
 	p.timeout = min(2*p.timeout, r.cfg.MaxTimeout)
-	p.encap = l.encap
+	if p.kind == kindRegister {
+		p.encap = l.candidates[p.cand]
+	} else {
+		p.cand, p.encap = l.cand, l.encap
+	}
 	p.lifetime = r.cfg.Lifetime
 	if len(p.links) == 0 {
 		p.links = []int{i}
@@ -397,11 +412,11 @@ func (r *Router) sendRegistration(i int, p *pending, now time.Time) (Send, error
 		if j == i {
 			// Only the sending uplink's own care-of address: the others
 			// keep the path the home agent already knows (no CoA = refresh).
-			b.CoA = o.coa
+			b.CoA = r.path(i, p.encap).Src
 		}
 		bu.BIDs = append(bu.BIDs, b)
 	}
-	return r.encode(bu, r.path(i, l.encap), p)
+	return r.encode(bu, r.path(i, p.encap), p)
 }
 
 // newBU starts a Binding Update with a fresh sequence number and timestamp.
@@ -725,7 +740,10 @@ func (r *Router) bound(j int, pd *pending, ba *nemo.BindingAck, granted time.Dur
 	l.reg = nil
 	l.state = StateRegistered
 	if j == pd.via {
-		l.encap = pd.encap
+		if l.encap != pd.encap {
+			r.gen++
+		}
+		l.cand, l.encap, l.coa = pd.cand, pd.encap, r.path(j, pd.encap).Src
 		l.nat = ba.HasNATDetection && ba.NATDetection.Refresh != 0xffffffff && ba.NATDetection.Refresh != 0
 	}
 	l.expires = pd.sentAt.Add(granted)

@@ -156,9 +156,10 @@ func (l *Lab) build(ctx context.Context) error {
 	}
 
 	byCreator := map[string][]string{}
-	for _, v := range links {
+	for k, v := range links {
+		ai, bi := vethIndexes(k)
 		byCreator[v.a] = append(byCreator[v.a], fmt.Sprintf(
-			"link add %s mtu 1500 type veth peer name %s mtu 1500 netns %s", v.aDev, v.bDev, l.NS(v.b)))
+			"link add %s index %d mtu 1500 type veth peer name %s index %d mtu 1500 netns %s", v.aDev, ai, v.bDev, bi, l.NS(v.b)))
 	}
 	err = parallel([]string{MR, Core}, func(role string) error {
 		return l.ipBatch(ctx, role, byCreator[role])
@@ -173,7 +174,16 @@ func (l *Lab) build(ctx context.Context) error {
 				return err
 			}
 		}
-		return l.ipBatch(ctx, role, ipBatch(role, l.noRadvd))
+		if err := l.ipBatch(ctx, role, ipBatch(role, l.noRadvd)); err != nil {
+			return err
+		}
+		if role == Wifi || role == Cell {
+			if _, err := l.Run(ctx, role, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.disable_ipv6=1", "net.ipv6.conf.ap0.disable_ipv6=1"); err != nil {
+				return err
+			}
+			return l.runInput(ctx, role, strings.Join(accessWireTC(), "\n")+"\n", "tc", "-batch", "-")
+		}
+		return nil
 	})
 	if err != nil {
 		return err

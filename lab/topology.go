@@ -29,18 +29,24 @@ const (
 	LANDev    = "eth0"  // lan: its only link, towards mr
 
 	// accessDev is the access routers' device facing the mobile router, the
-	// one CarrierDown takes down: a port of the bridge accessBridge, which
-	// carries the router's addresses (an access point's radio and its
-	// router, in one box). A second port keeps the bridge up when accessDev
-	// goes down, so that the router's IP stack does not notice: a real
-	// access router does not restart when one client walks away. Taking the
-	// router's own interface down instead resets its IPv6 multicast
-	// memberships for most of a second, and the mobile router's first
-	// Neighbor Solicitation after the carrier returns goes unanswered.
+	// one CarrierDown takes down. It carries no address: a tc redirect
+	// wires it, frame for frame, to accessWire, one end of a veth pair
+	// whose other end, accessIf, carries the router's addresses (an access
+	// point's radio and its router in one box). Taking accessDev down
+	// drops the mobile router's carrier and nothing else: a real access
+	// router does not restart when a client walks away.
+	//
+	// Two simpler set-ups fail that: taking the router's own interface down
+	// resets its IPv6 multicast memberships for most of a second, and a
+	// bridge port only forwards again once the kernel's link watch (run at
+	// most once a second) has seen its carrier come back. Either way the
+	// mobile router's first Neighbor Solicitation after the carrier returns
+	// goes unanswered and the kernel retries only a second later.
 	// uplinkDev is the device facing core.
-	accessDev    = "eth0"
-	accessBridge = "br0"
-	uplinkDev    = "eth1"
+	accessDev  = "eth0"
+	accessWire = "ap0"
+	accessIf   = "ap1"
+	uplinkDev  = "eth1"
 )
 
 // Addresses and prefixes of the topology. Tests, configs and the demo rely
@@ -99,6 +105,15 @@ const (
 type veth struct {
 	a, aDev, b, bDev string
 }
+
+// vethIndexes gives the k-th link's two ends different interface indexes.
+// The kernel reports a veth's carrier change at once only when its index
+// differs from its peer's (linkwatch_urgent_event); otherwise the change
+// waits for the link watch, which runs at most once a second for the
+// whole machine. Left to themselves, the mobile router's uplinks and their
+// peers were both index 3, and under the load of parallel labs a carrier
+// loss reached the router up to a second late.
+func vethIndexes(k int) (a, b int) { return 10 + 2*k, 11 + 2*k }
 
 var links = []veth{
 	{MR, MRLANDev, LAN, LANDev},
@@ -170,19 +185,21 @@ func deviceSysctls(role string, noRadvd bool) []string {
 	return nil
 }
 
-// accessBridgeBatch makes an access router's bridge: eth0 (towards mr) and
-// a port that keeps it up, no spanning tree (ports forward at once) and no
-// multicast snooping (no querier on this link: RAs and solicitations are
-// flooded). The keep-up port is one end of a veth pair whose other end
-// stays in the namespace: this kernel has no dummy driver.
-var accessBridgeBatch = []string{
-	"link add br0 type bridge stp_state 0 mcast_snooping 0",
+// accessWireBatch makes an access router's inner veth pair; accessWireTC
+// wires eth0 to it (see accessDev). Neither eth0 nor ap0 speaks IPv6.
+var accessWireBatch = []string{
 	"link add ap0 type veth peer name ap1",
-	"link set ap0 master br0",
-	"link set eth0 master br0",
-	"link set ap1 up",
 	"link set ap0 up",
-	"link set br0 up",
+	"link set ap1 up",
+}
+
+func accessWireTC() []string {
+	return []string{
+		"qdisc add dev eth0 ingress",
+		"qdisc add dev ap0 ingress",
+		"filter add dev eth0 parent ffff: protocol all prio 1 u32 match u32 0 0 action mirred egress redirect dev ap0",
+		"filter add dev ap0 parent ffff: protocol all prio 1 u32 match u32 0 0 action mirred egress redirect dev eth0",
+	}
 }
 
 // ipBatch is what `ip -batch` runs in a role's namespace once its devices
@@ -216,21 +233,21 @@ func ipBatch(role string, noRadvd bool) []string {
 		}
 		return s
 	case Wifi:
-		return append(append([]string{"link set lo up"}, accessBridgeBatch...),
+		return append(append([]string{"link set lo up"}, accessWireBatch...),
 			"link set eth0 up",
 			"link set eth1 up",
-			"addr add 2001:db8:a::1/64 dev br0 nodad",
-			"addr add 192.168.50.1/24 dev br0",
+			"addr add 2001:db8:a::1/64 dev ap1 nodad",
+			"addr add 192.168.50.1/24 dev ap1",
 			"addr add 2001:db8:f1::2/64 dev eth1 nodad",
 			"addr add 203.0.113.2/30 dev eth1",
 			"route add ::/0 via 2001:db8:f1::1 dev eth1",
 			"route add 0.0.0.0/0 via 203.0.113.1 dev eth1",
 		)
 	case Cell:
-		return append(append([]string{"link set lo up"}, accessBridgeBatch...),
+		return append(append([]string{"link set lo up"}, accessWireBatch...),
 			"link set eth0 up",
 			"link set eth1 up",
-			"addr add 100.64.0.1/24 dev br0",
+			"addr add 100.64.0.1/24 dev ap1",
 			"addr add 192.0.2.2/24 dev eth1",
 			"route add 0.0.0.0/0 via 192.0.2.1 dev eth1",
 		)
@@ -322,7 +339,7 @@ func nftRuleset(role string) string {
 
 // radvdConf is the Wi-Fi router's radvd configuration.
 func radvdConf() string {
-	return `interface br0 {
+	return `interface ap1 {
 	AdvSendAdvert on;
 	MinRtrAdvInterval 3;
 	MaxRtrAdvInterval 4;

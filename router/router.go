@@ -310,8 +310,9 @@ func (d *Daemon) linkChanged(now time.Time) {
 	for i, l := range d.mon.Snapshot() {
 		u := d.uplinks[i]
 		d.openSockets(i, l.Index)
-		if l.Up != u.Link.Up || l.IPv6 != u.Link.IPv6 || l.IPv4 != u.Link.IPv4 {
-			d.log.Info("uplink state", "uplink", u.Cfg.Name, "device", u.Cfg.Device, "up", l.Up, "ipv6", addrOrNone(l.IPv6), "ipv4", addrOrNone(l.IPv4))
+		if l.Up != u.Link.Up || l.IPv6 != u.Link.IPv6 || l.IPv4 != u.Link.IPv4 || l.Default6 != u.Link.Default6 || l.Default4 != u.Link.Default4 {
+			d.log.Info("uplink state", "uplink", u.Cfg.Name, "device", u.Cfg.Device, "up", l.Up,
+				"ipv6", addrOrNone(l.IPv6), "default6", l.Default6, "ipv4", addrOrNone(l.IPv4), "default4", l.Default4)
 		}
 		u.Link = l
 		st := binding.LinkState{Up: l.Up && u.Index != 0}

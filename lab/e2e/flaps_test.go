@@ -15,7 +15,7 @@ func TestCarrierFlaps(t *testing.T) {
 	eventually(t, 5*time.Second, "both registered", func() bool {
 		return e.mrStates() == "wifi=registered/ipv6 cell=registered/udp4"
 	})
-	mr0, ha0 := e.mrStatus().Runtime, e.haStatus().Runtime
+	mr0, ha0 := e.settledRuntime()
 	t.Logf("before: router %+v, home agent %+v", mr0, ha0)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -31,9 +31,14 @@ func TestCarrierFlaps(t *testing.T) {
 		}
 	}
 	t.Logf("200 flaps in %v", time.Since(start).Round(time.Millisecond))
+	// The last flaps may leave the kernel's neighbour entry for the Wi-Fi
+	// router failed, and it retries only after a second: the router may
+	// get there over UDP first (and moves back to native at its next
+	// refresh). Either way, registered.
 	eventually(t, 5*time.Second, "registered after the flaps", func() bool {
 		hb := e.haBindings()
-		return e.mrStates() == "wifi=registered/ipv6 cell=registered/udp4" && len(hb) == 2
+		st := e.mrStates()
+		return (st == "wifi=registered/ipv6 cell=registered/udp4" || st == "wifi=registered/udp6 cell=registered/udp4") && len(hb) == 2
 	})
 	// Then down for good: the binding goes.
 	if err := e.lab.CarrierDown("wifi"); err != nil {
@@ -49,8 +54,24 @@ func TestCarrierFlaps(t *testing.T) {
 	eventually(t, 2*time.Second, "back", func() bool { return len(e.haBindings()) == 2 })
 	var mr1, ha1 runtimeStats
 	eventually(t, 10*time.Second, "goroutines and descriptors back to their counts", func() bool {
-		mr1, ha1 = e.mrStatus().Runtime, e.haStatus().Runtime
+		mr1, ha1 = e.settledRuntime()
 		return mr1 == mr0 && ha1 == ha0
 	})
 	t.Logf("after: router %+v, home agent %+v", mr1, ha1)
+}
+
+// settledRuntime samples both daemons' goroutine and descriptor counts a few
+// times and keeps the lowest: each status request is itself a connection
+// (a goroutine and a descriptor) that lingers until the daemon reads its
+// end, so a single sample can count the previous poll's.
+func (e *env) settledRuntime() (mr, ha runtimeStats) {
+	low := func(a, b runtimeStats) runtimeStats {
+		return runtimeStats{Goroutines: min(a.Goroutines, b.Goroutines), FDs: min(a.FDs, b.FDs)}
+	}
+	mr, ha = e.mrStatus().Runtime, e.haStatus().Runtime
+	for i := 0; i < 5; i++ {
+		time.Sleep(20 * time.Millisecond)
+		mr, ha = low(mr, e.mrStatus().Runtime), low(ha, e.haStatus().Runtime)
+	}
+	return mr, ha
 }

@@ -69,9 +69,12 @@ func TestBothUplinksRegister(t *testing.T) {
 			t.Errorf("Wi-Fi BU field %d = %q, want %q (row %q)", i, r[i], want[i], r)
 		}
 	}
-	// Its answer, with a type 2 routing header.
-	rows, err = lab.PcapFields(ctx, path, "mip6.mhtype == 6", "ipv6.routing.type", "ipv6.routing.mipv6.home_address", "mip6.ba.status", "mip6.bi.bid", "mip6.nemo.ba.r_flag")
-	if err != nil || len(rows) == 0 || rows[0][0] != "2" || rows[0][1] != "2001:db8:ffff:1::100" || rows[0][2] != "0" || rows[0][3] != "1" {
+	// Its answer, with a type 2 routing header. (Both uplinks register at
+	// once and share one sequence number space: when the cellular BU
+	// overtakes the Wi-Fi one, the first Wi-Fi answer is a 144 and the
+	// retry at once is accepted.)
+	rows, err = lab.PcapFields(ctx, path, "mip6.mhtype == 6 && mip6.ba.status == 0", "ipv6.routing.type", "ipv6.routing.mipv6.home_address", "mip6.bi.bid", "mip6.nemo.ba.r_flag")
+	if err != nil || len(rows) != 1 || rows[0][0] != "2" || rows[0][1] != "2001:db8:ffff:1::100" || rows[0][2] != "1" || !sameField(rows[0][3], "1") {
 		t.Errorf("BA on the Wi-Fi link: %q %v", rows, err)
 	}
 
@@ -139,9 +142,10 @@ func TestFirewallFallsBackToUDP(t *testing.T) {
 
 // Carrier loss on the Wi-Fi uplink: its binding is gone at the home agent
 // within 100 ms (de-registered through the cellular uplink); carrier back:
-// registered again within 1 s.
+// registered again within 1 s. Not parallel: it measures time, so it runs
+// while the package's other labs wait (their five sets of race-built
+// daemons on two cores add tens of milliseconds of scheduling delay).
 func TestUplinkLossAndReturn(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t)
 	e.startHA()
 	e.startMR()
