@@ -53,7 +53,7 @@ qemu:
 test: deps lint unit fuzz-smoke qemu
 
 demo: deps build
-	$(GO) run ./cmd/nemolab demo --nemod bin/nemod
+	$(GO) run ./cmd/nemolab demo -nemod bin/nemod
 
 bench-codec:
 	$(GO) test -run '^$$' -bench . -benchmem ./nemo/

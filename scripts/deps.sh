@@ -16,6 +16,9 @@ want qemu-mips-static qemu-user-static
 want radvd radvd
 want iperf3 iperf3
 want ping iputils-ping
+want conntrack conntrack
+want sysctl procps
+want tc iproute2
 want wg wireguard-tools
 # scapy is checked against Debian's own interpreter, not any python3 on PATH.
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-scapy"

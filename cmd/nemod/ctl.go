@@ -122,7 +122,7 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 				continue
 			}
 			for i, b := range m.Bindings {
-				name, hoa, pfx := m.Name, m.HomeAddress, strings.Join(m.MNP, " ")
+				name, hoa, pfx := m.Name, m.HomeAddress, dash(strings.Join(m.MNP, " "))
 				if i > 0 {
 					name, hoa, pfx = "", "", ""
 				}
@@ -130,7 +130,7 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 				if b.NAT {
 					encap += " (NAT)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", name, hoa, dash(pfx), b.BID, encap, b.CoA, b.Outer, lifetime(b.Lifetime, true))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", name, hoa, pfx, b.BID, encap, b.CoA, b.Outer, lifetime(b.Lifetime, true))
 			}
 		}
 		fmt.Fprintln(tw)

@@ -54,47 +54,6 @@ type env struct {
 	mrSock string
 }
 
-const (
-	testKeyHex = "00112233445566778899aabbccddeeff"
-	routerUCI  = `config router 'main'
-	option home_agent '2001:db8:ffff::1'
-	option home_agent_v4 '198.51.100.1'
-	option home_address '2001:db8:ffff:1::100'
-	list mnp '2001:db8:100::/56'
-	list lan 'lan0'
-	option spi '256'
-	option key '%s'
-	option nai 'car1@fleet'
-	option lifetime '600'
-	option control_socket '%s'
-config uplink 'wifi'
-	option device 'wlan0'
-	option bid '1'
-	option encap 'auto'
-config uplink 'cell'
-	option device 'wwan0'
-	option bid '2'
-%s`
-	homeAgentUCI = `config homeagent 'main'
-	option address '2001:db8:ffff::1'
-	option address_v4 '198.51.100.1'
-	option home_prefix '2001:db8:ffff:1::/64'
-	option max_lifetime '3600'
-	option control_socket '%s'
-config mobile_router 'car1'
-	option home_address '2001:db8:ffff:1::100'
-	option spi '256'
-	option key '%s'
-	option nai 'car1@fleet'
-	list mnp '2001:db8:100::/56'
-config mobile_router 'car2'
-	option home_address '2001:db8:ffff:1::200'
-	option spi '257'
-	option key 'ffeeddccbbaa99887766554433221100'
-	list mnp '2001:db8:200::/56'
-`
-)
-
 // newEnv builds a lab (no daemons yet).
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -122,8 +81,8 @@ func newEnv(t *testing.T) *env {
 	})
 	e.haSock = filepath.Join(l.Dir(), "ha.sock")
 	e.mrSock = filepath.Join(l.Dir(), "mr.sock")
-	e.haConf = e.write("ha.uci", fmt.Sprintf(homeAgentUCI, e.haSock, testKeyHex))
-	e.mrConf = e.write("mr.uci", fmt.Sprintf(routerUCI, testKeyHex, e.mrSock, ""))
+	e.haConf = e.write("ha.uci", lab.HomeAgentUCI(e.haSock))
+	e.mrConf = e.write("mr.uci", lab.RouterUCI(e.mrSock, ""))
 	return e
 }
 
