@@ -58,5 +58,10 @@ demo: deps build
 bench-codec:
 	$(GO) test -run '^$$' -bench . -benchmem ./nemo/
 
+# A real home agent, 10,000 mobile routers with two bindings each over
+# loopback, authenticated: registrations per second, memory per binding.
+bench-ha: deps build
+	$(GO) run ./bench/haload -nemod bin/nemod -routers $(or $(ROUTERS),10000)
+
 clean:
 	rm -rf bin

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -798,7 +799,6 @@ func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
 		}
 		var mnps []prefixAt
 		mr.MNPs, mnps = m.prefixes("mnp")
-	next:
 		for _, p := range mnps {
 			switch {
 			case mr.HomeAddress.IsValid() && p.p.Contains(mr.HomeAddress):
@@ -811,16 +811,36 @@ func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
 				m.itemErrorf(p.opt, p.item, "%s overlaps home_prefix %s", p.p, h.HomePrefix)
 				continue
 			}
-			for _, q := range allMNPs {
-				if q.p.Overlaps(p.p) {
-					m.itemErrorf(p.opt, p.item, "%s overlaps mnp %s of %s (line %d)", p.p, q.p, q.owner.label, q.line)
-					continue next
-				}
-			}
 			allMNPs = append(allMNPs, owned{p, m})
 		}
 		m.finish()
 		h.MobileRouters = append(h.MobileRouters, mr)
+	}
+	// Prefixes of different routers must not overlap. Sorted by address, a
+	// prefix overlaps an earlier one exactly when it starts before the end
+	// of the furthest-reaching one so far: one pass, where comparing every
+	// pair took most of a second for a fleet of 10,000 routers.
+	slices.SortStableFunc(allMNPs, func(a, b owned) int {
+		if c := a.p.Addr().Compare(b.p.Addr()); c != 0 {
+			return c
+		}
+		return a.p.Bits() - b.p.Bits()
+	})
+	var reach *owned
+	for i := range allMNPs {
+		p := &allMNPs[i]
+		if reach == nil || !reach.p.Contains(p.p.Addr()) {
+			reach = p
+			continue
+		}
+		// Report the one written later in the file.
+		first, later := reach, p
+		if p.line < reach.line {
+			first, later = p, reach
+		}
+		// reach keeps the longer reach: sorted by address, p starts inside
+		// it and cannot be the wider of the two.
+		later.owner.itemErrorf(later.opt, later.item, "%s overlaps mnp %s of %s (line %d)", later.p, first.p, first.owner.label, first.line)
 	}
 	return h
 }

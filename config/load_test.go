@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -525,5 +526,29 @@ config mobile_router 'car2'
 	}
 	if got := f.HomeAgent.MobileRouters; got[0].NAI != "car1@fleet.example" || got[1].NAI != "" {
 		t.Fatalf("NAIs %q %q", got[0].NAI, got[1].NAI)
+	}
+}
+
+// Overlaps between routers are found in a single pass over sorted
+// prefixes: a prefix inside an earlier, wider one several places back
+// (other prefixes in between) is still caught, and the one written later
+// gets the error.
+func TestOverlapAcrossManyRouters(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("config homeagent 'main'\n\toption address '2001:db8:ffff::1'\n\toption home_prefix '2001:db8:ffff:1::/64'\n")
+	for i, p := range []string{"2001:db8:100::/56", "2001:db8:180::/56", "2001:db8:100::/40", "2001:db8:1c0::/56"} {
+		fmt.Fprintf(&b, "config mobile_router 'r%d'\n\toption home_address '2001:db8:ffff:1::%d'\n\toption spi '%d'\n\toption key '00112233445566778899aabbccddeeff'\n\tlist mnp '%s'\n", i, i+1, 300+i, p)
+	}
+	_, err := Parse("/x", []byte(b.String()))
+	if err == nil {
+		t.Fatal("overlap not found")
+	}
+	msg := err.Error()
+	// r2's /40 (line 18) contains r0's, r1's and r3's /56: r2 is reported
+	// against r0 and r1 (written before it), r3 against r2.
+	for _, want := range []string{"/x:18: list mnp: 2001:db8:100::/40 overlaps mnp 2001:db8:100::/56", "/x:18: list mnp: 2001:db8:100::/40 overlaps mnp 2001:db8:180::/56", "/x:23: list mnp: 2001:db8:1c0::/56 overlaps mnp 2001:db8:100::/40"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
 	}
 }

@@ -51,7 +51,11 @@ type Daemon struct {
 	udp   *net.UDPConn
 	raw   *netio.RawSender
 	fwd   Forwarder
-	sig   chan sigPacket
+	sig   chan []sigPacket
+	// udpb does batched I/O on udp; replies collects the UDP answers of
+	// one batch of signalling, sent together.
+	udpb    *netio.BatchConn
+	replies *netio.Batch
 	// dropped counts signalling packets the readers could not queue.
 	dropped uint64
 	start   time.Time
@@ -97,7 +101,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 	for _, w := range f.Warnings {
 		log.Warn(w)
 	}
-	d := &Daemon{path: path, cfg: f.HomeAgent, log: log, sig: make(chan sigPacket, 4096), start: time.Now()}
+	d := &Daemon{path: path, cfg: f.HomeAgent, log: log, sig: make(chan []sigPacket, 4096), start: time.Now()}
 	d.cache = binding.NewCache(cacheConfig(d.cfg))
 	if err := d.open(); err != nil {
 		d.close()
@@ -138,6 +142,11 @@ func (d *Daemon) open() error {
 	// Room for a burst of registrations (a fleet coming back after an
 	// outage) and of tunnelled traffic; the kernel caps it at rmem_max.
 	d.udp.SetReadBuffer(4 << 20)
+	d.udp.SetWriteBuffer(4 << 20)
+	if d.udpb, err = netio.NewBatchConn(d.udp, true); err != nil {
+		return err
+	}
+	d.replies = netio.NewBatch(sigBatch, 512)
 	return nil
 }
 
@@ -168,12 +177,19 @@ func (d *Daemon) Config() *config.HomeAgent { return d.cfg }
 // Logger returns the daemon's logger.
 func (d *Daemon) Logger() *slog.Logger { return d.log }
 
-func (d *Daemon) queue(p sigPacket) {
+// sigBatch is how many signalling packets a reader hands over at once, and
+// how many answers go out in one system call.
+const sigBatch = 64
+
+func (d *Daemon) queue(ps []sigPacket) {
+	if len(ps) == 0 {
+		return
+	}
 	select {
-	case d.sig <- p:
+	case d.sig <- ps:
 	default:
 		// The event loop is behind: drop rather than block the reader.
-		d.dropped++
+		d.dropped += uint64(len(ps))
 	}
 }
 
@@ -196,35 +212,40 @@ func (d *Daemon) readPackets() {
 			continue
 		}
 		src := netip.AddrFrom16([16]byte(buf[8:24]))
-		d.queue(sigPacket{pkt: append([]byte(nil), buf[:n]...), arr: binding.Arrival{Encap: binding.EncapIPv6, Outer: netip.AddrPortFrom(src, 0)}})
+		d.queue([]sigPacket{{pkt: append([]byte(nil), buf[:n]...), arr: binding.Arrival{Encap: binding.EncapIPv6, Outer: netip.AddrPortFrom(src, 0)}}})
 	}
 }
 
-// readUDP reads the DSMIPv6 port: signalling to the event loop, tunnelled
-// traffic to the data plane.
+// readUDP reads the DSMIPv6 port a batch at a time: signalling to the
+// event loop (one hand-over per batch), tunnelled traffic to the data plane.
 func (d *Daemon) readUDP() {
-	buf := make([]byte, 65536)
+	b := netio.NewBatch(sigBatch, 65536)
 	ha := d.cfg.Address
 	for {
-		n, from, err := d.udp.ReadFromUDPAddrPort(buf)
+		n, err := d.udpb.Recv(b)
 		if err != nil {
 			if netio.IsClosed(err) {
 				return
 			}
 			continue
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if isSignalling(buf[:n], ha) {
+		var sig []sigPacket
+		for i := 0; i < n; i++ {
+			from := b.Addr[i]
 			enc := binding.EncapUDP6
 			if from.Addr().Is4() {
 				enc = binding.EncapUDP4
 			}
-			d.queue(sigPacket{pkt: append([]byte(nil), buf[:n]...), arr: binding.Arrival{Encap: enc, Outer: from}})
-			continue
+			// UDP GRO may have joined several datagrams of one sender.
+			netio.Segments(b.Bufs[i][:b.N[i]], b.Seg[i], func(p []byte) {
+				if isSignalling(p, ha) {
+					sig = append(sig, sigPacket{pkt: append([]byte(nil), p...), arr: binding.Arrival{Encap: enc, Outer: from}})
+				} else if d.fwd != nil {
+					d.fwd.FromUDP(p, from)
+				}
+			})
 		}
-		if d.fwd != nil {
-			d.fwd.FromUDP(buf[:n], from)
-		}
+		d.queue(sig)
 	}
 }
 
@@ -241,19 +262,41 @@ func isSignalling(p []byte, addr netip.Addr) bool {
 	return false
 }
 
-func (d *Daemon) send(res binding.Result) {
+// send sends an answer natively at once, or queues it in the batch of UDP
+// answers that flush sends.
+func (d *Daemon) send(res binding.Result, queued *int) {
 	if res.Reply == nil {
 		return
 	}
-	var err error
 	if res.Encap == binding.EncapIPv6 {
-		err = d.raw.Send(res.Reply)
-	} else {
-		_, err = d.udp.WriteToUDPAddrPort(res.Reply, res.ReplyTo)
+		if err := d.raw.Send(res.Reply); err != nil {
+			d.log.Warn("sending answer", "to", res.ReplyTo, "err", err)
+		}
+		return
 	}
-	if err != nil {
-		d.log.Warn("sending answer", "to", res.ReplyTo, "err", err)
+	i := *queued
+	if i == sigBatch || len(res.Reply) > cap(d.replies.Bufs[i]) {
+		d.flush(queued)
+		i = 0
+		if len(res.Reply) > cap(d.replies.Bufs[0]) {
+			d.log.Warn("answer too long to send", "to", res.ReplyTo, "octets", len(res.Reply))
+			return
+		}
 	}
+	d.replies.N[i] = copy(d.replies.Bufs[i][:cap(d.replies.Bufs[i])], res.Reply)
+	d.replies.Addr[i], d.replies.Seg[i] = res.ReplyTo, 0
+	*queued = i + 1
+}
+
+// flush sends the queued UDP answers in one system call.
+func (d *Daemon) flush(queued *int) {
+	if *queued == 0 {
+		return
+	}
+	if _, err := d.udpb.Send(d.replies, *queued); err != nil {
+		d.log.Warn("sending answers", "err", err)
+	}
+	*queued = 0
 }
 
 func (d *Daemon) loop(ctx context.Context) error {
@@ -273,8 +316,12 @@ func (d *Daemon) loop(ctx context.Context) error {
 			}
 			d.log.Info("stopping", "signal", s.String())
 			return nil
-		case p := <-d.sig:
-			d.handle(p, time.Now())
+		case ps := <-d.sig:
+			now, queued := time.Now(), 0
+			for _, p := range ps {
+				d.handle(p, now, &queued)
+			}
+			d.flush(&queued)
 		case now := <-tick.C:
 			for _, e := range d.cache.Expire(now) {
 				d.log.Info("binding expired", "router", e.Peer.Name, "bindings_left", len(e.Bindings))
@@ -286,9 +333,9 @@ func (d *Daemon) loop(ctx context.Context) error {
 	}
 }
 
-func (d *Daemon) handle(p sigPacket, now time.Time) {
+func (d *Daemon) handle(p sigPacket, now time.Time, queued *int) {
 	res := d.cache.HandlePacket(p.pkt, p.arr, now)
-	d.send(res)
+	d.send(res, queued)
 	if res.Err != nil {
 		d.log.Debug("signalling refused", "from", p.arr.Outer, "status", res.Status, "err", res.Err)
 		if res.Status >= 128 {
@@ -406,6 +453,8 @@ func (d *Daemon) control(c *control.Call) {
 		c.Reply(d.status(time.Now()), nil)
 	case "reload":
 		c.Reply(map[string]bool{"reloaded": true}, d.reload())
+	case "memstats":
+		c.Reply(procstat.ReadMemory(), nil)
 	default:
 		c.Reply(nil, errors.New("unknown command "+c.Cmd))
 	}

@@ -233,3 +233,18 @@ func putSegment(oob []byte, seg int) {
 
 // ErrTruncated: a received datagram did not fit its buffer.
 var ErrTruncated = errors.New("datagram truncated")
+
+// Segments calls f for each datagram of a received buffer: the buffer
+// itself, or, when UDP GRO joined several datagrams of one sender, each
+// seg-octet piece (the last may be shorter).
+func Segments(buf []byte, seg int, f func([]byte)) {
+	if seg <= 0 || seg >= len(buf) {
+		f(buf)
+		return
+	}
+	for len(buf) > 0 {
+		n := min(seg, len(buf))
+		f(buf[:n])
+		buf = buf[n:]
+	}
+}

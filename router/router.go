@@ -490,6 +490,8 @@ func (d *Daemon) control(c *control.Call) {
 		c.Reply(d.status(time.Now()), nil)
 	case "reload":
 		c.Reply(map[string]bool{"reloaded": true}, d.reload())
+	case "memstats":
+		c.Reply(procstat.ReadMemory(), nil)
 	default:
 		c.Reply(nil, errors.New("unknown command "+c.Cmd))
 	}

@@ -6,6 +6,9 @@ package procstat
 import (
 	"os"
 	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
 )
 
 // Stats are the daemon's own resource counts.
@@ -21,4 +24,36 @@ func Read() Stats {
 		s.FDs = len(ents)
 	}
 	return s
+}
+
+// Memory is what `nemod ctl memstats` reports, after a garbage collection
+// that returns freed memory to the system, so that figures per binding
+// measure what is kept, not what is waiting to be collected.
+type Memory struct {
+	HeapInuse uint64 `json:"heap_inuse"`
+	Sys       uint64 `json:"sys"`
+	RSS       uint64 `json:"rss"`
+}
+
+// ReadMemory collects garbage and reports the memory in use.
+func ReadMemory() Memory {
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return Memory{HeapInuse: ms.HeapInuse, Sys: ms.Sys, RSS: rss()}
+}
+
+// rss reads the resident set size from /proc/self/status.
+func rss() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }

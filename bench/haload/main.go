@@ -1,0 +1,329 @@
+// Command haload measures the home agent's registration capacity: it
+// starts a real `nemod homeagent` in a network namespace of its own,
+// configured for many mobile routers, and registers two bindings for each
+// over loopback, every Binding Update authenticated (RFC 4285) and sent in
+// UDP (RFC 5555) from a source of its own, as each uplink of a real router
+// would. It prints registrations per second and the memory the home agent
+// keeps per binding.
+//
+//	haload -nemod bin/nemod -routers 10000
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"nemod/control"
+	"nemod/nemo"
+)
+
+var (
+	haAddr  = netip.MustParseAddr("2001:db8:ffff::1")
+	homePfx = "2001:db8:ffff:1::/64"
+)
+
+func hoa(i int) netip.Addr {
+	var b [16]byte
+	copy(b[:], netip.MustParseAddr("2001:db8:ffff:1::").AsSlice())
+	binary.BigEndian.PutUint32(b[12:], uint32(i+1))
+	return netip.AddrFrom16(b)
+}
+
+// mnp gives router i its own /56 in 2001:db8:8000::/33.
+func mnp(i int) netip.Prefix {
+	var b [16]byte
+	binary.BigEndian.PutUint32(b[:], 0x20010db8)
+	binary.BigEndian.PutUint32(b[4:], 0x80000000|uint32(i)<<8)
+	return netip.PrefixFrom(netip.AddrFrom16(b), 56)
+}
+
+func key(i int) []byte {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint64(k, uint64(i)*0x9e3779b97f4a7c15)
+	binary.BigEndian.PutUint64(k[8:], uint64(i)+1)
+	return k
+}
+
+func writeConfig(path, sock string, n int) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config homeagent 'main'\n\toption address '%s'\n\toption home_prefix '%s'\n\toption control_socket '%s'\n", haAddr, homePfx, sock)
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "config mobile_router 'r%d'\n\toption home_address '%s'\n\toption spi '%d'\n\toption key '%x'\n\tlist mnp '%s'\n",
+			i, hoa(i), 1000+i, key(i), mnp(i))
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// registration builds router i's Binding Update for one BID, sent from the
+// loopback address: the care-of address is the packet's source, so the
+// home agent ties the binding to the socket's port.
+func registration(i int, bid uint16, seq uint16, now time.Time) ([]byte, error) {
+	bu := &nemo.BindingUpdate{
+		Seq: seq, Flags: nemo.BUFlagA | nemo.BUFlagH | nemo.BUFlagR, Lifetime: nemo.Lifetime(time.Hour),
+		Options: nemo.Options{
+			MNPs:         []netip.Prefix{mnp(i)},
+			BIDs:         []nemo.BID{{ID: bid, CoA: netip.IPv6Loopback()}},
+			HasMNID:      true, MNIDSubtype: nemo.MNIDSubtypeNAI, MNID: []byte(fmt.Sprintf("r%d@bench", i)),
+			HasTimestamp: true, Timestamp: nemo.NTPTime(now),
+			Auth:         []nemo.Auth{{Subtype: nemo.AuthMNHA, SPI: uint32(1000 + i)}},
+		},
+	}
+	mh, err := nemo.Marshal(bu)
+	if err != nil {
+		return nil, err
+	}
+	h := hoa(i)
+	if err := nemo.NewAuthenticator(key(i)).Sign(mh, h, h); err != nil {
+		return nil, err
+	}
+	return nemo.AppendPacket(nil, h, haAddr, netip.Addr{}, netip.Addr{}, 64, mh)
+}
+
+func main() {
+	log.SetFlags(0)
+	bin := flag.String("nemod", "bin/nemod", "nemod binary")
+	profile := flag.String("cpuprofile", "", "have the home agent write a CPU profile here")
+	routers := flag.Int("routers", 10000, "mobile routers (two bindings each)")
+	senders := flag.Int("senders", 2, "sending sockets per BID (each a care-of address and port)")
+	window := flag.Int("window", 512, "unanswered Binding Updates allowed per socket")
+	flag.Parse()
+	if err := run(*bin, *routers, *senders, *window, *profile); err != nil {
+		log.Fatalf("haload: %v", err)
+	}
+}
+
+func run(bin string, n, senders, window int, profile string) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (a network namespace of its own)")
+	}
+	dir, err := os.MkdirTemp("", "haload-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ns := fmt.Sprintf("haload-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip netns add: %v: %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	if out, err := exec.Command("ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		return fmt.Errorf("lo up: %v: %s", err, out)
+	}
+	exec.Command("ip", "-n", ns, "addr", "add", haAddr.String()+"/128", "dev", "lo").Run()
+
+	cfg, sock := filepath.Join(dir, "ha.uci"), filepath.Join(dir, "ha.sock")
+	t := time.Now()
+	if err := writeConfig(cfg, sock, n); err != nil {
+		return err
+	}
+	haArgs := []string{"netns", "exec", ns, bin, "homeagent", "-c", cfg}
+	if profile != "" {
+		haArgs = append(haArgs, "-cpuprofile", profile)
+	}
+	ha := exec.Command("ip", haArgs...)
+	logf, _ := os.Create(filepath.Join(dir, "ha.log"))
+	ha.Stdout, ha.Stderr = logf, logf
+	if err := ha.Start(); err != nil {
+		return err
+	}
+	defer func() { ha.Process.Signal(os.Interrupt); ha.Wait() }()
+	ctx := context.Background()
+	for control.Do(ctx, sock, "status", nil, nil) != nil {
+		if time.Since(t) > 60*time.Second {
+			b, _ := os.ReadFile(filepath.Join(dir, "ha.log"))
+			return fmt.Errorf("home agent did not start: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log.Printf("home agent up with %d mobile routers configured in %v", n, time.Since(t).Round(time.Millisecond))
+	var before memory
+	if err := control.Do(ctx, sock, "memstats", nil, &before); err != nil {
+		return err
+	}
+
+	// Build every Binding Update first, so that only the home agent's
+	// work is timed.
+	now := time.Now()
+	seq := uint16(rand.Uint32())
+	bus := make([][2][]byte, n)
+	for i := range bus {
+		for b := 0; b < 2; b++ {
+			// The second uplink registers after the first, with a newer
+			// sequence number and timestamp (RFC 4285 §6: a timestamp equal
+			// to the last accepted one is a replay).
+			if bus[i][b], err = registration(i, uint16(b+1), seq+uint16(b), now.Add(time.Duration(b)*time.Millisecond)); err != nil {
+				return err
+			}
+		}
+	}
+	conns, err := openSenders(ns, 2*senders)
+	if err != nil {
+		return err
+	}
+	var accepted, rejected, timeouts atomic.Int64
+	start := time.Now()
+	// Every router's first uplink, then every router's second: each
+	// binding from a socket (care-of address and port) of its own uplink.
+	for bid := 0; bid < 2; bid++ {
+		var wg sync.WaitGroup
+		for s := 0; s < senders; s++ {
+			c := conns[bid*senders+s]
+			var mine [][]byte
+			for i := s; i < n; i += senders {
+				mine = append(mine, bus[i][bid])
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a, r, to := exchange(c, mine, window)
+				accepted.Add(a)
+				rejected.Add(r)
+				timeouts.Add(to)
+			}()
+		}
+		wg.Wait()
+	}
+	elapsed := time.Since(start)
+	var after memory
+	if err := control.Do(ctx, sock, "memstats", nil, &after); err != nil {
+		return err
+	}
+	var st struct {
+		MobileRouters []struct {
+			Bindings []json0 `json:"bindings"`
+		} `json:"mobile_routers"`
+		Counters map[string]uint64 `json:"counters"`
+	}
+	if err := control.Do(ctx, sock, "status", nil, &st); err != nil {
+		return err
+	}
+	bindings := 0
+	for _, r := range st.MobileRouters {
+		bindings += len(r.Bindings)
+	}
+	fmt.Printf("mobile routers:          %d (configured)\n", n)
+	fmt.Printf("binding updates:         %d sent, %d accepted, %d refused, %d unanswered\n", 2*n, accepted.Load(), rejected.Load(), timeouts.Load())
+	fmt.Printf("bindings at the HA:      %d\n", bindings)
+	var cs []string
+	for k, v := range st.Counters {
+		if v != 0 {
+			cs = append(cs, fmt.Sprintf("%s=%d", k, v))
+		}
+	}
+	slices.Sort(cs)
+	fmt.Printf("home agent counters:     %s\n", strings.Join(cs, " "))
+	fmt.Printf("registrations/s:         %.0f (%d in %v, %d sockets, window %d, %d CPUs)\n",
+		float64(accepted.Load())/elapsed.Seconds(), accepted.Load(), elapsed.Round(time.Millisecond), len(conns), window, runtime.NumCPU())
+	if bindings > 0 {
+		fmt.Printf("heap per binding:        %.0f B (heap in use %.1f -> %.1f MiB)\n",
+			float64(after.HeapInuse-before.HeapInuse)/float64(bindings), mib(before.HeapInuse), mib(after.HeapInuse))
+		fmt.Printf("resident per binding:    %.0f B (RSS %.1f -> %.1f MiB)\n",
+			float64(int64(after.RSS)-int64(before.RSS))/float64(bindings), mib(before.RSS), mib(after.RSS))
+		fmt.Printf("resident, all included:  %.0f B per binding (whole process, configuration included)\n", float64(after.RSS)/float64(bindings))
+	}
+	if int(accepted.Load()) != 2*n || bindings != 2*n {
+		return fmt.Errorf("not every registration was accepted")
+	}
+	return nil
+}
+
+type json0 struct {
+	BID uint16 `json:"bid"`
+}
+
+type memory struct {
+	HeapInuse uint64 `json:"heap_inuse"`
+	RSS       uint64 `json:"rss"`
+}
+
+func mib(v uint64) float64 { return float64(v) / (1 << 20) }
+
+// openSenders opens UDP sockets inside the namespace.
+func openSenders(ns string, count int) ([]*net.UDPConn, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return nil, err
+	}
+	defer orig.Close()
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return nil, err
+	}
+	defer netns.Set(orig)
+	var out []*net.UDPConn
+	for i := 0; i < count; i++ {
+		c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+		if err != nil {
+			return nil, err
+		}
+		c.SetReadBuffer(4 << 20)
+		c.SetWriteBuffer(4 << 20)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// exchange sends the Binding Updates keeping at most window unanswered,
+// and counts the answers.
+func exchange(c *net.UDPConn, bus [][]byte, window int) (accepted, rejected, timeouts int64) {
+	to := netip.AddrPortFrom(haAddr, nemo.UDPPort)
+	credit := make(chan struct{}, window)
+	done := make(chan struct{})
+	var got atomic.Int64
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for int(got.Load()) < len(bus) {
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, _, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			p, err := nemo.ParsePacket(buf[:n])
+			if err != nil || len(p.MH) < 7 {
+				continue
+			}
+			if p.MH[6] < 128 {
+				accepted++
+			} else {
+				rejected++
+			}
+			got.Add(1)
+			<-credit
+		}
+	}()
+	for _, b := range bus {
+		select {
+		case credit <- struct{}{}:
+		case <-done:
+		}
+		c.WriteToUDPAddrPort(b, to)
+	}
+	<-done
+	timeouts = int64(len(bus)) - got.Load()
+	return
+}
