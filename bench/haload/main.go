@@ -79,11 +79,11 @@ func registration(i int, bid uint16, seq uint16, now time.Time) ([]byte, error) 
 	bu := &nemo.BindingUpdate{
 		Seq: seq, Flags: nemo.BUFlagA | nemo.BUFlagH | nemo.BUFlagR, Lifetime: nemo.Lifetime(time.Hour),
 		Options: nemo.Options{
-			MNPs:         []netip.Prefix{mnp(i)},
-			BIDs:         []nemo.BID{{ID: bid, CoA: netip.IPv6Loopback()}},
-			HasMNID:      true, MNIDSubtype: nemo.MNIDSubtypeNAI, MNID: []byte(fmt.Sprintf("r%d@bench", i)),
+			MNPs:    []netip.Prefix{mnp(i)},
+			BIDs:    []nemo.BID{{ID: bid, CoA: netip.IPv6Loopback()}},
+			HasMNID: true, MNIDSubtype: nemo.MNIDSubtypeNAI, MNID: []byte(fmt.Sprintf("r%d@bench", i)),
 			HasTimestamp: true, Timestamp: nemo.NTPTime(now),
-			Auth:         []nemo.Auth{{Subtype: nemo.AuthMNHA, SPI: uint32(1000 + i)}},
+			Auth: []nemo.Auth{{Subtype: nemo.AuthMNHA, SPI: uint32(1000 + i)}},
 		},
 	}
 	mh, err := nemo.Marshal(bu)
