@@ -48,6 +48,7 @@ type Daemon struct {
 	cache *binding.Cache
 	ctl   *control.Server
 	pl    *netio.PacketListener
+	mh    *netio.MHListener // instead of pl on kernels with Mobile IPv6
 	udp   *net.UDPConn
 	raw   *netio.RawSender
 	fwd   Forwarder
@@ -113,9 +114,17 @@ func Run(ctx context.Context, path string, opts Options) error {
 			return err
 		}
 	}
-	go d.readPackets()
+	if d.mh != nil {
+		go d.readKernelMH()
+	} else {
+		go d.readPackets()
+	}
 	go d.readUDP()
-	log.Info("home agent running", "address", d.cfg.Address, "address_v4", d.cfg.AddressV4,
+	sigPath := "packet socket (no Mobile IPv6 in this kernel)"
+	if d.mh != nil {
+		sigPath = "the kernel's Mobile IPv6"
+	}
+	log.Info("home agent running", "signalling", sigPath, "address", d.cfg.Address, "address_v4", d.cfg.AddressV4,
 		"home_prefix", d.cfg.HomePrefix, "mobile_routers", len(d.cfg.MobileRouters), "control", d.cfg.ControlSocket)
 	return d.loop(ctx)
 }
@@ -125,10 +134,14 @@ func (d *Daemon) open() error {
 	if d.ctl, err = control.Listen(d.cfg.ControlSocket); err != nil {
 		return err
 	}
-	// Binding Updates with a Home Address option: this kernel drops them
-	// before any IP socket (no CONFIG_IPV6_MIP6), so read them off the
-	// links.
-	if d.pl, err = netio.ListenExtHeaders(0); err != nil {
+	// Binding Updates with a Home Address option: a kernel without
+	// CONFIG_IPV6_MIP6 drops them before any IP socket, so read them off
+	// the links; a kernel with it hands them to a Mobility Header socket.
+	if netio.KernelMIP6() {
+		if d.mh, err = netio.ListenMH(); err != nil {
+			return err
+		}
+	} else if d.pl, err = netio.ListenExtHeaders(0); err != nil {
 		return err
 	}
 	if d.raw, err = netio.NewRawSender(""); err != nil {
@@ -159,6 +172,9 @@ func (d *Daemon) close() {
 	}
 	if d.pl != nil {
 		d.pl.Close()
+	}
+	if d.mh != nil {
+		d.mh.Close()
 	}
 	if d.raw != nil {
 		d.raw.Close()
@@ -213,6 +229,23 @@ func (d *Daemon) readPackets() {
 		}
 		src := netip.AddrFrom16([16]byte(buf[8:24]))
 		d.queue([]sigPacket{{pkt: append([]byte(nil), buf[:n]...), arr: binding.Arrival{Encap: binding.EncapIPv6, Outer: netip.AddrPortFrom(src, 0)}}})
+	}
+}
+
+// readKernelMH reads the Binding Updates the kernel's Mobile IPv6 path
+// delivers, rebuilt into their wire form.
+func (d *Daemon) readKernelMH() {
+	buf := make([]byte, 0, 2048)
+	for {
+		pkt, err := d.mh.Read(buf)
+		if err != nil {
+			if netio.IsClosed(err) {
+				return
+			}
+			continue
+		}
+		src := netip.AddrFrom16([16]byte(pkt[8:24]))
+		d.queue([]sigPacket{{pkt: append([]byte(nil), pkt...), arr: binding.Arrival{Encap: binding.EncapIPv6, Outer: netip.AddrPortFrom(src, 0)}}})
 	}
 }
 
