@@ -21,18 +21,8 @@ import (
 	"nemod/internal/procstat"
 	"nemod/nemo"
 	"nemod/netio"
+	"nemod/tunnel"
 )
-
-// Forwarder is the data plane as the home agent drives it.
-type Forwarder interface {
-	// Update installs a mobile router's forwarding state: its prefixes and
-	// bindings (none: remove it).
-	Update(e *binding.Entry)
-	// FromUDP takes a tunnelled packet that arrived on the UDP port.
-	FromUDP(pkt []byte, from netip.AddrPort)
-	Status() any
-	Close() error
-}
 
 // signal is a Mobility Header packet for the event loop.
 type sigPacket struct {
@@ -51,7 +41,7 @@ type Daemon struct {
 	mh    *netio.MHListener // instead of pl on kernels with Mobile IPv6
 	udp   *net.UDPConn
 	raw   *netio.RawSender
-	fwd   Forwarder
+	fwd   *tunnel.HA
 	sig   chan []sigPacket
 	// udpb does batched I/O on udp; replies collects the UDP answers of
 	// one batch of signalling, sent together.
@@ -62,12 +52,9 @@ type Daemon struct {
 	start   time.Time
 }
 
-// Options adjust a daemon for tests.
+// Options adjust a daemon.
 type Options struct {
 	Logger *slog.Logger
-	// NewForwarder builds the data plane once the sockets exist; nil runs
-	// signalling only.
-	NewForwarder func(d *Daemon) (Forwarder, error)
 }
 
 func peers(ha *config.HomeAgent) []binding.Peer {
@@ -109,17 +96,17 @@ func Run(ctx context.Context, path string, opts Options) error {
 		return err
 	}
 	defer d.close()
-	if opts.NewForwarder != nil {
-		if d.fwd, err = opts.NewForwarder(d); err != nil {
-			return err
-		}
+	if d.fwd, err = tunnel.NewHA(tunnel.HAConfig{
+		Address: d.cfg.Address, HomePrefix: d.cfg.HomePrefix, UDP: d.udp,
+		OnSignal: d.udpSignal, Routers: haRouters(d.cfg), Logger: log,
+	}); err != nil {
+		return err
 	}
 	if d.mh != nil {
 		go d.readKernelMH()
 	} else {
 		go d.readPackets()
 	}
-	go d.readUDP()
 	sigPath := "packet socket (no Mobile IPv6 in this kernel)"
 	if d.mh != nil {
 		sigPath = "the kernel's Mobile IPv6"
@@ -165,7 +152,8 @@ func (d *Daemon) open() error {
 
 func (d *Daemon) close() {
 	if d.fwd != nil {
-		d.fwd.Close()
+		d.fwd.Close() // closes the UDP socket too
+		d.udp = nil
 	}
 	if d.ctl != nil {
 		d.ctl.Close()
@@ -183,9 +171,6 @@ func (d *Daemon) close() {
 		d.udp.Close()
 	}
 }
-
-// UDPConn returns the UDP port 4191 socket, shared with the data plane.
-func (d *Daemon) UDPConn() *net.UDPConn { return d.udp }
 
 // Config returns the running configuration.
 func (d *Daemon) Config() *config.HomeAgent { return d.cfg }
@@ -247,52 +232,6 @@ func (d *Daemon) readKernelMH() {
 		src := netip.AddrFrom16([16]byte(pkt[8:24]))
 		d.queue([]sigPacket{{pkt: append([]byte(nil), pkt...), arr: binding.Arrival{Encap: binding.EncapIPv6, Outer: netip.AddrPortFrom(src, 0)}}})
 	}
-}
-
-// readUDP reads the DSMIPv6 port a batch at a time: signalling to the
-// event loop (one hand-over per batch), tunnelled traffic to the data plane.
-func (d *Daemon) readUDP() {
-	b := netio.NewBatch(sigBatch, 65536)
-	ha := d.cfg.Address
-	for {
-		n, err := d.udpb.Recv(b)
-		if err != nil {
-			if netio.IsClosed(err) {
-				return
-			}
-			continue
-		}
-		var sig []sigPacket
-		for i := 0; i < n; i++ {
-			from := b.Addr[i]
-			enc := binding.EncapUDP6
-			if from.Addr().Is4() {
-				enc = binding.EncapUDP4
-			}
-			// UDP GRO may have joined several datagrams of one sender.
-			netio.Segments(b.Bufs[i][:b.N[i]], b.Seg[i], func(p []byte) {
-				if isSignalling(p, ha) {
-					sig = append(sig, sigPacket{pkt: append([]byte(nil), p...), arr: binding.Arrival{Encap: enc, Outer: from}})
-				} else if d.fwd != nil {
-					d.fwd.FromUDP(p, from)
-				}
-			})
-		}
-		d.queue(sig)
-	}
-}
-
-// isSignalling reports whether a UDP payload is an IPv6 packet to addr
-// carrying a Mobility Header (possibly behind extension headers).
-func isSignalling(p []byte, addr netip.Addr) bool {
-	if len(p) < 40 || p[0]>>4 != 6 || netip.AddrFrom16([16]byte(p[24:40])) != addr {
-		return false
-	}
-	switch p[6] {
-	case nemo.ProtoMH, nemo.ProtoDstOpts, nemo.ProtoRouting, nemo.ProtoHopByHop:
-		return true
-	}
-	return false
 }
 
 // send sends an answer natively at once, or queues it in the batch of UDP
@@ -387,9 +326,29 @@ func (d *Daemon) handle(p sigPacket, now time.Time, queued *int) {
 }
 
 func (d *Daemon) forward(e *binding.Entry) {
-	if d.fwd != nil {
-		d.fwd.Update(e)
+	d.fwd.Update(e.Peer.HoA, e.MNPs, e.Bindings)
+}
+
+// udpSignal takes the Mobility Header packets the data plane found on the
+// UDP port (it reads the socket; it runs on its reader goroutine).
+func (d *Daemon) udpSignal(ps []tunnel.SignalPacket) {
+	sig := make([]sigPacket, len(ps))
+	for i, p := range ps {
+		enc := binding.EncapUDP6
+		if p.From.Addr().Is4() {
+			enc = binding.EncapUDP4
+		}
+		sig[i] = sigPacket{pkt: p.Pkt, arr: binding.Arrival{Encap: enc, Outer: p.From}}
 	}
+	d.queue(sig)
+}
+
+func haRouters(ha *config.HomeAgent) []tunnel.HARouter {
+	out := make([]tunnel.HARouter, 0, len(ha.MobileRouters))
+	for _, m := range ha.MobileRouters {
+		out = append(out, tunnel.HARouter{HoA: m.HomeAddress, Prefixes: m.MNPs})
+	}
+	return out
 }
 
 // reload re-reads the configuration; a bad file is reported and the
@@ -404,6 +363,9 @@ func (d *Daemon) reload() error {
 		return err
 	}
 	changed := d.cache.SetPeers(peers(f.HomeAgent))
+	if err := d.fwd.SetRouters(haRouters(f.HomeAgent)); err != nil {
+		d.log.Warn("routes after reload", "err", err)
+	}
 	d.cfg.MobileRouters = f.HomeAgent.MobileRouters
 	d.cfg.MaxLifetime = f.HomeAgent.MaxLifetime
 	for _, e := range changed {
@@ -443,6 +405,7 @@ type BindingStatus struct {
 	NAT      bool   `json:"nat"`
 	Lifetime int64  `json:"lifetime"`
 	Since    string `json:"since"`
+	tunnel.StatsView
 }
 
 // CountersStatus are the signalling counters.
@@ -469,13 +432,12 @@ func (d *Daemon) status(now time.Time) Status {
 			rs.Bindings = append(rs.Bindings, BindingStatus{
 				BID: b.BID, CoA: b.CoA.String(), Encap: b.Encap.String(), Outer: b.Outer.String(), NAT: b.NAT,
 				Lifetime: int64(b.Expires.Sub(now) / time.Second), Since: b.Since.UTC().Format(time.RFC3339Nano),
+				StatsView: d.fwd.BindingStats(e.Peer.HoA, b.BID),
 			})
 		}
 		s.MobileRouters = append(s.MobileRouters, rs)
 	}
-	if d.fwd != nil {
-		s.DataPlane = d.fwd.Status()
-	}
+	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
 	return s
 }

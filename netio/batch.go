@@ -17,17 +17,22 @@ type mmsghdr struct {
 	n   uint32
 }
 
-// cmsgSpace is room for one control message: a UDP_GRO or UDP_SEGMENT
-// value, or the IPv6 packet info.
-var cmsgSpace = unix.CmsgSpace(int(unsafe.Sizeof(unix.Inet6Pktinfo{})))
+// cmsgSpace is room for the control messages of one datagram: a UDP_GRO
+// or UDP_SEGMENT value and the IPv6 packet info.
+var cmsgSpace = unix.CmsgSpace(int(unsafe.Sizeof(unix.Inet6Pktinfo{}))) + unix.CmsgSpace(4)
 
 // Batch is a set of datagram buffers for one recvmmsg or sendmmsg call,
 // allocated once: the data plane moves packets without allocating.
 type Batch struct {
-	Bufs  [][]byte         // the datagram buffers (full capacity)
-	N     []int            // per message: octets received, or to send
-	Addr  []netip.AddrPort // per message: source received, or destination
-	Seg   []int            // per message: UDP GRO/GSO segment size, 0 if none
+	Bufs [][]byte         // the datagram buffers (full capacity)
+	N    []int            // per message: octets received, or to send
+	Addr []netip.AddrPort // per message: source received, or destination
+	Seg  []int            // per message: UDP GRO/GSO segment size, 0 if none
+	// Src, when valid, is the IPv6 source address a message is sent from
+	// (IPV6_PKTINFO): a tunnelled packet must leave from exactly the
+	// care-of address its binding registered, whatever address the
+	// kernel would choose.
+	Src   []netip.Addr
 	hdrs  []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
@@ -37,7 +42,7 @@ type Batch struct {
 // NewBatch allocates n buffers of size octets each.
 func NewBatch(n, size int) *Batch {
 	b := &Batch{
-		Bufs: make([][]byte, n), N: make([]int, n), Addr: make([]netip.AddrPort, n), Seg: make([]int, n),
+		Bufs: make([][]byte, n), N: make([]int, n), Addr: make([]netip.AddrPort, n), Seg: make([]int, n), Src: make([]netip.Addr, n),
 		hdrs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n), names: make([]unix.RawSockaddrInet6, n),
 		oob: make([]byte, n*cmsgSpace),
 	}
@@ -138,11 +143,17 @@ func (c *BatchConn) Send(b *Batch, n int) (int, error) {
 		h := &b.hdrs[i].hdr
 		*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&b.names[i])), Namelen: nl, Iov: &b.iovs[i]}
 		h.SetIovlen(1)
+		oob := b.oob[i*cmsgSpace : (i+1)*cmsgSpace]
+		ctl := 0
 		if b.Seg[i] > 0 && c.udp {
-			oob := b.oob[i*cmsgSpace : (i+1)*cmsgSpace]
-			putSegment(oob, b.Seg[i])
+			ctl += putSegment(oob, b.Seg[i])
+		}
+		if src := b.Src[i]; src.IsValid() && c.v6 && !b.Addr[i].Addr().Is4() {
+			ctl += putPktinfo(oob[ctl:], src)
+		}
+		if ctl > 0 {
 			h.Control = &oob[0]
-			h.SetControllen(unix.CmsgSpace(2))
+			h.SetControllen(ctl)
 		}
 		used++
 	}
@@ -223,12 +234,25 @@ func groSize(oob []byte) int {
 	return 0
 }
 
-// putSegment writes a UDP_SEGMENT control message (native byte order).
-func putSegment(oob []byte, seg int) {
+// putSegment writes a UDP_SEGMENT control message (native byte order)
+// and returns its length.
+func putSegment(oob []byte, seg int) int {
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
 	h.SetLen(unix.CmsgLen(2))
 	*(*uint16)(unsafe.Pointer(&oob[unix.CmsgLen(0)])) = uint16(seg)
+	return unix.CmsgSpace(2)
+}
+
+// putPktinfo writes an IPV6_PKTINFO control message choosing the source
+// address, and returns its length.
+func putPktinfo(oob []byte, src netip.Addr) int {
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+	*pi = unix.Inet6Pktinfo{Addr: src.As16()}
+	return unix.CmsgSpace(unix.SizeofInet6Pktinfo)
 }
 
 // ErrTruncated: a received datagram did not fit its buffer.

@@ -19,8 +19,12 @@ import (
 // Home Address option itself (CONFIG_IPV6_MIP6, built in or loaded): it
 // then delivers Binding Updates to a Mobility Header socket, and the packet
 // socket is not needed.
-func KernelMIP6() bool {
-	if _, err := os.Stat("/sys/module/mip6"); err == nil {
+func KernelMIP6() bool { return KernelHas("CONFIG_IPV6_MIP6", "mip6") }
+
+// KernelHas reports whether the running kernel has a feature: built in
+// (option=y in its configuration) or its module loaded.
+func KernelHas(option, module string) bool {
+	if _, err := os.Stat("/sys/module/" + module); err == nil {
 		return true
 	}
 	var uname unix.Utsname
@@ -34,7 +38,7 @@ func KernelMIP6() bool {
 			continue
 		}
 		// A module that is not loaded does not count (checked above).
-		return configHas(data, "CONFIG_IPV6_MIP6", "y")
+		return configHas(data, option, "y")
 	}
 	return false
 }

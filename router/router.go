@@ -11,11 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -26,49 +24,21 @@ import (
 	"nemod/internal/procstat"
 	"nemod/nemo"
 	"nemod/netio"
+	"nemod/tunnel"
 )
 
-// Forwarder is the data plane as the mobile router drives it.
-type Forwarder interface {
-	// Update installs the usable bindings and their sockets.
-	Update(bindings []binding.BindingStatus, uplinks []*Uplink)
-	// FromUDP takes a tunnelled packet that arrived on an uplink's UDP
-	// socket.
-	FromUDP(uplink int, pkt []byte)
-	Status() any
-	Close() error
-}
-
-// Uplink holds the sockets of one configured uplink. They live as long as
-// the device's interface index, not its carrier, so that flapping links
-// open and close nothing.
+// Uplink is one configured uplink and what the interface monitor last said
+// of its device.
 type Uplink struct {
-	Cfg     config.Uplink
-	Index   int // the device's interface index; 0 while it does not exist
-	Link    ifmon.Link
-	Raw     *netio.RawSender // native signalling with a Home Address option
-	UDP4    *net.UDPConn     // RFC 5555 over IPv4
-	UDP6    *net.UDPConn     // UDP over IPv6 (firewall fallback)
-	readers sync.WaitGroup
+	Cfg  config.Uplink
+	Link ifmon.Link
+	// open: the data plane has this device's sockets.
+	open bool
 }
 
-func (u *Uplink) closeSockets() {
-	if u.Raw != nil {
-		u.Raw.Close()
-	}
-	if u.UDP4 != nil {
-		u.UDP4.Close()
-	}
-	if u.UDP6 != nil {
-		u.UDP6.Close()
-	}
-	u.Raw, u.UDP4, u.UDP6, u.Index = nil, nil, nil, 0
-}
-
-// Options adjust a daemon for tests.
+// Options adjust a daemon.
 type Options struct {
-	Logger       *slog.Logger
-	NewForwarder func(d *Daemon) (Forwarder, error)
+	Logger *slog.Logger
 }
 
 // Daemon is a running mobile router.
@@ -81,13 +51,11 @@ type Daemon struct {
 	ctl     *control.Server
 	pl      *netio.PacketListener
 	uplinks []*Uplink
-	fwd     Forwarder
+	fwd     *tunnel.MR
 	sig     chan []byte
 	gen     uint64
 	dropped uint64
 	start   time.Time
-	haUDP4  netip.AddrPort
-	haUDP6  netip.AddrPort
 }
 
 func routerConfig(r *config.Router, logf func(string, ...any)) binding.RouterConfig {
@@ -126,8 +94,6 @@ func Run(ctx context.Context, path string, opts Options) error {
 		log.Warn(w)
 	}
 	d := &Daemon{path: path, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now()}
-	d.haUDP4 = netip.AddrPortFrom(d.cfg.HomeAgentV4, nemo.UDPPort)
-	d.haUDP6 = netip.AddrPortFrom(d.cfg.HomeAgent, nemo.UDPPort)
 	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
 	// A random first sequence number: after a restart, an old one could
 	// look like a replay (RFC 6275 §11.7.1 leaves the choice open).
@@ -149,10 +115,11 @@ func Run(ctx context.Context, path string, opts Options) error {
 	if d.mon, err = ifmon.Start(ctx, devices, ifmon.Options{}); err != nil {
 		return err
 	}
-	if opts.NewForwarder != nil {
-		if d.fwd, err = opts.NewForwarder(d); err != nil {
-			return err
-		}
+	if d.fwd, err = tunnel.NewMR(tunnel.MRConfig{
+		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4,
+		Devices: devices, OnSignal: d.queue, Logger: log,
+	}); err != nil {
+		return err
 	}
 	go d.readPackets()
 	log.Info("mobile router running", "home_address", d.cfg.HomeAddress, "home_agent", d.cfg.HomeAgent,
@@ -172,10 +139,6 @@ func (d *Daemon) close() {
 	}
 	if d.ctl != nil {
 		d.ctl.Close()
-	}
-	for _, u := range d.uplinks {
-		u.closeSockets()
-		u.readers.Wait()
 	}
 }
 
@@ -216,106 +179,27 @@ func (d *Daemon) readPackets() {
 	}
 }
 
-// readUDP reads one uplink's UDP socket: signalling from the home agent to
-// the event loop, tunnelled traffic to the data plane.
-func (d *Daemon) readUDP(i int, c *net.UDPConn, ha netip.AddrPort) {
-	buf := make([]byte, 65536)
-	for {
-		n, from, err := c.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if netio.IsClosed(err) {
-				return
-			}
-			continue
-		}
-		if netip.AddrPortFrom(from.Addr().Unmap(), from.Port()) != ha {
-			continue // only the home agent talks to us here
-		}
-		p := buf[:n]
-		if len(p) >= 40 && p[0]>>4 == 6 && p[6] == nemo.ProtoMH && netip.AddrFrom16([16]byte(p[24:40])) == d.cfg.HomeAddress {
-			d.queue(append([]byte(nil), p...))
-			continue
-		}
-		if d.fwd != nil {
-			d.fwd.FromUDP(i, p)
-		}
-	}
-}
-
-// openSockets (re)opens an uplink's sockets when its device appears or
-// gets a new interface index, and closes them when it disappears.
-func (d *Daemon) openSockets(i int, index int) {
-	u := d.uplinks[i]
-	if u.Index == index {
-		return
-	}
-	// Close first and wait for the readers, so that nothing outlives a
-	// device.
-	u.closeSockets()
-	u.readers.Wait()
-	if index == 0 {
-		return
-	}
-	dev := u.Cfg.Device
-	err := func() (err error) {
-		if u.Raw, err = netio.NewRawSender(dev); err != nil {
-			return err
-		}
-		if d.cfg.HomeAgentV4.IsValid() {
-			if u.UDP4, err = netio.ListenUDP("udp4", dev, netip.AddrPort{}); err != nil {
-				return err
-			}
-		}
-		u.UDP6, err = netio.ListenUDP("udp6", dev, netip.AddrPort{})
-		return err
-	}()
-	if err != nil {
-		d.log.Error("opening uplink sockets", "uplink", u.Cfg.Name, "device", dev, "err", err)
-		u.closeSockets()
-		return
-	}
-	u.Index = index
-	for _, c := range []struct {
-		conn *net.UDPConn
-		ha   netip.AddrPort
-	}{{u.UDP4, d.haUDP4}, {u.UDP6, d.haUDP6}} {
-		if c.conn != nil {
-			u.readers.Add(1)
-			go func() { defer u.readers.Done(); d.readUDP(i, c.conn, c.ha) }()
-		}
-	}
-}
-
 func (d *Daemon) send(s binding.Send) {
-	u := d.uplinks[s.Path.Uplink]
-	var err error
-	switch {
-	case u.Index == 0:
-		err = errors.New("device does not exist")
-	case s.Path.Encap == binding.EncapIPv6:
-		err = u.Raw.Send(s.Packet)
-	case s.Path.Encap == binding.EncapUDP4 && u.UDP4 != nil:
-		_, err = u.UDP4.WriteToUDPAddrPort(s.Packet, d.haUDP4)
-	case s.Path.Encap == binding.EncapUDP6:
-		_, err = u.UDP6.WriteToUDPAddrPort(s.Packet, d.haUDP6)
-	default:
-		err = errors.New("no socket for " + s.Path.Encap.String())
-	}
-	if err != nil {
-		d.log.Warn("sending binding update", "uplink", u.Cfg.Name, "encap", s.Path.Encap, "err", err)
+	if err := d.fwd.SendSignal(s.Path.Uplink, s.Path.Encap, s.Packet); err != nil {
+		d.log.Warn("sending binding update", "uplink", d.uplinks[s.Path.Uplink].Cfg.Name, "encap", s.Path.Encap, "err", err)
 	}
 }
 
 func (d *Daemon) linkChanged(now time.Time) {
 	for i, l := range d.mon.Snapshot() {
 		u := d.uplinks[i]
-		d.openSockets(i, l.Index)
+		if err := d.fwd.SetUplink(i, l.Index); err != nil {
+			d.log.Error("opening uplink sockets", "uplink", u.Cfg.Name, "err", err)
+			u.open = false
+		} else {
+			u.open = l.Index != 0
+		}
 		if l.Up != u.Link.Up || l.IPv6 != u.Link.IPv6 || l.IPv4 != u.Link.IPv4 || l.Default6 != u.Link.Default6 || l.Default4 != u.Link.Default4 {
 			d.log.Info("uplink state", "uplink", u.Cfg.Name, "device", u.Cfg.Device, "up", l.Up,
 				"ipv6", addrOrNone(l.IPv6), "default6", l.Default6, "ipv4", addrOrNone(l.IPv4), "default4", l.Default4)
 		}
 		u.Link = l
-		st := binding.LinkState{Up: l.Up && u.Index != 0}
+		st := binding.LinkState{Up: l.Up && u.open}
 		if l.Usable6() {
 			st.IPv6 = l.IPv6
 		}
@@ -380,9 +264,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 func (d *Daemon) afterChange() {
 	if g := d.br.Gen(); g != d.gen {
 		d.gen = g
-		if d.fwd != nil {
-			d.fwd.Update(d.br.Bindings(), d.uplinks)
-		}
+		d.fwd.SetBindings(d.br.Bindings(), func(i int) int { return d.uplinks[i].Link.MTU })
 	}
 }
 
@@ -453,6 +335,7 @@ type BindingStatus struct {
 	State    string `json:"state"`
 	NAT      bool   `json:"nat"`
 	Lifetime int64  `json:"lifetime"`
+	tunnel.StatsView
 }
 
 func (d *Daemon) status(now time.Time) Status {
@@ -468,7 +351,8 @@ func (d *Daemon) status(now time.Time) Status {
 		s.MNP = append(s.MNP, p.String())
 	}
 	for i, b := range d.br.Bindings() {
-		bs := BindingStatus{BID: b.BID, Uplink: b.Uplink, Device: d.uplinks[i].Cfg.Device, Encap: b.Encap.String(), State: b.State.String(), NAT: b.NAT}
+		bs := BindingStatus{BID: b.BID, Uplink: b.Uplink, Device: d.uplinks[i].Cfg.Device, Encap: b.Encap.String(), State: b.State.String(), NAT: b.NAT,
+			StatsView: d.fwd.BindingStats(b.BID)}
 		if b.CoA.IsValid() {
 			bs.CoA = b.CoA.String()
 		}
@@ -477,9 +361,7 @@ func (d *Daemon) status(now time.Time) Status {
 		}
 		s.Bindings = append(s.Bindings, bs)
 	}
-	if d.fwd != nil {
-		s.DataPlane = d.fwd.Status()
-	}
+	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
 	return s
 }

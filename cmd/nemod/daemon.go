@@ -30,9 +30,9 @@ func runDaemon(role string, args []string) int {
 	var err error
 	switch role {
 	case "router":
-		err = router.Run(ctx, *path, router.Options{NewForwarder: newRouterForwarder})
+		err = router.Run(ctx, *path, router.Options{})
 	default:
-		err = homeagent.Run(ctx, *path, homeagent.Options{NewForwarder: newHAForwarder})
+		err = homeagent.Run(ctx, *path, homeagent.Options{})
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nemod %s: %v\n", role, err)
