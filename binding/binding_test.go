@@ -37,10 +37,11 @@ type world struct {
 	blockNative map[int]bool
 	dead        map[int]bool
 	// reorder holds back sends instead of delivering them.
-	hold    bool
-	held    []Send
-	results []Result
-	logs    []string
+	hold           bool
+	held           []Send
+	results        []Result
+	logs           []string
+	probesAnswered int
 }
 
 func haConfig() HAConfig {
@@ -70,6 +71,23 @@ func newWorld(t *testing.T, rc RouterConfig, hc HAConfig) *world {
 // back.
 func (w *world) deliver(s Send) {
 	if w.dead[s.Path.Uplink] || (s.Path.Encap == EncapIPv6 && w.blockNative[s.Path.Uplink]) {
+		return
+	}
+	if s.Probe {
+		// The home agent's data plane answers a probe on a binding it has,
+		// and the answer gets back only if it goes where the router is:
+		// through the NAT's current mapping on a UDP/IPv4 path.
+		e := w.c.Entry(hoa)
+		bid := w.r.links[s.Path.Uplink].cfg.BID
+		if e == nil {
+			return
+		}
+		for _, b := range e.Bindings {
+			if b.BID == bid && (b.Encap != EncapUDP4 || b.Outer.Port() == w.natPort) {
+				w.probesAnswered++
+				w.r.Heard(s.Path.Uplink, w.now)
+			}
+		}
 		return
 	}
 	arr := Arrival{Encap: s.Path.Encap, Outer: netip.AddrPortFrom(s.Path.Src, 0)}
@@ -539,5 +557,78 @@ func TestFallbackReprobesNativeAtRefresh(t *testing.T) {
 	}
 	if b := w.haBindings()[1]; b.Encap != EncapIPv6 {
 		t.Fatalf("home agent: %+v", b)
+	}
+}
+
+func probingConfig() RouterConfig {
+	rc := routerConfig()
+	for i := range rc.Uplinks {
+		rc.Uplinks[i].ProbeInterval, rc.Uplinks[i].ProbeFailures = 450*time.Millisecond, 2
+	}
+	return rc
+}
+
+// A silently dead path (the carrier stays up) is found by its unanswered
+// probes within interval x failures: de-registered through the other
+// uplink, and registered again through itself once it works again.
+func TestDeadPathDetectedByProbes(t *testing.T) {
+	w := newWorld(t, probingConfig(), haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	w.run(2 * time.Second)
+	if w.probesAnswered < 8 {
+		t.Fatalf("%d probes answered in 2 s on two uplinks", w.probesAnswered)
+	}
+	w.dead[0] = true
+	dead := w.now
+	for w.now.Sub(dead) < 2*time.Second {
+		w.run(10 * time.Millisecond)
+		if _, ok := w.haBindings()[1]; !ok {
+			break
+		}
+	}
+	took := w.now.Sub(dead)
+	if _, ok := w.haBindings()[1]; ok || took > 900*time.Millisecond+10*time.Millisecond {
+		t.Fatalf("Wi-Fi binding still at the home agent %v after its path died", took)
+	}
+	if got := w.states(); got != "wifi=registering/ipv6 cell=registered/udp4" {
+		t.Fatalf("after the death: %s", got)
+	}
+	if w.r.DeadPaths != 1 {
+		t.Fatalf("dead paths %d", w.r.DeadPaths)
+	}
+	// The path works again: the next retransmission registers it.
+	delete(w.dead, 0)
+	w.run(5 * time.Second)
+	if got := w.states(); !strings.HasPrefix(got, "wifi=registered") || len(w.haBindings()) != 2 {
+		t.Fatalf("after the path came back: %s %v", got, w.haBindings())
+	}
+}
+
+// The carrier-grade NAT drops its mapping: the home agent's answers go to
+// a port that leads nowhere, the probes time out, and the re-registration
+// through the new mapping repairs the binding.
+func TestNATRebindingRepaired(t *testing.T) {
+	w := newWorld(t, probingConfig(), haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	w.run(time.Second)
+	w.natPort = 40001 // the next packet through the NAT gets a new mapping
+	start := w.now
+	for w.now.Sub(start) < 3*time.Second {
+		w.run(10 * time.Millisecond)
+		if b, ok := w.haBindings()[2]; ok && b.Outer.Port() == 40001 {
+			break
+		}
+	}
+	b, ok := w.haBindings()[2]
+	if !ok || b.Outer.Port() != 40001 || w.now.Sub(start) > time.Second {
+		t.Fatalf("cellular binding %+v (%v) not repaired within 1 s (%v)", b, ok, w.now.Sub(start))
+	}
+	w.run(2 * time.Second)
+	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/udp4" || len(w.haBindings()) != 2 {
+		t.Fatalf("after repair: %s %v", got, w.haBindings())
 	}
 }

@@ -27,6 +27,12 @@ type UplinkConfig struct {
 	BID  uint16
 	Pri  uint8
 	Mode EncapMode
+	// ProbeInterval and ProbeFailures set the liveness probing of the
+	// uplink's binding: a probe every interval, and the path is dead when
+	// nothing came back from the home agent for failures intervals. Zero
+	// interval: no probing.
+	ProbeInterval time.Duration
+	ProbeFailures int
 }
 
 // RouterConfig is what the mobile router's binding update list needs.
@@ -88,6 +94,7 @@ type Path struct {
 type Send struct {
 	Path   Path
 	Packet []byte
+	Probe  bool // a liveness probe, not a Binding Update
 }
 
 // BindingStatus is a snapshot of one uplink's binding.
@@ -149,6 +156,10 @@ type link struct {
 	refreshAt  time.Time
 	// reg is the registering or refreshing BU for this uplink, if any.
 	reg *pending
+	// lastHeard is when anything last came from the home agent over this
+	// binding (told by the data plane through Heard); nextProbe when the
+	// next probe is due.
+	lastHeard, nextProbe time.Time
 }
 
 // Router is the mobile router's binding update list: one binding per
@@ -168,9 +179,11 @@ type Router struct {
 	// gone: they are de-registered through another uplink.
 	lost []uint16
 	// gen counts changes a data plane or status display must follow.
-	gen uint64
+	gen      uint64
+	probeSeq uint32
 	// Counters
 	Sent, Acked, Rejected, Retransmits uint64
+	Probes, DeadPaths                  uint64
 	shutdown                           bool
 }
 
@@ -290,7 +303,13 @@ func (r *Router) loseLink(l *link) {
 
 func (r *Router) indexOf(l *link) int { return slices.Index(r.links, l) }
 
-func (r *Router) startRegistration(i int, now time.Time) {
+func (r *Router) startRegistration(i int, now time.Time) { r.register(i, now, false) }
+
+// register starts registering uplink i. keepLost leaves a pending
+// de-registration of its BID in place: when its path died, the home agent
+// must stop using it at once (through another uplink) while the router
+// tries to register it again through the same path.
+func (r *Router) register(i int, now time.Time, keepLost bool) {
 	l := r.links[i]
 	l.state = StateRegistering
 	l.encap = l.candidates[l.cand]
@@ -299,9 +318,73 @@ func (r *Router) startRegistration(i int, now time.Time) {
 		r.detachOthers(l.reg)
 	}
 	l.reg = &pending{kind: kindRegister, via: i, links: []int{i}, timeout: r.cfg.InitialTimeout, retryAt: now, cand: l.cand}
-	// A re-registration supersedes a pending de-registration of this BID.
-	r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool { return b == l.cfg.BID })
+	if !keepLost {
+		// A re-registration supersedes a pending de-registration of this BID.
+		r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool { return b == l.cfg.BID })
+	}
 	r.gen++
+}
+
+// Heard tells the router that something (traffic, a probe's answer, an
+// acknowledgement) came from the home agent over uplink i's binding at t.
+func (r *Router) Heard(i int, t time.Time) {
+	if l := r.links[i]; t.After(l.lastHeard) {
+		l.lastHeard = t
+	}
+}
+
+// probing reports whether a registered uplink's path is probed.
+func (l *link) probing() bool {
+	return l.state == StateRegistered && l.cfg.ProbeInterval > 0 && l.cfg.ProbeFailures > 0
+}
+
+func (l *link) deadline() time.Time {
+	return l.lastHeard.Add(l.cfg.ProbeInterval * time.Duration(l.cfg.ProbeFailures))
+}
+
+// pollLiveness probes registered paths and declares dead the ones the home
+// agent has been silent on for ProbeFailures intervals: the home agent is
+// told through another uplink (so that it stops using the path at once),
+// and the router tries to register the path again through itself, which
+// also repairs a path whose NAT mapping changed.
+func (r *Router) pollLiveness(i int, now time.Time) (Send, bool) {
+	l := r.links[i]
+	if !l.probing() {
+		return Send{}, false
+	}
+	if !now.Before(l.deadline()) {
+		r.DeadPaths++
+		r.cfg.Logf("uplink %s (BID %d): nothing from the home agent for %v: path dead, de-registering it and registering it again",
+			l.cfg.Name, l.cfg.BID, now.Sub(l.lastHeard).Round(time.Millisecond))
+		if !slices.Contains(r.lost, l.cfg.BID) {
+			r.lost = append(r.lost, l.cfg.BID)
+		}
+		if l.reg != nil {
+			r.detachOthers(l.reg)
+		}
+		r.register(i, now, true)
+		return Send{}, false
+	}
+	if now.Before(l.nextProbe) {
+		return Send{}, false
+	}
+	l.nextProbe = now.Add(l.cfg.ProbeInterval)
+	r.probeSeq++
+	path := r.path(i, l.encap)
+	var pkt []byte
+	if l.encap == EncapIPv6 {
+		mh, err := nemo.Marshal(&nemo.Heartbeat{Seq: r.probeSeq})
+		if err != nil {
+			return Send{}, false
+		}
+		if pkt, err = nemo.AppendPacket(make([]byte, 0, 56), path.Src, r.cfg.HA, netip.Addr{}, netip.Addr{}, nemo.DefaultHopLimit, mh); err != nil {
+			return Send{}, false
+		}
+	} else {
+		pkt = nemo.Probe{Seq: uint16(r.probeSeq)}.Append(make([]byte, 0, nemo.ProbeLen))
+	}
+	r.Probes++
+	return Send{Path: path, Packet: pkt, Probe: true}, true
 }
 
 // Poll returns the Binding Updates due at now: registrations and their
@@ -321,6 +404,9 @@ func (r *Router) Poll(now time.Time) []Send {
 			l.candidates, l.cand = r.candidates(l), 0
 			r.startRegistration(i, now)
 		}
+		if s, ok := r.pollLiveness(i, now); ok {
+			out = append(out, s)
+		}
 		if l.state == StateRegistered && l.reg == nil && !now.Before(l.refreshAt) {
 			if l.cand > 0 {
 				// Registered through a fallback: try the preferred
@@ -331,6 +417,13 @@ func (r *Router) Poll(now time.Time) []Send {
 				r.startRefresh(i, now)
 			}
 		}
+	}
+	// De-registrations first: any registration sent in this round gets a
+	// newer sequence number, so that the home agent, whatever order they
+	// arrive in, ends with the registration (a path declared dead and
+	// re-registered at once, a NAT mapping renewed).
+	out = append(out, r.pollDereg(now)...)
+	for i, l := range r.links {
 		p := l.reg
 		if p == nil || p.via != i || now.Before(p.retryAt) {
 			continue
@@ -356,7 +449,7 @@ func (r *Router) Poll(now time.Time) []Send {
 		}
 		out = append(out, s)
 	}
-	return append(out, r.pollDereg(now)...)
+	return out
 }
 
 // startRefresh refreshes uplink i's binding, and in the same Binding Update
@@ -576,6 +669,10 @@ func (r *Router) NextDeadline() time.Time {
 		if l.state == StateRegistered {
 			earlier(l.expires)
 		}
+		if l.probing() {
+			earlier(l.nextProbe)
+			earlier(l.deadline())
+		}
 	}
 	if r.best() >= 0 {
 		if r.dereg != nil {
@@ -739,6 +836,12 @@ func (r *Router) bound(j int, pd *pending, ba *nemo.BindingAck, granted time.Dur
 	was := l.state
 	l.reg = nil
 	l.state = StateRegistered
+	// Registered through this path: whatever de-registration of it was
+	// pending (its path had died) is moot, and the path counts as heard.
+	r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool { return b == l.cfg.BID })
+	if was != StateRegistered {
+		l.lastHeard, l.nextProbe = now, now.Add(l.cfg.ProbeInterval)
+	}
 	if j == pd.via {
 		if l.encap != pd.encap {
 			r.gen++

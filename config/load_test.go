@@ -133,8 +133,8 @@ func TestGoodRouter(t *testing.T) {
 		ControlSocket: "/var/run/nemod.sock",
 		ReplayWindow:  7 * time.Second,
 		Uplinks: []Uplink{
-			{Name: "wifi", Device: "wlan0", BID: 1, Encap: EncapAuto, ProbeInterval: 400 * time.Millisecond, ProbeFailures: 2, Line: 11},
-			{Name: "cell", Device: "wwan0", BID: 2, Encap: EncapAuto, ProbeInterval: 400 * time.Millisecond, ProbeFailures: 2, Line: 15},
+			{Name: "wifi", Device: "wlan0", BID: 1, Encap: EncapAuto, ProbeInterval: 450 * time.Millisecond, ProbeFailures: 2, Line: 11},
+			{Name: "cell", Device: "wwan0", BID: 2, Encap: EncapAuto, ProbeInterval: 450 * time.Millisecond, ProbeFailures: 2, Line: 15},
 		},
 		Policies: []Policy{
 			{Name: "voice", Use: []string{"cell", "wifi"}, Mode: ModeFailover, Line: 18},

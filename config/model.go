@@ -53,7 +53,7 @@ const (
 	DefaultLifetime        = 600 * time.Second
 	DefaultMaxLifetime     = 3600 * time.Second
 	DefaultReplayWindow    = 7 * time.Second
-	DefaultProbeInterval   = 400 * time.Millisecond
+	DefaultProbeInterval   = 450 * time.Millisecond // with 2 failures: a dead path within 0.9 s, probes under 1 kbit/s each way
 	DefaultProbeFailures   = 2
 	DefaultControlSocket   = "/var/run/nemod.sock"
 	DefaultHAControlSocket = "/var/run/nemod-ha.sock"

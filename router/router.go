@@ -71,7 +71,8 @@ func routerConfig(r *config.Router, logf func(string, ...any)) binding.RouterCon
 		case config.EncapUDP:
 			mode = binding.ModeUDP
 		}
-		rc.Uplinks = append(rc.Uplinks, binding.UplinkConfig{Name: u.Name, BID: u.BID, Pri: u.Priority, Mode: mode})
+		rc.Uplinks = append(rc.Uplinks, binding.UplinkConfig{Name: u.Name, BID: u.BID, Pri: u.Priority, Mode: mode,
+			ProbeInterval: u.ProbeInterval, ProbeFailures: u.ProbeFailures})
 	}
 	return rc
 }
@@ -181,7 +182,11 @@ func (d *Daemon) readPackets() {
 
 func (d *Daemon) send(s binding.Send) {
 	if err := d.fwd.SendSignal(s.Path.Uplink, s.Path.Encap, s.Packet); err != nil {
-		d.log.Warn("sending binding update", "uplink", d.uplinks[s.Path.Uplink].Cfg.Name, "encap", s.Path.Encap, "err", err)
+		what := "binding update"
+		if s.Probe {
+			what = "probe"
+		}
+		d.log.Warn("sending "+what, "uplink", d.uplinks[s.Path.Uplink].Cfg.Name, "encap", s.Path.Encap, "err", err)
 	}
 }
 
@@ -226,6 +231,9 @@ func (d *Daemon) loop(ctx context.Context) error {
 	d.linkChanged(time.Now())
 	for {
 		now := time.Now()
+		for i := range d.uplinks {
+			d.br.Heard(i, d.fwd.LastRx(i))
+		}
 		for _, s := range d.br.Poll(now) {
 			d.send(s)
 		}
@@ -345,6 +353,7 @@ func (d *Daemon) status(now time.Time) Status {
 		Counters: map[string]uint64{
 			"binding_updates_sent": d.br.Sent, "acknowledged": d.br.Acked, "rejected": d.br.Rejected,
 			"retransmits": d.br.Retransmits, "queue_dropped": d.dropped,
+			"probes_sent": d.br.Probes, "dead_paths": d.br.DeadPaths,
 		},
 	}
 	for _, p := range d.cfg.MNPs {

@@ -41,6 +41,10 @@ type HAConfig struct {
 	OnSignal func([]SignalPacket)
 	Routers  []HARouter
 	Logger   *slog.Logger
+	// LivenessTimeout: a probed binding that nothing came through for
+	// this long is not used (default 1 s: a nemod router probes every
+	// 450 ms).
+	LivenessTimeout time.Duration
 }
 
 // haBinding is one usable binding in a forwarding view.
@@ -49,6 +53,12 @@ type haBinding struct {
 	encap binding.Encap
 	outer netip.AddrPort
 	stats *Stats
+}
+
+// alive reports whether the binding may carry traffic: a probed one only
+// if something came through it lately.
+func (b *haBinding) alive(now int64, timeout time.Duration) bool {
+	return !b.stats.Probed.Load() || now-b.stats.LastRx.Load() < int64(timeout)
 }
 
 // haView is what a mobile router's registration allows: immutable,
@@ -82,19 +92,25 @@ type haSlot struct {
 	hoa   netip.Addr
 	view  atomic.Pointer[haView]
 	stats map[uint16]*Stats // owned by the event loop
+	// outers are the keys this router's bindings have in HA.byOuter.
+	outers []netip.AddrPort
 }
 
 // HA is the home agent's data plane.
 type HA struct {
-	cfg   HAConfig
-	log   *slog.Logger
-	tun   *TUN
-	raw   *net.IPConn
-	rawb  *netio.BatchConn
-	udpb  *netio.BatchConn
-	table atomic.Pointer[prefixTable[*haSlot]]
-	slots map[netip.Addr]*haSlot // event loop only
-	drops Drops
+	cfg  HAConfig
+	log  *slog.Logger
+	tun  *TUN
+	raw  *net.IPConn
+	rawb *netio.BatchConn
+	mh   *net.IPConn // Heartbeats (liveness probes) from native care-of addresses
+	// byOuter finds a binding by the outer address its probes come from;
+	// the event loop writes it, the readers look up.
+	byOuter sync.Map // netip.AddrPort -> *haBinding
+	udpb    *netio.BatchConn
+	table   atomic.Pointer[prefixTable[*haSlot]]
+	slots   map[netip.Addr]*haSlot // event loop only
+	drops   Drops
 	// udpOut is shared by the TUN reader's sends; the socket may also be
 	// written by the daemon (signalling), which the kernel allows.
 	wg     sync.WaitGroup
@@ -114,6 +130,9 @@ func NewHA(cfg HAConfig) (*HA, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.LivenessTimeout == 0 {
+		cfg.LivenessTimeout = time.Second
 	}
 	h := &HA{cfg: cfg, log: cfg.Logger, slots: map[netip.Addr]*haSlot{}}
 	var err error
@@ -135,16 +154,23 @@ func NewHA(cfg HAConfig) (*HA, error) {
 	if h.rawb, err = netio.NewBatchConn(h.raw, false); err != nil {
 		return fail(err)
 	}
+	// Mobility Header without extension headers: a nemod router's
+	// Heartbeats (a kernel without Mobile IPv6 delivers these to a raw
+	// socket, unlike Binding Updates with a Home Address option).
+	if h.mh, err = netio.ListenIP("ip6:135", "", cfg.Address); err != nil {
+		return fail(fmt.Errorf("mobility header socket: %w", err))
+	}
 	if h.routes, err = newRouteSet(h.tun.Name()); err != nil {
 		return fail(err)
 	}
 	if err := h.SetRouters(cfg.Routers); err != nil {
 		return fail(err)
 	}
-	h.wg.Add(3)
+	h.wg.Add(4)
 	go h.readTUN()
 	go h.readRaw()
 	go h.readUDP()
+	go h.readMH()
 	return h, nil
 }
 
@@ -179,10 +205,16 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 	if s == nil {
 		return
 	}
+	old := s.view.Load()
+	for _, o := range s.outers {
+		h.byOuter.Delete(o)
+	}
+	s.outers = s.outers[:0]
 	if len(bindings) == 0 {
 		s.view.Store(nil)
 		return
 	}
+	now := time.Now().UnixNano()
 	v := &haView{hoa: hoa, prefixes: append([]netip.Prefix(nil), prefixes...)}
 	for _, b := range bindings {
 		st := s.stats[b.BID]
@@ -190,7 +222,15 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 			st = new(Stats)
 			s.stats[b.BID] = st
 		}
-		v.bindings = append(v.bindings, &haBinding{bid: b.BID, encap: b.Encap, outer: b.Outer, stats: st})
+		hb := &haBinding{bid: b.BID, encap: b.Encap, outer: b.Outer, stats: st}
+		if old == nil || old.bindingFrom(b.Outer, b.Encap) == nil {
+			// A new path: its registration came through it, which counts
+			// as hearing from it.
+			st.LastRx.Store(now)
+		}
+		v.bindings = append(v.bindings, hb)
+		h.byOuter.Store(b.Outer, hb)
+		s.outers = append(s.outers, b.Outer)
 	}
 	s.view.Store(v)
 }
@@ -210,15 +250,16 @@ func (h *HA) readTUN() {
 			return
 		}
 		table := h.table.Load()
+		now := time.Now().UnixNano()
 		for _, p := range pkts {
-			h.downlink(p, table, udp, raw)
+			h.downlink(p, table, udp, raw, now)
 		}
 		udp.flush()
 		raw.flush()
 	}
 }
 
-func (h *HA) downlink(p []byte, table *prefixTable[*haSlot], udp, raw *sender) {
+func (h *HA) downlink(p []byte, table *prefixTable[*haSlot], udp, raw *sender, now int64) {
 	if len(p) < 40 || p[0]>>4 != 6 {
 		h.drops.NotIPv6.Add(1)
 		return
@@ -230,11 +271,21 @@ func (h *HA) downlink(p []byte, table *prefixTable[*haSlot], udp, raw *sender) {
 		return
 	}
 	v := s.view.Load()
-	if v == nil || len(v.bindings) == 0 || !v.covers(dst) {
+	if v == nil || !v.covers(dst) {
 		h.drops.NoBinding.Add(1)
 		return
 	}
-	b := v.bindings[0]
+	var b *haBinding
+	for _, c := range v.bindings {
+		if c.alive(now, h.cfg.LivenessTimeout) {
+			b = c
+			break
+		}
+	}
+	if b == nil {
+		h.drops.NoBinding.Add(1)
+		return
+	}
 	b.stats.TxPackets.Add(1)
 	b.stats.TxBytes.Add(uint64(len(p)))
 	if b.encap == binding.EncapIPv6 {
@@ -276,6 +327,7 @@ func (h *HA) readUDP() {
 	defer h.wg.Done()
 	b := netio.NewBatch(64, maxPacket)
 	w := newTunWriter(h.tun, 128, &h.drops)
+	replies := newSender(h.udpb, true, 64, &h.drops)
 	for {
 		n, err := h.udpb.Recv(b)
 		if err != nil {
@@ -294,16 +346,82 @@ func (h *HA) readUDP() {
 				enc = binding.EncapUDP4
 			}
 			netio.Segments(b.Bufs[i][:b.N[i]], b.Seg[i], func(p []byte) {
-				if IsSignalling(p, h.cfg.Address) {
+				switch {
+				case len(p) > 0 && p[0]>>4 == 0:
+					h.probe(p, from, now, replies)
+				case IsSignalling(p, h.cfg.Address):
 					sig = append(sig, SignalPacket{Pkt: append([]byte(nil), p...), From: from})
-					return
+				default:
+					h.uplink(p, from, enc, table, w, now)
 				}
-				h.uplink(p, from, enc, table, w, now)
 			})
 		}
 		w.flush()
+		replies.flush()
 		if len(sig) > 0 && h.cfg.OnSignal != nil {
 			h.cfg.OnSignal(sig)
+		}
+	}
+}
+
+// probe answers a liveness probe on a UDP path of a registered binding.
+func (h *HA) probe(p []byte, from netip.AddrPort, now int64, replies *sender) {
+	pr, err := nemo.ParseProbe(p)
+	v, ok := h.byOuter.Load(from)
+	if err != nil || pr.Reply || !ok {
+		h.drops.BadProbe.Add(1)
+		return
+	}
+	b := v.(*haBinding)
+	b.stats.LastRx.Store(now)
+	b.stats.Probed.Store(true)
+	b.stats.Probes.Add(1)
+	var out [nemo.ProbeLen]byte
+	src := netip.Addr{}
+	if from.Addr().Is6() {
+		src = h.cfg.Address
+	}
+	replies.add(nemo.Probe{Reply: true, Seq: pr.Seq}.Append(out[:0]), from, src)
+}
+
+// readMH answers the Heartbeats of native paths (RFC 5847): a request
+// from a registered care-of address gets a response with its sequence
+// number, and counts as hearing from the binding.
+func (h *HA) readMH() {
+	defer h.wg.Done()
+	buf := make([]byte, 2048)
+	out := make([]byte, 0, 64)
+	for {
+		n, from, err := h.mh.ReadFromIP(buf)
+		if err != nil {
+			if netio.IsClosed(err) || h.closed.Load() {
+				return
+			}
+			continue
+		}
+		src, ok := netip.AddrFromSlice(from.IP)
+		if !ok {
+			continue
+		}
+		src = src.Unmap()
+		var hb nemo.Heartbeat
+		v, known := h.byOuter.Load(netip.AddrPortFrom(src, 0))
+		if nemo.Unmarshal(buf[:n], &hb) != nil || hb.Response || !known ||
+			!nemo.VerifyChecksum(buf[:n], src, h.cfg.Address) {
+			h.drops.BadProbe.Add(1)
+			continue
+		}
+		b := v.(*haBinding)
+		b.stats.LastRx.Store(time.Now().UnixNano())
+		b.stats.Probed.Store(true)
+		b.stats.Probes.Add(1)
+		mh, err := nemo.AppendMessage(out[:0], &nemo.Heartbeat{Response: true, Seq: hb.Seq})
+		if err != nil {
+			continue
+		}
+		nemo.SetChecksum(mh, h.cfg.Address, src)
+		if _, err := h.mh.WriteToIP(mh, &net.IPAddr{IP: src.AsSlice()}); err != nil {
+			h.drops.SendErrors.Add(1)
 		}
 	}
 }
@@ -395,6 +513,9 @@ func (h *HA) Close() error {
 	}
 	if h.raw != nil {
 		h.raw.Close()
+	}
+	if h.mh != nil {
+		h.mh.Close()
 	}
 	if h.cfg.UDP != nil {
 		h.cfg.UDP.Close()

@@ -48,7 +48,11 @@ type mrSocks struct {
 	udp4b   *netio.BatchConn
 	udp6    *net.UDPConn // UDP over IPv6
 	udp6b   *netio.BatchConn
-	wg      sync.WaitGroup
+	mh      *net.IPConn // Heartbeat answers on native paths
+	// lastRx is when anything last came from the home agent through this
+	// uplink (Unix nanoseconds): what liveness probing judges a path by.
+	lastRx atomic.Int64
+	wg     sync.WaitGroup
 }
 
 func (s *mrSocks) close() {
@@ -63,6 +67,9 @@ func (s *mrSocks) close() {
 	}
 	if s.udp6 != nil {
 		s.udp6.Close()
+	}
+	if s.mh != nil {
+		s.mh.Close()
 	}
 	s.wg.Wait()
 }
@@ -234,14 +241,18 @@ func (m *MR) openSocks(dev string, index int) (*mrSocks, error) {
 	if s.udp6b, err = netio.NewBatchConn(s.udp6, true); err != nil {
 		return fail(err)
 	}
+	if s.mh, err = netio.ListenIP("ip6:135", dev, netip.Addr{}); err != nil {
+		return fail(err)
+	}
 	for _, c := range []*net.UDPConn{s.udp4, s.udp6} {
 		if c != nil {
 			c.SetReadBuffer(4 << 20)
 			c.SetWriteBuffer(4 << 20)
 		}
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go m.readRaw(s)
+	go m.readMH(s)
 	if s.udp4b != nil {
 		s.wg.Add(1)
 		go m.readUDP(s, s.udp4b, netip.AddrPortFrom(m.cfg.HAv4, nemo.UDPPort))
@@ -412,6 +423,7 @@ func (m *MR) readRaw(s *mrSocks) {
 				m.drops.NotFromHA.Add(1)
 				continue
 			}
+			s.lastRx.Store(now)
 			m.downlink(b.Bufs[i][:b.N[i]], binding.EncapIPv6, s, w, now)
 		}
 		w.flush()
@@ -442,7 +454,12 @@ func (m *MR) readUDP(s *mrSocks, c *netio.BatchConn, ha netip.AddrPort) {
 				m.drops.NotFromHA.Add(1)
 				continue
 			}
+			s.lastRx.Store(now)
 			netio.Segments(b.Bufs[i][:b.N[i]], b.Seg[i], func(p []byte) {
+				if len(p) > 0 && p[0]>>4 == 0 {
+					// A probe's answer: hearing it is all it is for.
+					return
+				}
 				if IsSignalling(p, m.cfg.HoA) {
 					if m.cfg.OnSignal != nil {
 						m.cfg.OnSignal(append([]byte(nil), p...))
@@ -459,6 +476,40 @@ func (m *MR) readUDP(s *mrSocks, c *netio.BatchConn, ha netip.AddrPort) {
 			w.flush()
 		}
 	}
+}
+
+// readMH reads the Heartbeat answers of native paths.
+func (m *MR) readMH(s *mrSocks) {
+	defer s.wg.Done()
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := s.mh.ReadFromIP(buf)
+		if err != nil {
+			if netio.IsClosed(err) || m.closed.Load() {
+				return
+			}
+			continue
+		}
+		var hb nemo.Heartbeat
+		if a, ok := netip.AddrFromSlice(from.IP); !ok || a.Unmap() != m.cfg.HA || nemo.Unmarshal(buf[:n], &hb) != nil || !hb.Response {
+			m.drops.BadProbe.Add(1)
+			continue
+		}
+		s.lastRx.Store(time.Now().UnixNano())
+	}
+}
+
+// LastRx returns when anything last came from the home agent through
+// uplink i (zero if never, or while its device is absent).
+func (m *MR) LastRx(i int) time.Time {
+	s := m.socks[i]
+	if s == nil {
+		return time.Time{}
+	}
+	if t := s.lastRx.Load(); t != 0 {
+		return time.Unix(0, t)
+	}
+	return time.Time{}
 }
 
 // downlink delivers a packet from the home agent to the mobile network.

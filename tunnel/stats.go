@@ -10,6 +10,11 @@ type Stats struct {
 	// LastRx is when the last packet arrived from the peer on this
 	// binding (Unix nanoseconds): the liveness of the path.
 	LastRx atomic.Int64
+	// Probed: the peer probes this binding (a nemod router does), so the
+	// home agent may judge it by LastRx; a peer that never probes is not
+	// judged, lest its idle bindings look dead.
+	Probed atomic.Bool
+	Probes atomic.Uint64 // probes answered (home agent) or sent (router)
 }
 
 // StatsView is the JSON form of Stats.
@@ -38,6 +43,7 @@ type Drops struct {
 	SendErrors atomic.Uint64 // the socket refused to send
 	TunErrors  atomic.Uint64 // the TUN device refused a packet
 	TooBig     atomic.Uint64 // larger than the binding carries (answered with Packet Too Big)
+	BadProbe   atomic.Uint64 // a probe from no registered binding, or malformed
 }
 
 // DropsView is the JSON form of Drops.
@@ -53,6 +59,7 @@ type DropsView struct {
 	SendErrors uint64 `json:"send_errors"`
 	TunErrors  uint64 `json:"tun_errors"`
 	TooBig     uint64 `json:"too_big"`
+	BadProbe   uint64 `json:"bad_probe"`
 }
 
 // View returns a snapshot.
@@ -60,5 +67,6 @@ func (d *Drops) View() DropsView {
 	return DropsView{
 		d.NotIPv6.Load(), d.Malformed.Load(), d.NoBinding.Load(), d.NoRoute.Load(), d.BadSource.Load(),
 		d.BadOuter.Load(), d.NotFromHA.Load(), d.NotForUs.Load(), d.SendErrors.Load(), d.TunErrors.Load(), d.TooBig.Load(),
+		d.BadProbe.Load(),
 	}
 }
