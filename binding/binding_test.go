@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"nemod/config"
 	"nemod/nemo"
+	"nemod/policy"
 )
 
 var (
@@ -630,5 +632,83 @@ func TestNATRebindingRepaired(t *testing.T) {
 	w.run(2 * time.Second)
 	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/udp4" || len(w.haBindings()) != 2 {
 		t.Fatalf("after repair: %s %v", got, w.haBindings())
+	}
+}
+
+func flowTable(t *testing.T, policyUCI string) *policy.Table {
+	t.Helper()
+	f, err := config.Parse("/x", []byte(`config router 'main'
+	option home_agent '2001:db8:ffff::1'
+	option home_address '2001:db8:ffff:1::100'
+	list mnp '2001:db8:100::/56'
+	option spi '256'
+	option key '00112233445566778899aabbccddeeff'
+config uplink 'wifi'
+	option device 'wlan0'
+	option bid '1'
+config uplink 'cell'
+	option device 'wwan0'
+	option bid '2'
+`+policyUCI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := policy.Compile(f.Router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}
+
+// The flow bindings ride in the registrations; the home agent's table
+// equals the router's registered one; a reload's new table is registered
+// at once by a refresh, without touching the bindings.
+func TestFlowsRegisteredAndReplaced(t *testing.T) {
+	voice := flowTable(t, `config policy 'voice'
+	list use 'cell'
+	list use 'wifi'
+config rule 'sip'
+	option proto 'udp'
+	option dest_port '5060'
+	option policy 'voice'
+`)
+	rc := routerConfig()
+	rc.Flows = voice.FlowIDs()
+	w := newWorld(t, rc, haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	e := w.c.Entry(hoa)
+	if e.Flows == nil || !e.Flows.Equal(voice.Registered()) {
+		t.Fatalf("home agent flows %v, want %v", e.Flows, voice.Registered())
+	}
+	for fid, st := range w.r.FlowStatus() {
+		if st != 0 {
+			t.Fatalf("FID %d refused: %d", fid, st)
+		}
+	}
+	since := w.haBindings()
+	video := flowTable(t, `config policy 'wifi_first'
+	list use 'wifi'
+	list use 'cell'
+config rule 'video'
+	option proto 'tcp'
+	option dest_ip '2001:db8:c::/48'
+	option policy 'wifi_first'
+`)
+	w.results = nil
+	w.r.SetFlows(video.FlowIDs(), w.now)
+	w.step()
+	if len(w.results) != 1 || !w.c.Entry(hoa).Flows.Equal(video.Registered()) {
+		t.Fatalf("after reload: %d messages, flows %v", len(w.results), w.c.Entry(hoa).Flows)
+	}
+	if after := w.haBindings(); after[1].Since != since[1].Since || after[2].Since != since[2].Since {
+		t.Fatalf("bindings disturbed by the reload: %+v -> %+v", since, after)
+	}
+	// No flow options in a registration: the home agent forgets them.
+	w.r.SetFlows(nil, w.now)
+	w.step()
+	if w.c.Entry(hoa).Flows != nil {
+		t.Fatalf("flows kept: %v", w.c.Entry(hoa).Flows)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"nemod/nemo"
+	"nemod/policy"
 )
 
 // Peer is a mobile router the home agent is configured to serve.
@@ -59,6 +60,10 @@ type Entry struct {
 	Router   bool           // registered as a mobile router (R flag)
 	MNPs     []netip.Prefix // prefixes forwarded to it while it has bindings
 	Bindings []Binding      // sorted by BID
+	// Flows is its flow binding list (RFC 6089), nil when it registered
+	// none; replaced whole by each registration (never modified in place,
+	// so a data plane may keep the pointer).
+	Flows *policy.Table
 
 	auth    *nemo.Authenticator
 	hasSeq  bool
@@ -84,6 +89,7 @@ type Counters struct {
 	SeqOutOfWindow  uint64 `json:"seq_out_of_window"`
 	PrefixRejected  uint64 `json:"prefix_rejected"`
 	Prohibited      uint64 `json:"prohibited"`
+	FlowsRefused    uint64 `json:"flows_refused"`
 	BIDRejected     uint64 `json:"bid_rejected"`
 	UnknownMHType   uint64 `json:"unknown_mh_type"`
 	Ignored         uint64 `json:"ignored"`
@@ -517,10 +523,40 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 	}
 	e.Router = router
 	e.MNPs = append(e.MNPs[:0], mnps...)
+	c.flows(e, bu, &ba)
 	c.Accepted++
 	r := c.answer(e, p, arr, &ba, bu, bu.Timestamp)
 	r.Changed, r.Status = e, ba.Status
 	return r
+}
+
+// flows applies the flow binding options of an accepted registration
+// (RFC 6089 §5.3): the Flow Identification options give the entries, each
+// answered with its status in the BA; Flow Summary options keep existing
+// entries as they are; any entry neither names is deleted. Entries whose
+// BIDs are not (or no longer) registered are kept, inactive: that is how a
+// fallback chain waits for its first choice.
+func (c *Cache) flows(e *Entry, bu *nemo.BindingUpdate, ba *nemo.BindingAck) {
+	if len(bu.FlowIDs) == 0 && len(bu.FlowSummary) == 0 {
+		e.Flows = nil
+		return
+	}
+	t, status := policy.FromFlowIDs(bu.FlowIDs)
+	for i, f := range bu.FlowIDs {
+		if status[i] != 0 {
+			c.FlowsRefused++
+		}
+		ba.FlowIDs = append(ba.FlowIDs, nemo.FlowID{FID: f.FID, Pri: f.Pri, Status: status[i]})
+	}
+	if len(bu.FlowSummary) > 0 && e.Flows != nil {
+		for _, old := range e.Flows.Entries {
+			if slices.Contains(bu.FlowSummary, old.FID) && !t.Has(old.FID) {
+				t.Entries = append(t.Entries, old)
+			}
+		}
+		slices.SortFunc(t.Entries, func(a, b policy.Entry) int { return int(a.Pri) - int(b.Pri) })
+	}
+	e.Flows = t
 }
 
 func outerFor(arr Arrival) netip.AddrPort {

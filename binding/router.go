@@ -52,7 +52,10 @@ type RouterConfig struct {
 	// DeregAttempts is how often a de-registration is sent before giving
 	// up on an answer.
 	DeregAttempts int
-	Logf          func(format string, args ...any)
+	// Flows are the flow bindings (RFC 6089) every registration and
+	// refresh carries: the home agent deletes those a BU leaves out.
+	Flows []nemo.FlowID
+	Logf  func(format string, args ...any)
 }
 
 // LinkState is what the interface monitor says of an uplink.
@@ -179,8 +182,9 @@ type Router struct {
 	// gone: they are de-registered through another uplink.
 	lost []uint16
 	// gen counts changes a data plane or status display must follow.
-	gen      uint64
-	probeSeq uint32
+	gen        uint64
+	probeSeq   uint32
+	flowStatus map[uint16]uint8
 	// Counters
 	Sent, Acked, Rejected, Retransmits uint64
 	Probes, DeadPaths                  uint64
@@ -324,6 +328,21 @@ func (r *Router) register(i int, now time.Time, keepLost bool) {
 	}
 	r.gen++
 }
+
+// SetFlows replaces the flow bindings (a configuration reload) and has
+// them registered at once: through the preferred registered uplink, the
+// others in the same bulk refresh when theirs is near. Registrations keep
+// running throughout.
+func (r *Router) SetFlows(flows []nemo.FlowID, now time.Time) {
+	r.cfg.Flows = flows
+	if i := r.best(); i >= 0 && r.links[i].reg == nil {
+		r.startRefresh(i, now)
+	}
+}
+
+// FlowStatus returns what the home agent answered for each flow binding
+// in its last acknowledgement (FID to RFC 6089 status).
+func (r *Router) FlowStatus() map[uint16]uint8 { return r.flowStatus }
 
 // Heard tells the router that something (traffic, a probe's answer, an
 // acknowledgement) came from the home agent over uplink i's binding at t.
@@ -521,10 +540,15 @@ func (r *Router) newBU(now time.Time, p *pending) *nemo.BindingUpdate {
 	}
 	r.lastTS = ts
 	p.seq, p.ts, p.sentAt = r.seq, ts, now
+	var flows []nemo.FlowID
+	if p.kind != kindDereg {
+		flows = r.cfg.Flows
+	}
 	bu := &nemo.BindingUpdate{
 		Seq:   r.seq,
 		Flags: nemo.BUFlagA | nemo.BUFlagH | nemo.BUFlagR,
 		Options: nemo.Options{
+			FlowIDs:      flows,
 			MNPs:         r.cfg.MNPs,
 			HasMNID:      r.cfg.NAI != "",
 			MNIDSubtype:  nemo.MNIDSubtypeNAI,
@@ -794,6 +818,7 @@ func (r *Router) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Time) e
 	if granted == 0 {
 		return errors.New("home agent granted a zero lifetime")
 	}
+	r.noteFlows(ba)
 	var errs []error
 	for _, j := range pd.links {
 		if err := r.bound(j, pd, ba, granted, now); err != nil {
@@ -801,6 +826,22 @@ func (r *Router) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Time) e
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// noteFlows records the home agent's answer for each flow binding and logs
+// the refused ones when that changes.
+func (r *Router) noteFlows(ba *nemo.BindingAck) {
+	if len(ba.FlowIDs) == 0 && len(r.cfg.Flows) == 0 {
+		return
+	}
+	st := make(map[uint16]uint8, len(ba.FlowIDs))
+	for _, f := range ba.FlowIDs {
+		st[f.FID] = f.Status
+		if f.Status != 0 && r.flowStatus[f.FID] != f.Status {
+			r.cfg.Logf("home agent refused flow binding FID %d: status %d", f.FID, f.Status)
+		}
+	}
+	r.flowStatus = st
 }
 
 // bound applies an accepting BA to uplink j's binding, by its per-BID

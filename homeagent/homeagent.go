@@ -326,7 +326,7 @@ func (d *Daemon) handle(p sigPacket, now time.Time, queued *int) {
 }
 
 func (d *Daemon) forward(e *binding.Entry) {
-	d.fwd.Update(e.Peer.HoA, e.MNPs, e.Bindings)
+	d.fwd.Update(e.Peer.HoA, e.MNPs, e.Bindings, e.Flows)
 }
 
 // udpSignal takes the Mobility Header packets the data plane found on the
@@ -442,6 +442,28 @@ func (d *Daemon) status(now time.Time) Status {
 	return s
 }
 
+// FlowsStatus is `nemod ctl flows` on a home agent: each mobile router's
+// flow binding list as registered, with what it steers now.
+type FlowsStatus struct {
+	Role          string             `json:"role"`
+	MobileRouters []RouterFlowStatus `json:"mobile_routers"`
+}
+
+// RouterFlowStatus is one mobile router's flow binding list.
+type RouterFlowStatus struct {
+	Name        string `json:"name"`
+	HomeAddress string `json:"home_address"`
+	tunnel.FlowsView
+}
+
+func (d *Daemon) flows() FlowsStatus {
+	s := FlowsStatus{Role: "homeagent", MobileRouters: []RouterFlowStatus{}}
+	for _, e := range d.cache.Entries() {
+		s.MobileRouters = append(s.MobileRouters, RouterFlowStatus{Name: e.Peer.Name, HomeAddress: e.Peer.HoA.String(), FlowsView: d.fwd.Flows(e.Peer.HoA)})
+	}
+	return s
+}
+
 func (d *Daemon) control(c *control.Call) {
 	switch c.Cmd {
 	case "status":
@@ -450,6 +472,8 @@ func (d *Daemon) control(c *control.Call) {
 		c.Reply(map[string]bool{"reloaded": true}, d.reload())
 	case "memstats":
 		c.Reply(procstat.ReadMemory(), nil)
+	case "flows":
+		c.Reply(d.flows(), nil)
 	default:
 		c.Reply(nil, errors.New("unknown command "+c.Cmd))
 	}

@@ -459,3 +459,13 @@ func UplinkOrder(r *config.Router) []uint16 {
 	}
 	return BindingOrder(bids, nil)
 }
+
+// Has reports whether the table has an entry with the FID.
+func (t *Table) Has(fid uint16) bool {
+	for i := range t.Entries {
+		if t.Entries[i].FID == fid {
+			return true
+		}
+	}
+	return false
+}

@@ -24,6 +24,7 @@ import (
 	"nemod/internal/procstat"
 	"nemod/nemo"
 	"nemod/netio"
+	"nemod/policy"
 	"nemod/tunnel"
 )
 
@@ -96,9 +97,15 @@ func Run(ctx context.Context, path string, opts Options) error {
 	}
 	d := &Daemon{path: path, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now()}
 	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
+	table, err := policy.Compile(d.cfg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	rc := routerConfig(d.cfg, logf)
+	rc.Flows = table.FlowIDs()
 	// A random first sequence number: after a restart, an old one could
 	// look like a replay (RFC 6275 §11.7.1 leaves the choice open).
-	d.br = binding.NewRouter(routerConfig(d.cfg, logf), uint16(rand.Uint32()))
+	d.br = binding.NewRouter(rc, uint16(rand.Uint32()))
 	devices := make([]string, len(d.cfg.Uplinks))
 	for i, u := range d.cfg.Uplinks {
 		devices[i] = u.Device
@@ -118,8 +125,12 @@ func Run(ctx context.Context, path string, opts Options) error {
 	}
 	if d.fwd, err = tunnel.NewMR(tunnel.MRConfig{
 		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4,
-		Devices: devices, OnSignal: d.queue, Logger: log,
+		Devices: devices, OnSignal: d.queue, Logger: log, Order: policy.UplinkOrder(d.cfg),
 	}); err != nil {
+		return err
+	}
+	d.fwd.SetFlows(table)
+	if err := d.fwd.SetDirect(table); err != nil {
 		return err
 	}
 	go d.readPackets()
@@ -213,6 +224,17 @@ func (d *Daemon) linkChanged(now time.Time) {
 		}
 		d.br.SetLink(i, st, now)
 	}
+}
+
+// refused keeps the flow bindings the home agent did not accept.
+func refused(st map[uint16]uint8) map[uint16]uint8 {
+	out := map[uint16]uint8{}
+	for fid, s := range st {
+		if s != 0 {
+			out[fid] = s
+		}
+	}
+	return out
 }
 
 func addrOrNone(a netip.Addr) string {
@@ -315,8 +337,20 @@ func (d *Daemon) reload() error {
 	}
 	// Policies and rules can change on the fly; what defines the bindings
 	// (addresses, keys, uplinks) needs a restart, so it is kept.
-	d.cfg.Policies, d.cfg.Rules, d.cfg.DefaultPolicy = f.Router.Policies, f.Router.Rules, f.Router.DefaultPolicy
-	d.log.Info("configuration reloaded")
+	next := *d.cfg
+	next.Policies, next.Rules, next.DefaultPolicy = f.Router.Policies, f.Router.Rules, f.Router.DefaultPolicy
+	table, err := policy.Compile(&next)
+	if err != nil {
+		d.log.Error("reload refused, keeping the running configuration", "err", err)
+		return err
+	}
+	*d.cfg = next
+	d.fwd.SetFlows(table)
+	if err := d.fwd.SetDirect(table); err != nil {
+		d.log.Error("local breakout after reload", "err", err)
+	}
+	d.br.SetFlows(table.FlowIDs(), time.Now())
+	d.log.Info("configuration reloaded", "flow_bindings", len(table.Entries))
 	return nil
 }
 
@@ -383,6 +417,13 @@ func (d *Daemon) control(c *control.Call) {
 		c.Reply(map[string]bool{"reloaded": true}, d.reload())
 	case "memstats":
 		c.Reply(procstat.ReadMemory(), nil)
+	case "flows":
+		fv := d.fwd.Flows()
+		c.Reply(struct {
+			Role string `json:"role"`
+			tunnel.FlowsView
+			Refused map[uint16]uint8 `json:"refused,omitempty"`
+		}{"router", fv, refused(d.br.FlowStatus())}, nil)
 	default:
 		c.Reply(nil, errors.New("unknown command "+c.Cmd))
 	}

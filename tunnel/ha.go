@@ -14,6 +14,7 @@ import (
 	"nemod/binding"
 	"nemod/nemo"
 	"nemod/netio"
+	"nemod/policy"
 )
 
 // SignalPacket is a Mobility Header packet that arrived on the UDP port,
@@ -66,7 +67,18 @@ func (b *haBinding) alive(now int64, timeout time.Duration) bool {
 type haView struct {
 	hoa      netip.Addr
 	prefixes []netip.Prefix
-	bindings []*haBinding // preferred first
+	bindings []*haBinding // by BID
+	order    []uint16     // BIDs by BID-PRI, then BID: the fallback for unmatched packets
+	flows    *flowState
+}
+
+func (v *haView) binding(bid uint16) *haBinding {
+	for _, b := range v.bindings {
+		if b.bid == bid {
+			return b
+		}
+	}
+	return nil
 }
 
 // bindingFrom returns the binding whose outer address a tunnelled packet
@@ -199,8 +211,8 @@ func (h *HA) SetRouters(routers []HARouter) error {
 }
 
 // Update installs a mobile router's registration: the prefixes it has
-// registered and its bindings, in order of preference.
-func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.Binding) {
+// registered, its bindings and its flow binding list (nil: none).
+func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.Binding, flows *policy.Table) {
 	s := h.slots[hoa]
 	if s == nil {
 		return
@@ -216,6 +228,16 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 	}
 	now := time.Now().UnixNano()
 	v := &haView{hoa: hoa, prefixes: append([]netip.Prefix(nil), prefixes...)}
+	if old != nil && (old.flows.table == flows || flows == nil && old.flows.table == emptyTable) {
+		v.flows = old.flows // the same table: keep its counters
+	} else {
+		v.flows = newFlowState(flows)
+	}
+	bids := make([]nemo.BID, 0, len(bindings))
+	for _, b := range bindings {
+		bids = append(bids, nemo.BID{ID: b.BID, Pri: b.Pri})
+	}
+	v.order = policy.BindingOrder(bids, nil)
 	for _, b := range bindings {
 		st := s.stats[b.BID]
 		if st == nil {
@@ -275,28 +297,47 @@ func (h *HA) downlink(p []byte, table *prefixTable[*haSlot], udp, raw *sender, n
 		h.drops.NoBinding.Add(1)
 		return
 	}
-	var b *haBinding
-	for _, c := range v.bindings {
-		if c.alive(now, h.cfg.LivenessTimeout) {
-			b = c
-			break
+	// The router's flow bindings choose the binding(s); without a match,
+	// the first usable binding by BID-PRI (RFC 6089 §5.1.1).
+	usable := func(bid uint16) bool {
+		b := v.binding(bid)
+		return b != nil && b.alive(now, h.cfg.LivenessTimeout)
+	}
+	var tbuf [8]uint16
+	pkt, ok := policy.ParsePacket(p)
+	var targets []uint16
+	if ok {
+		var e *policy.Entry
+		targets, e, _ = v.flows.table.Targets(&pkt, policy.ToMN, usable, v.order, tbuf[:0])
+		if e != nil {
+			v.flows.count(e)
+		}
+	} else {
+		for _, bid := range v.order {
+			if usable(bid) {
+				targets = append(tbuf[:0], bid)
+				break
+			}
 		}
 	}
-	if b == nil {
+	if len(targets) == 0 {
 		h.drops.NoBinding.Add(1)
 		return
 	}
-	b.stats.TxPackets.Add(1)
-	b.stats.TxBytes.Add(uint64(len(p)))
-	if b.encap == binding.EncapIPv6 {
-		raw.add(p, b.outer, netip.Addr{})
-		return
+	for _, bid := range targets {
+		b := v.binding(bid)
+		b.stats.TxPackets.Add(1)
+		b.stats.TxBytes.Add(uint64(len(p)))
+		if b.encap == binding.EncapIPv6 {
+			raw.add(p, b.outer, netip.Addr{})
+			continue
+		}
+		src := netip.Addr{}
+		if b.encap == binding.EncapUDP6 {
+			src = h.cfg.Address
+		}
+		udp.add(p, b.outer, src)
 	}
-	src := netip.Addr{}
-	if b.encap == binding.EncapUDP6 {
-		src = h.cfg.Address
-	}
-	udp.add(p, b.outer, src)
 }
 
 // readRaw reads IPv6-in-IPv6 from care-of addresses.
@@ -460,6 +501,9 @@ func (h *HA) uplink(p []byte, outer netip.AddrPort, e binding.Encap, table *pref
 	b.stats.RxPackets.Add(1)
 	b.stats.RxBytes.Add(uint64(len(p)))
 	b.stats.LastRx.Store(now)
+	if v.flows.duplicate(p, policy.FromMN, func(bid uint16) bool { return v.binding(bid) != nil }, now) {
+		return // the copy that came by the other path was delivered
+	}
 	w.add(p)
 }
 
@@ -488,6 +532,23 @@ type HAStatus struct {
 // Status reports the data plane's state; BindingStats a binding's counts.
 func (h *HA) Status() HAStatus {
 	return HAStatus{Backend: "userspace-tun", Kernel: KernelBackend(), Device: h.tun.Name(), MTU: h.cfg.MTU, Drops: h.drops.View()}
+}
+
+// Flows returns a router's flow binding table with its counters.
+func (h *HA) Flows(hoa netip.Addr) FlowsView {
+	s := h.slots[hoa]
+	if s == nil {
+		return FlowsView{Flows: []FlowView{}}
+	}
+	v := s.view.Load()
+	if v == nil {
+		return newFlowState(nil).view(nil)
+	}
+	now := time.Now().UnixNano()
+	return v.flows.view(func(bid uint16) bool {
+		b := v.binding(bid)
+		return b != nil && b.alive(now, h.cfg.LivenessTimeout)
+	})
 }
 
 // BindingStats returns the counts of one binding (zero if none).

@@ -17,6 +17,7 @@ import (
 	"nemod/binding"
 	"nemod/nemo"
 	"nemod/netio"
+	"nemod/policy"
 )
 
 // MRConfig configures the mobile router's data plane.
@@ -33,7 +34,10 @@ type MRConfig struct {
 	// OnSignal receives the Mobility Header packets the home agent sends
 	// over an uplink's UDP socket.
 	OnSignal func(pkt []byte)
-	Logger   *slog.Logger
+	// Order is the BIDs by BID-PRI then BID: where packets no flow binding
+	// takes go (the first usable).
+	Order  []uint16
+	Logger *slog.Logger
 }
 
 // mrSocks are one uplink's sockets, opened when its device appears and
@@ -86,7 +90,16 @@ type mrBinding struct {
 
 type mrView struct {
 	gen      uint64
-	bindings []*mrBinding // preferred first
+	bindings []*mrBinding // usable ones
+}
+
+func (v *mrView) binding(bid uint16) *mrBinding {
+	for _, b := range v.bindings {
+		if b.bid == bid {
+			return b
+		}
+	}
+	return nil
 }
 
 // MR is the mobile router's data plane.
@@ -96,6 +109,7 @@ type MR struct {
 	tun    *TUN
 	socks  []*mrSocks // by uplink, event loop only; nil while absent
 	view   atomic.Pointer[mrView]
+	flows  atomic.Pointer[flowState]
 	stats  map[uint16]*Stats // event loop only
 	drops  Drops
 	gen    uint64
@@ -103,7 +117,9 @@ type MR struct {
 	wg     sync.WaitGroup
 	closed atomic.Bool
 	rules  []*netlink.Rule
-	routes *routeSet
+	// directRules are the local breakout rules (SetDirect).
+	directRules []*netlink.Rule
+	routes      *routeSet
 }
 
 // NewMR opens the TUN device, gives it the home address, and routes the
@@ -125,6 +141,7 @@ func NewMR(cfg MRConfig) (*MR, error) {
 	}
 	m := &MR{cfg: cfg, log: cfg.Logger, socks: make([]*mrSocks, len(cfg.Devices)), stats: map[uint16]*Stats{}, mtu: MTU(1500, binding.EncapUDP6)}
 	m.view.Store(&mrView{})
+	m.flows.Store(newFlowState(nil))
 	var err error
 	fail := func(e error) (*MR, error) { m.Close(); return nil, e }
 	if m.tun, err = OpenTUN(cfg.TunName, m.mtu); err != nil {
@@ -286,6 +303,16 @@ func (m *MR) SendSignal(i int, e binding.Encap, pkt []byte) error {
 	return err
 }
 
+// SetFlows installs the flow binding table (nil: none) the mobile
+// network's packets are steered by.
+func (m *MR) SetFlows(t *policy.Table) { m.flows.Store(newFlowState(t)) }
+
+// Flows returns the flow binding table with its counters.
+func (m *MR) Flows() FlowsView {
+	v := m.view.Load()
+	return m.flows.Load().view(func(bid uint16) bool { return v.binding(bid) != nil })
+}
+
 // SetBindings installs the usable bindings (registered ones, in order of
 // preference) and sizes the TUN device's MTU for the smallest path, so
 // that the kernel answers an oversized packet from the mobile network with
@@ -368,6 +395,9 @@ func (m *MR) readTUN() {
 				}
 			}
 		}
+		fs := m.flows.Load()
+		usable := func(bid uint16) bool { return v.binding(bid) != nil }
+		var tbuf [8]uint16
 		for _, p := range pkts {
 			if len(p) < 40 || p[0]>>4 != 6 {
 				m.drops.NotIPv6.Add(1)
@@ -377,23 +407,40 @@ func (m *MR) readTUN() {
 				m.drops.BadSource.Add(1)
 				continue
 			}
-			if len(v.bindings) == 0 {
+			pkt, ok := policy.ParsePacket(p)
+			if !ok {
+				m.drops.Malformed.Add(1)
+				continue
+			}
+			targets, e, direct := fs.table.Targets(&pkt, policy.FromMN, usable, m.cfg.Order, tbuf[:0])
+			if e != nil {
+				fs.count(e)
+			}
+			if direct {
+				// Local breakout is the kernel's (policy rules ahead of the
+				// tunnel); one that got here anyway is not tunnelled.
+				m.drops.Direct.Add(1)
+				continue
+			}
+			if len(targets) == 0 {
 				m.drops.NoBinding.Add(1)
 				continue
 			}
-			b := v.bindings[0]
-			s := senders[b.conn]
-			if s == nil {
-				s = newSender(b.conn, b.encap != binding.EncapIPv6, 32, &m.drops)
-				senders[b.conn] = s
+			for _, bid := range targets {
+				b := v.binding(bid)
+				s := senders[b.conn]
+				if s == nil {
+					s = newSender(b.conn, b.encap != binding.EncapIPv6, 32, &m.drops)
+					senders[b.conn] = s
+				}
+				b.stats.TxPackets.Add(1)
+				b.stats.TxBytes.Add(uint64(len(p)))
+				src := b.coa
+				if b.encap == binding.EncapUDP4 {
+					src = netip.Addr{}
+				}
+				s.add(p, b.to, src)
 			}
-			b.stats.TxPackets.Add(1)
-			b.stats.TxBytes.Add(uint64(len(p)))
-			src := b.coa
-			if b.encap == binding.EncapUDP4 {
-				src = netip.Addr{}
-			}
-			s.add(p, b.to, src)
 		}
 		for _, s := range senders {
 			s.flush()
@@ -527,13 +574,17 @@ func (m *MR) downlink(p []byte, e binding.Encap, s *mrSocks, w *tunWriter, now i
 		return
 	}
 	// Count it on the binding of this uplink and encapsulation.
-	for _, b := range m.view.Load().bindings {
+	v := m.view.Load()
+	for _, b := range v.bindings {
 		if b.encap == e && (b.conn == s.rawb || b.conn == s.udp4b || b.conn == s.udp6b) {
 			b.stats.RxPackets.Add(1)
 			b.stats.RxBytes.Add(uint64(len(p)))
 			b.stats.LastRx.Store(now)
 			break
 		}
+	}
+	if m.flows.Load().duplicate(p, policy.ToMN, func(bid uint16) bool { return v.binding(bid) != nil }, now) {
+		return // its copy came through the other uplink first
 	}
 	w.add(p)
 }
@@ -565,8 +616,11 @@ func (m *MR) Close() error {
 	if m.closed.Swap(true) {
 		return nil
 	}
-	for _, r := range m.rules {
+	for _, r := range append(m.rules, m.directRules...) {
 		netlink.RuleDel(r)
+	}
+	if len(m.directRules) > 0 {
+		m.clearBreakoutNAT()
 	}
 	if m.routes != nil {
 		netlink.RouteDel(m.routes.route(netip.MustParsePrefix("::/0"), m.cfg.Table))

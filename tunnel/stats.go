@@ -44,6 +44,7 @@ type Drops struct {
 	TunErrors  atomic.Uint64 // the TUN device refused a packet
 	TooBig     atomic.Uint64 // larger than the binding carries (answered with Packet Too Big)
 	BadProbe   atomic.Uint64 // a probe from no registered binding, or malformed
+	Direct     atomic.Uint64 // a local-breakout packet that reached the tunnel
 }
 
 // DropsView is the JSON form of Drops.
@@ -60,6 +61,7 @@ type DropsView struct {
 	TunErrors  uint64 `json:"tun_errors"`
 	TooBig     uint64 `json:"too_big"`
 	BadProbe   uint64 `json:"bad_probe"`
+	Direct     uint64 `json:"direct_in_tunnel"`
 }
 
 // View returns a snapshot.
@@ -67,6 +69,6 @@ func (d *Drops) View() DropsView {
 	return DropsView{
 		d.NotIPv6.Load(), d.Malformed.Load(), d.NoBinding.Load(), d.NoRoute.Load(), d.BadSource.Load(),
 		d.BadOuter.Load(), d.NotFromHA.Load(), d.NotForUs.Load(), d.SendErrors.Load(), d.TunErrors.Load(), d.TooBig.Load(),
-		d.BadProbe.Load(),
+		d.BadProbe.Load(), d.Direct.Load(),
 	}
 }

@@ -31,7 +31,7 @@ func ctl(args []string) int {
 		return 2
 	}
 	if fs.NArg() < 1 {
-		fmt.Fprintln(os.Stderr, "usage: nemod ctl -s SOCKET status|reload [--json]")
+		fmt.Fprintln(os.Stderr, "usage: nemod ctl -s SOCKET status|flows|reload|memstats [--json]")
 		return 2
 	}
 	cmd := fs.Arg(0)
@@ -42,11 +42,15 @@ func ctl(args []string) int {
 		fmt.Fprintf(os.Stderr, "nemod ctl %s: %v\n", cmd, err)
 		return 1
 	}
-	if *asJSON || cmd != "status" {
+	print := printStatus
+	switch {
+	case *asJSON || (cmd != "status" && cmd != "flows"):
 		os.Stdout.Write(append(out, '\n'))
 		return 0
+	case cmd == "flows":
+		print = printFlows
 	}
-	if err := printStatus(os.Stdout, out); err != nil {
+	if err := print(os.Stdout, out); err != nil {
 		fmt.Fprintf(os.Stderr, "nemod ctl: %v\n", err)
 		return 1
 	}
@@ -159,4 +163,57 @@ func lifetime(sec int64, valid bool) string {
 		return "-"
 	}
 	return (time.Duration(sec) * time.Second).String()
+}
+
+type flowRow struct {
+	Rule     string   `json:"rule"`
+	FID      uint16   `json:"fid"`
+	Pri      uint16   `json:"fid_pri"`
+	Mode     string   `json:"mode"`
+	BIDs     []uint16 `json:"bids"`
+	Selector string   `json:"selector"`
+	Active   bool     `json:"active"`
+	Packets  uint64   `json:"packets"`
+}
+
+func writeFlows(tw io.Writer, rows []flowRow) {
+	fmt.Fprintln(tw, "FID\tFID-PRI\tRULE\tMODE\tBIDS\tSELECTOR\tSTATE\tPACKETS")
+	for _, f := range rows {
+		state := "inactive"
+		if f.Active {
+			state = "active"
+		}
+		bids := strings.Trim(fmt.Sprint(f.BIDs), "[]")
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\n", f.FID, f.Pri, dash(f.Rule), f.Mode, dash(bids), f.Selector, state, f.Packets)
+	}
+}
+
+// printFlows renders `nemod ctl flows` as tables.
+func printFlows(w io.Writer, raw json.RawMessage) error {
+	var s struct {
+		Role          string    `json:"role"`
+		Flows         []flowRow `json:"flows"`
+		Duplicates    uint64    `json:"duplicates_suppressed"`
+		MobileRouters []struct {
+			Name       string    `json:"name"`
+			Flows      []flowRow `json:"flows"`
+			Duplicates uint64    `json:"duplicates_suppressed"`
+		} `json:"mobile_routers"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	defer tw.Flush()
+	if s.Role == "router" {
+		writeFlows(tw, s.Flows)
+		fmt.Fprintf(tw, "\nduplicates suppressed: %d\n", s.Duplicates)
+		return nil
+	}
+	for _, r := range s.MobileRouters {
+		fmt.Fprintf(tw, "%s\n", r.Name)
+		writeFlows(tw, r.Flows)
+		fmt.Fprintf(tw, "duplicates suppressed: %d\n\n", r.Duplicates)
+	}
+	return nil
 }

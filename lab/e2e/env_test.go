@@ -247,3 +247,7 @@ func (e *env) mrStates() string {
 	}
 	return strings.Join(parts, " ")
 }
+
+func controlDo(ctx context.Context, sock, cmd string, out any) error {
+	return control.Do(ctx, sock, cmd, nil, out)
+}
