@@ -759,6 +759,14 @@ func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
 	h.MaxLifetime = x.seconds("max_lifetime", DefaultMaxLifetime, minLifetime, maxLifetime)
 	h.ControlSocket = x.socket(DefaultHAControlSocket)
 	h.ReplayWindow = x.seconds("replay_window", DefaultReplayWindow, minReplayWindow, maxReplayWindow)
+	h.LivenessTimeout = DefaultLivenessTimeout
+	if v, o, ok := x.scalar("liveness_timeout"); ok {
+		if iv, msg := interval(v, 100*time.Millisecond, time.Hour); msg != "" {
+			x.errorf(o, "%s", msg)
+		} else {
+			h.LivenessTimeout = iv
+		}
+	}
 	x.finish()
 
 	hoas := make(map[netip.Addr]*section)

@@ -159,13 +159,14 @@ func TestGoodHomeAgent(t *testing.T) {
 		t.Errorf("router decoded from a home agent file: %+v", f.Router)
 	}
 	want := &HomeAgent{
-		Name:          "main",
-		Address:       addr("2001:db8:ffff::1"),
-		AddressV4:     addr("198.51.100.1"),
-		HomePrefix:    prefix("2001:db8:ffff:1::/64"),
-		MaxLifetime:   time.Hour,
-		ControlSocket: "/var/run/nemod-ha.sock",
-		ReplayWindow:  7 * time.Second,
+		Name:            "main",
+		Address:         addr("2001:db8:ffff::1"),
+		AddressV4:       addr("198.51.100.1"),
+		HomePrefix:      prefix("2001:db8:ffff:1::/64"),
+		MaxLifetime:     time.Hour,
+		ControlSocket:   "/var/run/nemod-ha.sock",
+		ReplayWindow:    7 * time.Second,
+		LivenessTimeout: time.Second,
 		MobileRouters: []MobileRouter{{
 			Name:        "car1",
 			HomeAddress: addr("2001:db8:ffff:1::100"),

@@ -53,6 +53,7 @@ const (
 	DefaultLifetime        = 600 * time.Second
 	DefaultMaxLifetime     = 3600 * time.Second
 	DefaultReplayWindow    = 7 * time.Second
+	DefaultLivenessTimeout = time.Second
 	DefaultProbeInterval   = 450 * time.Millisecond // with 2 failures: a dead path within 0.9 s, probes under 1 kbit/s each way
 	DefaultProbeFailures   = 2
 	DefaultControlSocket   = "/var/run/nemod.sock"
@@ -147,8 +148,12 @@ type HomeAgent struct {
 	MaxLifetime   time.Duration // option max_lifetime, seconds
 	ControlSocket string
 	ReplayWindow  time.Duration
-	MobileRouters []MobileRouter // `config mobile_router` sections in file order
-	Line          int
+	// LivenessTimeout: the home agent stops using a binding its router
+	// probes when nothing came through it for this long (option
+	// liveness_timeout, like probe_interval: "1s", "800ms").
+	LivenessTimeout time.Duration
+	MobileRouters   []MobileRouter // `config mobile_router` sections in file order
+	Line            int
 }
 
 // MobileRouter is a mobile router the home agent accepts bindings from.

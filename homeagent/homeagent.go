@@ -41,7 +41,7 @@ type Daemon struct {
 	mh    *netio.MHListener // instead of pl on kernels with Mobile IPv6
 	udp   *net.UDPConn
 	raw   *netio.RawSender
-	fwd   *tunnel.HA
+	fwd   tunnel.AgentPlane
 	sig   chan []sigPacket
 	// udpb does batched I/O on udp; replies collects the UDP answers of
 	// one batch of signalling, sent together.
@@ -96,12 +96,14 @@ func Run(ctx context.Context, path string, opts Options) error {
 		return err
 	}
 	defer d.close()
-	if d.fwd, err = tunnel.NewHA(tunnel.HAConfig{
+	plane, err := tunnel.NewHA(tunnel.HAConfig{
 		Address: d.cfg.Address, HomePrefix: d.cfg.HomePrefix, UDP: d.udp,
-		OnSignal: d.udpSignal, Routers: haRouters(d.cfg), Logger: log,
-	}); err != nil {
+		OnSignal: d.udpSignal, Routers: haRouters(d.cfg), Logger: log, LivenessTimeout: d.cfg.LivenessTimeout,
+	})
+	if err != nil {
 		return err
 	}
+	d.fwd = plane
 	if d.mh != nil {
 		go d.readKernelMH()
 	} else {

@@ -52,7 +52,7 @@ type Daemon struct {
 	ctl     *control.Server
 	pl      *netio.PacketListener
 	uplinks []*Uplink
-	fwd     *tunnel.MR
+	fwd     tunnel.RouterPlane
 	sig     chan []byte
 	gen     uint64
 	dropped uint64
@@ -123,12 +123,14 @@ func Run(ctx context.Context, path string, opts Options) error {
 	if d.mon, err = ifmon.Start(ctx, devices, ifmon.Options{}); err != nil {
 		return err
 	}
-	if d.fwd, err = tunnel.NewMR(tunnel.MRConfig{
+	plane, err := tunnel.NewMR(tunnel.MRConfig{
 		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4,
 		Devices: devices, OnSignal: d.queue, Logger: log, Order: policy.UplinkOrder(d.cfg),
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
+	d.fwd = plane
 	d.fwd.SetFlows(table)
 	if err := d.fwd.SetDirect(table); err != nil {
 		return err
@@ -278,7 +280,22 @@ func (d *Daemon) loop(ctx context.Context) error {
 		case <-d.mon.Changes():
 			d.linkChanged(time.Now())
 		case <-d.mon.Done():
-			return fmt.Errorf("interface monitor stopped: %w", d.mon.Err())
+			// The monitor gave up resynchronising with the kernel (it
+			// retries a few times first): start a new one rather than
+			// leave the router blind; if even that fails, exit and let the
+			// service manager restart the daemon.
+			d.log.Error("interface monitor stopped, restarting it", "err", d.mon.Err())
+			d.mon.Close()
+			devices := make([]string, len(d.uplinks))
+			for i, u := range d.uplinks {
+				devices[i] = u.Cfg.Device
+			}
+			mon, err := ifmon.Start(ctx, devices, ifmon.Options{})
+			if err != nil {
+				return fmt.Errorf("interface monitor: %w", err)
+			}
+			d.mon = mon
+			d.linkChanged(time.Now())
 		case pkt := <-d.sig:
 			if err := d.br.HandlePacket(pkt, time.Now()); err != nil {
 				d.log.Warn("binding acknowledgement", "err", err)
