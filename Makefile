@@ -63,5 +63,19 @@ bench-codec:
 bench-ha: deps build
 	$(GO) run ./bench/haload -nemod bin/nemod -routers $(or $(ROUTERS),10000)
 
+# One TCP stream each way between the LAN host and the correspondent, in
+# the lab: plain routing, wireguard-go, nemod's IPv6-in-IPv6 and UDP/IPv4
+# tunnels, side by side, with the daemons' CPU and the ratios to the
+# targets. REPEAT=3 reports the median of three fresh labs per case.
+bench-throughput: deps build
+	$(GO) run ./bench/throughput -nemod bin/nemod -repeat $(or $(REPEAT),1)
+
+# Failover in the lab: a 1000 packets/s UDP stream each way, a duplicated
+# flow and a TCP transfer through three faults (Wi-Fi carrier lost, Wi-Fi
+# black-holed, cellular NAT mapping dropped): longest gap and packets lost
+# per direction, TCP survival, the targets. TRIALS=n per fault.
+bench-failover: deps build
+	$(GO) run ./bench/failover -nemod bin/nemod -trials $(or $(TRIALS),10)
+
 clean:
 	rm -rf bin

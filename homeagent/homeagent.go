@@ -174,12 +174,6 @@ func (d *Daemon) close() {
 	}
 }
 
-// Config returns the running configuration.
-func (d *Daemon) Config() *config.HomeAgent { return d.cfg }
-
-// Logger returns the daemon's logger.
-func (d *Daemon) Logger() *slog.Logger { return d.log }
-
 // sigBatch is how many signalling packets a reader hands over at once, and
 // how many answers go out in one system call.
 const sigBatch = 64

@@ -156,15 +156,6 @@ func (d *Daemon) close() {
 	}
 }
 
-// Config returns the running configuration.
-func (d *Daemon) Config() *config.Router { return d.cfg }
-
-// Logger returns the daemon's logger.
-func (d *Daemon) Logger() *slog.Logger { return d.log }
-
-// Uplinks returns the uplinks and their sockets.
-func (d *Daemon) Uplinks() []*Uplink { return d.uplinks }
-
 func (d *Daemon) queue(pkt []byte) {
 	select {
 	case d.sig <- pkt:

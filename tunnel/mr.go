@@ -241,6 +241,10 @@ func (m *MR) openSocks(dev string, index int) (*mrSocks, error) {
 	if s.raw, err = netio.ListenIP("ip6:41", dev, netip.Addr{}); err != nil {
 		return fail(err)
 	}
+	// A burst from the home agent is tens of packets at once: with the
+	// default buffer the kernel drops some, and TCP takes them for losses.
+	s.raw.SetReadBuffer(4 << 20)
+	s.raw.SetWriteBuffer(4 << 20)
 	if s.rawb, err = netio.NewBatchConn(s.raw, false); err != nil {
 		return fail(err)
 	}

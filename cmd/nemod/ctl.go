@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"nemod/control"
+	"nemod/homeagent"
+	"nemod/router"
 )
 
 func ctl(args []string) int {
@@ -69,60 +71,30 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 	defer tw.Flush()
 	switch role.Role {
 	case "router":
-		var s struct {
-			HomeAddress string   `json:"home_address"`
-			HomeAgent   string   `json:"home_agent"`
-			MNP         []string `json:"mnp"`
-			Bindings    []struct {
-				BID      uint16 `json:"bid"`
-				Uplink   string `json:"uplink"`
-				Device   string `json:"device"`
-				CoA      string `json:"coa"`
-				Encap    string `json:"encap"`
-				State    string `json:"state"`
-				NAT      bool   `json:"nat"`
-				Lifetime int64  `json:"lifetime"`
-			} `json:"bindings"`
-		}
+		var s router.Status
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return err
 		}
 		fmt.Fprintf(tw, "mobile router %s, home agent %s, prefixes %s\n\n", s.HomeAddress, s.HomeAgent, strings.Join(s.MNP, " "))
-		fmt.Fprintln(tw, "BID\tUPLINK\tDEVICE\tSTATE\tENCAP\tCARE-OF ADDRESS\tLIFETIME")
+		fmt.Fprintln(tw, "BID\tUPLINK\tDEVICE\tSTATE\tENCAP\tCARE-OF ADDRESS\tLIFETIME\tPACKETS OUT/IN")
 		for _, b := range s.Bindings {
 			encap := b.Encap
 			if b.NAT {
 				encap += " (NAT)"
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", b.BID, b.Uplink, b.Device, b.State, encap, dash(b.CoA), lifetime(b.Lifetime, b.State == "registered"))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\n", b.BID, b.Uplink, b.Device, b.State, encap, dash(b.CoA),
+				lifetime(b.Lifetime, b.State == "registered"), b.TxPackets, b.RxPackets)
 		}
 	case "homeagent":
-		var s struct {
-			Address       string `json:"address"`
-			HomePrefix    string `json:"home_prefix"`
-			MobileRouters []struct {
-				Name        string   `json:"name"`
-				HomeAddress string   `json:"home_address"`
-				MNP         []string `json:"mnp"`
-				Bindings    []struct {
-					BID      uint16 `json:"bid"`
-					CoA      string `json:"coa"`
-					Encap    string `json:"encap"`
-					Outer    string `json:"outer"`
-					NAT      bool   `json:"nat"`
-					Lifetime int64  `json:"lifetime"`
-				} `json:"bindings"`
-			} `json:"mobile_routers"`
-			Counters map[string]uint64 `json:"counters"`
-		}
+		var s homeagent.Status
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return err
 		}
 		fmt.Fprintf(tw, "home agent %s, home prefix %s\n\n", s.Address, s.HomePrefix)
-		fmt.Fprintln(tw, "ROUTER\tHOME ADDRESS\tPREFIXES\tBID\tENCAP\tCARE-OF ADDRESS\tREACHED AT\tLIFETIME")
+		fmt.Fprintln(tw, "ROUTER\tHOME ADDRESS\tPREFIXES\tBID\tENCAP\tCARE-OF ADDRESS\tREACHED AT\tLIFETIME\tPACKETS OUT/IN")
 		for _, m := range s.MobileRouters {
 			if len(m.Bindings) == 0 {
-				fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tnot registered\t\t\n", m.Name, m.HomeAddress)
+				fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tnot registered\t\t\t\n", m.Name, m.HomeAddress)
 				continue
 			}
 			for i, b := range m.Bindings {
@@ -134,13 +106,18 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 				if b.NAT {
 					encap += " (NAT)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", name, hoa, pfx, b.BID, encap, b.CoA, b.Outer, lifetime(b.Lifetime, true))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d/%d\n", name, hoa, pfx, b.BID, encap, b.CoA, b.Outer,
+					lifetime(b.Lifetime, true), b.TxPackets, b.RxPackets)
 			}
 		}
 		fmt.Fprintln(tw)
+		counters := map[string]uint64{}
+		if b, err := json.Marshal(s.Counters); err == nil {
+			json.Unmarshal(b, &counters)
+		}
 		var parts []string
-		for _, k := range sortedKeys(s.Counters) {
-			if v := s.Counters[k]; v != 0 {
+		for _, k := range sortedKeys(counters) {
+			if v := counters[k]; v != 0 {
 				parts = append(parts, fmt.Sprintf("%s=%d", k, v))
 			}
 		}

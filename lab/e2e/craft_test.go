@@ -3,12 +3,9 @@ package e2e
 import (
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"nemod/lab"
 	"nemod/nemo"
@@ -18,26 +15,11 @@ import (
 // daemons did not write.
 func (e *env) udpIn(role, network string) *net.UDPConn {
 	e.t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(e.lab.NS(role))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		e.t.Fatal(err)
-	}
-	c, err := net.ListenUDP(network, nil)
-	netns.Set(orig)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	var c *net.UDPConn
+	e.inNS(role, func() (err error) {
+		c, err = net.ListenUDP(network, nil)
+		return err
+	})
 	e.t.Cleanup(func() { c.Close() })
 	return c
 }
