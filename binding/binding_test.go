@@ -232,9 +232,9 @@ func TestFallbackToUDPWhenNativeIsBlocked(t *testing.T) {
 	if got := w.states(); !strings.HasPrefix(got, "wifi=registering/ipv6") {
 		t.Fatalf("first try: %s", got)
 	}
-	w.run(1100 * time.Millisecond)
+	w.run(1300 * time.Millisecond)
 	if got := w.states(); !strings.HasPrefix(got, "wifi=registered/udp6") {
-		t.Fatalf("after the first timeout: %s", got)
+		t.Fatalf("after the first full timeout: %s", got)
 	}
 	if b := w.haBindings()[1]; b.Encap != EncapUDP6 || b.Outer != netip.AddrPortFrom(wifiCoA, 5000) {
 		t.Fatalf("home agent binding %+v", b)
@@ -254,10 +254,12 @@ func TestRetransmissionBacksOff(t *testing.T) {
 		}
 		w.now = w.r.NextDeadline()
 	}
-	want := []time.Duration{0, 1, 3, 7, 15, 31, 63, 95, 127}
+	// A quick first retry after the uplink came up, then RFC 6275's
+	// doubling from 1 s to 32 s.
+	want := []time.Duration{0, 250, 1250, 3250, 7250, 15250, 31250, 63250, 95250}
 	for i := range want {
-		if times[i] != want[i]*time.Second {
-			t.Fatalf("sent at %v, want %v seconds", times, want)
+		if times[i] != want[i]*time.Millisecond {
+			t.Fatalf("sent at %v, want %v ms", times, want)
 		}
 	}
 }
@@ -537,7 +539,7 @@ func TestFallbackReprobesNativeAtRefresh(t *testing.T) {
 	w := newWorld(t, routerConfig(), haConfig())
 	w.blockNative[0] = true
 	w.up(0, wifiCoA, netip.Addr{})
-	w.run(1100 * time.Millisecond)
+	w.run(1300 * time.Millisecond)
 	if got := w.states(); !strings.HasPrefix(got, "wifi=registered/udp6") {
 		t.Fatalf("fallback: %s", got)
 	}
@@ -710,5 +712,87 @@ config rule 'video'
 	w.step()
 	if w.c.Entry(hoa).Flows != nil {
 		t.Fatalf("flows kept: %v", w.c.Entry(hoa).Flows)
+	}
+}
+
+// A path declared dead is registered again on the encapsulation it had:
+// the path failed, not the encapsulation.
+func TestDeadPathKeepsEncapsulation(t *testing.T) {
+	w := newWorld(t, probingConfig(), haConfig())
+	w.up(0, wifiCoA, netip.MustParseAddr("192.168.50.2"))
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	w.dead[0] = true
+	w.run(5 * time.Second) // dead at 0.9 s, then retries at about 1, 3 s
+	for _, l := range w.logs {
+		if strings.Contains(l, "trying") {
+			t.Fatalf("changed encapsulation while the path was dead: %q", l)
+		}
+	}
+	delete(w.dead, 0)
+	w.run(5 * time.Second)
+	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/udp4" {
+		t.Fatalf("after the path came back: %s", got)
+	}
+}
+
+// A path declared dead is de-registered through another uplink and
+// registered again through itself; when the registration overtakes the
+// de-registration, the home agent refuses the stale de-registration, and
+// the router must not send it again (it would delete the registration).
+func TestOvertakenDeregistrationNotResent(t *testing.T) {
+	w := newWorld(t, probingConfig(), haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	w.run(time.Second)
+	w.natPort = 40001 // the cellular NAT's mapping changes
+	// Hold everything sent from now on, until the path is declared dead:
+	// the round that finds it sends the de-registration and then the
+	// registration.
+	var dereg, reg *Send
+	for i := 0; i < 200 && w.r.DeadPaths == 0; i++ {
+		w.now = w.now.Add(10 * time.Millisecond)
+		for _, s := range w.r.Poll(w.now) {
+			switch {
+			case s.Probe || w.r.DeadPaths == 0:
+				w.deliver(s)
+			case s.Path.Uplink == 0:
+				dereg = &s
+			default:
+				reg = &s
+			}
+		}
+	}
+	if dereg == nil || reg == nil {
+		t.Fatalf("dead %d: de-registration %v, registration %v", w.r.DeadPaths, dereg != nil, reg != nil)
+	}
+	// The registration through the new mapping overtakes the
+	// de-registration sent through the Wi-Fi, and the home agent's refusal
+	// of the late de-registration reaches the router before the
+	// registration's acknowledgement.
+	regAnswer := w.c.HandlePacket(reg.Packet, Arrival{Encap: EncapUDP4, Outer: netip.AddrPortFrom(natAddr, w.natPort)}, w.now)
+	if regAnswer.Status != 0 {
+		t.Fatalf("registration: %d", regAnswer.Status)
+	}
+	w.deliver(*dereg)
+	if st := w.results[len(w.results)-1].Status; st != nemo.StatusIDMismatch && st != nemo.StatusSeqOutOfWindow {
+		t.Fatalf("the late de-registration got status %d", st)
+	}
+	w.step() // whatever the router sends on that refusal
+	if err := w.r.HandlePacket(regAnswer.Reply, w.now); err != nil {
+		t.Fatal(err)
+	}
+	w.step()
+	if b, ok := w.haBindings()[2]; !ok || b.Outer.Port() != 40001 {
+		t.Fatalf("the registration was undone by a de-registration sent again: %+v %v", b, ok)
+	}
+	w.run(2 * time.Second)
+	b, ok := w.haBindings()[2]
+	if !ok || b.Outer.Port() != 40001 {
+		t.Fatalf("the cellular binding is gone or stale: %+v %v", b, ok)
+	}
+	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/udp4" {
+		t.Fatal(got)
 	}
 }

@@ -49,6 +49,9 @@ type RouterConfig struct {
 	// InitialTimeout and MaxTimeout bound the retransmission back-off
 	// (RFC 6275 §12: 1 s and 32 s).
 	InitialTimeout, MaxTimeout time.Duration
+	// FirstTimeout is the timeout of the first Binding Update after an
+	// uplink comes up (default 250 ms; see registerOpts).
+	FirstTimeout time.Duration
 	// DeregAttempts is how often a de-registration is sent before giving
 	// up on an answer.
 	DeregAttempts int
@@ -141,6 +144,12 @@ type pending struct {
 	// cand is the index, in the uplink's candidates, of the encapsulation
 	// this BU tries; the uplink takes it on when the answer comes.
 	cand int
+	// stay is how many unanswered attempts keep the same encapsulation
+	// before trying the next: a path that died had a working one, and it
+	// is the path, not the encapsulation, that must come back.
+	stay int
+	// first, when set, replaces the timeout of the first transmission.
+	first time.Duration
 }
 
 type link struct {
@@ -200,6 +209,9 @@ func NewRouter(cfg RouterConfig, seq uint16) *Router {
 	}
 	if cfg.MaxTimeout == 0 {
 		cfg.MaxTimeout = 32 * time.Second
+	}
+	if cfg.FirstTimeout == 0 {
+		cfg.FirstTimeout = 250 * time.Millisecond
 	}
 	if cfg.DeregAttempts == 0 {
 		cfg.DeregAttempts = 3
@@ -291,7 +303,7 @@ func (r *Router) SetLink(i int, st LinkState, now time.Time) {
 		r.cfg.Logf("uplink %s (BID %d): care-of address changed, registering again", l.cfg.Name, l.cfg.BID)
 	}
 	l.candidates, l.cand = cands, 0
-	r.startRegistration(i, now)
+	r.registerOpts(i, now, false, r.cfg.FirstTimeout, 0)
 }
 
 func (r *Router) loseLink(l *link) {
@@ -314,6 +326,16 @@ func (r *Router) startRegistration(i int, now time.Time) { r.register(i, now, fa
 // must stop using it at once (through another uplink) while the router
 // tries to register it again through the same path.
 func (r *Router) register(i int, now time.Time, keepLost bool) {
+	r.registerOpts(i, now, keepLost, 0, 0)
+}
+
+// registerOpts starts registering uplink i. first, when not zero, is the
+// timeout of the first transmission only: just after an uplink comes up,
+// a lost first Binding Update (a device queue not yet moving) is retried
+// quickly, before the RFC 6275 back-off and before changing the
+// encapsulation. stay keeps the encapsulation for that many unanswered
+// attempts.
+func (r *Router) registerOpts(i int, now time.Time, keepLost bool, first time.Duration, stay int) {
 	l := r.links[i]
 	l.state = StateRegistering
 	l.encap = l.candidates[l.cand]
@@ -321,7 +343,11 @@ func (r *Router) register(i int, now time.Time, keepLost bool) {
 	if l.reg != nil {
 		r.detachOthers(l.reg)
 	}
-	l.reg = &pending{kind: kindRegister, via: i, links: []int{i}, timeout: r.cfg.InitialTimeout, retryAt: now, cand: l.cand}
+	l.reg = &pending{kind: kindRegister, via: i, links: []int{i}, timeout: r.cfg.InitialTimeout, retryAt: now, cand: l.cand, stay: stay}
+	if first > 0 {
+		l.reg.first = first
+		l.reg.stay = max(stay, 1)
+	}
 	if !keepLost {
 		// A re-registration supersedes a pending de-registration of this BID.
 		r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool { return b == l.cfg.BID })
@@ -381,7 +407,7 @@ func (r *Router) pollLiveness(i int, now time.Time) (Send, bool) {
 		if l.reg != nil {
 			r.detachOthers(l.reg)
 		}
-		r.register(i, now, true)
+		r.registerOpts(i, now, true, 0, 3)
 		return Send{}, false
 	}
 	if now.Before(l.nextProbe) {
@@ -450,7 +476,9 @@ func (r *Router) Poll(now time.Time) []Send {
 		if p.attempts > 0 {
 			r.Retransmits++
 			r.detachOthers(p)
-			if p.kind == kindRegister && len(l.candidates) > 1 && !p.answered {
+			if p.stay > 0 {
+				p.stay--
+			} else if p.kind == kindRegister && len(l.candidates) > 1 && !p.answered {
 				// No answer: try the next encapsulation (a firewall may drop
 				// protocol 135 but let UDP through, RFC 4487).
 				p.cand = (p.cand + 1) % len(l.candidates)
@@ -503,8 +531,12 @@ func (r *Router) sendRegistration(i int, p *pending, now time.Time) (Send, error
 	l := r.links[i]
 	p.attempts++
 	p.answered = false
-	p.retryAt = now.Add(p.timeout)
-	p.timeout = min(2*p.timeout, r.cfg.MaxTimeout)
+	if p.attempts == 1 && p.first > 0 {
+		p.retryAt = now.Add(p.first)
+	} else {
+		p.retryAt = now.Add(p.timeout)
+		p.timeout = min(2*p.timeout, r.cfg.MaxTimeout)
+	}
 	if p.kind == kindRegister {
 		p.encap = l.candidates[p.cand]
 	} else {
@@ -780,6 +812,23 @@ func (r *Router) find(ba *nemo.BindingAck) *pending {
 
 func (r *Router) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Time) error {
 	pd.answered = true
+	if pd.kind == kindDereg && (ba.Status == nemo.StatusSeqOutOfWindow || ba.Status == nemo.StatusIDMismatch) {
+		// A registration sent after this de-registration got there first.
+		// Sending it again, newer, would delete what that registration
+		// made: keep only the BIDs whose uplinks are really gone.
+		r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool {
+			for _, l := range r.links {
+				if l.cfg.BID == b {
+					return l.state != StateDown
+				}
+			}
+			return false
+		})
+		if len(r.lost) == 0 && !r.shutdown {
+			r.dereg = nil
+			return nil
+		}
+	}
 	switch ba.Status {
 	case nemo.StatusSeqOutOfWindow:
 		// Adopt the home agent's sequence number and send again at once.

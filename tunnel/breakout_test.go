@@ -25,3 +25,17 @@ func TestDirectRule(t *testing.T) {
 		t.Fatal(p)
 	}
 }
+
+func TestFixZeroUDPChecksum(t *testing.T) {
+	p := make([]byte, 60)
+	p[0], p[6] = 0x60, 17
+	fixZeroUDPChecksum(p)
+	if p[46] != 0xff || p[47] != 0xff {
+		t.Fatal("zero UDP checksum not turned into 0xffff")
+	}
+	p[46], p[47], p[6] = 0, 0, 6 // TCP: untouched
+	fixZeroUDPChecksum(p)
+	if p[46] != 0 || p[47] != 0 {
+		t.Fatal("TCP touched")
+	}
+}

@@ -83,7 +83,9 @@ func (r *tunReader) read(out [][]byte) ([][]byte, error) {
 	n, err := r.t.dev.Read(r.bufs, r.sizes, tunOffset)
 	out = out[:0]
 	for i := 0; i < n; i++ {
-		out = append(out, r.bufs[i][tunOffset:tunOffset+r.sizes[i]])
+		p := r.bufs[i][tunOffset : tunOffset+r.sizes[i]]
+		fixZeroUDPChecksum(p)
+		out = append(out, p)
 	}
 	if err != nil && n == 0 {
 		if errors.Is(err, os.ErrClosed) {
@@ -134,4 +136,15 @@ func (w *tunWriter) flush() {
 		w.drops.TunErrors.Add(1)
 	}
 	w.n = 0
+}
+
+// fixZeroUDPChecksum corrects a UDP checksum the TUN reader completed for
+// an offloaded packet: when the sum comes to zero it writes 0x0000, but
+// over IPv6 a zero checksum is not allowed and receivers drop the datagram
+// (RFC 8200 §8.1); the same sum is sent as 0xffff. About one datagram in
+// 65,536 sums to zero, deterministically by content.
+func fixZeroUDPChecksum(p []byte) {
+	if len(p) >= 48 && p[0]>>4 == 6 && p[6] == 17 && p[46] == 0 && p[47] == 0 {
+		p[46], p[47] = 0xff, 0xff
+	}
 }
