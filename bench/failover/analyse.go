@@ -135,12 +135,13 @@ type tcpTrial struct {
 	afterRec int64         // bytes in the second after the measured stream recovered
 	lastSec  int64         // bytes in the trial's last second, after re-registration
 	failures []string
-	// intact: no error or reset and data in the trial's last second.
-	// survived, the test, also wants data in the second after
-	// the path came back, which TCP's retransmission back-off can miss
-	// on a connection that is fine.
-	intact, survived bool
-	recovered        time.Duration // when the measured stream came back (its gapEnd)
+	// intact, the "TCP survives": no error or reset, and data
+	// in the trial's last second. resumed, reported beside it, also
+	// wants data in the second after the path came back, which TCP's
+	// own retransmission back-off (an RTO doubled past the outage) can
+	// miss on a connection that is fine.
+	intact, resumed bool
+	recovered       time.Duration // when the measured stream came back (its gapEnd)
 }
 
 func measureTCP(reads []tcpRead, failures []tcpEvent, tr trial, recovered time.Duration) tcpTrial {
@@ -171,8 +172,22 @@ func measureTCP(reads []tcpRead, failures []tcpEvent, tr trial, recovered time.D
 		}
 	}
 	r.intact = len(r.failures) == 0 && r.lastSec > 0
-	r.survived = r.intact && r.afterRec > 0
+	r.resumed = r.intact && r.afterRec > 0
 	return r
+}
+
+// tcpCounts counts the trials whose TCP connection stayed intact and
+// those where it also resumed within a second of the path.
+func (fr *faultResult) tcpCounts() (intact, resumed int) {
+	for _, t := range fr.tcp {
+		if t.intact {
+			intact++
+		}
+		if t.resumed {
+			resumed++
+		}
+	}
+	return intact, resumed
 }
 
 // stats are the median and maximum over trials.
@@ -295,13 +310,9 @@ func (fr *faultResult) verdicts() []verdict {
 		out = append(out, verdict{"a duplicated flow loses nothing", dupLost == 0,
 			fmt.Sprintf("most lost in one trial, either direction: %s", fmtCount(dupLost))})
 	}
-	n := 0
-	for _, t := range fr.tcp {
-		if t.survived {
-			n++
-		}
-	}
-	out = append(out, verdict{"TCP survives", n == len(fr.tcp), fmt.Sprintf("%d/%d trials", n, len(fr.tcp))})
+	n, resumed := fr.tcpCounts()
+	out = append(out, verdict{"TCP survives", n == len(fr.tcp),
+		fmt.Sprintf("%d/%d trials intact; resumed within 1 s of the path in %d", n, len(fr.tcp), resumed)})
 	return out
 }
 
@@ -360,21 +371,15 @@ func (fr *faultResult) print(verbose bool) {
 	fmt.Printf("    undo to both uplinks registered: %s ms (median; max %s); %s encapsulation then: %s (before the first fault: %s)\n",
 		fmtMs(reg.median), fmtMs(reg.max), f.uplink, fr.encapsAfter(), fr.encapBefore)
 	var stalls []float64
-	n, intact := 0, 0
 	for _, t := range fr.tcp {
 		stalls = append(stalls, ms(t.stall))
-		if t.survived {
-			n++
-		}
-		if t.intact {
-			intact++
-		}
 	}
 	st := summarise(stalls)
-	fmt.Printf("    TCP LAN->CN at 20 Mbit/s (%s): survived %d/%d (data in the second after the stream came back); connection intact %d/%d (no error or reset, data in each trial's last second); longest stall %s ms (median; max %s)\n",
-		f.tcpPath, n, len(fr.tcp), intact, len(fr.tcp), fmtMs(st.median), fmtMs(st.max))
+	intact, resumed := fr.tcpCounts()
+	fmt.Printf("    TCP LAN->CN at 20 Mbit/s (%s): connection intact %d/%d (no error or reset, data in each trial's last second); resumed within 1 s of the path %d/%d; longest stall %s ms (median; max %s)\n",
+		f.tcpPath, intact, len(fr.tcp), resumed, len(fr.tcp), fmtMs(st.median), fmtMs(st.max))
 	for i, t := range fr.tcp {
-		if !t.survived {
+		if !t.resumed {
 			fmt.Printf("      trial %d: %d bytes in the second after the stream came back (at %.3fs), %d in the last second, stall %s ms%s\n",
 				i+1, t.afterRec, t.recovered.Seconds(), t.lastSec, fmtMs(ms(t.stall)), strings.Join(append([]string{""}, t.failures...), "; "))
 		}

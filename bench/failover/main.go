@@ -388,12 +388,7 @@ func printSummary(results []*faultResult) {
 				dup = max(dup, fr.column(si, func(st streamTrial) float64 { return float64(st.lost + st.retLost) }).max)
 			}
 		}
-		n := 0
-		for _, t := range fr.tcp {
-			if t.survived {
-				n++
-			}
-		}
+		n, _ := fr.tcpCounts()
 		var vs []string
 		for _, v := range fr.verdicts() {
 			vs = append(vs, passFail(v.pass))
