@@ -33,6 +33,27 @@ func Load(path string) (*File, error) {
 	return parse(path, data, os.ReadFile)
 }
 
+// Role names the section a daemon runs from.
+type Role string
+
+const (
+	RoleRouter    Role = "router"
+	RoleHomeAgent Role = "homeagent"
+)
+
+// LoadFor loads path for a daemon of the given role, at start and on
+// reload alike: a file without that role's section is an error.
+func LoadFor(path string, role Role) (*File, error) {
+	f, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if (role == RoleRouter && f.Router == nil) || (role == RoleHomeAgent && f.HomeAgent == nil) {
+		return nil, fmt.Errorf("%s: no %s section", path, role)
+	}
+	return f, nil
+}
+
 // Parse decodes data, the content of the configuration file at path. A
 // key_file it names is read, relative to path's folder.
 //

@@ -553,3 +553,24 @@ func TestOverlapAcrossManyRouters(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadFor(t *testing.T) {
+	for _, c := range []struct {
+		path string
+		role Role
+		err  string
+	}{
+		{"testdata/good/router.uci", RoleRouter, ""},
+		{"testdata/good/homeagent.uci", RoleHomeAgent, ""},
+		{"testdata/good/router.uci", RoleHomeAgent, "testdata/good/router.uci: no homeagent section"},
+		{"testdata/good/homeagent.uci", RoleRouter, "testdata/good/homeagent.uci: no router section"},
+	} {
+		f, err := LoadFor(c.path, c.role)
+		if c.err == "" && (err != nil || f == nil) {
+			t.Errorf("%s as %s: %v", c.path, c.role, err)
+		}
+		if c.err != "" && (err == nil || err.Error() != c.err || f != nil) {
+			t.Errorf("%s as %s: got %v, want %q", c.path, c.role, err, c.err)
+		}
+	}
+}

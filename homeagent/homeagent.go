@@ -75,12 +75,9 @@ func cacheConfig(ha *config.HomeAgent) binding.HAConfig {
 // Run loads the configuration at path and runs the home agent until ctx is
 // done or SIGTERM/SIGINT arrives. SIGHUP reloads the configuration.
 func Run(ctx context.Context, path string, opts Options) error {
-	f, err := config.Load(path)
+	f, err := config.LoadFor(path, config.RoleHomeAgent)
 	if err != nil {
 		return err
-	}
-	if f.HomeAgent == nil {
-		return fmt.Errorf("%s: no homeagent section", path)
 	}
 	log := opts.Logger
 	if log == nil {
@@ -350,10 +347,7 @@ func haRouters(ha *config.HomeAgent) []tunnel.HARouter {
 // reload re-reads the configuration; a bad file is reported and the
 // running configuration stays.
 func (d *Daemon) reload() error {
-	f, err := config.Load(d.path)
-	if err == nil && f.HomeAgent == nil {
-		err = fmt.Errorf("%s: no homeagent section", d.path)
-	}
+	f, err := config.LoadFor(d.path, config.RoleHomeAgent)
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)
 		return err

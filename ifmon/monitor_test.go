@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"nemod/internal/testenv"
+	"nemod/lab"
 )
 
 // skipUnderQEMU skips under qemu-user, where the cross tests run: it does
@@ -256,31 +257,17 @@ func TestMonitorOwnNamespace(t *testing.T) {
 	testenv.NeedRoot(t)
 	skipUnderQEMU(t)
 	t.Parallel()
-	ns, path := testNS(t)
+	ns, _ := testNS(t)
 	var b [3]byte
 	rand.Read(b[:])
 	dev := "ifm" + hex.EncodeToString(b[:]) // unique: must not exist on the host
 	veth(t, ns, dev, dev+"p")
 
-	target, err := netns.GetFromPath(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	m, err := func() (*Monitor, error) {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			return nil, err
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			return nil, err
-		}
-		defer netns.Set(orig)
-		return Start(context.Background(), []string{dev}, Options{})
-	}()
+	var m *Monitor
+	err := lab.InNamespace(ns, func() (err error) {
+		m, err = Start(context.Background(), []string{dev}, Options{})
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

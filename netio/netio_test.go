@@ -6,13 +6,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"nemod/internal/testenv"
+	"nemod/lab"
 	"nemod/nemo"
 )
 
@@ -45,23 +43,9 @@ func twoNamespaces(t *testing.T) (a, b string) {
 // opens stay in that namespace.
 func inNS(t *testing.T, name string, f func()) {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
+	if err := lab.InNamespace(name, func() error { f(); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	defer orig.Close()
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		t.Fatal(err)
-	}
-	defer netns.Set(orig)
-	f()
 }
 
 // A Binding Update with a Home Address option, sent by the header-included

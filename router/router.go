@@ -81,12 +81,9 @@ func routerConfig(r *config.Router, logf func(string, ...any)) binding.RouterCon
 // Run loads the configuration at path and runs the mobile router until ctx
 // is done or SIGTERM/SIGINT arrives, then de-registers every binding.
 func Run(ctx context.Context, path string, opts Options) error {
-	f, err := config.Load(path)
+	f, err := config.LoadFor(path, config.RoleRouter)
 	if err != nil {
 		return err
-	}
-	if f.Router == nil {
-		return fmt.Errorf("%s: no router section", path)
 	}
 	log := opts.Logger
 	if log == nil {
@@ -335,10 +332,7 @@ func (d *Daemon) shutdown() error {
 }
 
 func (d *Daemon) reload() error {
-	f, err := config.Load(d.path)
-	if err == nil && f.Router == nil {
-		err = fmt.Errorf("%s: no router section", d.path)
-	}
+	f, err := config.LoadFor(d.path, config.RoleRouter)
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)
 		return err

@@ -7,13 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"nemod/control"
 	"nemod/lab"
@@ -240,36 +237,6 @@ func (r *rig) waitRegistered(within time.Duration) (map[string]uplinkState, erro
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// inNS runs f on a thread in the role's namespace, so that the sockets f
-// opens live there; the Go process itself stays where it is.
-func inNS(l *lab.Lab, role string, f func() error) error {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(l.NS(role))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("namespace of %s: %w", role, err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	ferr := f()
-	if err := netns.Set(orig); err != nil {
-		// The thread stays locked: the runtime then retires it with this
-		// goroutine instead of running other goroutines in the lab.
-		return fmt.Errorf("back from %s's namespace: %w", role, err)
-	}
-	runtime.UnlockOSThread()
-	return ferr
 }
 
 var (

@@ -81,7 +81,7 @@ func startTraffic(l *lab.Lab) (*traffic, error) {
 		var lanConn, cnConn *net.UDPConn
 		var err error
 		open := func(role string, a netip.Addr, c **net.UDPConn) error {
-			return inNS(l, role, func() error {
+			return l.InNS(role, func() error {
 				*c, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, uint16(port))))
 				return err
 			})
@@ -273,7 +273,7 @@ type tcpEvent struct {
 func startTransfer(l *lab.Lab, t *traffic) (*transfer, error) {
 	x := &transfer{t: t, quit: make(chan struct{})}
 	dst := netip.AddrPortFrom(cnHost, tcpPort)
-	err := inNS(l, lab.CN, func() (err error) {
+	err := l.InNS(lab.CN, func() (err error) {
 		x.ln, err = net.Listen("tcp6", dst.String())
 		return err
 	})
@@ -284,7 +284,7 @@ func startTransfer(l *lab.Lab, t *traffic) (*transfer, error) {
 		var d net.Dialer
 		// The socket is made on the locked thread, in the LAN host's
 		// namespace; the connect that follows needs no thread of its own.
-		nerr := inNS(l, lab.LAN, func() error {
+		nerr := l.InNS(lab.LAN, func() error {
 			c, err = d.DialContext(ctx, "tcp6", dst.String())
 			return nil
 		})

@@ -29,9 +29,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"nemod/control"
+	"nemod/lab"
 	"nemod/nemo"
 )
 
@@ -257,34 +256,20 @@ type memory struct {
 func mib(v uint64) float64 { return float64(v) / (1 << 20) }
 
 // openSenders opens UDP sockets inside the namespace.
-func openSenders(ns string, count int) ([]*net.UDPConn, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return nil, err
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		return nil, err
-	}
-	defer netns.Set(orig)
-	var out []*net.UDPConn
-	for i := 0; i < count; i++ {
-		c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
-		if err != nil {
-			return nil, err
+func openSenders(ns string, count int) (out []*net.UDPConn, err error) {
+	err = lab.InNamespace(ns, func() error {
+		for i := 0; i < count; i++ {
+			c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+			if err != nil {
+				return err
+			}
+			c.SetReadBuffer(4 << 20)
+			c.SetWriteBuffer(4 << 20)
+			out = append(out, c)
 		}
-		c.SetReadBuffer(4 << 20)
-		c.SetWriteBuffer(4 << 20)
-		out = append(out, c)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // exchange sends the Binding Updates keeping at most window unanswered,

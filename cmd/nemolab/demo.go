@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"nemod/control"
+	"nemod/homeagent"
 	"nemod/lab"
+	"nemod/router"
 )
 
 // demo tells the story of nemod in the lab, with figures measured live:
@@ -90,7 +92,7 @@ func (d *demoRun) startDaemons() error {
 	if err := os.WriteFile(haConf, []byte(lab.HomeAgentUCI(d.haSock)), 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(mrConf, []byte(lab.RouterUCI(d.mrSock, "")), 0o600); err != nil {
+	if err := os.WriteFile(mrConf, []byte(lab.RouterUCI(d.mrSock, demoPolicies)), 0o600); err != nil {
 		return err
 	}
 	step("Starting the home agent (2001:db8:ffff::1, 198.51.100.1) and the mobile router")
@@ -104,39 +106,16 @@ func (d *demoRun) startDaemons() error {
 	return nil
 }
 
-type routerState struct {
-	Bindings []struct {
-		BID    uint16 `json:"bid"`
-		Uplink string `json:"uplink"`
-		Device string `json:"device"`
-		CoA    string `json:"coa"`
-		Encap  string `json:"encap"`
-		State  string `json:"state"`
-		NAT    bool   `json:"nat"`
-	} `json:"bindings"`
-}
-
-type agentState struct {
-	MobileRouters []struct {
-		Name     string `json:"name"`
-		Bindings []struct {
-			BID   uint16 `json:"bid"`
-			CoA   string `json:"coa"`
-			Encap string `json:"encap"`
-			Outer string `json:"outer"`
-			NAT   bool   `json:"nat"`
-		} `json:"bindings"`
-	} `json:"mobile_routers"`
-}
-
-func (d *demoRun) router() (s routerState) {
+// router reads the mobile router's status, as `nemod ctl status --json` prints it,
+// into the daemon's own type.
+func (d *demoRun) router() (s router.Status) {
 	control.Do(context.Background(), d.mrSock, "status", nil, &s)
 	return s
 }
 
 // agentBindings returns car1's bindings at the home agent by BID.
 func (d *demoRun) agentBindings() map[uint16]string {
-	var s agentState
+	var s homeagent.Status
 	control.Do(context.Background(), d.haSock, "status", nil, &s)
 	m := map[uint16]string{}
 	for _, r := range s.MobileRouters {
@@ -149,7 +128,7 @@ func (d *demoRun) agentBindings() map[uint16]string {
 	return m
 }
 
-func registered(s routerState, uplink string) bool {
+func registered(s router.Status, uplink string) bool {
 	for _, b := range s.Bindings {
 		if b.Uplink == uplink {
 			return b.State == "registered"
@@ -169,8 +148,11 @@ func waitFor(within time.Duration, cond func() bool) error {
 	return nil
 }
 
-func (d *demoRun) ctlTable(role, sock string) {
-	out, err := d.lab.Command(context.Background(), role, d.bin, "ctl", "-s", sock, "status").CombinedOutput()
+func (d *demoRun) ctlTable(role, sock string, cmd ...string) {
+	if len(cmd) == 0 {
+		cmd = []string{"status"}
+	}
+	out, err := d.lab.Command(context.Background(), role, append([]string{d.bin, "ctl", "-s", sock}, cmd...)...).CombinedOutput()
 	if err != nil {
 		say("  (nemod ctl failed: %v)", err)
 	}
@@ -179,7 +161,95 @@ func (d *demoRun) ctlTable(role, sock string) {
 	}
 }
 
+// demoPolicies steer voice over the cellular uplink first and duplicate
+// control traffic on both; everything else takes the default, Wi-Fi first.
+const demoPolicies = `config policy 'cell_first'
+	list use 'cell'
+	list use 'wifi'
+config policy 'both'
+	list use 'wifi'
+	list use 'cell'
+	option mode 'duplicate'
+config rule 'voice'
+	option proto 'udp'
+	option dest_port '5060'
+	option policy 'cell_first'
+config rule 'control'
+	option proto 'udp'
+	option dest_port '7001'
+	option policy 'both'
+`
+
+// The LAN's traffic during the demo.
+const (
+	appPort     = 7000 // default policy: Wi-Fi, then cellular
+	voicePort   = 5060 // rule voice: cellular, then Wi-Fi
+	controlPort = 7001 // rule control: duplicated on both
+	tcpPort     = 7100
+)
+
+type lanTraffic struct {
+	app, voice, control *stream
+	tcp                 *bulk
+}
+
+func (t *lanTraffic) marks() [3]mark {
+	return [3]mark{t.app.mark(), t.voice.mark(), t.control.mark()}
+}
+
+// report says what each stream noticed between two sets of marks.
+func (t *lanTraffic) report(a, b [3]mark) {
+	time.Sleep(300 * time.Millisecond) // the last answers arrive
+	for i, s := range []struct {
+		st   *stream
+		what string
+	}{{t.app, "application, every 2 ms"}, {t.voice, "voice, every 20 ms"}, {t.control, "control, every 10 ms"}} {
+		gap, lost := s.st.between(a[i], b[i])
+		say("    %-24s longest silence %4d ms, %3d datagrams lost", s.what+":", gap.Milliseconds(), lost)
+	}
+	if err := t.tcp.err(); err != nil {
+		say("    TCP transfer: broken: %v", err)
+		return
+	}
+	say("    TCP transfer: still open, %.1f MB carried so far", float64(t.tcp.carried.Load())/1e6)
+}
+
+func (t *lanTraffic) close() {
+	for _, s := range []*stream{t.app, t.voice, t.control} {
+		if s != nil {
+			s.close()
+		}
+	}
+	if t.tcp != nil {
+		t.tcp.close()
+	}
+}
+
 func (d *demoRun) story() error {
+	if err := d.register(); err != nil {
+		return err
+	}
+	t := &lanTraffic{}
+	defer t.close()
+	if err := d.startTraffic(t); err != nil {
+		return err
+	}
+	if err := d.carrierLoss(t); err != nil {
+		return err
+	}
+	if err := d.silentFailure(t); err != nil {
+		return err
+	}
+	if err := t.tcp.err(); err != nil {
+		return fmt.Errorf("the TCP transfer broke: %w", err)
+	}
+	step("The TCP transfer opened before the first failure is still open")
+	say("  %.1f MB carried, no reset: the LAN host kept its address through every change of uplink",
+		float64(t.tcp.carried.Load())/1e6)
+	return d.stopRouter()
+}
+
+func (d *demoRun) register() error {
 	t0 := time.Now()
 	var err error
 	if d.mr, err = d.lab.Start(lab.MR, "router", d.bin, "router", "-c", filepath.Join(d.lab.Dir(), "router.uci")); err != nil {
@@ -205,36 +275,108 @@ func (d *demoRun) story() error {
 	say("  the home agent sees BID 1 as %s", ab[1])
 	say("  and BID 2 as %s: the carrier's NAT was detected and is kept open", ab[2])
 	say("  every Binding Update is authenticated (RFC 4285 HMAC-SHA1) and timestamped against replays")
-	say("\n  nemod ctl status, on the router:")
-	d.ctlTable(lab.MR, d.mrSock)
-	say("\n  and on the home agent:")
-	d.ctlTable(lab.HA, d.haSock)
+	return nil
+}
 
-	for round := 1; round <= 2; round++ {
-		step("The Wi-Fi access point disappears (carrier lost on wlan0), take %d", round)
-		down := time.Now()
-		if err := d.lab.CarrierDown(lab.Wifi); err != nil {
-			return err
-		}
-		if err := waitFor(2*time.Second, func() bool { _, ok := d.agentBindings()[1]; return !ok }); err != nil {
-			return fmt.Errorf("de-registration: %w", err)
-		}
-		say("  the Wi-Fi binding is gone at the home agent %s later: the router de-registered it through the cellular uplink", since(down))
-		left := d.agentBindings()
-		say("  the home agent now keeps only: BID 2 %s", left[2])
-		time.Sleep(time.Second)
-
-		step("The Wi-Fi comes back")
-		up := time.Now()
-		if err := d.lab.CarrierUp(lab.Wifi); err != nil {
-			return err
-		}
-		if err := waitFor(3*time.Second, func() bool { _, ok := d.agentBindings()[1]; return ok && registered(d.router(), "wifi") }); err != nil {
-			return fmt.Errorf("re-registration: %w", err)
-		}
-		say("  registered again %s after the carrier returned (50 ms of that is the guard against flapping links)", since(up))
+func (d *demoRun) startTraffic(t *lanTraffic) error {
+	var err error
+	if t.app, err = startStream(d.lab, appPort, 2*time.Millisecond); err != nil {
+		return err
 	}
+	if t.voice, err = startStream(d.lab, voicePort, 20*time.Millisecond); err != nil {
+		return err
+	}
+	if t.control, err = startStream(d.lab, controlPort, 10*time.Millisecond); err != nil {
+		return err
+	}
+	if t.tcp, err = startBulk(d.lab, tcpPort); err != nil {
+		return fmt.Errorf("TCP to the correspondent: %w", err)
+	}
+	before := d.router()
+	time.Sleep(time.Second)
+	after := d.router()
+	step("The LAN behind the router talks to the Internet through the home agent")
+	say("  the LAN host %s sends to the correspondent %s, which sees it as %v:", lab.LANHost, lab.CN6, t.app.seenFrom())
+	say("  an address of the mobile network's own prefix, whichever uplink carries it")
+	say("    UDP %d, an application, 500 datagrams/s echoed back (round trip %v): default policy, Wi-Fi first", appPort, t.app.medianRTT().Round(10*time.Microsecond))
+	say("    UDP %d, voice, 50/s: rule 'voice', cellular first", voicePort)
+	say("    UDP %d, control, 100/s: rule 'control', duplicated on both uplinks", controlPort)
+	say("    TCP %d, a transfer at about 13 Mbit/s: default policy", tcpPort)
+	for i, b := range after.Bindings {
+		if i < len(before.Bindings) {
+			say("  over the last second the %s tunnel carried %d packets out and %d in", b.Uplink,
+				b.TxPackets-before.Bindings[i].TxPackets, b.RxPackets-before.Bindings[i].RxPackets)
+		}
+	}
+	say("\n  nemod ctl flows, on the router; the home agent steers the way back by the same table,")
+	say("  registered in the Binding Updates as RFC 6089 flow bindings:")
+	d.ctlTable(lab.MR, d.mrSock, "flows")
+	return nil
+}
 
+func (d *demoRun) carrierLoss(t *lanTraffic) error {
+	step("The Wi-Fi access point disappears (carrier lost on wlan0)")
+	m := t.marks()
+	down := time.Now()
+	if err := d.lab.CarrierDown(lab.Wifi); err != nil {
+		return err
+	}
+	if err := waitFor(2*time.Second, func() bool { _, ok := d.agentBindings()[1]; return !ok }); err != nil {
+		return fmt.Errorf("de-registration: %w", err)
+	}
+	say("  the Wi-Fi binding is gone at the home agent %s later: the router de-registered it through the cellular uplink,", since(down))
+	say("  and both ends moved the Wi-Fi flows to cellular. What the LAN's traffic noticed:")
+	time.Sleep(time.Second)
+	t.report(m, t.marks())
+
+	step("The Wi-Fi comes back")
+	m = t.marks()
+	up := time.Now()
+	if err := d.lab.CarrierUp(lab.Wifi); err != nil {
+		return err
+	}
+	if err := waitFor(3*time.Second, func() bool { _, ok := d.agentBindings()[1]; return ok && registered(d.router(), "wifi") }); err != nil {
+		return fmt.Errorf("re-registration: %w", err)
+	}
+	say("  registered again %s after the carrier returned (50 ms of that is the guard against flapping links);", since(up))
+	say("  the flows are back on Wi-Fi:")
+	time.Sleep(time.Second)
+	t.report(m, t.marks())
+	return nil
+}
+
+func (d *demoRun) silentFailure(t *lanTraffic) error {
+	step("The Wi-Fi fails silently: its access router drops everything, the carrier stays up")
+	m := t.marks()
+	down := time.Now()
+	if err := d.lab.Blackhole(lab.Wifi, true); err != nil {
+		return err
+	}
+	if err := waitFor(3*time.Second, func() bool { _, ok := d.agentBindings()[1]; return !ok }); err != nil {
+		return fmt.Errorf("dead path detection: %w", err)
+	}
+	say("  the router's probes (every 450 ms; two missed make a path dead) found it: the Wi-Fi binding")
+	say("  was gone at the home agent %s later. mwan3 with its shipped defaults needs 60 to 130 s,", since(down))
+	say("  and then breaks the open sessions. What the LAN's traffic noticed:")
+	time.Sleep(time.Second)
+	t.report(m, t.marks())
+
+	step("The Wi-Fi path works again")
+	m = t.marks()
+	up := time.Now()
+	if err := d.lab.Blackhole(lab.Wifi, false); err != nil {
+		return err
+	}
+	if err := waitFor(5*time.Second, func() bool { _, ok := d.agentBindings()[1]; return ok && registered(d.router(), "wifi") }); err != nil {
+		return fmt.Errorf("re-registration: %w", err)
+	}
+	say("  registered again %s later, at the router's next attempt; the flows are back on Wi-Fi:", since(up))
+	time.Sleep(time.Second)
+	t.report(m, t.marks())
+	return nil
+}
+
+func (d *demoRun) stopRouter() error {
 	step("Stopping the router: it de-registers every binding before it exits")
 	stop := time.Now()
 	if err := d.mr.Stop(); err != nil && !isExit(err) {

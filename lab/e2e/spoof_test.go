@@ -5,40 +5,19 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"nemod/lab"
 	"nemod/nemo"
 	"nemod/netio"
 )
 
-// inNS runs f with the goroutine in a role's namespace: sockets it opens
-// stay there.
+// inNS runs f in a role's namespace: sockets it opens stay there.
 func (e *env) inNS(role string, f func() error) {
 	e.t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(e.lab.NS(role))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		e.t.Fatal(err)
-	}
-	err = f()
-	netns.Set(orig)
-	if err != nil {
+	if err := e.lab.InNS(role, f); err != nil {
 		e.t.Fatal(err)
 	}
 }
