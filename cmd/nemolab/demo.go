@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,8 +69,11 @@ type demoRun struct {
 	ha, mr         *lab.Proc
 }
 
-func step(format string, args ...any) { fmt.Printf("\n== "+format+"\n", args...) }
-func say(format string, args ...any)  { fmt.Printf(format+"\n", args...) }
+// out is where the demo tells its story; its test reads it.
+var out io.Writer = os.Stdout
+
+func step(format string, args ...any) { fmt.Fprintf(out, "\n== "+format+"\n", args...) }
+func say(format string, args ...any)  { fmt.Fprintf(out, format+"\n", args...) }
 func since(t time.Time) string        { return time.Since(t).Round(time.Millisecond).String() }
 
 // fail shows the daemons' logs, so that a failed demo says why.
@@ -295,6 +299,9 @@ func (d *demoRun) startTraffic(t *lanTraffic) error {
 	before := d.router()
 	time.Sleep(time.Second)
 	after := d.router()
+	if from := t.app.seenFrom(); len(from) != 1 || from[0] != lab.LANHost {
+		return fmt.Errorf("the correspondent saw the LAN host as %v", from)
+	}
 	step("The LAN behind the router talks to the Internet through the home agent")
 	say("  the LAN host %s sends to the correspondent %s, which sees it as %v:", lab.LANHost, lab.CN6, t.app.seenFrom())
 	say("  an address of the mobile network's own prefix, whichever uplink carries it")
