@@ -233,7 +233,7 @@ func nsPids(names []string) []int {
 	for _, n := range names {
 		var st syscall.Stat_t
 		if err := syscall.Stat(filepath.Join(netnsDir, n), &st); err == nil {
-			want[key{st.Dev, st.Ino}] = true
+			want[key{uint64(st.Dev), uint64(st.Ino)}] = true
 		}
 	}
 	if len(want) == 0 {
@@ -254,7 +254,7 @@ func nsPids(names []string) []int {
 		if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st); err != nil {
 			continue
 		}
-		if want[key{st.Dev, st.Ino}] {
+		if want[key{uint64(st.Dev), uint64(st.Ino)}] {
 			pids = append(pids, pid)
 		}
 	}
