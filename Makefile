@@ -68,8 +68,8 @@ bench-ha: deps build
 	$(GO) run ./bench/haload -nemod bin/nemod -routers $(or $(ROUTERS),10000)
 
 # One TCP stream each way between the LAN host and the correspondent, in
-# the lab: plain routing, wireguard-go, nemod's IPv6-in-IPv6 and UDP/IPv4
-# tunnels, side by side, with the daemons' CPU and the ratios to the
+# the lab: plain routing, wireguard-go, nemod's IPv6-in-IPv6, UDP/IPv4 and
+# UDP/IPv6 tunnels, side by side, with the daemons' CPU and the ratios to the
 # targets. REPEAT=3 reports the median of three fresh labs per case.
 bench-throughput: deps build
 	$(GO) run ./bench/throughput -nemod bin/nemod -repeat $(or $(REPEAT),1)

@@ -26,6 +26,9 @@ const (
 	caseWireguard = "wireguard"
 	caseNemodIPv6 = "nemod-ipv6"
 	caseNemodUDP4 = "nemod-udp4"
+	// The Wi-Fi uplink set to `option encap 'udp'`: IPv6 in UDP over IPv6,
+	// the firewall fallback, chosen by configuration.
+	caseNemodUDP6 = "nemod-udp6"
 )
 
 // daemon is a process whose CPU time a case reports, on mr or on ha.
@@ -133,6 +136,8 @@ func runCase(ctx context.Context, o options, name string) (out caseOutput, err e
 		err = c.nemod(ctx, "wifi", "cell", "ipv6")
 	case caseNemodUDP4:
 		err = c.nemod(ctx, "cell", "wifi", "udp4")
+	case caseNemodUDP6:
+		err = c.nemod(ctx, "wifi", "cell", "udp6")
 	default:
 		err = fmt.Errorf("unknown case %q", name)
 	}
@@ -338,7 +343,15 @@ func (c *caseRun) nemod(ctx context.Context, use, drop, encap string) error {
 	if err := os.WriteFile(haConf, []byte(lab.HomeAgentUCI(haSock)), 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(mrConf, []byte(lab.RouterUCI(mrSock, "")), 0o600); err != nil {
+	uci := lab.RouterUCI(mrSock, "")
+	if encap == "udp6" {
+		const auto, udp = "option encap 'auto'", "option encap 'udp'"
+		if !strings.Contains(uci, auto) {
+			return fmt.Errorf("lab.RouterUCI no longer has %q to turn into %q", auto, udp)
+		}
+		uci = strings.Replace(uci, auto, udp, 1)
+	}
+	if err := os.WriteFile(mrConf, []byte(uci), 0o600); err != nil {
 		return err
 	}
 	ha, err := c.l.Start(lab.HA, "homeagent", c.o.nemod, "homeagent", "-c", haConf)
@@ -387,6 +400,7 @@ func (c *caseRun) nemod(ctx context.Context, use, drop, encap string) error {
 	c.setPath(map[string]string{
 		"ipv6": "lan -> mr (nemod) -> wifi -> core -> ha (nemod) -> core -> cn, IPv6-in-IPv6 over the Wi-Fi uplink (cellular carrier down)",
 		"udp4": "lan -> mr (nemod) -> cell (CGN) -> core -> ha (nemod) -> core -> cn, IPv6 in UDP/IPv4 over the cellular uplink (Wi-Fi carrier down)",
+		"udp6": "lan -> mr (nemod) -> wifi -> core -> ha (nemod) -> core -> cn, IPv6 in UDP/IPv6 over the Wi-Fi uplink, encap 'udp' (cellular carrier down)",
 	}[encap])
 
 	c.socks = [2]string{mrSock, haSock}

@@ -42,7 +42,7 @@ const (
 	targetVsPlain     = 0.25
 )
 
-var allCases = []string{casePlain, caseWireguard, caseNemodIPv6, caseNemodUDP4}
+var allCases = []string{casePlain, caseWireguard, caseNemodIPv6, caseNemodUDP4, caseNemodUDP6}
 
 type options struct {
 	nemod    string
@@ -165,7 +165,7 @@ func run(o options) error {
 	return errors.Join(hard...)
 }
 
-func isNemod(c string) bool { return c == caseNemodIPv6 || c == caseNemodUDP4 }
+func isNemod(c string) bool { return c == caseNemodIPv6 || c == caseNemodUDP4 || c == caseNemodUDP6 }
 
 // skipError is a case that could not be measured for a reason that is not
 // a failure of the harness or the lab: nemod without its data plane yet.
