@@ -23,7 +23,7 @@ type RouterPlane interface {
 	SetDirect(t *policy.Table) error
 	// LastRx says when the home agent was last heard on an uplink.
 	LastRx(i int) time.Time
-	Status() MRStatus
+	Status() Status
 	Flows() FlowsView
 	BindingStats(bid uint16) StatsView
 	Close() error
@@ -34,7 +34,7 @@ type RouterPlane interface {
 type AgentPlane interface {
 	SetRouters(routers []HARouter) error
 	Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.Binding, flows *policy.Table)
-	Status() HAStatus
+	Status() Status
 	Flows(hoa netip.Addr) FlowsView
 	BindingStats(hoa netip.Addr, bid uint16) StatsView
 	Close() error
@@ -44,3 +44,16 @@ var (
 	_ RouterPlane = (*MR)(nil)
 	_ AgentPlane  = (*HA)(nil)
 )
+
+// Status is a data plane's part of `nemod ctl status`, on either role.
+type Status struct {
+	Backend string    `json:"backend"`
+	Kernel  string    `json:"kernel_backend"`
+	Device  string    `json:"device"`
+	MTU     int       `json:"mtu"`
+	Drops   DropsView `json:"drops"`
+}
+
+func userspaceStatus(tun *TUN, mtu int, drops *Drops) Status {
+	return Status{Backend: "userspace-tun", Kernel: KernelBackend(), Device: tun.Name(), MTU: mtu, Drops: drops.View()}
+}

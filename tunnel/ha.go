@@ -520,18 +520,9 @@ func IsSignalling(p []byte, addr netip.Addr) bool {
 	return false
 }
 
-// HAStatus is the data plane's part of `nemod ctl status`.
-type HAStatus struct {
-	Backend string    `json:"backend"`
-	Kernel  string    `json:"kernel_backend"`
-	Device  string    `json:"device"`
-	MTU     int       `json:"mtu"`
-	Drops   DropsView `json:"drops"`
-}
-
 // Status reports the data plane's state; BindingStats a binding's counts.
-func (h *HA) Status() HAStatus {
-	return HAStatus{Backend: "userspace-tun", Kernel: KernelBackend(), Device: h.tun.Name(), MTU: h.cfg.MTU, Drops: h.drops.View()}
+func (h *HA) Status() Status {
+	return userspaceStatus(h.tun, h.cfg.MTU, &h.drops)
 }
 
 // Flows returns a router's flow binding table with its counters.

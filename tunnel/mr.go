@@ -593,18 +593,9 @@ func (m *MR) downlink(p []byte, e binding.Encap, s *mrSocks, w *tunWriter, now i
 	w.add(p)
 }
 
-// MRStatus is the data plane's part of `nemod ctl status`.
-type MRStatus struct {
-	Backend string    `json:"backend"`
-	Kernel  string    `json:"kernel_backend"`
-	Device  string    `json:"device"`
-	MTU     int       `json:"mtu"`
-	Drops   DropsView `json:"drops"`
-}
-
 // Status reports the data plane's state.
-func (m *MR) Status() MRStatus {
-	return MRStatus{Backend: "userspace-tun", Kernel: KernelBackend(), Device: m.tun.Name(), MTU: m.mtu, Drops: m.drops.View()}
+func (m *MR) Status() Status {
+	return userspaceStatus(m.tun, m.mtu, &m.drops)
 }
 
 // BindingStats returns the counts of one binding.
