@@ -214,40 +214,36 @@ func (x *section) finish() {
 	}
 }
 
-func (x *section) ipv6(name, v4opt string) (netip.Addr, *Option) {
+// parsed reads option name with parse, which returns the value or what is
+// wrong with the text; ok is false when the option is absent or wrong (and
+// then reported), and o is non-nil when it is present.
+func parsed[T any](x *section, name string, parse func(string) (T, string)) (val T, o *Option, ok bool) {
 	v, o, ok := x.scalar(name)
 	if !ok {
-		return netip.Addr{}, o
+		return val, o, false
 	}
-	a, msg := ipv6Addr(v, v4opt)
+	val, msg := parse(v)
 	if msg != "" {
 		x.errorf(o, "%s", msg)
-		return netip.Addr{}, o
+		var zero T
+		return zero, o, false
 	}
+	return val, o, true
+}
+
+func (x *section) ipv6(name, v4opt string) (netip.Addr, *Option) {
+	a, o, _ := parsed(x, name, func(v string) (netip.Addr, string) { return ipv6Addr(v, v4opt) })
 	return a, o
 }
 
 func (x *section) ipv4(name string) (netip.Addr, *Option) {
-	v, o, ok := x.scalar(name)
-	if !ok {
-		return netip.Addr{}, o
-	}
-	a, msg := ipv4Addr(v)
-	if msg != "" {
-		x.errorf(o, "%s", msg)
-		return netip.Addr{}, o
-	}
+	a, o, _ := parsed(x, name, ipv4Addr)
 	return a, o
 }
 
 func (x *section) seconds(name string, def time.Duration, lo, hi uint64) time.Duration {
-	v, o, ok := x.scalar(name)
+	d, _, ok := parsed(x, name, func(v string) (time.Duration, string) { return seconds(v, lo, hi) })
 	if !ok {
-		return def
-	}
-	d, msg := seconds(v, lo, hi)
-	if msg != "" {
-		x.errorf(o, "%s", msg)
 		return def
 	}
 	return d
@@ -597,13 +593,10 @@ func (d *decoder) uplink(x *section, lanAt map[string]int, bids map[uint16]*sect
 			x.errorf(o, "%s is not a BID priority (1..127)", show(v))
 		}
 	}
-	if v, o, ok := x.scalar("probe_interval"); ok {
-		iv, msg := interval(v, 50*time.Millisecond, 60*time.Second)
-		if msg != "" {
-			x.errorf(o, "%s", msg)
-		} else {
-			u.ProbeInterval = iv
-		}
+	if iv, _, ok := parsed(x, "probe_interval", func(v string) (time.Duration, string) {
+		return interval(v, 50*time.Millisecond, 60*time.Second)
+	}); ok {
+		u.ProbeInterval = iv
 	}
 	if v, o, ok := x.scalar("probe_failures"); ok {
 		if n, inRange := uintIn(v, 1, 100); inRange {
@@ -696,13 +689,8 @@ func (d *decoder) rule(x *section, policies map[string]bool) Rule {
 	r.SrcPort = x.ports("src_port", r.Proto, protoOK)
 	r.DestPort = x.ports("dest_port", r.Proto, protoOK)
 
-	if v, o, ok := x.scalar("dscp"); ok {
-		n, msg := dscp(v)
-		if msg != "" {
-			x.errorf(o, "%s", msg)
-		} else {
-			r.DSCP = n
-		}
+	if n, _, ok := parsed(x, "dscp", dscp); ok {
+		r.DSCP = n
 	}
 
 	pol, polOpt, ok := x.scalar("policy")
@@ -720,15 +708,7 @@ func (d *decoder) rule(x *section, policies map[string]bool) Rule {
 }
 
 func (x *section) match(name string) (netip.Prefix, *Option) {
-	v, o, ok := x.scalar(name)
-	if !ok {
-		return netip.Prefix{}, o
-	}
-	p, msg := matchPrefix(v)
-	if msg != "" {
-		x.errorf(o, "%s", msg)
-		return netip.Prefix{}, o
-	}
+	p, o, _ := parsed(x, name, matchPrefix)
 	return p, o
 }
 
@@ -765,28 +745,19 @@ func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
 		x.missing("option address", "")
 	}
 	h.AddressV4, _ = x.ipv4("address_v4")
-	v, o, ok := x.scalar("home_prefix")
-	switch {
-	case o == nil:
+	if p, o, ok := parsed(x, "home_prefix", ipv6Prefix); o == nil {
 		x.missing("option home_prefix", "")
-	case ok:
-		p, msg := ipv6Prefix(v)
-		if msg != "" {
-			x.errorf(o, "%s", msg)
-		} else {
-			h.HomePrefix = p
-		}
+	} else if ok {
+		h.HomePrefix = p
 	}
 	h.MaxLifetime = x.seconds("max_lifetime", DefaultMaxLifetime, minLifetime, maxLifetime)
 	h.ControlSocket = x.socket(DefaultHAControlSocket)
 	h.ReplayWindow = x.seconds("replay_window", DefaultReplayWindow, minReplayWindow, maxReplayWindow)
 	h.LivenessTimeout = DefaultLivenessTimeout
-	if v, o, ok := x.scalar("liveness_timeout"); ok {
-		if iv, msg := interval(v, 100*time.Millisecond, time.Hour); msg != "" {
-			x.errorf(o, "%s", msg)
-		} else {
-			h.LivenessTimeout = iv
-		}
+	if iv, _, ok := parsed(x, "liveness_timeout", func(v string) (time.Duration, string) {
+		return interval(v, 100*time.Millisecond, time.Hour)
+	}); ok {
+		h.LivenessTimeout = iv
 	}
 	x.finish()
 
