@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,8 +48,9 @@ type Daemon struct {
 	// one batch of signalling, sent together.
 	udpb    *netio.BatchConn
 	replies *netio.Batch
-	// dropped counts signalling packets the readers could not queue.
-	dropped uint64
+	// dropped counts signalling packets the readers could not queue; the
+	// readers are goroutines of their own.
+	dropped atomic.Uint64
 	start   time.Time
 }
 
@@ -183,7 +185,7 @@ func (d *Daemon) queue(ps []sigPacket) {
 	case d.sig <- ps:
 	default:
 		// The event loop is behind: drop rather than block the reader.
-		d.dropped += uint64(len(ps))
+		d.dropped.Add(uint64(len(ps)))
 	}
 }
 
@@ -408,7 +410,7 @@ func (d *Daemon) status(now time.Time) Status {
 	s := Status{
 		Role: "homeagent", Address: d.cfg.Address.String(), HomePrefix: d.cfg.HomePrefix.String(),
 		UptimeSec: int64(now.Sub(d.start) / time.Second), MobileRouters: []RouterStatus{},
-		Counters: CountersStatus{Counters: d.cache.Counters, QueueDropped: d.dropped},
+		Counters: CountersStatus{Counters: d.cache.Counters, QueueDropped: d.dropped.Load()},
 	}
 	if d.cfg.AddressV4.IsValid() {
 		s.AddressV4 = d.cfg.AddressV4.String()

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,7 +56,9 @@ type Daemon struct {
 	fwd     tunnel.RouterPlane
 	sig     chan []byte
 	gen     uint64
-	dropped uint64
+	// dropped counts signalling packets the readers (the packet listener
+	// and the data plane's goroutines) could not queue.
+	dropped atomic.Uint64
 	start   time.Time
 }
 
@@ -103,11 +106,10 @@ func Run(ctx context.Context, path string, opts Options) error {
 	// A random first sequence number: after a restart, an old one could
 	// look like a replay (RFC 6275 §11.7.1 leaves the choice open).
 	d.br = binding.NewRouter(rc, uint16(rand.Uint32()))
-	devices := make([]string, len(d.cfg.Uplinks))
-	for i, u := range d.cfg.Uplinks {
-		devices[i] = u.Device
+	for _, u := range d.cfg.Uplinks {
 		d.uplinks = append(d.uplinks, &Uplink{Cfg: u})
 	}
+	devices := d.devices()
 	defer d.close()
 	if d.ctl, err = control.Listen(d.cfg.ControlSocket); err != nil {
 		return err
@@ -153,11 +155,20 @@ func (d *Daemon) close() {
 	}
 }
 
+// devices are the uplinks' devices, in uplink order.
+func (d *Daemon) devices() []string {
+	out := make([]string, len(d.uplinks))
+	for i, u := range d.uplinks {
+		out[i] = u.Cfg.Device
+	}
+	return out
+}
+
 func (d *Daemon) queue(pkt []byte) {
 	select {
 	case d.sig <- pkt:
 	default:
-		d.dropped++
+		d.dropped.Add(1)
 	}
 }
 
@@ -274,11 +285,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 			// service manager restart the daemon.
 			d.log.Error("interface monitor stopped, restarting it", "err", d.mon.Err())
 			d.mon.Close()
-			devices := make([]string, len(d.uplinks))
-			for i, u := range d.uplinks {
-				devices[i] = u.Cfg.Device
-			}
-			mon, err := ifmon.Start(ctx, devices, ifmon.Options{})
+			mon, err := ifmon.Start(ctx, d.devices(), ifmon.Options{})
 			if err != nil {
 				return fmt.Errorf("interface monitor: %w", err)
 			}
@@ -388,7 +395,7 @@ func (d *Daemon) status(now time.Time) Status {
 		MNP: []string{}, UptimeSec: int64(now.Sub(d.start) / time.Second), Bindings: []BindingStatus{},
 		Counters: map[string]uint64{
 			"binding_updates_sent": d.br.Sent, "acknowledged": d.br.Acked, "rejected": d.br.Rejected,
-			"retransmits": d.br.Retransmits, "queue_dropped": d.dropped,
+			"retransmits": d.br.Retransmits, "queue_dropped": d.dropped.Load(),
 			"probes_sent": d.br.Probes, "dead_paths": d.br.DeadPaths,
 		},
 	}
