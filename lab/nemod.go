@@ -15,6 +15,12 @@ const (
 // RouterUCI is car1's configuration; extra is appended (policies, rules,
 // options for more sections).
 func RouterUCI(controlSocket, extra string) string {
+	return RouterUCIEncap(controlSocket, "auto", extra)
+}
+
+// RouterUCIEncap is RouterUCI with the Wi-Fi uplink's encap option set to
+// wifiEncap (auto, ipv6 or udp).
+func RouterUCIEncap(controlSocket, wifiEncap, extra string) string {
 	return fmt.Sprintf(`config router 'main'
 	option home_agent '2001:db8:ffff::1'
 	option home_agent_v4 '198.51.100.1'
@@ -29,11 +35,11 @@ func RouterUCI(controlSocket, extra string) string {
 config uplink 'wifi'
 	option device 'wlan0'
 	option bid '1'
-	option encap 'auto'
+	option encap '%s'
 config uplink 'cell'
 	option device 'wwan0'
 	option bid '2'
-%s`, Key, controlSocket, extra)
+%s`, Key, controlSocket, wifiEncap, extra)
 }
 
 // HomeAgentUCI is the home agent's configuration.

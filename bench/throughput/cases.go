@@ -343,15 +343,11 @@ func (c *caseRun) nemod(ctx context.Context, use, drop, encap string) error {
 	if err := os.WriteFile(haConf, []byte(lab.HomeAgentUCI(haSock)), 0o600); err != nil {
 		return err
 	}
-	uci := lab.RouterUCI(mrSock, "")
+	wifiEncap := "auto"
 	if encap == "udp6" {
-		const auto, udp = "option encap 'auto'", "option encap 'udp'"
-		if !strings.Contains(uci, auto) {
-			return fmt.Errorf("lab.RouterUCI no longer has %q to turn into %q", auto, udp)
-		}
-		uci = strings.Replace(uci, auto, udp, 1)
+		wifiEncap = "udp"
 	}
-	if err := os.WriteFile(mrConf, []byte(uci), 0o600); err != nil {
+	if err := os.WriteFile(mrConf, []byte(lab.RouterUCIEncap(mrSock, wifiEncap, "")), 0o600); err != nil {
 		return err
 	}
 	ha, err := c.l.Start(lab.HA, "homeagent", c.o.nemod, "homeagent", "-c", haConf)
