@@ -42,7 +42,10 @@ const (
 	targetVsPlain     = 0.25
 )
 
-var allCases = []string{casePlain, caseWireguard, caseNemodIPv6, caseNemodUDP4, caseNemodUDP6}
+var (
+	nemodCases = []string{caseNemodIPv6, caseNemodUDP4, caseNemodUDP6}
+	allCases   = append([]string{casePlain, caseWireguard}, nemodCases...)
+)
 
 type options struct {
 	nemod    string
@@ -165,7 +168,7 @@ func run(o options) error {
 	return errors.Join(hard...)
 }
 
-func isNemod(c string) bool { return c == caseNemodIPv6 || c == caseNemodUDP4 || c == caseNemodUDP6 }
+func isNemod(c string) bool { return slices.Contains(nemodCases, c) }
 
 // skipError is a case that could not be measured for a reason that is not
 // a failure of the harness or the lab: nemod without its data plane yet.

@@ -150,7 +150,7 @@ func (r *results) print(cases []string) {
 	if slices.Contains(cases, caseWireguard) && slices.Contains(cases, casePlain) {
 		rows = append(rows, row{caseWireguard, casePlain, 0})
 	}
-	for _, n := range []string{caseNemodIPv6, caseNemodUDP4, caseNemodUDP6} {
+	for _, n := range nemodCases {
 		if !slices.Contains(cases, n) {
 			continue
 		}
