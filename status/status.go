@@ -1,0 +1,182 @@
+// Package status holds the shapes of what the daemons report: `nemod ctl
+// status`, `nemod ctl flows` and `nemod ctl reload` on both roles, and
+// everything built on them (the lab's checks, the demo, the benchmarks, and
+// the buses and metrics that publish the same state). It is a leaf: it
+// imports nothing of nemod, so that every consumer, in the daemons or
+// outside them, reads one definition.
+package status
+
+// Role names, the "role" field of every answer.
+const (
+	RoleRouter    = "router"
+	RoleHomeAgent = "homeagent"
+)
+
+// Router is `nemod ctl status` of a mobile router.
+type Router struct {
+	Role        string    `json:"role"`
+	HomeAddress string    `json:"home_address"`
+	HomeAgent   string    `json:"home_agent"`
+	MNP         []string  `json:"mnp"`
+	Uptime      int64     `json:"uptime"` // seconds
+	Bindings    []Binding `json:"bindings"`
+	Counters    Counters  `json:"counters"`
+	DataPlane   DataPlane `json:"dataplane"`
+	Runtime     Runtime   `json:"runtime"`
+}
+
+// HomeAgent is `nemod ctl status` of a home agent.
+type HomeAgent struct {
+	Role          string         `json:"role"`
+	Address       string         `json:"address"`
+	AddressV4     string         `json:"address_v4,omitempty"`
+	HomePrefix    string         `json:"home_prefix"`
+	Uptime        int64          `json:"uptime"` // seconds
+	MobileRouters []MobileRouter `json:"mobile_routers"`
+	Counters      Counters       `json:"counters"`
+	DataPlane     DataPlane      `json:"dataplane"`
+	Runtime       Runtime        `json:"runtime"`
+}
+
+// MobileRouter is one configured mobile router as its home agent sees it.
+type MobileRouter struct {
+	Name        string    `json:"name"`
+	HomeAddress string    `json:"home_address"`
+	MNP         []string  `json:"mnp"`
+	Bindings    []Binding `json:"bindings"`
+}
+
+// Binding states, as both roles name them.
+const (
+	StateDown        = "down"
+	StateRegistering = "registering"
+	StateRegistered  = "registered"
+)
+
+// Binding is one binding (one care-of address, one BID) on either role.
+// The router fills Uplink and Device; the home agent fills Outer and Since.
+type Binding struct {
+	BID    uint16 `json:"bid"`
+	Uplink string `json:"uplink,omitempty"`
+	Device string `json:"device,omitempty"`
+	CoA    string `json:"coa"`
+	Encap  string `json:"encap"`
+	State  string `json:"state"`
+	// Outer is where the home agent sends: the care-of address, or the
+	// NAT's address and port in front of it.
+	Outer    string `json:"outer,omitempty"`
+	NAT      bool   `json:"nat"`
+	Lifetime int64  `json:"lifetime"` // seconds left; 0 unless registered
+	Since    string `json:"since,omitempty"`
+	Traffic
+}
+
+// Traffic counts one binding's packets and octets: out into the tunnel
+// towards the peer, in out of the tunnel from it.
+type Traffic struct {
+	TxPackets uint64 `json:"tx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+}
+
+// Counters are a daemon's signalling counters, in one shape on both roles:
+// the router counts the Binding Updates it sends and the answers it gets,
+// the home agent the Binding Updates it gets and the answers it sends.
+type Counters struct {
+	Sent            uint64 `json:"sent"`     // Binding Updates (router), Acknowledgements (home agent)
+	Received        uint64 `json:"received"` // Acknowledgements (router), Binding Updates (home agent)
+	Accepted        uint64 `json:"accepted"` // registrations and refreshes that succeeded
+	Deregistrations uint64 `json:"deregistrations"`
+	Retransmits     uint64 `json:"retransmits"`
+	Expired         uint64 `json:"expired"` // bindings that ran out of lifetime
+	Probes          uint64 `json:"probes"`  // liveness probes sent (router) or answered (home agent)
+	DeadPaths       uint64 `json:"dead_paths"`
+	// QueueDropped counts signalling packets the readers could not hand
+	// to the event loop (it was behind).
+	QueueDropped uint64 `json:"queue_dropped"`
+	// RateLimited counts refusals left unanswered by the rate limit.
+	RateLimited uint64 `json:"rate_limited"`
+	// Rejected counts refusals by reason: the ones the home agent
+	// answered with an error status, or the router received.
+	Rejected map[string]uint64 `json:"rejected"`
+	// Ignored counts signalling dropped without an answer, by reason.
+	Ignored map[string]uint64 `json:"ignored"`
+}
+
+// DataPlane is the data plane's part of a status, on either role.
+type DataPlane struct {
+	Backend string `json:"backend"`
+	Kernel  string `json:"kernel_backend"`
+	Device  string `json:"device"`
+	MTU     int    `json:"mtu"`
+	// Drops counts packets the data plane refused, by reason; every
+	// reason is present, zero or not.
+	Drops map[string]uint64 `json:"drops"`
+}
+
+// Runtime is what a daemon holds: leaks after many handovers show here.
+type Runtime struct {
+	Goroutines int `json:"goroutines"`
+	FDs        int `json:"fds"`
+}
+
+// Memory is `nemod ctl memstats`, taken after a garbage collection.
+type Memory struct {
+	HeapInuse uint64 `json:"heap_inuse"`
+	Sys       uint64 `json:"sys"`
+	RSS       uint64 `json:"rss"`
+}
+
+// RouterFlows is `nemod ctl flows` on a mobile router.
+type RouterFlows struct {
+	Role string `json:"role"`
+	Flows
+	// Refused are the flow bindings the home agent did not accept, by
+	// FID, with the status it answered.
+	Refused map[uint16]uint8 `json:"refused,omitempty"`
+}
+
+// HomeAgentFlows is `nemod ctl flows` on a home agent.
+type HomeAgentFlows struct {
+	Role          string             `json:"role"`
+	MobileRouters []MobileRouterFlow `json:"mobile_routers"`
+}
+
+// MobileRouterFlow is one mobile router's flow binding list.
+type MobileRouterFlow struct {
+	Name        string `json:"name"`
+	HomeAddress string `json:"home_address"`
+	Flows
+}
+
+// Flows is a flow binding table with what it steers now.
+type Flows struct {
+	Flows      []Flow `json:"flows"`
+	Duplicates uint64 `json:"duplicates_suppressed"`
+}
+
+// Flow is one entry of a flow binding table (RFC 6089).
+type Flow struct {
+	Rule     string   `json:"rule"`
+	Policy   string   `json:"policy,omitempty"`
+	FID      uint16   `json:"fid,omitempty"` // absent for direct entries
+	Pri      uint16   `json:"fid_pri"`
+	Mode     string   `json:"mode"` // failover, duplicate or direct
+	BIDs     []uint16 `json:"bids,omitempty"`
+	Selector string   `json:"selector"`
+	Active   bool     `json:"active"`
+	Packets  uint64   `json:"packets"`
+}
+
+// Reload is the answer to `nemod ctl reload`: what the new configuration
+// changed, and what of it waits for a restart.
+type Reload struct {
+	Reloaded bool `json:"reloaded"`
+	// Applied names each option (section.option) whose new value is in
+	// effect.
+	Applied []string `json:"applied"`
+	// NeedsRestart names each changed option the running daemon cannot
+	// take on; it keeps the old value until restarted.
+	NeedsRestart []string `json:"needs_restart"`
+}
