@@ -26,12 +26,12 @@ var (
 	t0       = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 )
 
-// world connects a Router and a Cache through a simulated network: a NAT
+// world connects an UpdateList and a Cache through a simulated network: a NAT
 // in front of IPv4 uplinks, and per-uplink faults.
 type world struct {
 	t       *testing.T
 	now     time.Time
-	r       *Router
+	r       *UpdateList
 	c       *Cache
 	natPort uint16
 	// blockNative drops native (protocol 135) signalling on these uplinks;
@@ -53,18 +53,18 @@ func haConfig() HAConfig {
 	}
 }
 
-func routerConfig() RouterConfig {
-	return RouterConfig{
+func routerConfig() UpdateListConfig {
+	return UpdateListConfig{
 		HoA: hoa, HA: haAddr, HAv4: haAddr4, MNPs: []netip.Prefix{mnp}, SPI: 256, Key: key, NAI: "car1@fleet",
 		Lifetime: 600 * time.Second,
 		Uplinks:  []UplinkConfig{{Name: "wifi", BID: 1}, {Name: "cell", BID: 2}},
 	}
 }
 
-func newWorld(t *testing.T, rc RouterConfig, hc HAConfig) *world {
+func newWorld(t *testing.T, rc UpdateListConfig, hc HAConfig) *world {
 	w := &world{t: t, now: t0, natPort: 40000, blockNative: map[int]bool{}, dead: map[int]bool{}}
 	rc.Logf = func(f string, a ...any) { w.logs = append(w.logs, f) }
-	w.r = NewRouter(rc, 1000)
+	w.r = NewUpdateList(rc, 1000)
 	w.c = NewCache(hc)
 	return w
 }
@@ -269,19 +269,19 @@ func TestRejections(t *testing.T) {
 	// rate; the others it must ignore, and it keeps backing off normally.
 	cases := []struct {
 		name   string
-		rc     func(*RouterConfig)
+		rc     func(*UpdateListConfig)
 		status uint8
 		count  func(*Cache) uint64
 	}{
-		{"wrong key", func(c *RouterConfig) { c.Key = []byte("fedcba9876543210") }, nemo.StatusAuthFailed, func(c *Cache) uint64 { return c.AuthFailed }},
-		{"wrong SPI", func(c *RouterConfig) { c.SPI = 999 }, nemo.StatusAuthFailed, func(c *Cache) uint64 { return c.AuthFailed }},
-		{"unknown home address", func(c *RouterConfig) { c.HoA = netip.MustParseAddr("2001:db8:ffff:1::999") }, nemo.StatusNotHomeAgent, func(c *Cache) uint64 { return c.UnknownHomeAddr }},
-		{"not home subnet", func(c *RouterConfig) { c.HoA = netip.MustParseAddr("2001:db8:eeee::1") }, nemo.StatusNotHomeSubnet, func(c *Cache) uint64 { return c.UnknownHomeAddr }},
-		{"prefix not authorized", func(c *RouterConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:200::/56")} }, nemo.StatusNotAuthorizedPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
-		{"prefix too wide", func(c *RouterConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:100::/48")} }, nemo.StatusNotAuthorizedPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
-		{"prefix over the home link", func(c *RouterConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")} }, nemo.StatusInvalidPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
-		{"invalid prefix", func(c *RouterConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:100::1/56")} }, nemo.StatusInvalidPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
-		{"wrong NAI", func(c *RouterConfig) { c.NAI = "car2@fleet" }, nemo.StatusProhibited, func(c *Cache) uint64 { return c.Prohibited }},
+		{"wrong key", func(c *UpdateListConfig) { c.Key = []byte("fedcba9876543210") }, nemo.StatusAuthFailed, func(c *Cache) uint64 { return c.AuthFailed }},
+		{"wrong SPI", func(c *UpdateListConfig) { c.SPI = 999 }, nemo.StatusAuthFailed, func(c *Cache) uint64 { return c.AuthFailed }},
+		{"unknown home address", func(c *UpdateListConfig) { c.HoA = netip.MustParseAddr("2001:db8:ffff:1::999") }, nemo.StatusNotHomeAgent, func(c *Cache) uint64 { return c.UnknownHomeAddr }},
+		{"not home subnet", func(c *UpdateListConfig) { c.HoA = netip.MustParseAddr("2001:db8:eeee::1") }, nemo.StatusNotHomeSubnet, func(c *Cache) uint64 { return c.UnknownHomeAddr }},
+		{"prefix not authorized", func(c *UpdateListConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:200::/56")} }, nemo.StatusNotAuthorizedPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
+		{"prefix too wide", func(c *UpdateListConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:100::/48")} }, nemo.StatusNotAuthorizedPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
+		{"prefix over the home link", func(c *UpdateListConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")} }, nemo.StatusInvalidPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
+		{"invalid prefix", func(c *UpdateListConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:100::1/56")} }, nemo.StatusInvalidPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
+		{"wrong NAI", func(c *UpdateListConfig) { c.NAI = "car2@fleet" }, nemo.StatusProhibited, func(c *Cache) uint64 { return c.Prohibited }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -426,7 +426,7 @@ func TestRejectionAnswersAreRateLimited(t *testing.T) {
 	c := NewCache(hc)
 	rc := routerConfig()
 	rc.Key = []byte("wrongwrongwrong!")
-	r := NewRouter(rc, 1)
+	r := NewUpdateList(rc, 1)
 	r.SetLink(0, LinkState{Up: true, IPv6: wifiCoA}, t0)
 	replies := 0
 	for i := 0; i < 20; i++ {
@@ -504,7 +504,7 @@ func TestRestartedRouterAdoptsSequenceNumber(t *testing.T) {
 	// The router restarts with a sequence number behind the home agent's.
 	w.now = w.now.Add(time.Minute)
 	rc := routerConfig()
-	w.r = NewRouter(rc, 100)
+	w.r = NewUpdateList(rc, 100)
 	w.results = nil
 	w.up(0, wifiCoA, netip.Addr{})
 	w.step()
@@ -564,7 +564,7 @@ func TestFallbackReprobesNativeAtRefresh(t *testing.T) {
 	}
 }
 
-func probingConfig() RouterConfig {
+func probingConfig() UpdateListConfig {
 	rc := routerConfig()
 	for i := range rc.Uplinks {
 		rc.Uplinks[i].ProbeInterval, rc.Uplinks[i].ProbeFailures = 450*time.Millisecond, 2

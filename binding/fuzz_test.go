@@ -9,7 +9,7 @@ import (
 // seedBUs returns Binding Updates as a router sends them: native, in UDP,
 // registrations and a de-registration.
 func seedBUs(t testing.TB) [][]byte {
-	r := NewRouter(routerConfig(), 7)
+	r := NewUpdateList(routerConfig(), 7)
 	r.SetLink(0, LinkState{Up: true, IPv6: wifiCoA}, t0)
 	r.SetLink(1, LinkState{Up: true, IPv4: cellCoA}, t0)
 	var out [][]byte
@@ -58,7 +58,7 @@ func FuzzRouterHandlePacket(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		rc := routerConfig()
 		rc.Key = []byte("a key the fuzzer does not know")
-		r := NewRouter(rc, 1000)
+		r := NewUpdateList(rc, 1000)
 		r.SetLink(0, LinkState{Up: true, IPv6: wifiCoA}, t0)
 		r.Poll(t0)
 		_ = r.HandlePacket(pkt, t0.Add(time.Millisecond))

@@ -48,7 +48,7 @@ type Daemon struct {
 	path    string
 	cfg     *config.Router
 	log     *slog.Logger
-	br      *binding.Router
+	br      *binding.UpdateList
 	mon     *ifmon.Monitor
 	ctl     *control.Server
 	pl      *netio.PacketListener
@@ -62,8 +62,8 @@ type Daemon struct {
 	start   time.Time
 }
 
-func routerConfig(r *config.Router, logf func(string, ...any)) binding.RouterConfig {
-	rc := binding.RouterConfig{
+func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateListConfig {
+	rc := binding.UpdateListConfig{
 		HoA: r.HomeAddress, HA: r.HomeAgent, HAv4: r.HomeAgentV4, MNPs: r.MNPs,
 		SPI: r.SPI, Key: r.Key, NAI: r.NAI, Lifetime: r.Lifetime, Logf: logf,
 	}
@@ -105,7 +105,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 	rc.Flows = table.FlowIDs()
 	// A random first sequence number: after a restart, an old one could
 	// look like a replay (RFC 6275 §11.7.1 leaves the choice open).
-	d.br = binding.NewRouter(rc, uint16(rand.Uint32()))
+	d.br = binding.NewUpdateList(rc, uint16(rand.Uint32()))
 	for _, u := range d.cfg.Uplinks {
 		d.uplinks = append(d.uplinks, &Uplink{Cfg: u})
 	}

@@ -35,8 +35,8 @@ type UplinkConfig struct {
 	ProbeFailures int
 }
 
-// RouterConfig is what the mobile router's binding update list needs.
-type RouterConfig struct {
+// UpdateListConfig is what the mobile router's binding update list needs.
+type UpdateListConfig struct {
 	HoA      netip.Addr
 	HA       netip.Addr // IPv6 address of the home agent
 	HAv4     netip.Addr // IPv4 address, for IPv4-only uplinks
@@ -89,7 +89,7 @@ func (s State) String() string {
 
 // Path is how to send a signalling packet over an uplink.
 type Path struct {
-	Uplink int // index into RouterConfig.Uplinks
+	Uplink int // index into UpdateListConfig.Uplinks
 	Encap  Encap
 	Src    netip.Addr // the care-of address to send from
 	Dst    netip.Addr // the home agent address (IPv6, or IPv4 for EncapUDP4)
@@ -174,11 +174,11 @@ type link struct {
 	lastHeard, nextProbe time.Time
 }
 
-// Router is the mobile router's binding update list: one binding per
+// UpdateList is the mobile router's binding update list: one binding per
 // uplink, registered with the home agent by BID (RFC 5648). It is not safe
 // for concurrent use.
-type Router struct {
-	cfg   RouterConfig
+type UpdateList struct {
+	cfg   UpdateListConfig
 	auth  *nemo.Authenticator
 	links []*link
 	seq   uint16
@@ -200,10 +200,10 @@ type Router struct {
 	shutdown                           bool
 }
 
-// NewRouter returns the binding update list for cfg, all uplinks down.
+// NewUpdateList returns the binding update list for cfg, all uplinks down.
 // The first sequence number is seq (pick it at random at start so that a
 // restart is not mistaken for a replay of an older registration).
-func NewRouter(cfg RouterConfig, seq uint16) *Router {
+func NewUpdateList(cfg UpdateListConfig, seq uint16) *UpdateList {
 	if cfg.InitialTimeout == 0 {
 		cfg.InitialTimeout = time.Second
 	}
@@ -222,7 +222,7 @@ func NewRouter(cfg RouterConfig, seq uint16) *Router {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	r := &Router{cfg: cfg, auth: nemo.NewAuthenticator(cfg.Key), seq: seq}
+	r := &UpdateList{cfg: cfg, auth: nemo.NewAuthenticator(cfg.Key), seq: seq}
 	for _, u := range cfg.Uplinks {
 		r.links = append(r.links, &link{cfg: u})
 	}
@@ -231,11 +231,11 @@ func NewRouter(cfg RouterConfig, seq uint16) *Router {
 
 // Gen changes whenever a binding's state, care-of address or encapsulation
 // changes.
-func (r *Router) Gen() uint64 { return r.gen }
+func (r *UpdateList) Gen() uint64 { return r.gen }
 
 // Bindings returns the state of every uplink's binding, in configuration
 // order.
-func (r *Router) Bindings() []BindingStatus {
+func (r *UpdateList) Bindings() []BindingStatus {
 	out := make([]BindingStatus, len(r.links))
 	for i, l := range r.links {
 		out[i] = BindingStatus{BID: l.cfg.BID, Uplink: l.cfg.Name, State: l.state, CoA: l.coa, Encap: l.encap, NAT: l.nat}
@@ -247,7 +247,7 @@ func (r *Router) Bindings() []BindingStatus {
 }
 
 // candidates lists the encapsulations an uplink may use with what it has.
-func (r *Router) candidates(l *link) []Encap {
+func (r *UpdateList) candidates(l *link) []Encap {
 	v6 := l.st.Up && l.st.IPv6.IsValid() && r.cfg.HA.IsValid()
 	v4 := l.st.Up && l.st.IPv4.IsValid() && r.cfg.HAv4.IsValid()
 	var c []Encap
@@ -274,7 +274,7 @@ func (r *Router) candidates(l *link) []Encap {
 	return c
 }
 
-func (r *Router) path(i int, e Encap) Path {
+func (r *UpdateList) path(i int, e Encap) Path {
 	l := r.links[i]
 	if e == EncapUDP4 {
 		return Path{Uplink: i, Encap: e, Src: l.st.IPv4, Dst: r.cfg.HAv4}
@@ -285,7 +285,7 @@ func (r *Router) path(i int, e Encap) Path {
 // SetLink records what the interface monitor says of uplink i. A lost
 // uplink's binding is de-registered through another one at the next Poll;
 // a new or changed care-of address is registered at once.
-func (r *Router) SetLink(i int, st LinkState, now time.Time) {
+func (r *UpdateList) SetLink(i int, st LinkState, now time.Time) {
 	l := r.links[i]
 	l.st = st
 	cands := r.candidates(l)
@@ -306,7 +306,7 @@ func (r *Router) SetLink(i int, st LinkState, now time.Time) {
 	r.registerOpts(i, now, false, r.cfg.FirstTimeout, 0)
 }
 
-func (r *Router) loseLink(l *link) {
+func (r *UpdateList) loseLink(l *link) {
 	if !slices.Contains(r.lost, l.cfg.BID) {
 		r.lost = append(r.lost, l.cfg.BID)
 	}
@@ -317,15 +317,15 @@ func (r *Router) loseLink(l *link) {
 	r.gen++
 }
 
-func (r *Router) indexOf(l *link) int { return slices.Index(r.links, l) }
+func (r *UpdateList) indexOf(l *link) int { return slices.Index(r.links, l) }
 
-func (r *Router) startRegistration(i int, now time.Time) { r.register(i, now, false) }
+func (r *UpdateList) startRegistration(i int, now time.Time) { r.register(i, now, false) }
 
 // register starts registering uplink i. keepLost leaves a pending
 // de-registration of its BID in place: when its path died, the home agent
 // must stop using it at once (through another uplink) while the router
 // tries to register it again through the same path.
-func (r *Router) register(i int, now time.Time, keepLost bool) {
+func (r *UpdateList) register(i int, now time.Time, keepLost bool) {
 	r.registerOpts(i, now, keepLost, 0, 0)
 }
 
@@ -335,7 +335,7 @@ func (r *Router) register(i int, now time.Time, keepLost bool) {
 // quickly, before the RFC 6275 back-off and before changing the
 // encapsulation. stay keeps the encapsulation for that many unanswered
 // attempts.
-func (r *Router) registerOpts(i int, now time.Time, keepLost bool, first time.Duration, stay int) {
+func (r *UpdateList) registerOpts(i int, now time.Time, keepLost bool, first time.Duration, stay int) {
 	l := r.links[i]
 	l.state = StateRegistering
 	l.encap = l.candidates[l.cand]
@@ -359,7 +359,7 @@ func (r *Router) registerOpts(i int, now time.Time, keepLost bool, first time.Du
 // them registered at once: through the preferred registered uplink, the
 // others in the same bulk refresh when theirs is near. Registrations keep
 // running throughout.
-func (r *Router) SetFlows(flows []nemo.FlowID, now time.Time) {
+func (r *UpdateList) SetFlows(flows []nemo.FlowID, now time.Time) {
 	r.cfg.Flows = flows
 	if i := r.best(); i >= 0 && r.links[i].reg == nil {
 		r.startRefresh(i, now)
@@ -368,11 +368,11 @@ func (r *Router) SetFlows(flows []nemo.FlowID, now time.Time) {
 
 // FlowStatus returns what the home agent answered for each flow binding
 // in its last acknowledgement (FID to RFC 6089 status).
-func (r *Router) FlowStatus() map[uint16]uint8 { return r.flowStatus }
+func (r *UpdateList) FlowStatus() map[uint16]uint8 { return r.flowStatus }
 
 // Heard tells the router that something (traffic, a probe's answer, an
 // acknowledgement) came from the home agent over uplink i's binding at t.
-func (r *Router) Heard(i int, t time.Time) {
+func (r *UpdateList) Heard(i int, t time.Time) {
 	if l := r.links[i]; t.After(l.lastHeard) {
 		l.lastHeard = t
 	}
@@ -392,7 +392,7 @@ func (l *link) deadline() time.Time {
 // told through another uplink (so that it stops using the path at once),
 // and the router tries to register the path again through itself, which
 // also repairs a path whose NAT mapping changed.
-func (r *Router) pollLiveness(i int, now time.Time) (Send, bool) {
+func (r *UpdateList) pollLiveness(i int, now time.Time) (Send, bool) {
 	l := r.links[i]
 	if !l.probing() {
 		return Send{}, false
@@ -434,7 +434,7 @@ func (r *Router) pollLiveness(i int, now time.Time) (Send, bool) {
 
 // Poll returns the Binding Updates due at now: registrations and their
 // retransmissions, refreshes, and de-registrations of lost uplinks.
-func (r *Router) Poll(now time.Time) []Send {
+func (r *UpdateList) Poll(now time.Time) []Send {
 	if r.shutdown {
 		return r.pollDereg(now)
 	}
@@ -504,7 +504,7 @@ func (r *Router) Poll(now time.Time) []Send {
 // refresh would fall due within the next quarter of the lifetime. Bindings
 // behind a NAT are left out: their own refreshes keep the NAT's mapping
 // alive.
-func (r *Router) startRefresh(i int, now time.Time) {
+func (r *UpdateList) startRefresh(i int, now time.Time) {
 	p := &pending{kind: kindRefresh, via: i, links: []int{i}, timeout: r.cfg.InitialTimeout, retryAt: now}
 	r.links[i].reg = p
 	horizon := now.Add(r.cfg.Lifetime / 4)
@@ -518,7 +518,7 @@ func (r *Router) startRefresh(i int, now time.Time) {
 
 // detachOthers takes a bulk refresh that got no answer apart: the path it
 // went through may be dead, so each binding refreshes through its own.
-func (r *Router) detachOthers(p *pending) {
+func (r *UpdateList) detachOthers(p *pending) {
 	for _, j := range p.links {
 		if j != p.via && r.links[j].reg == p {
 			r.links[j].reg = nil
@@ -527,7 +527,7 @@ func (r *Router) detachOthers(p *pending) {
 	p.links = p.links[:1]
 }
 
-func (r *Router) sendRegistration(i int, p *pending, now time.Time) (Send, error) {
+func (r *UpdateList) sendRegistration(i int, p *pending, now time.Time) (Send, error) {
 	l := r.links[i]
 	p.attempts++
 	p.answered = false
@@ -564,7 +564,7 @@ func (r *Router) sendRegistration(i int, p *pending, now time.Time) (Send, error
 }
 
 // newBU starts a Binding Update with a fresh sequence number and timestamp.
-func (r *Router) newBU(now time.Time, p *pending) *nemo.BindingUpdate {
+func (r *UpdateList) newBU(now time.Time, p *pending) *nemo.BindingUpdate {
 	r.seq++
 	ts := nemo.NTPTime(now.Add(r.skew))
 	if ts <= r.lastTS {
@@ -596,7 +596,7 @@ func (r *Router) newBU(now time.Time, p *pending) *nemo.BindingUpdate {
 // encode builds the signalling packet for a path: natively from the
 // care-of address with a Home Address option, or from the home address
 // inside UDP (RFC 5555 §4.1).
-func (r *Router) encode(bu *nemo.BindingUpdate, path Path, p *pending) (Send, error) {
+func (r *UpdateList) encode(bu *nemo.BindingUpdate, path Path, p *pending) (Send, error) {
 	if path.Encap == EncapUDP4 {
 		bu.Flags |= nemo.BUFlagF
 	}
@@ -621,7 +621,7 @@ func (r *Router) encode(bu *nemo.BindingUpdate, path Path, p *pending) (Send, er
 
 // best returns the uplink to send a de-registration through: a registered
 // one, lowest BID first, or -1.
-func (r *Router) best() int {
+func (r *UpdateList) best() int {
 	bi := -1
 	for i, l := range r.links {
 		if l.state == StateRegistered && (bi < 0 || l.cfg.BID < r.links[bi].cfg.BID) {
@@ -631,7 +631,7 @@ func (r *Router) best() int {
 	return bi
 }
 
-func (r *Router) pollDereg(now time.Time) []Send {
+func (r *UpdateList) pollDereg(now time.Time) []Send {
 	if r.dereg == nil {
 		if len(r.lost) == 0 {
 			return nil
@@ -692,7 +692,7 @@ func (r *Router) pollDereg(now time.Time) []Send {
 // Shutdown starts de-registering every binding (on SIGTERM). Poll then
 // returns only de-registrations; Done reports when there is nothing more
 // to wait for.
-func (r *Router) Shutdown(now time.Time) []Send {
+func (r *UpdateList) Shutdown(now time.Time) []Send {
 	r.shutdown = true
 	r.dereg = nil
 	for _, l := range r.links {
@@ -706,10 +706,10 @@ func (r *Router) Shutdown(now time.Time) []Send {
 }
 
 // Done reports whether a shutdown has nothing more to send or wait for.
-func (r *Router) Done() bool { return r.shutdown && r.dereg == nil }
+func (r *UpdateList) Done() bool { return r.shutdown && r.dereg == nil }
 
 // NextDeadline returns when Poll next has something to do (zero if never).
-func (r *Router) NextDeadline() time.Time {
+func (r *UpdateList) NextDeadline() time.Time {
 	var t time.Time
 	earlier := func(x time.Time) {
 		if !x.IsZero() && (t.IsZero() || x.Before(t)) {
@@ -745,7 +745,7 @@ var ErrUnexpected = errors.New("binding acknowledgement answers no outstanding b
 
 // HandlePacket processes an IPv6 packet carrying a Mobility Header from the
 // home agent (a BA, natively with a type 2 routing header or inside UDP).
-func (r *Router) HandlePacket(pkt []byte, now time.Time) error {
+func (r *UpdateList) HandlePacket(pkt []byte, now time.Time) error {
 	p, err := nemo.ParsePacket(pkt)
 	if err != nil {
 		return err
@@ -798,7 +798,7 @@ func answers(p *pending, ba *nemo.BindingAck) bool {
 }
 
 // find returns the outstanding BU a BA answers.
-func (r *Router) find(ba *nemo.BindingAck) *pending {
+func (r *UpdateList) find(ba *nemo.BindingAck) *pending {
 	for _, l := range r.links {
 		if answers(l.reg, ba) {
 			return l.reg
@@ -810,7 +810,7 @@ func (r *Router) find(ba *nemo.BindingAck) *pending {
 	return nil
 }
 
-func (r *Router) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Time) error {
+func (r *UpdateList) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Time) error {
 	pd.answered = true
 	if pd.kind == kindDereg && (ba.Status == nemo.StatusSeqOutOfWindow || ba.Status == nemo.StatusIDMismatch) {
 		// A registration sent after this de-registration got there first.
@@ -879,7 +879,7 @@ func (r *Router) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Time) e
 
 // noteFlows records the home agent's answer for each flow binding and logs
 // the refused ones when that changes.
-func (r *Router) noteFlows(ba *nemo.BindingAck) {
+func (r *UpdateList) noteFlows(ba *nemo.BindingAck) {
 	if len(ba.FlowIDs) == 0 && len(r.cfg.Flows) == 0 {
 		return
 	}
@@ -895,7 +895,7 @@ func (r *Router) noteFlows(ba *nemo.BindingAck) {
 
 // bound applies an accepting BA to uplink j's binding, by its per-BID
 // status.
-func (r *Router) bound(j int, pd *pending, ba *nemo.BindingAck, granted time.Duration, now time.Time) error {
+func (r *UpdateList) bound(j int, pd *pending, ba *nemo.BindingAck, granted time.Duration, now time.Time) error {
 	l := r.links[j]
 	if l.reg != pd {
 		return nil // detached or superseded meanwhile
