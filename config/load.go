@@ -428,6 +428,7 @@ func (d *decoder) router(x *section, uplinks, policies, rules []*section) *Route
 	r := &Router{
 		Name:          x.name,
 		Line:          x.s.Line,
+		Path:          d.path,
 		Lifetime:      DefaultLifetime,
 		ReplayWindow:  DefaultReplayWindow,
 		ControlSocket: DefaultControlSocket,

@@ -147,6 +147,7 @@ func TestGoodRouter(t *testing.T) {
 			{Name: "roadside", Proto: -1, DestIP: prefix("2001:db8:5::/48"), DSCP: -1, Policy: DirectPolicy, Line: 36},
 		},
 		Line: 1,
+		Path: "testdata/good/router.uci",
 	}
 	if !reflect.DeepEqual(f.Router, want) {
 		t.Errorf("router\n got %+v\nwant %+v", f.Router, want)

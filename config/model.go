@@ -82,6 +82,9 @@ type Router struct {
 	Policies      []Policy       // `config policy` sections in file order
 	Rules         []Rule         // `config rule` sections in file order
 	Line          int
+	// Path is the file the section was read from, so that what is found
+	// wrong later (policy.Compile) names it as Load's errors do.
+	Path string
 }
 
 // Uplink is one interface the router registers a care-of address on.
