@@ -75,6 +75,12 @@ type Entry struct {
 func (e *Entry) Registered() bool { return len(e.Bindings) > 0 }
 
 // Counters count what the binding cache did with the messages it was given.
+//
+// Each message received is counted once more in exactly one of Accepted,
+// Deregistrations, a refusal (Rejected lists them) or a message not acted
+// on (NotActedOn lists them), so that Received is their sum. Expired,
+// FlowsRefused, BIDsRefused and RejectsDropped count other things:
+// bindings, options, and answers left unsent.
 type Counters struct {
 	Received        uint64 `json:"received"`
 	Accepted        uint64 `json:"accepted"`
@@ -90,10 +96,77 @@ type Counters struct {
 	PrefixRejected  uint64 `json:"prefix_rejected"`
 	Prohibited      uint64 `json:"prohibited"`
 	FlowsRefused    uint64 `json:"flows_refused"`
-	BIDRejected     uint64 `json:"bid_rejected"`
-	UnknownMHType   uint64 `json:"unknown_mh_type"`
-	Ignored         uint64 `json:"ignored"`
-	RejectsDropped  uint64 `json:"rejects_rate_limited"`
+	// BIDRejected counts registrations refused for their BID options as
+	// a whole (a binding without BID exists); BIDsRefused the BID options
+	// refused one by one inside registrations otherwise accepted.
+	BIDRejected    uint64 `json:"bid_rejected"`
+	BIDsRefused    uint64 `json:"bids_refused"`
+	UnknownMHType  uint64 `json:"unknown_mh_type"`
+	Ignored        uint64 `json:"ignored"`
+	RejectsDropped uint64 `json:"rejects_rate_limited"`
+}
+
+// Reasons a message is refused or not acted on: Result.Reason, and the
+// keys of Counters.Rejected and Counters.NotActedOn, named as the
+// counters are in JSON.
+const (
+	ReasonMalformed       = "malformed"
+	ReasonBadChecksum     = "bad_checksum"
+	ReasonUnknownHomeAddr = "unknown_home_address"
+	ReasonAuthFailed      = "auth_failed"
+	ReasonNoTimestamp     = "no_timestamp"
+	ReasonBadTimestamp    = "bad_timestamp"
+	ReasonSeqOutOfWindow  = "seq_out_of_window"
+	ReasonPrefixRejected  = "prefix_rejected"
+	ReasonProhibited      = "prohibited"
+	ReasonBIDRejected     = "bid_rejected"
+	ReasonUnknownMHType   = "unknown_mh_type"
+	ReasonIgnored         = "ignored"
+)
+
+// Rejected returns the refusals by reason: the messages answered with an
+// error status (or that would have been, but for the rate limit).
+func (c *Counters) Rejected() map[string]uint64 {
+	return map[string]uint64{
+		ReasonMalformed: c.Malformed, ReasonUnknownHomeAddr: c.UnknownHomeAddr, ReasonAuthFailed: c.AuthFailed,
+		ReasonNoTimestamp: c.NoTimestamp, ReasonBadTimestamp: c.BadTimestamp, ReasonSeqOutOfWindow: c.SeqOutOfWindow,
+		ReasonPrefixRejected: c.PrefixRejected, ReasonProhibited: c.Prohibited, ReasonBIDRejected: c.BIDRejected,
+		ReasonUnknownMHType: c.UnknownMHType,
+	}
+}
+
+// NotActedOn returns the messages dropped without an answer, by reason.
+func (c *Counters) NotActedOn() map[string]uint64 {
+	return map[string]uint64{ReasonBadChecksum: c.BadChecksum, ReasonIgnored: c.Ignored}
+}
+
+// counter returns the counter of a refusal or a message not acted on.
+func (c *Counters) counter(reason string) *uint64 {
+	switch reason {
+	case ReasonMalformed:
+		return &c.Malformed
+	case ReasonBadChecksum:
+		return &c.BadChecksum
+	case ReasonUnknownHomeAddr:
+		return &c.UnknownHomeAddr
+	case ReasonAuthFailed:
+		return &c.AuthFailed
+	case ReasonNoTimestamp:
+		return &c.NoTimestamp
+	case ReasonBadTimestamp:
+		return &c.BadTimestamp
+	case ReasonSeqOutOfWindow:
+		return &c.SeqOutOfWindow
+	case ReasonPrefixRejected:
+		return &c.PrefixRejected
+	case ReasonProhibited:
+		return &c.Prohibited
+	case ReasonBIDRejected:
+		return &c.BIDRejected
+	case ReasonUnknownMHType:
+		return &c.UnknownMHType
+	}
+	return &c.Ignored
 }
 
 // Arrival says how a signalling packet reached the home agent.
@@ -121,6 +194,9 @@ type Result struct {
 	// answer was rate limited); Err says why a message was dropped.
 	Status uint8
 	Err    error
+	// Reason names the counter a refused or ignored message was counted
+	// under (Reason*); "" for an accepted registration or de-registration.
+	Reason string
 }
 
 // Cache is the home agent's binding cache. It is not safe for concurrent
@@ -136,12 +212,7 @@ type Cache struct {
 
 // NewCache returns an empty binding cache for cfg.
 func NewCache(cfg HAConfig) *Cache {
-	if cfg.ReplayWindow == 0 {
-		cfg.ReplayWindow = nemo.DefaultReplayWindow
-	}
-	if cfg.MaxLifetime == 0 {
-		cfg.MaxLifetime = time.Hour
-	}
+	cfg.MaxLifetime, cfg.ReplayWindow = limits(cfg.MaxLifetime, cfg.ReplayWindow)
 	if cfg.NATKeepalive == 0 {
 		cfg.NATKeepalive = 110 * time.Second
 	}
@@ -154,6 +225,25 @@ func NewCache(cfg HAConfig) *Cache {
 		c.entries[p.HoA] = &Entry{Peer: p}
 	}
 	return c
+}
+
+// limits fills in the defaults of the lifetime and replay window.
+func limits(maxLifetime, replayWindow time.Duration) (time.Duration, time.Duration) {
+	if maxLifetime == 0 {
+		maxLifetime = time.Hour
+	}
+	if replayWindow == 0 {
+		replayWindow = nemo.DefaultReplayWindow
+	}
+	return maxLifetime, replayWindow
+}
+
+// SetLimits replaces the longest lifetime granted and the replay window (a
+// configuration reload; zero means the default). They apply from the next
+// Binding Update on: a lifetime already granted runs its course, as the
+// router was told it would.
+func (c *Cache) SetLimits(maxLifetime, replayWindow time.Duration) {
+	c.cfg.MaxLifetime, c.cfg.ReplayWindow = limits(maxLifetime, replayWindow)
 }
 
 // Entry returns the entry of a home address, or nil.
@@ -181,39 +271,46 @@ var (
 // packet itself for native signalling, the UDP payload for RFC 5555.
 func (c *Cache) HandlePacket(pkt []byte, arr Arrival, now time.Time) Result {
 	c.Received++
+	r := c.handle(pkt, arr, now)
+	if r.Reason != "" {
+		*c.counter(r.Reason)++
+	}
+	return r
+}
+
+// handle does HandlePacket's work; every way out but an accepted
+// registration or de-registration gives the Reason it is counted under.
+func (c *Cache) handle(pkt []byte, arr Arrival, now time.Time) Result {
 	p, err := nemo.ParsePacket(pkt)
 	if err != nil {
-		c.Malformed++
-		return Result{Err: err}
+		return Result{Err: err, Reason: ReasonMalformed}
 	}
 	if !nemo.VerifyChecksum(p.MH, p.PseudoSrc(), p.PseudoDst()) {
-		c.BadChecksum++
-		return Result{Err: nemo.ErrChecksum}
+		return Result{Err: nemo.ErrChecksum, Reason: ReasonBadChecksum}
 	}
 	h, err := nemo.ParseHeader(p.MH)
 	if err != nil {
-		c.Malformed++
-		return Result{Err: err}
+		return Result{Err: err, Reason: ReasonMalformed}
 	}
 	switch h.Type {
 	case nemo.TypeBU:
 		return c.handleBU(&p, arr, now)
 	case nemo.TypeBA, nemo.TypeBE, nemo.TypeBRR, nemo.TypeHASwitch, nemo.TypeRevocation, nemo.TypeHeartbeat:
 		// Messages a home agent does not act on here.
-		c.Ignored++
-		return Result{Err: errNotBU}
+		return Result{Err: errNotBU, Reason: ReasonIgnored}
 	}
 	// An unknown MH type is answered with a Binding Error, status 2
 	// (RFC 6275 §9.2), within the rejection rate.
-	c.UnknownMHType++
 	if !c.allowReject(now) {
-		return Result{Err: errRateLimited}
+		return Result{Err: errRateLimited, Reason: ReasonUnknownMHType}
 	}
 	be, err := nemo.Marshal(&nemo.BindingError{Status: nemo.BEUnknownType, HomeAddress: p.PseudoSrc()})
 	if err != nil {
-		return Result{Err: err}
+		return Result{Err: err, Reason: ReasonUnknownMHType}
 	}
-	return c.reply(&p, arr, be, errNotBU)
+	r := c.reply(&p, arr, be, errNotBU)
+	r.Reason = ReasonUnknownMHType
+	return r
 }
 
 // reply wraps an encoded MH into the answer packet: to the care-of address
@@ -253,16 +350,17 @@ func (c *Cache) allowReject(now time.Time) bool {
 
 // reject answers a BU with a failure status. For a known router the answer
 // is authenticated; for an unknown home address it cannot be.
-func (c *Cache) reject(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.BindingUpdate, status uint8, ts uint64, why error, now time.Time) Result {
+// reason names the counter the refusal goes to.
+func (c *Cache) reject(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.BindingUpdate, status uint8, ts uint64, why error, reason string, now time.Time) Result {
 	if !c.allowReject(now) {
-		return Result{Status: status, Err: errRateLimited}
+		return Result{Status: status, Err: errRateLimited, Reason: reason}
 	}
 	ba := nemo.BindingAck{Status: status, Seq: bu.Seq}
 	if status == nemo.StatusSeqOutOfWindow && e != nil {
 		ba.Seq = e.lastSeq
 	}
 	r := c.answer(e, p, arr, &ba, bu, ts)
-	r.Status, r.Err = status, why
+	r.Status, r.Err, r.Reason = status, why, reason
 	return r
 }
 
@@ -331,57 +429,48 @@ func (c *Cache) handleBU(p *nemo.Packet, arr Arrival, now time.Time) Result {
 	hoa := p.PseudoSrc()
 	e := c.entries[hoa]
 	if err := nemo.Unmarshal(p.MH, bu); err != nil {
-		c.Malformed++
 		var ne *nemo.Error
 		if e != nil && errors.As(err, &ne) && ne.Status != 0 {
 			// Only the fixed part is trusted: answer without echoing options.
 			*bu = nemo.BindingUpdate{Seq: bu.Seq}
-			return c.reject(e, p, arr, bu, ne.Status, 0, err, now)
+			return c.reject(e, p, arr, bu, ne.Status, 0, err, ReasonMalformed, now)
 		}
-		return Result{Err: err}
+		return Result{Err: err, Reason: ReasonMalformed}
 	}
 	if e == nil {
-		c.UnknownHomeAddr++
 		status := nemo.StatusNotHomeAgent
 		if !c.cfg.HomePrefix.Contains(hoa) {
 			status = nemo.StatusNotHomeSubnet
 		}
-		return c.reject(nil, p, arr, bu, status, bu.Timestamp, errors.New("unknown home address "+hoa.String()), now)
+		return c.reject(nil, p, arr, bu, status, bu.Timestamp, errors.New("unknown home address "+hoa.String()), ReasonUnknownHomeAddr, now)
 	}
 	// RFC 4285: authenticate first, then check the timestamp.
 	auth, ok := bu.MNHA()
 	if !ok || auth.SPI != e.Peer.SPI {
-		c.AuthFailed++
-		return c.reject(e, p, arr, bu, nemo.StatusAuthFailed, bu.Timestamp, nemo.ErrNoAuth, now)
+		return c.reject(e, p, arr, bu, nemo.StatusAuthFailed, bu.Timestamp, nemo.ErrNoAuth, ReasonAuthFailed, now)
 	}
 	coa := p.Src
 	if err := e.authenticator().Verify(p.MH, &bu.Options, coa, hoa); err != nil {
-		c.AuthFailed++
-		return c.reject(e, p, arr, bu, nemo.StatusAuthFailed, bu.Timestamp, err, now)
+		return c.reject(e, p, arr, bu, nemo.StatusAuthFailed, bu.Timestamp, err, ReasonAuthFailed, now)
 	}
 	if !bu.HasTimestamp {
-		c.NoTimestamp++
-		return c.reject(e, p, arr, bu, nemo.StatusMesgIDRequired, 0, nemo.ErrNoTimestamp, now)
+		return c.reject(e, p, arr, bu, nemo.StatusMesgIDRequired, 0, nemo.ErrNoTimestamp, ReasonNoTimestamp, now)
 	}
 	if err := nemo.CheckTimestamp(bu.Timestamp, now, c.cfg.ReplayWindow, e.lastTS); err != nil {
-		c.BadTimestamp++
-		return c.reject(e, p, arr, bu, nemo.StatusIDMismatch, nemo.MismatchTimestamp(bu.Timestamp, now), err, now)
+		return c.reject(e, p, arr, bu, nemo.StatusIDMismatch, nemo.MismatchTimestamp(bu.Timestamp, now), err, ReasonBadTimestamp, now)
 	}
 	if e.hasSeq && !nemo.SeqNewer(bu.Seq, e.lastSeq) {
-		c.SeqOutOfWindow++
-		return c.reject(e, p, arr, bu, nemo.StatusSeqOutOfWindow, bu.Timestamp, errors.New("sequence number out of window"), now)
+		return c.reject(e, p, arr, bu, nemo.StatusSeqOutOfWindow, bu.Timestamp, errors.New("sequence number out of window"), ReasonSeqOutOfWindow, now)
 	}
 	// From here on the message is authentic and fresh: remember it.
 	e.hasSeq, e.lastSeq, e.lastTS = true, bu.Seq, bu.Timestamp
 	if e.Peer.NAI != "" && (!bu.HasMNID || string(bu.MNID) != e.Peer.NAI) {
-		c.Prohibited++
-		return c.reject(e, p, arr, bu, nemo.StatusProhibited, bu.Timestamp, errors.New("mobile node identifier does not match"), now)
+		return c.reject(e, p, arr, bu, nemo.StatusProhibited, bu.Timestamp, errors.New("mobile node identifier does not match"), ReasonProhibited, now)
 	}
 	if bu.Flags&nemo.BUFlagH == 0 {
 		// Only home registrations: a correspondent registration would need
 		// return routability, which a home agent serving routers does not do.
-		c.Prohibited++
-		return c.reject(e, p, arr, bu, nemo.StatusProhibited, bu.Timestamp, errors.New("not a home registration"), now)
+		return c.reject(e, p, arr, bu, nemo.StatusProhibited, bu.Timestamp, errors.New("not a home registration"), ReasonProhibited, now)
 	}
 	if bu.Lifetime == 0 {
 		return c.deregister(e, p, arr, bu, now)
@@ -412,8 +501,8 @@ func (c *Cache) deregister(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Bindi
 	var changed *Entry
 	if len(e.Bindings) != before {
 		changed = e
-		c.Deregistrations++
 	}
+	c.Deregistrations++
 	if len(e.Bindings) == 0 {
 		e.MNPs = e.MNPs[:0]
 	}
@@ -467,13 +556,11 @@ func (c *Cache) prefixes(e *Entry, bu *nemo.BindingUpdate) ([]netip.Prefix, uint
 func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.BindingUpdate, now time.Time) Result {
 	router := bu.Flags&nemo.BUFlagR != 0
 	if e.Registered() && router != e.Router {
-		c.Prohibited++
-		return c.reject(e, p, arr, bu, nemo.StatusRegTypeChange, bu.Timestamp, errors.New("registration type change"), now)
+		return c.reject(e, p, arr, bu, nemo.StatusRegTypeChange, bu.Timestamp, errors.New("registration type change"), ReasonProhibited, now)
 	}
 	mnps, st := c.prefixes(e, bu)
 	if st != 0 {
-		c.PrefixRejected++
-		return c.reject(e, p, arr, bu, st, bu.Timestamp, errors.New("mobile network prefix refused"), now)
+		return c.reject(e, p, arr, bu, st, bu.Timestamp, errors.New("mobile network prefix refused"), ReasonPrefixRejected, now)
 	}
 	lifetime := min(nemo.LifetimeDuration(bu.Lifetime), c.cfg.MaxLifetime)
 	expires := now.Add(lifetime)
@@ -499,8 +586,7 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 		e.Bindings = append(e.Bindings[:0], b)
 	} else {
 		if i := e.find(0); i >= 0 && bu.Flags&nemo.BUFlagO == 0 {
-			c.BIDRejected++
-			return c.reject(e, p, arr, bu, nemo.StatusMCoANonMCoAExists, bu.Timestamp, errors.New("a binding without BID exists"), now)
+			return c.reject(e, p, arr, bu, nemo.StatusMCoANonMCoAExists, bu.Timestamp, errors.New("a binding without BID exists"), ReasonBIDRejected, now)
 		}
 		if bu.Flags&nemo.BUFlagO != 0 {
 			keep := e.Bindings[:0]
@@ -514,7 +600,7 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 		for _, bo := range bu.BIDs {
 			st := c.bindOne(e, bo, arr, bu, expires, now)
 			if st != 0 {
-				c.BIDRejected++
+				c.BIDsRefused++
 				ba.Status = nemo.StatusMCoANotComplete
 			}
 			ba.BIDs = append(ba.BIDs, nemo.BID{ID: bo.ID, Status: st, H: bo.H, Pri: bo.Pri})

@@ -172,6 +172,9 @@ type link struct {
 	// binding (told by the data plane through Heard); nextProbe when the
 	// next probe is due.
 	lastHeard, nextProbe time.Time
+	// retimed is when the probing last changed (SetUplinkTiming): silence
+	// from before it is not judged by the new, perhaps shorter, deadline.
+	retimed time.Time
 }
 
 // UpdateList is the mobile router's binding update list: one binding per
@@ -194,8 +197,11 @@ type UpdateList struct {
 	gen        uint64
 	probeSeq   uint32
 	flowStatus map[uint16]uint8
-	// Counters
+	// Counters. Every packet HandlePacket is given is Received, and then
+	// either Acked (it answers an outstanding Binding Update, whatever it
+	// says) or Ignored (see Reason for why).
 	Sent, Acked, Rejected, Retransmits uint64
+	Received, Ignored                  uint64
 	Probes, DeadPaths                  uint64
 	shutdown                           bool
 }
@@ -217,7 +223,7 @@ func NewUpdateList(cfg UpdateListConfig, seq uint16) *UpdateList {
 		cfg.DeregAttempts = 3
 	}
 	if cfg.Lifetime == 0 {
-		cfg.Lifetime = 600 * time.Second
+		cfg.Lifetime = 600 * time.Second // as SetLifetime
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
@@ -355,6 +361,38 @@ func (r *UpdateList) registerOpts(i int, now time.Time, keepLost bool, first tim
 	r.gen++
 }
 
+// SetUplinkTiming changes the liveness probing of uplink i (a
+// configuration reload): the next probe goes out within the new interval,
+// and the path is judged dead by the new count of intervals, counted from
+// now for a silence that began before.
+func (r *UpdateList) SetUplinkTiming(i int, interval time.Duration, failures int, now time.Time) {
+	l := r.links[i]
+	if l.cfg.ProbeInterval == interval && l.cfg.ProbeFailures == failures {
+		return
+	}
+	wasProbing := l.probing()
+	l.cfg.ProbeInterval, l.cfg.ProbeFailures = interval, failures
+	if !l.probing() {
+		return
+	}
+	if !wasProbing {
+		l.nextProbe = now
+	} else if next := now.Add(interval); next.Before(l.nextProbe) {
+		l.nextProbe = next
+	}
+	l.retimed = now
+}
+
+// SetLifetime changes the lifetime the Binding Updates ask for (a
+// configuration reload; zero is the default, 600 s): from the next one on,
+// each binding keeping what it was granted until then.
+func (r *UpdateList) SetLifetime(d time.Duration) {
+	if d == 0 {
+		d = 600 * time.Second
+	}
+	r.cfg.Lifetime = d
+}
+
 // SetFlows replaces the flow bindings (a configuration reload) and has
 // them registered at once: through the preferred registered uplink, the
 // others in the same bulk refresh when theirs is near. Registrations keep
@@ -384,7 +422,11 @@ func (l *link) probing() bool {
 }
 
 func (l *link) deadline() time.Time {
-	return l.lastHeard.Add(l.cfg.ProbeInterval * time.Duration(l.cfg.ProbeFailures))
+	from := l.lastHeard
+	if l.retimed.After(from) {
+		from = l.retimed
+	}
+	return from.Add(l.cfg.ProbeInterval * time.Duration(l.cfg.ProbeFailures))
 }
 
 // pollLiveness probes registered paths and declares dead the ones the home
@@ -743,41 +785,81 @@ func (r *UpdateList) NextDeadline() time.Time {
 // ErrUnexpected is returned for a valid BA that answers no outstanding BU.
 var ErrUnexpected = errors.New("binding acknowledgement answers no outstanding binding update")
 
+// Reasons HandlePacket gives, besides the cache's ReasonMalformed,
+// ReasonBadChecksum, ReasonAuthFailed and ReasonNoTimestamp.
+const (
+	ReasonNotOurs    = "not_our_home_address" // signalling for another home address
+	ReasonUnexpected = "unexpected"           // an answer to no outstanding Binding Update
+	ReasonRefused    = "refused"              // the home agent refused a Binding Update (or some of its BIDs)
+)
+
+// Error is what HandlePacket returns: why it did not act on a packet, or
+// what the home agent refused, with a Reason for counters and log
+// summaries.
+type Error struct {
+	Reason string
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Reason returns the Reason of an *Error in err's chain, "other" for
+// another error, and "" for nil.
+func Reason(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Reason
+	}
+	return "other"
+}
+
 // HandlePacket processes an IPv6 packet carrying a Mobility Header from the
 // home agent (a BA, natively with a type 2 routing header or inside UDP).
 func (r *UpdateList) HandlePacket(pkt []byte, now time.Time) error {
+	r.Received++
+	ignore := func(reason string, err error) error {
+		r.Ignored++
+		return &Error{Reason: reason, Err: err}
+	}
 	p, err := nemo.ParsePacket(pkt)
 	if err != nil {
-		return err
+		return ignore(ReasonMalformed, err)
 	}
 	if p.PseudoDst() != r.cfg.HoA {
-		return fmt.Errorf("signalling for %s, not our home address", p.PseudoDst())
+		return ignore(ReasonNotOurs, fmt.Errorf("signalling for %s, not our home address", p.PseudoDst()))
 	}
 	if !nemo.VerifyChecksum(p.MH, p.PseudoSrc(), p.PseudoDst()) {
-		return nemo.ErrChecksum
+		return ignore(ReasonBadChecksum, nemo.ErrChecksum)
 	}
 	var ba nemo.BindingAck
 	if err := nemo.Unmarshal(p.MH, &ba); err != nil {
-		return err
+		return ignore(ReasonMalformed, err)
 	}
 	// See nemo's package documentation for which addresses are covered.
 	if err := r.auth.Verify(p.MH, &ba.Options, p.Dst, p.PseudoDst()); err != nil {
 		// An answer we cannot authenticate changes nothing, but its status
 		// tells the operator what is wrong (a key or a home address).
-		return fmt.Errorf("ignoring unauthenticated binding acknowledgement (status %d): %w", ba.Status, err)
+		return ignore(ReasonAuthFailed, fmt.Errorf("ignoring unauthenticated binding acknowledgement (status %d): %w", ba.Status, err))
 	}
 	if a, _ := ba.MNHA(); a.SPI != r.cfg.SPI {
-		return nemo.ErrAuth
+		return ignore(ReasonAuthFailed, nemo.ErrAuth)
 	}
 	if !ba.HasTimestamp {
-		return errors.New("binding acknowledgement without our timestamp")
+		return ignore(ReasonNoTimestamp, errors.New("binding acknowledgement without our timestamp"))
 	}
 	pd := r.find(&ba)
 	if pd == nil {
-		return ErrUnexpected
+		return ignore(ReasonUnexpected, ErrUnexpected)
 	}
 	r.Acked++
-	return r.acknowledged(pd, &ba, now)
+	if err := r.acknowledged(pd, &ba, now); err != nil {
+		return &Error{Reason: ReasonRefused, Err: err}
+	}
+	return nil
 }
 
 // answers reports whether a BA answers the last transmission of p. The BA
