@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,6 +23,8 @@ import (
 	"nemod/internal/procstat"
 	"nemod/nemo"
 	"nemod/netio"
+	"nemod/setup"
+	"nemod/status"
 	"nemod/tunnel"
 )
 
@@ -59,28 +62,15 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-func peers(ha *config.HomeAgent) []binding.Peer {
-	out := make([]binding.Peer, 0, len(ha.MobileRouters))
-	for _, m := range ha.MobileRouters {
-		out = append(out, binding.Peer{Name: m.Name, HoA: m.HomeAddress, SPI: m.SPI, Key: m.Key, NAI: m.NAI, MNPs: m.MNPs})
-	}
-	return out
-}
-
-func cacheConfig(ha *config.HomeAgent) binding.HAConfig {
-	return binding.HAConfig{
-		Address: ha.Address, AddressV4: ha.AddressV4, HomePrefix: ha.HomePrefix,
-		MaxLifetime: ha.MaxLifetime, ReplayWindow: ha.ReplayWindow, Peers: peers(ha),
-	}
-}
-
 // Run loads the configuration at path and runs the home agent until ctx is
 // done or SIGTERM/SIGINT arrives. SIGHUP reloads the configuration.
 func Run(ctx context.Context, path string, opts Options) error {
-	f, err := config.LoadFor(path, config.RoleHomeAgent)
+	// What check-config runs too.
+	plan, err := setup.HomeAgent(path)
 	if err != nil {
 		return err
 	}
+	f := plan.File
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -89,7 +79,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 		log.Warn(w)
 	}
 	d := &Daemon{path: path, cfg: f.HomeAgent, log: log, sig: make(chan []sigPacket, 4096), start: time.Now()}
-	d.cache = binding.NewCache(cacheConfig(d.cfg))
+	d.cache = binding.NewCache(plan.Cache)
 	if err := d.open(); err != nil {
 		d.close()
 		return err
@@ -346,25 +336,44 @@ func haRouters(ha *config.HomeAgent) []tunnel.HARouter {
 	return out
 }
 
-// reload re-reads the configuration; a bad file is reported and the
-// running configuration stays.
-func (d *Daemon) reload() error {
-	f, err := config.LoadFor(d.path, config.RoleHomeAgent)
+// reload re-reads the configuration and applies every option a running
+// home agent can take; a bad file is reported and the running
+// configuration stays.
+func (d *Daemon) reload() (status.Reload, error) {
+	plan, err := setup.HomeAgent(d.path)
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)
-		return err
+		return status.Reload{Applied: []string{}, NeedsRestart: []string{}}, err
 	}
-	changed := d.cache.SetPeers(peers(f.HomeAgent))
-	if err := d.fwd.SetRouters(haRouters(f.HomeAgent)); err != nil {
+	rl := plan.Reload(d.cfg)
+	next := rl.HomeAgent
+	// The data plane takes a new liveness timeout if it has a setter for
+	// it; if not, the option waits for a restart like the ones the table
+	// in package config names.
+	if lt, ok := d.fwd.(interface{ SetLivenessTimeout(time.Duration) }); ok {
+		lt.SetLivenessTimeout(next.LivenessTimeout)
+	} else if next.LivenessTimeout != d.cfg.LivenessTimeout {
+		next.LivenessTimeout = d.cfg.LivenessTimeout
+		rl.Reply = setup.Hold(rl.Reply, "homeagent.liveness_timeout")
+	}
+	d.cache.SetLimits(rl.Cache.MaxLifetime, rl.Cache.ReplayWindow)
+	changed := d.cache.SetPeers(rl.Cache.Peers)
+	if err := d.fwd.SetRouters(haRouters(next)); err != nil {
 		d.log.Warn("routes after reload", "err", err)
 	}
-	d.cfg.MobileRouters = f.HomeAgent.MobileRouters
-	d.cfg.MaxLifetime = f.HomeAgent.MaxLifetime
+	rl.ApplyTo(d.cfg)
 	for _, e := range changed {
 		d.forward(e)
 	}
-	d.log.Info("configuration reloaded", "mobile_routers", len(f.HomeAgent.MobileRouters))
-	return nil
+	d.log.Info("configuration reloaded", "mobile_routers", len(d.cfg.MobileRouters), "applied", strings.Join(rl.Reply.Applied, ", "))
+	if len(rl.Reply.NeedsRestart) > 0 {
+		attrs := []any{"options", strings.Join(rl.Reply.NeedsRestart, ", ")}
+		if rl.Held != nil {
+			attrs = append(attrs, "why", rl.Held)
+		}
+		d.log.Warn("changed options wait for a restart", attrs...)
+	}
+	return rl.Reply, nil
 }
 
 // Status is what `nemod ctl status` shows of a home agent.
@@ -461,7 +470,7 @@ func (d *Daemon) control(c *control.Call) {
 	case "status":
 		c.Reply(d.status(time.Now()), nil)
 	case "reload":
-		c.Reply(map[string]bool{"reloaded": true}, d.reload())
+		c.Reply(d.reload())
 	case "memstats":
 		c.Reply(procstat.ReadMemory(), nil)
 	case "flows":

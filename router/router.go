@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,6 +27,8 @@ import (
 	"nemod/nemo"
 	"nemod/netio"
 	"nemod/policy"
+	"nemod/setup"
+	"nemod/status"
 	"nemod/tunnel"
 )
 
@@ -84,10 +87,13 @@ func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateLis
 // Run loads the configuration at path and runs the mobile router until ctx
 // is done or SIGTERM/SIGINT arrives, then de-registers every binding.
 func Run(ctx context.Context, path string, opts Options) error {
-	f, err := config.LoadFor(path, config.RoleRouter)
+	// What check-config runs too: the file loaded and its flow bindings
+	// compiled.
+	plan, err := setup.Router(path)
 	if err != nil {
 		return err
 	}
+	f, table := plan.File, plan.Table
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -97,10 +103,6 @@ func Run(ctx context.Context, path string, opts Options) error {
 	}
 	d := &Daemon{path: path, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now()}
 	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
-	table, err := policy.Compile(d.cfg)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
 	rc := routerConfig(d.cfg, logf)
 	rc.Flows = table.FlowIDs()
 	// A random first sequence number: after a restart, an old one could
@@ -338,29 +340,38 @@ func (d *Daemon) shutdown() error {
 	return nil
 }
 
-func (d *Daemon) reload() error {
-	f, err := config.LoadFor(d.path, config.RoleRouter)
+// reload re-reads the configuration and applies every option a running
+// router can take; a bad file is reported and the running configuration
+// stays.
+func (d *Daemon) reload() (status.Reload, error) {
+	plan, err := setup.Router(d.path)
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)
-		return err
+		return status.Reload{Applied: []string{}, NeedsRestart: []string{}}, err
 	}
-	// Policies and rules can change on the fly; what defines the bindings
-	// (addresses, keys, uplinks) needs a restart, so it is kept.
-	next := *d.cfg
-	next.Policies, next.Rules, next.DefaultPolicy = f.Router.Policies, f.Router.Rules, f.Router.DefaultPolicy
-	table, err := policy.Compile(&next)
-	if err != nil {
-		d.log.Error("reload refused, keeping the running configuration", "err", err)
-		return err
+	now := time.Now()
+	rl := plan.Reload(d.cfg)
+	rl.ApplyTo(d.cfg)
+	for i, u := range d.cfg.Uplinks {
+		d.br.SetUplinkTiming(i, u.ProbeInterval, u.ProbeFailures, now)
 	}
-	*d.cfg = next
-	d.fwd.SetFlows(table)
-	if err := d.fwd.SetDirect(table); err != nil {
-		d.log.Error("local breakout after reload", "err", err)
+	d.br.SetLifetime(d.cfg.Lifetime)
+	if rl.Table != nil {
+		d.fwd.SetFlows(rl.Table)
+		if err := d.fwd.SetDirect(rl.Table); err != nil {
+			d.log.Error("local breakout after reload", "err", err)
+		}
+		d.br.SetFlows(rl.Table.FlowIDs(), now)
 	}
-	d.br.SetFlows(table.FlowIDs(), time.Now())
-	d.log.Info("configuration reloaded", "flow_bindings", len(table.Entries))
-	return nil
+	d.log.Info("configuration reloaded", "applied", strings.Join(rl.Reply.Applied, ", "))
+	if len(rl.Reply.NeedsRestart) > 0 {
+		attrs := []any{"options", strings.Join(rl.Reply.NeedsRestart, ", ")}
+		if rl.Held != nil {
+			attrs = append(attrs, "why", rl.Held)
+		}
+		d.log.Warn("changed options wait for a restart", attrs...)
+	}
+	return rl.Reply, nil
 }
 
 // Status is what `nemod ctl status` shows of a mobile router.
@@ -423,7 +434,7 @@ func (d *Daemon) control(c *control.Call) {
 	case "status":
 		c.Reply(d.status(time.Now()), nil)
 	case "reload":
-		c.Reply(map[string]bool{"reloaded": true}, d.reload())
+		c.Reply(d.reload())
 	case "memstats":
 		c.Reply(procstat.ReadMemory(), nil)
 	case "flows":

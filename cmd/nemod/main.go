@@ -18,7 +18,7 @@ const usage = `nemod: NEMO mobile router and home agent
 usage:
   nemod router -c FILE         run the mobile router
   nemod homeagent -c FILE      run the home agent
-  nemod ctl -s SOCKET COMMAND  talk to a running daemon (status, reload; --json)
+  nemod ctl -s SOCKET COMMAND  talk to a running daemon (status, flows, reload, memstats; --json)
   nemod check-config -c FILE   validate a configuration file
   nemod version
 `
