@@ -20,6 +20,7 @@ import (
 	"nemod/binding"
 	"nemod/config"
 	"nemod/control"
+	"nemod/internal/logsum"
 	"nemod/internal/procstat"
 	"nemod/nemo"
 	"nemod/netio"
@@ -55,6 +56,9 @@ type Daemon struct {
 	// readers are goroutines of their own.
 	dropped atomic.Uint64
 	start   time.Time
+	// refusals keeps a flood of refused Binding Updates to a few lines and
+	// a summary per interval.
+	refusals *logsum.Summarizer
 }
 
 // Options adjust a daemon.
@@ -78,7 +82,8 @@ func Run(ctx context.Context, path string, opts Options) error {
 	for _, w := range f.Warnings {
 		log.Warn(w)
 	}
-	d := &Daemon{path: path, cfg: f.HomeAgent, log: log, sig: make(chan []sigPacket, 4096), start: time.Now()}
+	d := &Daemon{path: path, cfg: f.HomeAgent, log: log, sig: make(chan []sigPacket, 4096), start: time.Now(),
+		refusals: logsum.New("refused binding updates", 5, 10*time.Second)}
 	d.cache = binding.NewCache(plan.Cache)
 	if err := d.open(); err != nil {
 		d.close()
@@ -280,6 +285,9 @@ func (d *Daemon) loop(ctx context.Context) error {
 			}
 			d.flush(&queued)
 		case now := <-tick.C:
+			for _, r := range d.refusals.Flush(now) {
+				d.log.Warn(r.String())
+			}
 			for _, e := range d.cache.Expire(now) {
 				d.log.Info("binding expired", "router", e.Peer.Name, "bindings_left", len(e.Bindings))
 				d.forward(e)
@@ -295,7 +303,7 @@ func (d *Daemon) handle(p sigPacket, now time.Time, queued *int) {
 	d.send(res, queued)
 	if res.Err != nil {
 		d.log.Debug("signalling refused", "from", p.arr.Outer, "status", res.Status, "err", res.Err)
-		if res.Status >= 128 {
+		if res.Status >= 128 && d.refusals.Admit(res.Reason, now) {
 			d.log.Warn("binding update refused", "from", p.arr.Outer, "status", res.Status, "reason", res.Err)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"nemod/config"
 	"nemod/control"
 	"nemod/ifmon"
+	"nemod/internal/logsum"
 	"nemod/internal/procstat"
 	"nemod/nemo"
 	"nemod/netio"
@@ -63,6 +64,9 @@ type Daemon struct {
 	// and the data plane's goroutines) could not queue.
 	dropped atomic.Uint64
 	start   time.Time
+	// answers keeps a flood of answers the router ignores or is refused
+	// to a few lines and a summary per interval.
+	answers *logsum.Summarizer
 }
 
 func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateListConfig {
@@ -101,7 +105,8 @@ func Run(ctx context.Context, path string, opts Options) error {
 	for _, w := range f.Warnings {
 		log.Warn(w)
 	}
-	d := &Daemon{path: path, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now()}
+	d := &Daemon{path: path, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now(),
+		answers: logsum.New("binding acknowledgements not taken", 5, 10*time.Second)}
 	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
 	rc := routerConfig(d.cfg, logf)
 	rc.Flows = table.FlowIDs()
@@ -263,7 +268,14 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.send(s)
 		}
 		d.afterChange()
-		if next := d.br.NextDeadline(); !next.IsZero() {
+		for _, r := range d.answers.Flush(now) {
+			d.log.Warn(r.String())
+		}
+		next := d.br.NextDeadline()
+		if due := d.answers.Due(); !due.IsZero() && (next.IsZero() || due.Before(next)) {
+			next = due
+		}
+		if !next.IsZero() {
 			timer.Reset(max(time.Until(next), 0))
 		} else {
 			timer.Reset(time.Hour)
@@ -294,13 +306,21 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.mon = mon
 			d.linkChanged(time.Now())
 		case pkt := <-d.sig:
-			if err := d.br.HandlePacket(pkt, time.Now()); err != nil {
-				d.log.Warn("binding acknowledgement", "err", err)
-			}
+			d.handle(pkt)
 		case <-timer.C:
 		case c := <-d.ctl.Calls():
 			d.control(c)
 		}
+	}
+}
+
+// handle gives a signalling packet to the binding update list; what it
+// does not take is logged, the first few of each reason per interval one
+// by one and the rest in the loop's summaries.
+func (d *Daemon) handle(pkt []byte) {
+	now := time.Now()
+	if err := d.br.HandlePacket(pkt, now); err != nil && d.answers.Admit(binding.Reason(err), now) {
+		d.log.Warn("binding acknowledgement", "reason", binding.Reason(err), "err", err)
 	}
 }
 
@@ -322,9 +342,7 @@ func (d *Daemon) shutdown() error {
 		timer := time.NewTimer(max(time.Until(d.br.NextDeadline()), time.Millisecond))
 		select {
 		case pkt := <-d.sig:
-			if err := d.br.HandlePacket(pkt, time.Now()); err != nil {
-				d.log.Warn("binding acknowledgement", "err", err)
-			}
+			d.handle(pkt)
 		case <-timer.C:
 			for _, s := range d.br.Poll(time.Now()) {
 				d.send(s)
