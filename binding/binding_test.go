@@ -953,3 +953,33 @@ func TestCountersAddUp(t *testing.T) {
 		t.Fatal("Reason")
 	}
 }
+
+// A registration whose every BID is refused leaves the router without a
+// binding, and then its prefixes are not forwarded either.
+func TestAllBIDsRefusedForwardsNothing(t *testing.T) {
+	r := NewUpdateList(routerConfig(), 7)
+	r.SetLink(1, LinkState{Up: true, IPv4: cellCoA}, t0)
+	sends := r.Poll(t0)
+	c := NewCache(haConfig())
+	// The IPv4 care-of address arrives natively through another path: a
+	// bulk registration of an IPv4 address, which RFC 5648 does not allow.
+	res := c.HandlePacket(sends[0].Packet, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0)
+	e := c.Entry(hoa)
+	if res.Status != nemo.StatusMCoANotComplete || c.BIDsRefused != 1 || e.Registered() || len(e.MNPs) != 0 {
+		t.Fatalf("status %d, refused %d, bindings %v, prefixes %v", res.Status, c.BIDsRefused, e.Bindings, e.MNPs)
+	}
+}
+
+// A NAT keepalive of decades (the option holds up to 2^32-2 s) leaves
+// the refresh at 80 % of the lifetime; it once overflowed into the past,
+// refreshing the binding at every poll.
+func TestLongNATKeepalive(t *testing.T) {
+	hc := haConfig()
+	hc.NATKeepalive = 1_100_000_000 * time.Second
+	w := newWorld(t, routerConfig(), hc)
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	if l := w.r.links[1]; l.state != StateRegistered || !l.nat || l.refreshAt.Sub(t0) != 480*time.Second {
+		t.Fatalf("state %s, NAT %v, refresh after %v", l.state, l.nat, l.refreshAt.Sub(t0))
+	}
+}

@@ -609,6 +609,11 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 	}
 	e.Router = router
 	e.MNPs = append(e.MNPs[:0], mnps...)
+	if len(e.Bindings) == 0 {
+		// Every BID refused (and the O flag dropped the others): nothing
+		// to forward the prefixes through.
+		e.MNPs = e.MNPs[:0]
+	}
 	c.flows(e, bu, &ba)
 	c.Accepted++
 	r := c.answer(e, p, arr, &ba, bu, bu.Timestamp)

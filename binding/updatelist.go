@@ -1028,7 +1028,9 @@ func (r *UpdateList) bound(j int, pd *pending, ba *nemo.BindingAck, granted time
 	}
 	if l.nat {
 		// Keep the NAT's mapping alive with the refreshes (RFC 5555 §6).
-		refresh = min(refresh, time.Duration(ba.NATDetection.Refresh)*time.Second*9/10)
+		// 0.9 s per second of keepalive: the largest one the option holds
+		// (2^32-1 s) times 9 s would not fit a Duration.
+		refresh = min(refresh, time.Duration(ba.NATDetection.Refresh)*(time.Second*9/10))
 	}
 	l.refreshAt = pd.sentAt.Add(refresh)
 	if was != StateRegistered || pd.kind == kindRegister {
