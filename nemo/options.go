@@ -135,7 +135,7 @@ func (o *Options) FindBID(id uint16) int {
 	return -1
 }
 
-// decodeOptions walks the options in b[off:end] (offsets from the MH start).
+// decode walks the options in b[off:end] (offsets from the MH start).
 func (o *Options) decode(b []byte, off, end int, msg string) error {
 	for off < end {
 		t := b[off]

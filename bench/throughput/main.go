@@ -3,8 +3,8 @@
 // side: plain kernel routing, wireguard-go between the mobile router and
 // the home agent, and nemod's tunnel in IPv6-in-IPv6 and in UDP/IPv4. Each
 // case gets a fresh lab. It prints Gbit/s both ways (iperf3, the
-// receiver's figure), the CPU each daemon used, and the ratios the issue
-// sets targets for: nemod at least 1.5 times wireguard-go and at least a
+// receiver's figure), the CPU each daemon used, and the ratios with
+// targets: nemod at least 1.5 times wireguard-go and at least a
 // quarter of plain routing.
 //
 //	throughput -nemod bin/nemod [-time 10] [-repeat 1] [-cases plain,wireguard,nemod-ipv6,nemod-udp4]
@@ -36,7 +36,7 @@ import (
 	"time"
 )
 
-// Targets from the issue, single TCP stream on a 2-core machine.
+// Targets, single TCP stream on a 2-core machine.
 const (
 	targetVsWireguard = 1.5
 	targetVsPlain     = 0.25
