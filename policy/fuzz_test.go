@@ -48,6 +48,12 @@ func FuzzParsePacket(f *testing.F) {
 				t.Fatalf("ports for protocol %d", p.Proto)
 			}
 		}
+		// Built again from what was read (by the tests' encoder, without
+		// extension headers), the packet reads the same.
+		again, ok := ParsePacket(pkt{src: p.Src, dst: p.Dst, proto: p.Proto, sport: p.SrcPort, dport: p.DstPort, tc: p.TC, flow: p.FlowLabel}.build())
+		if !ok || again != p {
+			t.Fatalf("rebuilt packet reads %+v (%v), was %+v", again, ok, p)
+		}
 	})
 }
 
