@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"nemod/header"
 	"nemod/nemo"
 )
 
@@ -16,8 +17,8 @@ func seedPackets() [][]byte {
 		withExts(sip, hopByHop(), dstOpts(), routing(), fragment(0, true), ah(), dstOpts()).build(),
 		withExts(sip, fragment(185, false)).build(),
 		withTC(tcp(remote, lanHost, 443, 1), 0xb9).build(),
-		pkt{src: lanHost, dst: roadCN, proto: protoICMPv6, payload: []byte{128, 0, 0, 0}}.build(),
-		pkt{src: lanHost, dst: roadCN, proto: protoSCTP, sport: 1, dport: 2}.build(),
+		pkt{src: lanHost, dst: roadCN, proto: header.ProtoICMPv6, payload: []byte{128, 0, 0, 0}}.build(),
+		pkt{src: lanHost, dst: roadCN, proto: header.ProtoSCTP, sport: 1, dport: 2}.build(),
 		pkt{src: lanHost, dst: roadCN, proto: 59}.build(),
 		udp(lanHost, remote, 1, 2).build()[:44],
 	}
@@ -42,7 +43,7 @@ func FuzzParsePacket(f *testing.F) {
 			t.Fatal("traffic class or flow label")
 		}
 		switch p.Proto {
-		case protoTCP, protoUDP, protoUDPLite, protoSCTP, protoDCCP:
+		case header.ProtoTCP, header.ProtoUDP, header.ProtoUDPLite, header.ProtoSCTP, header.ProtoDCCP:
 		default:
 			if p.SrcPort != 0 || p.DstPort != 0 {
 				t.Fatalf("ports for protocol %d", p.Proto)

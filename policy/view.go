@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"nemod/header"
 	"nemod/nemo"
 )
 
@@ -140,21 +141,21 @@ func addrRange(lo, hi netip.Addr, hasEnd bool) string {
 
 func protoName(p uint8) string {
 	switch p {
-	case protoTCP:
+	case header.ProtoTCP:
 		return "tcp"
-	case protoUDP:
+	case header.ProtoUDP:
 		return "udp"
-	case protoICMPv6:
+	case header.ProtoICMPv6:
 		return "icmpv6"
-	case protoSCTP:
+	case header.ProtoSCTP:
 		return "sctp"
-	case protoUDPLite:
+	case header.ProtoUDPLite:
 		return "udplite"
-	case protoDCCP:
+	case header.ProtoDCCP:
 		return "dccp"
-	case protoESP:
+	case header.ProtoESP:
 		return "esp"
-	case protoAH:
+	case header.ProtoAH:
 		return "ah"
 	case 1:
 		return "icmp"

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"nemod/binding"
+	"nemod/header"
 	"nemod/nemo"
 	"nemod/netio"
 	"nemod/policy"
@@ -514,7 +515,7 @@ func IsSignalling(p []byte, addr netip.Addr) bool {
 		return false
 	}
 	switch p[6] {
-	case nemo.ProtoMH, nemo.ProtoDstOpts, nemo.ProtoRouting, nemo.ProtoHopByHop:
+	case header.ProtoMH, header.ProtoDstOpts, header.ProtoRouting, header.ProtoHopByHop:
 		return true
 	}
 	return false

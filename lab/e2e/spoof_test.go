@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"nemod/header"
 	"nemod/lab"
-	"nemod/nemo"
 	"nemod/netio"
 )
 
@@ -25,8 +25,8 @@ func (e *env) inNS(role string, f func() error) {
 // echo is an ICMPv6 echo request from src to dst, as a whole IPv6 packet.
 func echo(src, dst netip.Addr, id uint16) []byte {
 	icmp := []byte{128, 0, 0, 0, byte(id >> 8), byte(id), 0, 1, 's', 'p', 'o', 'o', 'f'}
-	binary.BigEndian.PutUint16(icmp[2:], nemo.InetChecksum(src, dst, nemo.ProtoICMPv6, icmp))
-	p := []byte{0x60, 0, 0, 0, 0, byte(len(icmp)), nemo.ProtoICMPv6, 64}
+	binary.BigEndian.PutUint16(icmp[2:], header.TransportChecksum(src, dst, header.ProtoICMPv6, icmp))
+	p := []byte{0x60, 0, 0, 0, 0, byte(len(icmp)), header.ProtoICMPv6, 64}
 	s, d := src.As16(), dst.As16()
 	p = append(append(append(p, s[:]...), d[:]...), icmp...)
 	return p
