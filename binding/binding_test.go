@@ -72,7 +72,7 @@ func newWorld(t *testing.T, rc RouterConfig, hc HAConfig) *world {
 // deliver carries one signalling packet to the home agent and its answer
 // back.
 func (w *world) deliver(s Send) {
-	if w.dead[s.Path.Uplink] || (s.Path.Encap == EncapIPv6 && w.blockNative[s.Path.Uplink]) {
+	if w.dead[s.Path.Uplink] || (s.Path.Encap == nemo.EncapIPv6 && w.blockNative[s.Path.Uplink]) {
 		return
 	}
 	if s.Probe {
@@ -85,7 +85,7 @@ func (w *world) deliver(s Send) {
 			return
 		}
 		for _, b := range e.Bindings {
-			if b.BID == bid && (b.Encap != EncapUDP4 || b.Outer.Port() == w.natPort) {
+			if b.BID == bid && (b.Encap != nemo.EncapUDP4 || b.Outer.Port() == w.natPort) {
 				w.probesAnswered++
 				w.r.Heard(s.Path.Uplink, w.now)
 			}
@@ -94,9 +94,9 @@ func (w *world) deliver(s Send) {
 	}
 	arr := Arrival{Encap: s.Path.Encap, Outer: netip.AddrPortFrom(s.Path.Src, 0)}
 	switch s.Path.Encap {
-	case EncapUDP4:
+	case nemo.EncapUDP4:
 		arr.Outer = netip.AddrPortFrom(natAddr, w.natPort)
-	case EncapUDP6:
+	case nemo.EncapUDP6:
 		arr.Outer = netip.AddrPortFrom(s.Path.Src, 5000)
 	}
 	res := w.c.HandlePacket(s.Packet, arr, w.now)
@@ -171,10 +171,10 @@ func TestRegisterTwoUplinksThroughNAT(t *testing.T) {
 		t.Fatalf("after one exchange: %s", got)
 	}
 	hb := w.haBindings()
-	if b := hb[1]; b.CoA != wifiCoA || b.Encap != EncapIPv6 || b.Outer != netip.AddrPortFrom(wifiCoA, 0) || b.NAT {
+	if b := hb[1]; b.CoA != wifiCoA || b.Encap != nemo.EncapIPv6 || b.Outer != netip.AddrPortFrom(wifiCoA, 0) || b.NAT {
 		t.Errorf("wifi binding %+v", b)
 	}
-	if b := hb[2]; b.CoA != cellCoA || b.Encap != EncapUDP4 || b.Outer != netip.AddrPortFrom(natAddr, 40000) || !b.NAT {
+	if b := hb[2]; b.CoA != cellCoA || b.Encap != nemo.EncapUDP4 || b.Outer != netip.AddrPortFrom(natAddr, 40000) || !b.NAT {
 		t.Errorf("cell binding %+v", b)
 	}
 	e := w.c.Entry(hoa)
@@ -236,14 +236,14 @@ func TestFallbackToUDPWhenNativeIsBlocked(t *testing.T) {
 	if got := w.states(); !strings.HasPrefix(got, "wifi=registered/udp6") {
 		t.Fatalf("after the first full timeout: %s", got)
 	}
-	if b := w.haBindings()[1]; b.Encap != EncapUDP6 || b.Outer != netip.AddrPortFrom(wifiCoA, 5000) {
+	if b := w.haBindings()[1]; b.Encap != nemo.EncapUDP6 || b.Outer != netip.AddrPortFrom(wifiCoA, 5000) {
 		t.Fatalf("home agent binding %+v", b)
 	}
 }
 
 func TestRetransmissionBacksOff(t *testing.T) {
 	rc := routerConfig()
-	rc.Uplinks = []UplinkConfig{{Name: "wifi", BID: 1, Mode: ModeIPv6}}
+	rc.Uplinks = []UplinkConfig{{Name: "wifi", BID: 1, Mode: nemo.EncapIPv6}}
 	w := newWorld(t, rc, haConfig())
 	w.dead[0] = true
 	w.up(0, wifiCoA, netip.Addr{})
@@ -381,7 +381,7 @@ func TestBulkRefresh(t *testing.T) {
 			t.Fatalf("binding %d not refreshed: expires in %v", b.BID, b.Expires.Sub(w.now))
 		}
 	}
-	if b := w.haBindings()[2]; b.CoA != wifi2CoA || b.Encap != EncapIPv6 {
+	if b := w.haBindings()[2]; b.CoA != wifi2CoA || b.Encap != nemo.EncapIPv6 {
 		t.Fatalf("refresh changed the second binding: %+v", b)
 	}
 	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/ipv6" {
@@ -432,7 +432,7 @@ func TestRejectionAnswersAreRateLimited(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		r.links[0].reg.retryAt = t0
 		for _, s := range r.Poll(t0) {
-			if res := c.HandlePacket(s.Packet, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0); res.Reply != nil {
+			if res := c.HandlePacket(s.Packet, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0); res.Reply != nil {
 				replies++
 			}
 		}
@@ -451,7 +451,7 @@ func TestRouterIgnoresForgedAndUnexpectedAnswers(t *testing.T) {
 	hc := haConfig()
 	hc.Peers[0].Key = []byte("attackerattacker")
 	forger := NewCache(hc)
-	res := forger.HandlePacket(w.held[0].Packet, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, w.now)
+	res := forger.HandlePacket(w.held[0].Packet, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, w.now)
 	if res.Reply == nil {
 		t.Fatal("no forged reply")
 	}
@@ -459,7 +459,7 @@ func TestRouterIgnoresForgedAndUnexpectedAnswers(t *testing.T) {
 		t.Fatalf("forged BA: %v", err)
 	}
 	// The genuine answer, twice: the second answers nothing outstanding.
-	genuine := w.c.HandlePacket(w.held[0].Packet, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, w.now)
+	genuine := w.c.HandlePacket(w.held[0].Packet, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, w.now)
 	if err := w.r.HandlePacket(genuine.Reply, w.now); err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +472,7 @@ func TestUnknownMHTypeGetsBindingError(t *testing.T) {
 	c := NewCache(haConfig())
 	mh, _ := nemo.Marshal(&nemo.Unknown{Type: 99, Data: []byte{0, 0}})
 	pkt, _ := nemo.AppendPacket(nil, hoa, haAddr, netip.Addr{}, netip.Addr{}, 64, mh)
-	res := c.HandlePacket(pkt, Arrival{Encap: EncapUDP6, Outer: netip.AddrPortFrom(wifiCoA, 9)}, t0)
+	res := c.HandlePacket(pkt, Arrival{Encap: nemo.EncapUDP6, Outer: netip.AddrPortFrom(wifiCoA, 9)}, t0)
 	p, err := nemo.ParsePacket(res.Reply)
 	if err != nil {
 		t.Fatal(err)
@@ -491,7 +491,7 @@ func TestMalformedBIDGets164(t *testing.T) {
 	bu = append(bu, make([]byte, (8-len(bu)%8)%8)...)
 	bu[1] = uint8(len(bu)/8 - 1)
 	pkt, _ := nemo.AppendPacket(nil, wifiCoA, haAddr, hoa, netip.Addr{}, 64, bu)
-	res := c.HandlePacket(pkt, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0)
+	res := c.HandlePacket(pkt, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0)
 	if res.Status != nemo.StatusMCoAMalformed || c.Malformed != 1 || res.Reply == nil {
 		t.Fatalf("%+v", res)
 	}
@@ -550,7 +550,7 @@ func TestFallbackReprobesNativeAtRefresh(t *testing.T) {
 			t.Fatalf("at %v: %s", w.now.Sub(t0), got)
 		}
 	}
-	if b := w.haBindings()[1]; b.Encap != EncapUDP6 || b.Expires.Sub(w.now) < 500*time.Second {
+	if b := w.haBindings()[1]; b.Encap != nemo.EncapUDP6 || b.Expires.Sub(w.now) < 500*time.Second {
 		t.Fatalf("not refreshed over UDP: %+v", b)
 	}
 	// The firewall goes; at the next refresh the binding moves back.
@@ -559,7 +559,7 @@ func TestFallbackReprobesNativeAtRefresh(t *testing.T) {
 	if got := w.states(); !strings.HasPrefix(got, "wifi=registered/ipv6") {
 		t.Fatalf("after the firewall went: %s", got)
 	}
-	if b := w.haBindings()[1]; b.Encap != EncapIPv6 {
+	if b := w.haBindings()[1]; b.Encap != nemo.EncapIPv6 {
 		t.Fatalf("home agent: %+v", b)
 	}
 }
@@ -771,7 +771,7 @@ func TestOvertakenDeregistrationNotResent(t *testing.T) {
 	// de-registration sent through the Wi-Fi, and the home agent's refusal
 	// of the late de-registration reaches the router before the
 	// registration's acknowledgement.
-	regAnswer := w.c.HandlePacket(reg.Packet, Arrival{Encap: EncapUDP4, Outer: netip.AddrPortFrom(natAddr, w.natPort)}, w.now)
+	regAnswer := w.c.HandlePacket(reg.Packet, Arrival{Encap: nemo.EncapUDP4, Outer: netip.AddrPortFrom(natAddr, w.natPort)}, w.now)
 	if regAnswer.Status != 0 {
 		t.Fatalf("registration: %d", regAnswer.Status)
 	}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"nemod/nemo"
 )
 
 // seedBUs returns Binding Updates as a router sends them: native, in UDP,
@@ -31,14 +33,14 @@ func seedBUs(t testing.TB) [][]byte {
 // never registers anything from a message it cannot authenticate.
 func FuzzCacheHandlePacket(f *testing.F) {
 	for _, s := range seedBUs(f) {
-		f.Add(s, uint8(EncapIPv6))
-		f.Add(s, uint8(EncapUDP4))
+		f.Add(s, uint8(0))
+		f.Add(s, uint8(1))
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte, enc uint8) {
 		hc := haConfig()
 		hc.Peers[0].Key = []byte("a key the fuzzer does not know")
 		c := NewCache(hc)
-		arr := Arrival{Encap: Encap(enc%3 + 1), Outer: netip.AddrPortFrom(natAddr, 4000)}
+		arr := Arrival{Encap: []nemo.Encap{nemo.EncapIPv6, nemo.EncapUDP4, nemo.EncapUDP6}[enc%3], Outer: netip.AddrPortFrom(natAddr, 4000)}
 		res := c.HandlePacket(pkt, arr, t0)
 		if res.Changed != nil || c.Accepted != 0 {
 			t.Fatalf("unauthenticated message changed the cache: %+v", res)
@@ -53,7 +55,7 @@ func FuzzRouterHandlePacket(f *testing.F) {
 	w.hold = true
 	w.up(0, wifiCoA, netip.Addr{})
 	w.step()
-	res := w.c.HandlePacket(w.held[0].Packet, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, w.now)
+	res := w.c.HandlePacket(w.held[0].Packet, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, w.now)
 	f.Add(res.Reply)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		rc := routerConfig()

@@ -10,23 +10,12 @@ import (
 	"nemod/nemo"
 )
 
-// EncapMode is what an uplink's configuration allows.
-type EncapMode uint8
-
-const (
-	// ModeAuto: native IPv6 when the uplink has IPv6, UDP over IPv6 when
-	// that gets no answer, UDP over IPv4 on IPv4-only uplinks.
-	ModeAuto EncapMode = iota
-	ModeIPv6           // native IPv6 only
-	ModeUDP            // UDP only, over IPv6 if the uplink has it, else IPv4
-)
-
 // UplinkConfig is one uplink of the mobile router.
 type UplinkConfig struct {
 	Name string
 	BID  uint16
 	Pri  uint8
-	Mode EncapMode
+	Mode nemo.Encap // what the configuration allows: auto, ipv6 or udp
 	// ProbeInterval and ProbeFailures set the liveness probing of the
 	// uplink's binding: a probe every interval, and the path is dead when
 	// nothing came back from the home agent for failures intervals. Zero
@@ -90,13 +79,13 @@ func (s State) String() string {
 // Path is how to send a signalling packet over an uplink.
 type Path struct {
 	Uplink int // index into RouterConfig.Uplinks
-	Encap  Encap
+	Encap  nemo.Encap
 	Src    netip.Addr // the care-of address to send from
-	Dst    netip.Addr // the home agent address (IPv6, or IPv4 for EncapUDP4)
+	Dst    netip.Addr // the home agent address (IPv6, or IPv4 for nemo.EncapUDP4)
 }
 
 // Send is a packet the daemon must send: an IPv6 packet, sent as is for
-// EncapIPv6, or as the payload of a UDP datagram to port 4191 otherwise.
+// nemo.EncapIPv6, or as the payload of a UDP datagram to port 4191 otherwise.
 type Send struct {
 	Path   Path
 	Packet []byte
@@ -109,7 +98,7 @@ type BindingStatus struct {
 	Uplink  string
 	State   State
 	CoA     netip.Addr
-	Encap   Encap
+	Encap   nemo.Encap
 	NAT     bool
 	Expires time.Time // zero unless registered
 	// Since is when this binding last became registered.
@@ -134,7 +123,7 @@ type pending struct {
 	bids     []uint16 // BIDs carried, each as registered or deregistered
 	links    []int    // uplinks whose bindings it registers or refreshes
 	via      int      // uplink it was sent through
-	encap    Encap
+	encap    nemo.Encap
 	attempts int
 	timeout  time.Duration
 	retryAt  time.Time
@@ -157,11 +146,11 @@ type link struct {
 	st    LinkState
 	state State
 	coa   netip.Addr
-	encap Encap
+	encap nemo.Encap
 	nat   bool
 	// candidates are the encapsulations to try, in order; cand is the one
 	// in use (registered) or being tried (registering).
-	candidates []Encap
+	candidates []nemo.Encap
 	cand       int
 	since      time.Time
 	expires    time.Time
@@ -247,36 +236,36 @@ func (r *Router) Bindings() []BindingStatus {
 }
 
 // candidates lists the encapsulations an uplink may use with what it has.
-func (r *Router) candidates(l *link) []Encap {
+func (r *Router) candidates(l *link) []nemo.Encap {
 	v6 := l.st.Up && l.st.IPv6.IsValid() && r.cfg.HA.IsValid()
 	v4 := l.st.Up && l.st.IPv4.IsValid() && r.cfg.HAv4.IsValid()
-	var c []Encap
+	var c []nemo.Encap
 	switch l.cfg.Mode {
-	case ModeIPv6:
+	case nemo.EncapIPv6:
 		if v6 {
-			c = append(c, EncapIPv6)
+			c = append(c, nemo.EncapIPv6)
 		}
-	case ModeUDP:
+	case nemo.EncapUDP:
 		if v6 {
-			c = append(c, EncapUDP6)
+			c = append(c, nemo.EncapUDP6)
 		}
 		if v4 {
-			c = append(c, EncapUDP4)
+			c = append(c, nemo.EncapUDP4)
 		}
 	default:
 		if v6 {
-			c = append(c, EncapIPv6, EncapUDP6)
+			c = append(c, nemo.EncapIPv6, nemo.EncapUDP6)
 		}
 		if v4 {
-			c = append(c, EncapUDP4)
+			c = append(c, nemo.EncapUDP4)
 		}
 	}
 	return c
 }
 
-func (r *Router) path(i int, e Encap) Path {
+func (r *Router) path(i int, e nemo.Encap) Path {
 	l := r.links[i]
-	if e == EncapUDP4 {
+	if e == nemo.EncapUDP4 {
 		return Path{Uplink: i, Encap: e, Src: l.st.IPv4, Dst: r.cfg.HAv4}
 	}
 	return Path{Uplink: i, Encap: e, Src: l.st.IPv6, Dst: r.cfg.HA}
@@ -313,7 +302,7 @@ func (r *Router) loseLink(l *link) {
 	if l.reg != nil && l.reg.via == r.indexOf(l) {
 		r.detachOthers(l.reg)
 	}
-	l.state, l.reg, l.candidates, l.coa, l.encap, l.nat = StateDown, nil, nil, netip.Addr{}, EncapNone, false
+	l.state, l.reg, l.candidates, l.coa, l.encap, l.nat = StateDown, nil, nil, netip.Addr{}, nemo.EncapNone, false
 	r.gen++
 }
 
@@ -417,7 +406,7 @@ func (r *Router) pollLiveness(i int, now time.Time) (Send, bool) {
 	r.probeSeq++
 	path := r.path(i, l.encap)
 	var pkt []byte
-	if l.encap == EncapIPv6 {
+	if l.encap == nemo.EncapIPv6 {
 		mh, err := nemo.Marshal(&nemo.Heartbeat{Seq: r.probeSeq})
 		if err != nil {
 			return Send{}, false
@@ -597,7 +586,7 @@ func (r *Router) newBU(now time.Time, p *pending) *nemo.BindingUpdate {
 // care-of address with a Home Address option, or from the home address
 // inside UDP (RFC 5555 §4.1).
 func (r *Router) encode(bu *nemo.BindingUpdate, path Path, p *pending) (Send, error) {
-	if path.Encap == EncapUDP4 {
+	if path.Encap == nemo.EncapUDP4 {
 		bu.Flags |= nemo.BUFlagF
 	}
 	mh, err := nemo.Marshal(bu)

@@ -208,7 +208,7 @@ func (d *Daemon) readPackets() {
 			continue
 		}
 		src := netip.AddrFrom16([16]byte(buf[8:24]))
-		d.queue([]sigPacket{{pkt: append([]byte(nil), buf[:n]...), arr: binding.Arrival{Encap: binding.EncapIPv6, Outer: netip.AddrPortFrom(src, 0)}}})
+		d.queue([]sigPacket{{pkt: append([]byte(nil), buf[:n]...), arr: binding.Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(src, 0)}}})
 	}
 }
 
@@ -225,7 +225,7 @@ func (d *Daemon) readKernelMH() {
 			continue
 		}
 		src := netip.AddrFrom16([16]byte(pkt[8:24]))
-		d.queue([]sigPacket{{pkt: append([]byte(nil), pkt...), arr: binding.Arrival{Encap: binding.EncapIPv6, Outer: netip.AddrPortFrom(src, 0)}}})
+		d.queue([]sigPacket{{pkt: append([]byte(nil), pkt...), arr: binding.Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(src, 0)}}})
 	}
 }
 
@@ -235,7 +235,7 @@ func (d *Daemon) send(res binding.Result, queued *int) {
 	if res.Reply == nil {
 		return
 	}
-	if res.Encap == binding.EncapIPv6 {
+	if res.Encap == nemo.EncapIPv6 {
 		if err := d.raw.Send(res.Reply); err != nil {
 			d.log.Warn("sending answer", "to", res.ReplyTo, "err", err)
 		}
@@ -329,9 +329,9 @@ func (d *Daemon) forward(e *binding.Entry) {
 func (d *Daemon) udpSignal(ps []tunnel.SignalPacket) {
 	sig := make([]sigPacket, len(ps))
 	for i, p := range ps {
-		enc := binding.EncapUDP6
+		enc := nemo.EncapUDP6
 		if p.From.Addr().Is4() {
-			enc = binding.EncapUDP4
+			enc = nemo.EncapUDP4
 		}
 		sig[i] = sigPacket{pkt: p.Pkt, arr: binding.Arrival{Encap: enc, Outer: p.From}}
 	}

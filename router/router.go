@@ -68,14 +68,7 @@ func routerConfig(r *config.Router, logf func(string, ...any)) binding.RouterCon
 		SPI: r.SPI, Key: r.Key, NAI: r.NAI, Lifetime: r.Lifetime, Logf: logf,
 	}
 	for _, u := range r.Uplinks {
-		mode := binding.ModeAuto
-		switch u.Encap {
-		case config.EncapIPv6:
-			mode = binding.ModeIPv6
-		case config.EncapUDP:
-			mode = binding.ModeUDP
-		}
-		rc.Uplinks = append(rc.Uplinks, binding.UplinkConfig{Name: u.Name, BID: u.BID, Pri: u.Priority, Mode: mode,
+		rc.Uplinks = append(rc.Uplinks, binding.UplinkConfig{Name: u.Name, BID: u.BID, Pri: u.Priority, Mode: u.Encap,
 			ProbeInterval: u.ProbeInterval, ProbeFailures: u.ProbeFailures})
 	}
 	return rc

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"nemod/binding"
+	"nemod/nemo"
 	"nemod/policy"
 )
 
@@ -15,7 +16,7 @@ type RouterPlane interface {
 	// SetUplink follows an uplink's device (interface index, 0: gone).
 	SetUplink(i, index int) error
 	// SendSignal sends a Binding Update or probe through an uplink.
-	SendSignal(i int, e binding.Encap, pkt []byte) error
+	SendSignal(i int, e nemo.Encap, pkt []byte) error
 	// SetBindings installs the usable bindings.
 	SetBindings(bs []binding.BindingStatus, linkMTU func(uplink int) int)
 	// SetFlows and SetDirect install the flow table and local breakout.

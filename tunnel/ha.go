@@ -52,7 +52,7 @@ type HAConfig struct {
 // haBinding is one usable binding in a forwarding view.
 type haBinding struct {
 	bid   uint16
-	encap binding.Encap
+	encap nemo.Encap
 	outer netip.AddrPort
 	stats *Stats
 }
@@ -84,12 +84,12 @@ func (v *haView) binding(bid uint16) *haBinding {
 
 // bindingFrom returns the binding whose outer address a tunnelled packet
 // came from.
-func (v *haView) bindingFrom(outer netip.AddrPort, e binding.Encap) *haBinding {
+func (v *haView) bindingFrom(outer netip.AddrPort, e nemo.Encap) *haBinding {
 	for _, b := range v.bindings {
 		if b.encap != e {
 			continue
 		}
-		if (e == binding.EncapIPv6 && b.outer.Addr() == outer.Addr()) || b.outer == outer {
+		if (e == nemo.EncapIPv6 && b.outer.Addr() == outer.Addr()) || b.outer == outer {
 			return b
 		}
 	}
@@ -139,7 +139,7 @@ func NewHA(cfg HAConfig) (*HA, error) {
 		cfg.TunName = "nemoha0"
 	}
 	if cfg.MTU == 0 {
-		cfg.MTU = MTU(1500, binding.EncapUDP6)
+		cfg.MTU = MTU(1500, nemo.EncapUDP6)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -329,12 +329,12 @@ func (h *HA) downlink(p []byte, table *prefixTable[*haSlot], udp, raw *sender, n
 		b := v.binding(bid)
 		b.stats.TxPackets.Add(1)
 		b.stats.TxBytes.Add(uint64(len(p)))
-		if b.encap == binding.EncapIPv6 {
+		if b.encap == nemo.EncapIPv6 {
 			raw.add(p, b.outer, netip.Addr{})
 			continue
 		}
 		src := netip.Addr{}
-		if b.encap == binding.EncapUDP6 {
+		if b.encap == nemo.EncapUDP6 {
 			src = h.cfg.Address
 		}
 		udp.add(p, b.outer, src)
@@ -357,7 +357,7 @@ func (h *HA) readRaw() {
 		table := h.table.Load()
 		now := time.Now().UnixNano()
 		for i := 0; i < n; i++ {
-			h.uplink(b.Bufs[i][:b.N[i]], netip.AddrPortFrom(b.Addr[i].Addr(), 0), binding.EncapIPv6, table, w, now)
+			h.uplink(b.Bufs[i][:b.N[i]], netip.AddrPortFrom(b.Addr[i].Addr(), 0), nemo.EncapIPv6, table, w, now)
 		}
 		w.flush()
 	}
@@ -383,9 +383,9 @@ func (h *HA) readUDP() {
 		var sig []SignalPacket
 		for i := 0; i < n; i++ {
 			from := b.Addr[i]
-			enc := binding.EncapUDP6
+			enc := nemo.EncapUDP6
 			if from.Addr().Is4() {
-				enc = binding.EncapUDP4
+				enc = nemo.EncapUDP4
 			}
 			netio.Segments(b.Bufs[i][:b.N[i]], b.Seg[i], func(p []byte) {
 				switch {
@@ -470,7 +470,7 @@ func (h *HA) readMH() {
 
 // uplink forwards a decapsulated packet if the router it claims to come
 // from registered the care-of address it came through (RFC 3963 §6.4).
-func (h *HA) uplink(p []byte, outer netip.AddrPort, e binding.Encap, table *prefixTable[*haSlot], w *tunWriter, now int64) {
+func (h *HA) uplink(p []byte, outer netip.AddrPort, e nemo.Encap, table *prefixTable[*haSlot], w *tunWriter, now int64) {
 	if len(p) < 40 || p[0]>>4 != 6 {
 		h.drops.NotIPv6.Add(1)
 		return

@@ -81,7 +81,7 @@ func (s *mrSocks) close() {
 // mrBinding is one usable binding in a forwarding view.
 type mrBinding struct {
 	bid   uint16
-	encap binding.Encap
+	encap nemo.Encap
 	coa   netip.Addr
 	to    netip.AddrPort
 	conn  *netio.BatchConn
@@ -139,7 +139,7 @@ func NewMR(cfg MRConfig) (*MR, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	m := &MR{cfg: cfg, log: cfg.Logger, socks: make([]*mrSocks, len(cfg.Devices)), stats: map[uint16]*Stats{}, mtu: MTU(1500, binding.EncapUDP6)}
+	m := &MR{cfg: cfg, log: cfg.Logger, socks: make([]*mrSocks, len(cfg.Devices)), stats: map[uint16]*Stats{}, mtu: MTU(1500, nemo.EncapUDP6)}
 	m.view.Store(&mrView{})
 	m.flows.Store(newFlowState(nil))
 	var err error
@@ -285,21 +285,21 @@ func (m *MR) openSocks(dev string, index int) (*mrSocks, error) {
 
 // SendSignal sends a Binding Update through uplink i: natively (an IPv6
 // packet with its own header) or in UDP to the home agent.
-func (m *MR) SendSignal(i int, e binding.Encap, pkt []byte) error {
+func (m *MR) SendSignal(i int, e nemo.Encap, pkt []byte) error {
 	s := m.socks[i]
 	if s == nil {
 		return errors.New("device does not exist")
 	}
 	var err error
 	switch e {
-	case binding.EncapIPv6:
+	case nemo.EncapIPv6:
 		err = s.hdrincl.Send(pkt)
-	case binding.EncapUDP4:
+	case nemo.EncapUDP4:
 		if s.udp4 == nil {
 			return errors.New("no IPv4 home agent address")
 		}
 		_, err = s.udp4.WriteToUDPAddrPort(pkt, netip.AddrPortFrom(m.cfg.HAv4, nemo.UDPPort))
-	case binding.EncapUDP6:
+	case nemo.EncapUDP6:
 		_, err = s.udp6.WriteToUDPAddrPort(pkt, netip.AddrPortFrom(m.cfg.HA, nemo.UDPPort))
 	default:
 		err = errors.New("no encapsulation")
@@ -333,11 +333,11 @@ func (m *MR) SetBindings(bs []binding.BindingStatus, linkMTU func(uplink int) in
 		}
 		mb := &mrBinding{bid: b.BID, encap: b.Encap, coa: b.CoA, stats: m.statsOf(b.BID)}
 		switch b.Encap {
-		case binding.EncapIPv6:
+		case nemo.EncapIPv6:
 			mb.conn, mb.to = s.rawb, netip.AddrPortFrom(m.cfg.HA, 0)
-		case binding.EncapUDP4:
+		case nemo.EncapUDP4:
 			mb.conn, mb.to = s.udp4b, netip.AddrPortFrom(m.cfg.HAv4, nemo.UDPPort)
-		case binding.EncapUDP6:
+		case nemo.EncapUDP6:
 			mb.conn, mb.to = s.udp6b, netip.AddrPortFrom(m.cfg.HA, nemo.UDPPort)
 		}
 		if mb.conn == nil {
@@ -434,13 +434,13 @@ func (m *MR) readTUN() {
 				b := v.binding(bid)
 				s := senders[b.conn]
 				if s == nil {
-					s = newSender(b.conn, b.encap != binding.EncapIPv6, 32, &m.drops)
+					s = newSender(b.conn, b.encap != nemo.EncapIPv6, 32, &m.drops)
 					senders[b.conn] = s
 				}
 				b.stats.TxPackets.Add(1)
 				b.stats.TxBytes.Add(uint64(len(p)))
 				src := b.coa
-				if b.encap == binding.EncapUDP4 {
+				if b.encap == nemo.EncapUDP4 {
 					src = netip.Addr{}
 				}
 				s.add(p, b.to, src)
@@ -475,7 +475,7 @@ func (m *MR) readRaw(s *mrSocks) {
 				continue
 			}
 			s.lastRx.Store(now)
-			m.downlink(b.Bufs[i][:b.N[i]], binding.EncapIPv6, s, w, now)
+			m.downlink(b.Bufs[i][:b.N[i]], nemo.EncapIPv6, s, w, now)
 		}
 		w.flush()
 	}
@@ -487,9 +487,9 @@ func (m *MR) readUDP(s *mrSocks, c *netio.BatchConn, ha netip.AddrPort) {
 	defer s.wg.Done()
 	b := netio.NewBatch(16, maxPacket)
 	var w *tunWriter
-	enc := binding.EncapUDP6
+	enc := nemo.EncapUDP6
 	if ha.Addr().Is4() {
-		enc = binding.EncapUDP4
+		enc = nemo.EncapUDP4
 	}
 	for {
 		n, err := c.Recv(b)
@@ -564,7 +564,7 @@ func (m *MR) LastRx(i int) time.Time {
 }
 
 // downlink delivers a packet from the home agent to the mobile network.
-func (m *MR) downlink(p []byte, e binding.Encap, s *mrSocks, w *tunWriter, now int64) {
+func (m *MR) downlink(p []byte, e nemo.Encap, s *mrSocks, w *tunWriter, now int64) {
 	if len(p) < 40 || p[0]>>4 != 6 {
 		m.drops.NotIPv6.Add(1)
 		return
