@@ -44,6 +44,8 @@ type world struct {
 	results        []Result
 	logs           []string
 	probesAnswered int
+	// heard is the liveness clock a data plane would keep, by uplink.
+	heard map[int]time.Time
 }
 
 func haConfig() HAConfig {
@@ -62,8 +64,9 @@ func routerConfig() RouterConfig {
 }
 
 func newWorld(t *testing.T, rc RouterConfig, hc HAConfig) *world {
-	w := &world{t: t, now: t0, natPort: 40000, blockNative: map[int]bool{}, dead: map[int]bool{}}
+	w := &world{t: t, now: t0, natPort: 40000, blockNative: map[int]bool{}, dead: map[int]bool{}, heard: map[int]time.Time{}}
 	rc.Logf = func(f string, a ...any) { w.logs = append(w.logs, f) }
+	rc.Heard = func(i int) time.Time { return w.heard[i] }
 	w.r = NewRouter(rc, 1000)
 	w.c = NewCache(hc)
 	return w
@@ -87,7 +90,7 @@ func (w *world) deliver(s Send) {
 		for _, b := range e.Bindings {
 			if b.BID == bid && (b.Encap != nemo.EncapUDP4 || b.Outer.Port() == w.natPort) {
 				w.probesAnswered++
-				w.r.Heard(s.Path.Uplink, w.now)
+				w.heard[s.Path.Uplink] = w.now
 			}
 		}
 		return

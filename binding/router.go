@@ -47,6 +47,11 @@ type RouterConfig struct {
 	// Flows are the flow bindings (RFC 6089) every registration and
 	// refresh carries: the home agent deletes those a BU leaves out.
 	Flows []nemo.FlowID
+	// Heard is each uplink's liveness clock, which the data plane keeps:
+	// when anything last came from the home agent over its binding
+	// (traffic, a probe's answer, signalling). Nil: only registrations
+	// count.
+	Heard func(uplink int) time.Time
 	Logf  func(format string, args ...any)
 }
 
@@ -157,10 +162,11 @@ type link struct {
 	refreshAt  time.Time
 	// reg is the registering or refreshing BU for this uplink, if any.
 	reg *pending
-	// lastHeard is when anything last came from the home agent over this
-	// binding (told by the data plane through Heard); nextProbe when the
+	// confirmed is when the binding last became registered, which counts
+	// as hearing from the home agent over it; after that, the data plane's
+	// liveness clock (RouterConfig.Heard) tells. nextProbe is when the
 	// next probe is due.
-	lastHeard, nextProbe time.Time
+	confirmed, nextProbe time.Time
 }
 
 // Router is the mobile router's binding update list: one binding per
@@ -186,7 +192,13 @@ type Router struct {
 	// Counters
 	Sent, Acked, Rejected, Retransmits uint64
 	Probes, DeadPaths                  uint64
-	shutdown                           bool
+	// Accepted counts the registrations and refreshes the home agent
+	// accepted, binding by binding.
+	Accepted uint64
+	// RejectedBy counts the refusals by status (0: the home agent does
+	// not support mobile routers).
+	RejectedBy map[uint8]uint64
+	shutdown   bool
 }
 
 // NewRouter returns the binding update list for cfg, all uplinks down.
@@ -359,12 +371,16 @@ func (r *Router) SetFlows(flows []nemo.FlowID, now time.Time) {
 // in its last acknowledgement (FID to RFC 6089 status).
 func (r *Router) FlowStatus() map[uint16]uint8 { return r.flowStatus }
 
-// Heard tells the router that something (traffic, a probe's answer, an
-// acknowledgement) came from the home agent over uplink i's binding at t.
-func (r *Router) Heard(i int, t time.Time) {
-	if l := r.links[i]; t.After(l.lastHeard) {
-		l.lastHeard = t
+// lastHeard is when anything last came from the home agent over uplink
+// i's binding: the data plane's clock, or the registration.
+func (r *Router) lastHeard(i int) time.Time {
+	t := r.links[i].confirmed
+	if r.cfg.Heard != nil {
+		if h := r.cfg.Heard(i); h.After(t) {
+			t = h
+		}
 	}
+	return t
 }
 
 // probing reports whether a registered uplink's path is probed.
@@ -372,8 +388,9 @@ func (l *link) probing() bool {
 	return l.state == StateRegistered && l.cfg.ProbeInterval > 0 && l.cfg.ProbeFailures > 0
 }
 
-func (l *link) deadline() time.Time {
-	return l.lastHeard.Add(l.cfg.ProbeInterval * time.Duration(l.cfg.ProbeFailures))
+func (r *Router) deadline(i int) time.Time {
+	l := r.links[i]
+	return r.lastHeard(i).Add(l.cfg.ProbeInterval * time.Duration(l.cfg.ProbeFailures))
 }
 
 // pollLiveness probes registered paths and declares dead the ones the home
@@ -386,10 +403,10 @@ func (r *Router) pollLiveness(i int, now time.Time) (Send, bool) {
 	if !l.probing() {
 		return Send{}, false
 	}
-	if !now.Before(l.deadline()) {
+	if !now.Before(r.deadline(i)) {
 		r.DeadPaths++
 		r.cfg.Logf("uplink %s (BID %d): nothing from the home agent for %v: path dead, de-registering it and registering it again",
-			l.cfg.Name, l.cfg.BID, now.Sub(l.lastHeard).Round(time.Millisecond))
+			l.cfg.Name, l.cfg.BID, now.Sub(r.lastHeard(i)).Round(time.Millisecond))
 		if !slices.Contains(r.lost, l.cfg.BID) {
 			r.lost = append(r.lost, l.cfg.BID)
 		}
@@ -705,7 +722,7 @@ func (r *Router) NextDeadline() time.Time {
 			t = x
 		}
 	}
-	for _, l := range r.links {
+	for i, l := range r.links {
 		if l.reg != nil {
 			earlier(l.reg.retryAt)
 		} else if l.state == StateRegistered {
@@ -716,7 +733,7 @@ func (r *Router) NextDeadline() time.Time {
 		}
 		if l.probing() {
 			earlier(l.nextProbe)
-			earlier(l.deadline())
+			earlier(r.deadline(i))
 		}
 	}
 	if r.best() >= 0 {
@@ -767,6 +784,14 @@ func (r *Router) HandlePacket(pkt []byte, now time.Time) error {
 	}
 	r.Acked++
 	return r.acknowledged(pd, &ba, now)
+}
+
+func (r *Router) countRejection(st uint8) {
+	r.Rejected++
+	if r.RejectedBy == nil {
+		r.RejectedBy = map[uint8]uint64{}
+	}
+	r.RejectedBy[st]++
 }
 
 // answers reports whether a BA answers the last transmission of p. The BA
@@ -834,7 +859,7 @@ func (r *Router) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Time) e
 		return nil
 	}
 	if ba.Status >= 128 {
-		r.Rejected++
+		r.countRejection(ba.Status)
 		// Configuration errors (authentication, prefixes, unknown home
 		// address) will not fix themselves: keep trying at the slowest rate.
 		pd.timeout = r.cfg.MaxTimeout
@@ -842,7 +867,7 @@ func (r *Router) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Time) e
 		return fmt.Errorf("home agent refused the binding update: status %d", ba.Status)
 	}
 	if ba.Flags&nemo.BAFlagR == 0 && pd.kind != kindDereg {
-		r.Rejected++
+		r.countRejection(0)
 		pd.retryAt = now.Add(r.cfg.MaxTimeout)
 		return errors.New("home agent does not support mobile routers (no R flag in its answer)")
 	}
@@ -896,7 +921,7 @@ func (r *Router) bound(j int, pd *pending, ba *nemo.BindingAck, granted time.Dur
 		st = nemo.StatusMCoAMalformed
 	}
 	if st >= 128 {
-		r.Rejected++
+		r.countRejection(st)
 		l.reg = nil
 		if pd.kind == kindRefresh && j != pd.via {
 			// The home agent lost this binding: register it again through
@@ -915,11 +940,12 @@ func (r *Router) bound(j int, pd *pending, ba *nemo.BindingAck, granted time.Dur
 	was := l.state
 	l.reg = nil
 	l.state = StateRegistered
+	r.Accepted++
 	// Registered through this path: whatever de-registration of it was
 	// pending (its path had died) is moot, and the path counts as heard.
 	r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool { return b == l.cfg.BID })
 	if was != StateRegistered {
-		l.lastHeard, l.nextProbe = now, now.Add(l.cfg.ProbeInterval)
+		l.confirmed, l.nextProbe = now, now.Add(l.cfg.ProbeInterval)
 	}
 	if j == pd.via {
 		if l.encap != pd.encap {

@@ -131,11 +131,11 @@ func TestHomeAgentRejects(t *testing.T) {
 		f.seq = uint16(100 + i)
 		f.ts = now.Add(time.Duration(i) * time.Millisecond)
 		tc.f(&f)
-		was := e.haStatus().Counters[tc.counter]
+		was := e.haStatus().Counters.Rejected[tc.counter]
 		if got := exchange(t, c, f.packet(t)); got != tc.status {
 			t.Errorf("%s: status %d, want %d", tc.name, got, tc.status)
 		}
-		if now := e.haStatus().Counters[tc.counter]; now != was+1 {
+		if now := e.haStatus().Counters.Rejected[tc.counter]; now != was+1 {
 			t.Errorf("%s: counter %s went from %d to %d", tc.name, tc.counter, was, now)
 		}
 	}
@@ -146,11 +146,11 @@ func TestHomeAgentRejects(t *testing.T) {
 	if got := exchange(t, c, pkt); got != 0 {
 		t.Fatalf("genuine BU for car2: status %d", got)
 	}
-	was := e.haStatus().Counters["bad_timestamp"]
+	was := e.haStatus().Counters.Rejected["bad_timestamp"]
 	if got := exchange(t, c, pkt); got != int(nemo.StatusIDMismatch) {
 		t.Errorf("replayed BU: status %d, want 144", got)
 	}
-	if e.haStatus().Counters["bad_timestamp"] != was+1 {
+	if e.haStatus().Counters.Rejected["bad_timestamp"] != was+1 {
 		t.Error("replay not counted")
 	}
 
@@ -159,7 +159,7 @@ func TestHomeAgentRejects(t *testing.T) {
 	f = good
 	f.key = wrongKey
 	flood := f.packet(t)
-	authBefore := e.haStatus().Counters["auth_failed"]
+	authBefore := e.haStatus().Counters.Rejected["auth_failed"]
 	pace := time.NewTicker(time.Millisecond)
 	for i := 0; i < 1000; i++ {
 		<-pace.C
@@ -167,9 +167,9 @@ func TestHomeAgentRejects(t *testing.T) {
 	}
 	pace.Stop()
 	eventually(t, 5*time.Second, "flood counted", func() bool {
-		return e.haStatus().Counters["auth_failed"] == authBefore+1000
+		return e.haStatus().Counters.Rejected["auth_failed"] == authBefore+1000
 	})
-	if e.haStatus().Counters["rejects_rate_limited"] == 0 {
+	if e.haStatus().Counters.RateLimited == 0 {
 		t.Error("no answer was rate limited")
 	}
 

@@ -32,19 +32,7 @@ func echo(src, dst netip.Addr, id uint16) []byte {
 	return p
 }
 
-type haDrops struct {
-	DataPlane struct {
-		Drops map[string]uint64 `json:"drops"`
-	} `json:"dataplane"`
-}
-
-func (e *env) haDrops() map[string]uint64 {
-	var s haDrops
-	if err := status(e.haSock, &s); err != nil {
-		e.t.Fatal(err)
-	}
-	return s.DataPlane.Drops
-}
+func (e *env) haDrops() map[string]uint64 { return e.haStatus().DataPlane.Drops }
 
 // Spoofing at the home agent: tunnelled packets from an unregistered outer
 // source, with an inner source outside the router's prefixes, or with
