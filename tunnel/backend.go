@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"nemod/binding"
@@ -55,10 +56,12 @@ func dataPlaneStatus(dev Device, mtu int, drops *Drops) status.DataPlane {
 }
 
 // KernelBackend says whether a kernel tunnel backend could run here; the
-// userspace one runs either way.
-func KernelBackend() string {
+// userspace one runs either way. The kernel's configuration is read once:
+// status is asked for often, and the answer does not change while the
+// kernel runs.
+var KernelBackend = sync.OnceValue(func() string {
 	if netio.KernelHas("CONFIG_IPV6_TUNNEL", "ip6_tunnel") {
 		return "ip6_tunnel available (not used)"
 	}
 	return "unavailable: no ip6_tunnel or fou in this kernel"
-}
+})

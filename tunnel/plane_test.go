@@ -161,48 +161,19 @@ func signal(t *testing.T, src, dst netip.Addr) []byte {
 	return p
 }
 
-// udp6 is an IPv6 UDP packet with a payload of n octets, each the tag.
-func udp6(src, dst netip.Addr, sport, dport uint16, n int, tag byte) []byte {
-	u := make([]byte, header.UDPSize+n)
-	binary.BigEndian.PutUint16(u, sport)
-	binary.BigEndian.PutUint16(u[2:], dport)
-	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
-	for i := header.UDPSize; i < len(u); i++ {
-		u[i] = tag
-	}
-	header.UDP(u).SetChecksum(header.TransportChecksum(src, dst, header.ProtoUDP, u))
-	return append(header.AppendIPv6(nil, src, dst, header.ProtoUDP, 64, len(u)), u...)
-}
-
 // expect waits for a packet equal to want to come out of the device.
 func expect(t *testing.T, dev *netsim.TUN, want []byte, what string) {
 	t.Helper()
-	deadline := time.After(2 * time.Second)
-	for {
-		select {
-		case got := <-dev.Written():
-			if bytes.Equal(got, want) {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("%s: not delivered", what)
-		}
+	if !dev.Expect(want) {
+		t.Fatalf("%s: not delivered", what)
 	}
 }
 
 // quiet checks that nothing equal to p comes out of the device for a while.
 func quiet(t *testing.T, dev *netsim.TUN, p []byte, what string) {
 	t.Helper()
-	deadline := time.After(150 * time.Millisecond)
-	for {
-		select {
-		case got := <-dev.Written():
-			if bytes.Equal(got, p) {
-				t.Fatalf("%s: delivered", what)
-			}
-		case <-deadline:
-			return
-		}
+	if !dev.Quiet(p, 150*time.Millisecond) {
+		t.Fatalf("%s: delivered", what)
 	}
 }
 
@@ -252,10 +223,10 @@ config uplink 'cell'
 // and over UDP/IPv4 through the NAT; each is counted on its binding.
 func TestBothWaysOverEachEncapsulation(t *testing.T) {
 	r := newRig(t, nil)
-	up := udp6(lan, cn, 4000, 7, 100, 'a')
+	up := netsim.UDP6(lan, cn, 4000, 7, 100, 'a')
 	r.mrTUN.Inject(up)
 	expect(t, r.haTUN, up, "LAN to correspondent over Wi-Fi")
-	down := udp6(cn, lan, 7, 4000, 100, 'b')
+	down := netsim.UDP6(cn, lan, 7, 4000, 100, 'b')
 	r.haTUN.Inject(down)
 	expect(t, r.mrTUN, down, "correspondent to LAN over Wi-Fi")
 	if tr := r.mr.Traffic(0); tr.TxPackets != 1 || tr.RxPackets != 1 || tr.TxBytes != uint64(len(up)) {
@@ -268,10 +239,10 @@ func TestBothWaysOverEachEncapsulation(t *testing.T) {
 	// Wi-Fi goes: everything moves to the cellular binding.
 	r.register(nil, binding.BindingStatus{BID: bidWifi, State: binding.StateDown},
 		binding.BindingStatus{BID: bidCell, State: binding.StateRegistered, Encap: nemo.EncapUDP4, CoA: cell4})
-	up = udp6(lan, cn, 4000, 7, 100, 'c')
+	up = netsim.UDP6(lan, cn, 4000, 7, 100, 'c')
 	r.mrTUN.Inject(up)
 	expect(t, r.haTUN, up, "LAN to correspondent over the cellular NAT")
-	down = udp6(cn, lan, 7, 4000, 100, 'd')
+	down = netsim.UDP6(cn, lan, 7, 4000, 100, 'd')
 	r.haTUN.Inject(down)
 	expect(t, r.mrTUN, down, "correspondent to LAN over the cellular NAT")
 	if tr := r.ha.Traffic(hoa, bidCell); tr.TxPackets != 1 || tr.RxPackets != 1 {
@@ -295,10 +266,10 @@ func TestUDPOverIPv6(t *testing.T) {
 	}
 	r.ha.Update(hoa, []netip.Prefix{mnp}, []binding.Binding{{BID: bidWifi, CoA: wifi6, Outer: p.From, Encap: nemo.EncapUDP6}}, nil)
 	r.mr.SetBindings([]binding.BindingStatus{{BID: bidWifi, State: binding.StateRegistered, Encap: nemo.EncapUDP6, CoA: wifi6}}, nil)
-	up := udp6(lan, cn, 4000, 7, 300, 'e')
+	up := netsim.UDP6(lan, cn, 4000, 7, 300, 'e')
 	r.mrTUN.Inject(up)
 	expect(t, r.haTUN, up, "LAN to correspondent over UDP/IPv6")
-	down := udp6(cn, lan, 7, 4000, 300, 'f')
+	down := netsim.UDP6(cn, lan, 7, 4000, 300, 'f')
 	r.haTUN.Inject(down)
 	expect(t, r.mrTUN, down, "correspondent to LAN over UDP/IPv6")
 }
@@ -308,8 +279,8 @@ func TestUDPOverIPv6(t *testing.T) {
 // another router's prefix, are dropped and counted, never tunnelled.
 func TestRouterDropsForeignSources(t *testing.T) {
 	r := newRig(t, nil)
-	foreign := udp6(netip.MustParseAddr("2001:db8:999::10"), cn, 1, 2, 10, 'x')
-	spoofed := udp6(netip.MustParseAddr("2001:db8:200::10"), cn, 1, 2, 10, 'y')
+	foreign := netsim.UDP6(netip.MustParseAddr("2001:db8:999::10"), cn, 1, 2, 10, 'x')
+	spoofed := netsim.UDP6(netip.MustParseAddr("2001:db8:200::10"), cn, 1, 2, 10, 'y')
 	r.mrTUN.Inject(foreign)
 	r.mrTUN.Inject(spoofed)
 	counted(t, r.mr.Drops(), tunnel.DropForeignSrc, 2)
@@ -319,11 +290,11 @@ func TestRouterDropsForeignSources(t *testing.T) {
 		t.Fatalf("a foreign packet was sent: %+v", tr)
 	}
 	// The router's own traffic from its home address is tunnelled.
-	own := udp6(hoa, cn, 1, 2, 10, 'z')
+	own := netsim.UDP6(hoa, cn, 1, 2, 10, 'z')
 	r.mrTUN.Inject(own)
 	expect(t, r.haTUN, own, "home address")
-	if r.mrSys.Routes.LANs[0] != "lan0" {
-		t.Fatalf("the LAN's traffic is not routed into the tunnel: %+v", r.mrSys.Routes)
+	if r.mrSys.Routes().LANs[0] != "lan0" {
+		t.Fatalf("the LAN's traffic is not routed into the tunnel: %+v", r.mrSys.Routes())
 	}
 }
 
@@ -350,19 +321,19 @@ func TestHomeAgentIngressFilter(t *testing.T) {
 	d := r.ha.Drops()
 
 	// From an unregistered outer source, with car1's prefix inside.
-	p := udp6(lan, cn, 1, 2, 10, 'o')
+	p := netsim.UDP6(lan, cn, 1, 2, 10, 'o')
 	r.forgeTunnelled(t, r.evil, p)
 	counted(t, d, tunnel.DropBadOuter, 1)
 	quiet(t, r.haTUN, p, "unregistered outer source")
 
 	// From a stranger, with a source no router has.
-	p = udp6(netip.MustParseAddr("2001:db8:999::1"), cn, 1, 2, 10, 's')
+	p = netsim.UDP6(netip.MustParseAddr("2001:db8:999::1"), cn, 1, 2, 10, 's')
 	r.forgeTunnelled(t, r.evil, p)
 	counted(t, d, tunnel.DropBadSource, 1)
 
 	// Truncated: the payload length says 8 octets more than arrived. The
 	// length is one that `40 + p[4]<<8 | p[5]` let through.
-	p = udp6(lan, cn, 1, 2, 4, 't')[:44]
+	p = netsim.UDP6(lan, cn, 1, 2, 4, 't')[:44]
 	binary.BigEndian.PutUint16(p[4:], 8)
 	r.forgeTunnelled(t, r.evil, p)
 	counted(t, d, tunnel.DropMalformed, 1)
@@ -372,15 +343,15 @@ func TestHomeAgentIngressFilter(t *testing.T) {
 	counted(t, d, tunnel.DropNotIP, 1)
 
 	// Genuine traffic still flows.
-	p = udp6(lan, cn, 1, 2, 10, 'g')
+	p = netsim.UDP6(lan, cn, 1, 2, 10, 'g')
 	r.mrTUN.Inject(p)
 	expect(t, r.haTUN, p, "genuine packet")
 
 	// Towards the routers: an address no router has, and a router with no
 	// binding.
-	r.haTUN.Inject(udp6(cn, netip.MustParseAddr("2001:db8:999::1"), 1, 2, 10, 'n'))
+	r.haTUN.Inject(netsim.UDP6(cn, netip.MustParseAddr("2001:db8:999::1"), 1, 2, 10, 'n'))
 	counted(t, d, tunnel.DropNoRoute, 1)
-	r.haTUN.Inject(udp6(cn, netip.MustParseAddr("2001:db8:200::1"), 1, 2, 10, 'b'))
+	r.haTUN.Inject(netsim.UDP6(cn, netip.MustParseAddr("2001:db8:200::1"), 1, 2, 10, 'b'))
 	counted(t, d, tunnel.DropNoBinding, 1)
 	if got := r.haSys.Prefixes(); len(got) != 3 {
 		t.Fatalf("routes into the home agent's device: %v", got)
@@ -397,7 +368,7 @@ func TestRouterDownlinkFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	p := udp6(cn, lan, 1, 2, 10, 'q')
+	p := netsim.UDP6(cn, lan, 1, 2, 10, 'q')
 	if _, err := c.Send(batchOf(p, netip.AddrPortFrom(wifi6, 0)), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +376,7 @@ func TestRouterDownlinkFilter(t *testing.T) {
 	quiet(t, r.mrTUN, p, "packet from a stranger")
 	// From the home agent's own socket, for an address outside the mobile
 	// network.
-	p = udp6(cn, netip.MustParseAddr("2001:db8:999::1"), 1, 2, 10, 'r')
+	p = netsim.UDP6(cn, netip.MustParseAddr("2001:db8:999::1"), 1, 2, 10, 'r')
 	if _, err := r.haUDP.Send(batchOf(p, r.cellOuter), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -426,8 +397,8 @@ config rule 'sip'
 	option policy 'voice'
 `)
 	r := newRig(t, tab)
-	sip := udp6(lan, cn, 4000, 5060, 50, 's')
-	other := udp6(lan, cn, 4000, 80, 50, 'o')
+	sip := netsim.UDP6(lan, cn, 4000, 5060, 50, 's')
+	other := netsim.UDP6(lan, cn, 4000, 80, 50, 'o')
 	r.mrTUN.Inject(sip)
 	expect(t, r.haTUN, sip, "SIP up")
 	r.mrTUN.Inject(other)
@@ -435,7 +406,7 @@ config rule 'sip'
 	if w, c := r.ha.Traffic(hoa, bidWifi), r.ha.Traffic(hoa, bidCell); w.RxPackets != 1 || c.RxPackets != 1 {
 		t.Fatalf("up: Wi-Fi %+v, cellular %+v; want one each", w, c)
 	}
-	sipDown := udp6(cn, lan, 5060, 4000, 50, 'S')
+	sipDown := netsim.UDP6(cn, lan, 5060, 4000, 50, 'S')
 	r.haTUN.Inject(sipDown)
 	expect(t, r.mrTUN, sipDown, "SIP down")
 	if c := r.ha.Traffic(hoa, bidCell); c.TxPackets != 1 {
@@ -462,11 +433,11 @@ config rule 'telemetry'
 `)
 	r := newRig(t, tab)
 	for i := 0; i < 5; i++ {
-		p := udp6(lan, cn, 4000, 9000, 20, byte('0'+i))
+		p := netsim.UDP6(lan, cn, 4000, 9000, 20, byte('0'+i))
 		r.mrTUN.Inject(p)
 		expect(t, r.haTUN, p, "duplicated packet up")
 		quiet(t, r.haTUN, p, "second copy up")
-		q := udp6(cn, lan, 9000, 4000, 20, byte('a'+i))
+		q := netsim.UDP6(cn, lan, 9000, 4000, 20, byte('a'+i))
 		r.haTUN.Inject(q)
 		expect(t, r.mrTUN, q, "duplicated packet down")
 		quiet(t, r.mrTUN, q, "second copy down")
@@ -487,7 +458,7 @@ config rule 'telemetry'
 func TestPacketTooBig(t *testing.T) {
 	r := newRig(t, nil)
 	r.mr.SetBindings(r.bindings, func(i int) int { return 1400 })
-	big := udp6(lan, cn, 1, 2, 1400-40-8, 'B') // 1400 octets: 40 too many for IPv6-in-IPv6 on a 1400 link
+	big := netsim.UDP6(lan, cn, 1, 2, 1400-40-8, 'B') // 1400 octets: 40 too many for IPv6-in-IPv6 on a 1400 link
 	r.mrTUN.Inject(big)
 	counted(t, r.mr.Drops(), tunnel.DropTooBig, 1)
 	ptb := waitICMP(t, r.mrTUN)
@@ -497,7 +468,7 @@ func TestPacketTooBig(t *testing.T) {
 	if r.mrTUN.MTU() != 1360 {
 		t.Fatalf("tunnel MTU %d, want 1360", r.mrTUN.MTU())
 	}
-	bigDown := udp6(cn, lan, 2, 1, 1460, 'D')
+	bigDown := netsim.UDP6(cn, lan, 2, 1, 1460, 'D')
 	r.haTUN.Inject(bigDown)
 	counted(t, r.ha.Drops(), tunnel.DropTooBig, 1)
 	ptb = waitICMP(t, r.haTUN)
@@ -582,14 +553,14 @@ func TestSilentBindingIsNotUsed(t *testing.T) {
 		}
 	}
 	time.Sleep(80 * time.Millisecond)
-	down := udp6(cn, lan, 7, 4000, 10, 'l')
+	down := netsim.UDP6(cn, lan, 7, 4000, 10, 'l')
 	r.haTUN.Inject(down)
 	expect(t, r.mrTUN, down, "downlink while Wi-Fi is silent")
 	if w, c := r.ha.Traffic(hoa, bidWifi), r.ha.Traffic(hoa, bidCell); w.TxPackets != 0 || c.TxPackets != 1 {
 		t.Fatalf("silent Wi-Fi binding used: Wi-Fi %+v, cellular %+v", w, c)
 	}
 	r.ha.SetLivenessTimeout(time.Hour)
-	down = udp6(cn, lan, 7, 4000, 10, 'm')
+	down = netsim.UDP6(cn, lan, 7, 4000, 10, 'm')
 	r.haTUN.Inject(down)
 	expect(t, r.mrTUN, down, "downlink after the timeout grew")
 	if w := r.ha.Traffic(hoa, bidWifi); w.TxPackets != 1 {

@@ -16,12 +16,15 @@
 package netsim
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"syscall"
+	"time"
 
 	"nemod/header"
 	"nemod/ifmon"
@@ -72,6 +75,7 @@ type Link struct {
 	blackhole bool
 	mtu       int
 	nat       *NAT
+	blocked   map[uint8]bool
 }
 
 // Link adds an interface with the given addresses, up, MTU 1500.
@@ -110,6 +114,34 @@ func (l *Link) SetBlackhole(on bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	l.blackhole = on
+}
+
+// Block drops, both ways, the IPv6 packets of these upper-layer
+// protocols (behind any extension headers), as a firewall that filters
+// Mobile IPv6 and IPv6-in-IPv6 does; none unblocks.
+func (l *Link) Block(protos ...uint8) {
+	n := l.host.net
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l.blocked = map[uint8]bool{}
+	for _, p := range protos {
+		l.blocked[p] = true
+	}
+}
+
+func (l *Link) blocks(p packet) bool {
+	if len(l.blocked) == 0 || p.udp {
+		return false
+	}
+	proto := p.proto
+	if p.whole {
+		if ip, err := header.ParseIPv6(p.payload); err == nil {
+			if u, err := header.Walk(ip, nil); err == nil {
+				proto = u.Proto
+			}
+		}
+	}
+	return l.blocked[proto]
 }
 
 // SetMTU changes the link's MTU, as the monitor reports it.
@@ -223,7 +255,7 @@ func (n *Net) send(h *Host, bound *Link, p packet) error {
 		}
 	}
 	p.src = netip.AddrPortFrom(src, p.src.Port())
-	if out.blackhole {
+	if out.blackhole || out.blocks(p) {
 		return nil
 	}
 	if out.nat != nil && src.Is4() && p.udp {
@@ -238,7 +270,7 @@ func (n *Net) send(h *Host, bound *Link, p packet) error {
 		return t.link.host.deliver(t.link, p)
 	}
 	in := n.owners[dst]
-	if in == nil || !in.up || in.blackhole {
+	if in == nil || !in.up || in.blackhole || in.blocks(p) {
 		return nil // lost on the way, as IP loses it
 	}
 	p.dst = netip.AddrPortFrom(dst, p.dst.Port())
@@ -700,4 +732,49 @@ func (t *TUN) SetMTU(mtu int) error {
 func (t *TUN) Close() error {
 	t.once.Do(func() { close(t.closed) })
 	return nil
+}
+
+// UDP6 builds an IPv6 UDP packet with a payload of n octets, each the tag:
+// test traffic whose copies a test can tell apart.
+func UDP6(src, dst netip.Addr, sport, dport uint16, n int, tag byte) []byte {
+	u := make([]byte, header.UDPSize+n)
+	binary.BigEndian.PutUint16(u, sport)
+	binary.BigEndian.PutUint16(u[2:], dport)
+	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
+	for i := header.UDPSize; i < len(u); i++ {
+		u[i] = tag
+	}
+	header.UDP(u).SetChecksum(header.TransportChecksum(src, dst, header.ProtoUDP, u))
+	return append(header.AppendIPv6(nil, src, dst, header.ProtoUDP, 64, len(u)), u...)
+}
+
+// Expect waits up to two seconds for the device to write a packet equal
+// to want, skipping others, and reports whether it did.
+func (t *TUN) Expect(want []byte) bool {
+	deadline := time.After(2 * time.Second)
+	for {
+		select {
+		case got := <-t.out:
+			if bytes.Equal(got, want) {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// Quiet reports whether the device writes nothing equal to p for d.
+func (t *TUN) Quiet(p []byte, d time.Duration) bool {
+	deadline := time.After(d)
+	for {
+		select {
+		case got := <-t.out:
+			if bytes.Equal(got, p) {
+				return false
+			}
+		case <-deadline:
+			return true
+		}
+	}
 }

@@ -12,9 +12,9 @@ import (
 type RouterSystem struct {
 	mu       sync.Mutex
 	tuns     map[string]*TUN
-	Routes   tunnel.NetworkRoutes
-	Breakout tunnel.Breakout
-	Closed   bool
+	routes   tunnel.NetworkRoutes
+	breakout tunnel.Breakout
+	closed   bool
 	// NoForwarding makes Forwarding report false.
 	NoForwarding bool
 }
@@ -48,15 +48,36 @@ func (s *RouterSystem) TUN(name string) *TUN {
 func (s *RouterSystem) RouteNetwork(r tunnel.NetworkRoutes) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.Routes = r
+	s.routes = r
 	return nil
+}
+
+// Routes is what RouteNetwork was given.
+func (s *RouterSystem) Routes() tunnel.NetworkRoutes {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.routes
+}
+
+// Breakout is what SetBreakout was last given.
+func (s *RouterSystem) Breakout() tunnel.Breakout {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.breakout
+}
+
+// Closed reports whether Close was called.
+func (s *RouterSystem) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // SetBreakout implements tunnel.RouterSystem.
 func (s *RouterSystem) SetBreakout(b tunnel.Breakout) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.Breakout = b
+	s.breakout = b
 	return nil
 }
 
@@ -67,7 +88,7 @@ func (s *RouterSystem) Forwarding() bool { return !s.NoForwarding }
 func (s *RouterSystem) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.Closed = true
+	s.closed = true
 	return nil
 }
 

@@ -47,7 +47,7 @@ func TestHomeAgentDropsSpoofing(t *testing.T) {
 	// car2 registers from the correspondent, so that its prefix has a
 	// binding (not car1's).
 	c := e.udpIn("cn", "udp6")
-	f := forgery{hoa: car2HoA, coa: cnAddr, spi: 257, key: car2Key, mnps: []netip.Prefix{car2MNP}, seq: 5, ts: time.Now()}
+	f := forgery{HoA: car2HoA, CoA: cnAddr, SPI: 257, Key: car2Key, MNPs: []netip.Prefix{car2MNP}, Seq: 5, TS: time.Now()}
 	if st := exchange(t, c, f.packet(t)); st != 0 {
 		t.Fatalf("car2's registration: %d", st)
 	}
