@@ -11,8 +11,8 @@ import (
 	"nemod/internal/forge"
 	"nemod/internal/twoends"
 	"nemod/lab"
-	"nemod/netio"
 	"nemod/nemo"
+	"nemod/netio"
 	"nemod/status"
 )
 

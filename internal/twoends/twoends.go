@@ -45,17 +45,17 @@ type Ends struct {
 	MRSock   string
 	HASock   string
 	// MRSignals and HASignals stand in for the processes' signals.
-	MRSignals chan os.Signal
-	HASignals chan os.Signal
+	MRSignals     chan os.Signal
+	HASignals     chan os.Signal
 	mu            sync.Mutex
 	monitorStarts int
-	cancel    context.CancelFunc
-	mrDone    chan error
-	haDone    chan error
-	monitors  []*stoppable
-	MRLog     *syncBuffer
-	HALog     *syncBuffer
-	mrRunning bool
+	cancel        context.CancelFunc
+	mrDone        chan error
+	haDone        chan error
+	monitors      []*stoppable
+	MRLog         *syncBuffer
+	HALog         *syncBuffer
+	mrRunning     bool
 }
 
 // New builds the network and writes the configurations; extra is added to
