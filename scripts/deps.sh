@@ -21,6 +21,8 @@ want sysctl procps
 want tc iproute2
 want wg wireguard-tools
 want ethtool ethtool
+# metrics: Prometheus's own checker reads our scrapes.
+want promtool prometheus
 # scapy is checked against Debian's own interpreter, not any python3 on PATH.
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-scapy"
 
