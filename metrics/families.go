@@ -108,21 +108,6 @@ func common(c status.Counters, dp status.DataPlane, rt status.Runtime) []Family 
 	}
 }
 
-// RouterState is the state a mobile router is in as a whole: registered
-// when a binding is, else registering when one is, else down.
-func RouterState(bs []status.Binding) string {
-	st := status.StateDown
-	for _, b := range bs {
-		switch b.State {
-		case status.StateRegistered:
-			return status.StateRegistered
-		case status.StateRegistering:
-			st = status.StateRegistering
-		}
-	}
-	return st
-}
-
 // HomeAgentFamilies are the metric families of a home agent with status
 // s; reg, when not nil, is a registration processing time histogram.
 func HomeAgentFamilies(s status.HomeAgent, reg *Histogram) []Family {
@@ -130,7 +115,7 @@ func HomeAgentFamilies(s status.HomeAgent, reg *Histogram) []Family {
 	bindings := map[string]int{}
 	var txB, txP, rxB, rxP, nb []Metric
 	for _, mr := range s.MobileRouters {
-		routers[RouterState(mr.Bindings)]++
+		routers[mr.State()]++
 		var t status.Traffic
 		for _, b := range mr.Bindings {
 			bindings[b.State]++

@@ -301,22 +301,3 @@ func TestScrapeRefusedFamilies(t *testing.T) {
 	}
 }
 
-func TestRouterState(t *testing.T) {
-	for _, c := range []struct {
-		states []string
-		want   string
-	}{
-		{nil, status.StateDown},
-		{[]string{"down", "down"}, status.StateDown},
-		{[]string{"down", "registering"}, status.StateRegistering},
-		{[]string{"registering", "registered", "down"}, status.StateRegistered},
-	} {
-		var bs []status.Binding
-		for _, s := range c.states {
-			bs = append(bs, status.Binding{State: s})
-		}
-		if got := RouterState(bs); got != c.want {
-			t.Errorf("%v: %s, want %s", c.states, got, c.want)
-		}
-	}
-}

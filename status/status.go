@@ -46,6 +46,22 @@ type MobileRouter struct {
 	Bindings    []Binding `json:"bindings"`
 }
 
+// State is the mobile router's state as a whole, as the bus, the metrics
+// and the fleet page show it: registered when one of its bindings is, else
+// registering when one is, else down.
+func (m MobileRouter) State() string {
+	st := StateDown
+	for _, b := range m.Bindings {
+		switch b.State {
+		case StateRegistered:
+			return StateRegistered
+		case StateRegistering:
+			st = StateRegistering
+		}
+	}
+	return st
+}
+
 // Binding states, as both roles name them.
 const (
 	StateDown        = "down"
