@@ -300,4 +300,3 @@ func TestScrapeRefusedFamilies(t *testing.T) {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
 }
-
