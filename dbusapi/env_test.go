@@ -219,7 +219,7 @@ func makeUser(t *testing.T, inNemod bool) *testUser {
 func nobody(t *testing.T) *testUser {
 	u, err := user.Lookup("nobody")
 	if err != nil {
-		t.Skipf("no user nobody: %v", err)
+		t.Fatalf("no user nobody: %v", err)
 	}
 	return &testUser{name: "nobody", uid: u.Uid, gid: u.Gid}
 }
