@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"nemod/control"
-	"nemod/homeagent"
 	"nemod/router"
 )
 
@@ -86,42 +85,7 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 				lifetime(b.Lifetime, b.State == "registered"), b.TxPackets, b.RxPackets)
 		}
 	case "homeagent":
-		var s homeagent.Status
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "home agent %s, home prefix %s\n\n", s.Address, s.HomePrefix)
-		fmt.Fprintln(tw, "ROUTER\tHOME ADDRESS\tPREFIXES\tBID\tENCAP\tCARE-OF ADDRESS\tREACHED AT\tLIFETIME\tPACKETS OUT/IN")
-		for _, m := range s.MobileRouters {
-			if len(m.Bindings) == 0 {
-				fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tnot registered\t\t\t\n", m.Name, m.HomeAddress)
-				continue
-			}
-			for i, b := range m.Bindings {
-				name, hoa, pfx := m.Name, m.HomeAddress, dash(strings.Join(m.MNP, " "))
-				if i > 0 {
-					name, hoa, pfx = "", "", ""
-				}
-				encap := b.Encap
-				if b.NAT {
-					encap += " (NAT)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d/%d\n", name, hoa, pfx, b.BID, encap, b.CoA, b.Outer,
-					lifetime(b.Lifetime, true), b.TxPackets, b.RxPackets)
-			}
-		}
-		fmt.Fprintln(tw)
-		counters := map[string]uint64{}
-		if b, err := json.Marshal(s.Counters); err == nil {
-			json.Unmarshal(b, &counters)
-		}
-		var parts []string
-		for _, k := range sortedKeys(counters) {
-			if v := counters[k]; v != 0 {
-				parts = append(parts, fmt.Sprintf("%s=%d", k, v))
-			}
-		}
-		fmt.Fprintf(tw, "counters: %s\n", dash(strings.Join(parts, " ")))
+		return printHomeAgentStatus(tw, raw)
 	default:
 		return fmt.Errorf("unknown role %q", role.Role)
 	}
