@@ -21,6 +21,18 @@ want sysctl procps
 want tc iproute2
 want wg wireguard-tools
 want ethtool ethtool
+# Packaging checks: the scripts, the .deb, the units, the init script's
+# procd calls under busybox's shell (OpenWrt's).
+want shellcheck shellcheck
+want lintian lintian
+want dpkg-deb dpkg
+want systemd-analyze systemd
+want systemd-sysusers systemd
+want busybox busybox
+want dbus-daemon dbus-daemon
+want dbus-send dbus-bin
+want dbus-test-tool dbus-tests
+want setpriv util-linux
 # scapy is checked against Debian's own interpreter, not any python3 on PATH.
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-scapy"
 

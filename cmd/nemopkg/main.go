@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 )
@@ -148,7 +147,7 @@ func goTool() string {
 	if g := os.Getenv("GO"); g != "" {
 		return g
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "go"
 }
 
 // compile builds cmd/nemod for a target: static, without paths of this

@@ -698,3 +698,33 @@ func TestVersions(t *testing.T) {
 		t.Error("a non-version tag was accepted")
 	}
 }
+
+// openwrt/Makefile (the SDK's build) installs the same files, from the
+// same sources, with the same modes, as nemopkg's packages.
+func TestOpenWrtMakefileInstallsTheSameFiles(t *testing.T) {
+	mk := string(readFile(t, "../../openwrt/Makefile"))
+	re := regexp.MustCompile(`\$\(INSTALL_(BIN|CONF|DATA)\) \$\(PKG_BUILD_DIR\)/packaging/(\S+) \$\(1\)/(\S+)`)
+	modes := map[string]int64{"BIN": 0o755, "CONF": 0o600, "DATA": 0o644}
+	got := map[string]string{}
+	for _, m := range re.FindAllStringSubmatch(mk, -1) {
+		got[m[3]] = m[2] + " " + strconv.FormatInt(modes[m[1]], 8)
+	}
+	if !strings.Contains(mk, "GoPackage/Package/Install/Bin") || !strings.Contains(mk, "GO_PKG_INSTALL_BIN_PATH:=/usr/sbin") ||
+		!strings.Contains(mk, "GO_PKG_TAGS:=routeronly") || !strings.Contains(mk, "GO_PKG_BUILD_PKG:=nemod/cmd/nemod") {
+		t.Error("the Makefile does not build and install the routeronly cmd/nemod to /usr/sbin")
+	}
+	want := map[string]string{}
+	for _, w := range openwrtWant {
+		if w.src != "" {
+			want[w.path] = w.src + " " + strconv.FormatInt(w.mode, 8)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("the Makefile installs %v, nemopkg %v", got, want)
+	}
+	for p, v := range want {
+		if got[p] != v {
+			t.Errorf("%s: Makefile %q, nemopkg %q", p, got[p], v)
+		}
+	}
+}
