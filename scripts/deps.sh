@@ -35,6 +35,14 @@ want groupadd passwd
 # fleetweb: the page in a real browser, and a font for its screenshots.
 want chromium chromium
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs="$need_pkgs fonts-dejavu-core"
+# Packaging checks: the scripts, the .deb, the units, the init script's
+# procd calls under busybox's shell (OpenWrt's).
+want shellcheck shellcheck
+want lintian lintian
+want dpkg-deb dpkg
+want systemd-analyze systemd
+want systemd-sysusers systemd
+want busybox busybox
 # scapy is checked against Debian's own interpreter, not any python3 on PATH.
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-scapy"
 
