@@ -425,7 +425,12 @@ func TestClientIgnoresWhatIsNotItsOwn(t *testing.T) {
 	_, at := firstSend(t, c)
 	good := &Msg{Type: Reply, XID: c.xid, ClientID: duid1, ServerID: srvDUID, RapidCommit: true,
 		IAPDs: []IAPD{{IAID: iaid, T1: 100, T2: 160, Prefixes: []Prefix{{Prefix: netip.MustParsePrefix("2001:db8:b::/56"), Preferred: 200, Valid: 400}}}}}
-	mut := func(f func(m *Msg)) []byte { m := *good; m.IAPDs = slices.Clone(good.IAPDs); f(&m); return serverMsg(&m) }
+	mut := func(f func(m *Msg)) []byte {
+		m := *good
+		m.IAPDs = slices.Clone(good.IAPDs)
+		f(&m)
+		return serverMsg(&m)
+	}
 	cases := map[string][]byte{
 		"wrong xid":         mut(func(m *Msg) { m.XID[0]++ }),
 		"other client":      mut(func(m *Msg) { m.ClientID = duid2 }),

@@ -16,7 +16,6 @@ type external struct {
 	t     *testing.T
 	s     *Server
 	seen  []*Relay // the home agent's Relay-forwards
-	reply bool
 }
 
 func (e *external) handle(d Datagram, now time.Time) []byte {
