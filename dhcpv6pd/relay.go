@@ -86,9 +86,10 @@ func NewHARelay(cfg RelayConfig) (*HARelay, error) {
 }
 
 // Handle takes a datagram that reached the relay's socket: from the
-// server, a Relay-reply; from anyone else, a mobile router's Relay-forward.
+// server's address and port, a Relay-reply; from anyone else, a mobile
+// router's Relay-forward.
 func (h *HARelay) Handle(b []byte, from netip.AddrPort, now time.Time) (Output, error) {
-	if from.Addr() == h.cfg.Server.Addr() {
+	if from == h.cfg.Server {
 		h.FromServer++
 		return h.fromServer(b, now)
 	}

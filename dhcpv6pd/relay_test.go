@@ -13,9 +13,9 @@ var extServer = netip.AddrPortFrom(netip.MustParseAddr("2001:db8:ffff::547"), 54
 // home agent's Relay-forward, lets a Server answer the router's one, and
 // wraps the answer as a server would (RFC 8415 §18.3.10).
 type external struct {
-	t     *testing.T
-	s     *Server
-	seen  []*Relay // the home agent's Relay-forwards
+	t    *testing.T
+	s    *Server
+	seen []*Relay // the home agent's Relay-forwards
 }
 
 func (e *external) handle(d Datagram, now time.Time) []byte {
