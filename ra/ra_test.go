@@ -1,6 +1,7 @@
 package ra
 
 import (
+	"cmp"
 	"errors"
 	"math/rand/v2"
 	"net/netip"
@@ -248,7 +249,7 @@ func TestPrefixChangeDeprecatesOld(t *testing.T) {
 			}
 		}
 	}
-	if !slices.IsSortedFunc(valids, func(x, y time.Duration) int { return int(y - x) }) {
+	if !slices.IsSortedFunc(valids, func(x, y time.Duration) int { return cmp.Compare(y, x) }) {
 		t.Fatalf("valid lifetimes not decreasing: %v", valids)
 	}
 	zeros := 0
