@@ -96,6 +96,18 @@ func (n *Netlink) SetAddrs(ifname string, want []netip.Prefix) error {
 	return errors.Join(errs...)
 }
 
+// Conn is what a LAN needs of its ICMPv6 socket; *ndp.Conn is one.
+type Conn interface {
+	ReadRaw(b []byte) (int, *ipv6.ControlMessage, netip.Addr, error)
+	WriteTo(m ndp.Message, cm *ipv6.ControlMessage, dst netip.Addr) error
+	Close() error
+}
+
+// NewLAN runs a LAN on any Conn (Open makes the real one).
+func NewLAN(ifname string, conn Conn, adv *ra.Advertiser, addrs AddrSetter) *LAN {
+	return &LAN{Ifname: ifname, Adv: adv, Addrs: addrs, conn: conn, upd: make(chan update, 8)}
+}
+
 // AllRouters is the group Router Solicitations go to (RFC 4861 §6.3.7).
 var AllRouters = netip.MustParseAddr("ff02::2")
 
@@ -106,7 +118,7 @@ type LAN struct {
 	Addrs  AddrSetter
 	Now    func() time.Time // nil: time.Now
 	OnErr  func(err error)  // nil: ignored; for the daemon's log
-	conn   *ndp.Conn
+	conn   Conn
 	upd    chan update
 	mu     sync.Mutex
 	counts Counters
@@ -153,7 +165,7 @@ func Open(ifname string, adv *ra.Advertiser, addrs AddrSetter) (*LAN, error) {
 		conn.Close()
 		return nil, err
 	}
-	return &LAN{Ifname: ifname, Adv: adv, Addrs: addrs, conn: conn, upd: make(chan update, 8)}, nil
+	return NewLAN(ifname, conn, adv, addrs), nil
 }
 
 // Update hands new subnets and the registration state to the Run loop.
