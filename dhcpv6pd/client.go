@@ -1,6 +1,7 @@
 package dhcpv6pd
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -117,6 +118,9 @@ type Client struct {
 	// Advertises collected during the first RT of a Solicit.
 	best     *Msg
 	firstEnd time.Time
+	// solMaxRT is the server's SOL_MAX_RT option (RFC 8415 §21.24), zero
+	// until one came.
+	solMaxRT time.Duration
 
 	ClientCounters
 }
@@ -259,7 +263,7 @@ func (c *Client) Tick(now time.Time) Output {
 				return out
 			}
 			c.delayTo = time.Time{}
-			out.add(c.transmit(c.pending, solParams, time.Time{}, now))
+			out.add(c.transmit(c.pending, c.solParams(), time.Time{}, now))
 			c.firstEnd = c.rt.next
 			return out
 		}
@@ -397,9 +401,17 @@ func (c *Client) startSolicit(now time.Time, delay bool) Output {
 		return Output{}
 	}
 	c.delayTo = time.Time{}
-	out := c.transmit(m, solParams, time.Time{}, now)
+	out := c.transmit(m, c.solParams(), time.Time{}, now)
 	c.firstEnd = c.rt.next
 	return out
+}
+
+func (c *Client) solParams() params {
+	p := solParams
+	if c.solMaxRT != 0 {
+		p.MRT = c.solMaxRT
+	}
+	return p
 }
 
 func (c *Client) startRequest(adv *Msg, now time.Time) Output {
@@ -512,6 +524,18 @@ func (c *Client) Receive(b []byte, from netip.AddrPort, now time.Time) (Output, 
 	if m.XID != c.xid || !m.ClientID.Equal(c.lease.DUID) || m.ServerID == nil {
 		c.Unexpected++
 		return Output{}, ErrNotOurs
+	}
+	// RFC 8415 §18.2.9, §18.2.10: SOL_MAX_RT is taken from any Advertise
+	// or Reply, even one otherwise ignored.
+	for _, o := range m.Other {
+		if g, ok := o.(*dhcpv6.OptionGeneric); ok && g.OptionCode == dhcpv6.OptionSolMaxRT && len(g.OptionData) == 4 {
+			if v := binary.BigEndian.Uint32(g.OptionData); v >= 60 && v <= 86400 {
+				c.solMaxRT = time.Duration(v) * time.Second
+				if c.state == Soliciting {
+					c.rt.p.MRT = c.solMaxRT // the Solicits under way too
+				}
+			}
+		}
 	}
 	out, err := c.handle(m, now)
 	if err != nil {

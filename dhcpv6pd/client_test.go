@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
 )
 
 func bind(t *testing.T, rc bool) (*link, time.Time) {
@@ -501,5 +503,32 @@ func TestClientTimersFromLifetimes(t *testing.T) {
 	}
 	if l := c2.Lease(); !l.T1.IsZero() || !l.T2.IsZero() || l.Prefixes[0].ValidUntil != Forever || !c2.Next().Equal(Forever) {
 		t.Fatalf("lease %+v next %v", l, c2.Next())
+	}
+}
+
+// A SOL_MAX_RT option, even in an Advertise that is ignored, caps the
+// Solicit retransmissions from then on (RFC 8415 §18.2.9).
+func TestSolMaxRT(t *testing.T) {
+	c := newTestClient(t, false, nil)
+	_, at := firstSend(t, c)
+	adv := advertise(c, srvDUID, 0, "2001:db8:b::/56")
+	adv.IAPDs[0].Prefixes = nil // ignored for its lack of prefixes
+	adv.Other = []dhcpv6.Option{&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionSolMaxRT, OptionData: []byte{0, 0, 0, 120}}}
+	if _, err := c.Receive(serverMsg(adv), haPort, at); err == nil {
+		t.Fatal("empty Advertise taken")
+	}
+	prev := at
+	var last time.Duration
+	for i := 0; i < 12; i++ {
+		next := c.Next()
+		c.Tick(next)
+		last = next.Sub(prev)
+		prev = next
+		if last > 132*time.Second {
+			t.Fatalf("RT %v above SOL_MAX_RT 120 s + 10 %%", last)
+		}
+	}
+	if last < 108*time.Second {
+		t.Fatalf("RT %v: not at SOL_MAX_RT", last)
 	}
 }
