@@ -43,6 +43,8 @@ want dpkg-deb dpkg
 want systemd-analyze systemd
 want systemd-sysusers systemd
 want busybox busybox
+# The DHCPv6 prefix delegation tests relay to a real Kea.
+want kea-dhcp6 kea-dhcp6-server
 # scapy is checked against Debian's own interpreter, not any python3 on PATH.
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-scapy"
 
