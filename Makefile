@@ -6,11 +6,11 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 LDFLAGS   := -s -w
 BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 # Packages with no I/O: unit tested, fuzzed and run under qemu on other CPUs.
-PURE_PKGS := ./nemo/... ./config/... ./policy/... ./binding/... ./ifmon/... ./setup/... ./internal/logsum/...
+PURE_PKGS := ./header/... ./nemo/... ./config/... ./policy/... ./binding/... ./ifmon/... ./status/... ./dhcpv6pd ./ra ./setup/... ./internal/logsum/...
 FUZZTIME  ?= 100000x
 
 .PHONY: all build cross deps lint unit race fuzz-smoke fuzz qemu e2e test demo \
-        bench bench-codec bench-ha bench-throughput bench-failover clean
+        bench bench-codec bench-ha bench-throughput bench-failover clean package deb
 
 all: build
 
@@ -26,6 +26,17 @@ cross:
 	GOOS=linux GOARCH=arm64                   $(BUILD) -o bin/nemod-linux-arm64  ./cmd/nemod
 	GOOS=linux GOARCH=amd64                   $(BUILD) -o bin/nemod-linux-amd64  ./cmd/nemod
 	@ls -l bin/nemod-linux-*
+
+# OpenWrt packages (router-only binary): .ipk for 24.10 and older and
+# .apk for 25.12 and later, for every architecture nemopkg knows, in dist/
+# (the .apk files in dist/apk/ARCH/). ARCH=mipsel_24kc,x86_64 picks some.
+# Reproducible: SOURCE_DATE_EPOCH or the last commit's time.
+package:
+	$(GO) run ./cmd/nemopkg -out dist -formats ipk,apk -openwrt-arch $(or $(ARCH),all)
+
+# Debian packages (full binary, systemd units) for amd64 and arm64 in dist/.
+deb:
+	$(GO) run ./cmd/nemopkg -out dist -formats deb -deb-arch $(or $(DEB_ARCH),all)
 
 deps:
 	@scripts/deps.sh
@@ -82,4 +93,4 @@ bench-failover: deps build
 	$(GO) run ./bench/failover -nemod bin/nemod -trials $(or $(TRIALS),10)
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -45,6 +45,8 @@ type world struct {
 	results        []Result
 	sent           []Send // everything the router sent, delivered or not
 	probesAnswered int
+	// heard is the liveness clock a data plane would keep, by uplink.
+	heard map[int]time.Time
 }
 
 func haConfig() HAConfig {
@@ -63,7 +65,8 @@ func routerConfig() UpdateListConfig {
 }
 
 func newWorld(t *testing.T, rc UpdateListConfig, hc HAConfig) *world {
-	w := &world{t: t, now: t0, natPort: 40000, blockNative: map[int]bool{}, dead: map[int]bool{}}
+	w := &world{t: t, now: t0, natPort: 40000, blockNative: map[int]bool{}, dead: map[int]bool{}, heard: map[int]time.Time{}}
+	rc.Heard = func(i int) time.Time { return w.heard[i] }
 	w.r = NewUpdateList(rc, 1000)
 	w.c = NewCache(hc)
 	return w
@@ -73,7 +76,7 @@ func newWorld(t *testing.T, rc UpdateListConfig, hc HAConfig) *world {
 // back.
 func (w *world) deliver(s Send) {
 	w.sent = append(w.sent, s)
-	if w.dead[s.Path.Uplink] || (s.Path.Encap == EncapIPv6 && w.blockNative[s.Path.Uplink]) {
+	if w.dead[s.Path.Uplink] || (s.Path.Encap == nemo.EncapIPv6 && w.blockNative[s.Path.Uplink]) {
 		return
 	}
 	if s.Probe {
@@ -86,18 +89,18 @@ func (w *world) deliver(s Send) {
 			return
 		}
 		for _, b := range e.Bindings {
-			if b.BID == bid && (b.Encap != EncapUDP4 || b.Outer.Port() == w.natPort) {
+			if b.BID == bid && (b.Encap != nemo.EncapUDP4 || b.Outer.Port() == w.natPort) {
 				w.probesAnswered++
-				w.r.Heard(s.Path.Uplink, w.now)
+				w.heard[s.Path.Uplink] = w.now
 			}
 		}
 		return
 	}
 	arr := Arrival{Encap: s.Path.Encap, Outer: netip.AddrPortFrom(s.Path.Src, 0)}
 	switch s.Path.Encap {
-	case EncapUDP4:
+	case nemo.EncapUDP4:
 		arr.Outer = netip.AddrPortFrom(natAddr, w.natPort)
-	case EncapUDP6:
+	case nemo.EncapUDP6:
 		arr.Outer = netip.AddrPortFrom(s.Path.Src, 5000)
 	}
 	res := w.c.HandlePacket(s.Packet, arr, w.now)
@@ -172,10 +175,10 @@ func TestRegisterTwoUplinksThroughNAT(t *testing.T) {
 		t.Fatalf("after one exchange: %s", got)
 	}
 	hb := w.haBindings()
-	if b := hb[1]; b.CoA != wifiCoA || b.Encap != EncapIPv6 || b.Outer != netip.AddrPortFrom(wifiCoA, 0) || b.NAT {
+	if b := hb[1]; b.CoA != wifiCoA || b.Encap != nemo.EncapIPv6 || b.Outer != netip.AddrPortFrom(wifiCoA, 0) || b.NAT {
 		t.Errorf("wifi binding %+v", b)
 	}
-	if b := hb[2]; b.CoA != cellCoA || b.Encap != EncapUDP4 || b.Outer != netip.AddrPortFrom(natAddr, 40000) || !b.NAT {
+	if b := hb[2]; b.CoA != cellCoA || b.Encap != nemo.EncapUDP4 || b.Outer != netip.AddrPortFrom(natAddr, 40000) || !b.NAT {
 		t.Errorf("cell binding %+v", b)
 	}
 	e := w.c.Entry(hoa)
@@ -237,14 +240,14 @@ func TestFallbackToUDPWhenNativeIsBlocked(t *testing.T) {
 	if got := w.states(); !strings.HasPrefix(got, "wifi=registered/udp6") {
 		t.Fatalf("after the first full timeout: %s", got)
 	}
-	if b := w.haBindings()[1]; b.Encap != EncapUDP6 || b.Outer != netip.AddrPortFrom(wifiCoA, 5000) {
+	if b := w.haBindings()[1]; b.Encap != nemo.EncapUDP6 || b.Outer != netip.AddrPortFrom(wifiCoA, 5000) {
 		t.Fatalf("home agent binding %+v", b)
 	}
 }
 
 func TestRetransmissionBacksOff(t *testing.T) {
 	rc := routerConfig()
-	rc.Uplinks = []UplinkConfig{{Name: "wifi", BID: 1, Mode: ModeIPv6}}
+	rc.Uplinks = []UplinkConfig{{Name: "wifi", BID: 1, Mode: nemo.EncapIPv6}}
 	w := newWorld(t, rc, haConfig())
 	w.dead[0] = true
 	w.up(0, wifiCoA, netip.Addr{})
@@ -382,7 +385,7 @@ func TestBulkRefresh(t *testing.T) {
 			t.Fatalf("binding %d not refreshed: expires in %v", b.BID, b.Expires.Sub(w.now))
 		}
 	}
-	if b := w.haBindings()[2]; b.CoA != wifi2CoA || b.Encap != EncapIPv6 {
+	if b := w.haBindings()[2]; b.CoA != wifi2CoA || b.Encap != nemo.EncapIPv6 {
 		t.Fatalf("refresh changed the second binding: %+v", b)
 	}
 	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/ipv6" {
@@ -433,7 +436,7 @@ func TestRejectionAnswersAreRateLimited(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		r.links[0].reg.retryAt = t0
 		for _, s := range r.Poll(t0) {
-			if res := c.HandlePacket(s.Packet, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0); res.Reply != nil {
+			if res := c.HandlePacket(s.Packet, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0); res.Reply != nil {
 				replies++
 			}
 		}
@@ -452,7 +455,7 @@ func TestRouterIgnoresForgedAndUnexpectedAnswers(t *testing.T) {
 	hc := haConfig()
 	hc.Peers[0].Key = []byte("attackerattacker")
 	forger := NewCache(hc)
-	res := forger.HandlePacket(w.held[0].Packet, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, w.now)
+	res := forger.HandlePacket(w.held[0].Packet, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, w.now)
 	if res.Reply == nil {
 		t.Fatal("no forged reply")
 	}
@@ -460,7 +463,7 @@ func TestRouterIgnoresForgedAndUnexpectedAnswers(t *testing.T) {
 		t.Fatalf("forged BA: %v", err)
 	}
 	// The genuine answer, twice: the second answers nothing outstanding.
-	genuine := w.c.HandlePacket(w.held[0].Packet, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, w.now)
+	genuine := w.c.HandlePacket(w.held[0].Packet, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, w.now)
 	if err := w.r.HandlePacket(genuine.Reply, w.now); err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +476,7 @@ func TestUnknownMHTypeGetsBindingError(t *testing.T) {
 	c := NewCache(haConfig())
 	mh, _ := nemo.Marshal(&nemo.Unknown{Type: 99, Data: []byte{0, 0}})
 	pkt, _ := nemo.AppendPacket(nil, hoa, haAddr, netip.Addr{}, netip.Addr{}, 64, mh)
-	res := c.HandlePacket(pkt, Arrival{Encap: EncapUDP6, Outer: netip.AddrPortFrom(wifiCoA, 9)}, t0)
+	res := c.HandlePacket(pkt, Arrival{Encap: nemo.EncapUDP6, Outer: netip.AddrPortFrom(wifiCoA, 9)}, t0)
 	p, err := nemo.ParsePacket(res.Reply)
 	if err != nil {
 		t.Fatal(err)
@@ -492,7 +495,7 @@ func TestMalformedBIDGets164(t *testing.T) {
 	bu = append(bu, make([]byte, (8-len(bu)%8)%8)...)
 	bu[1] = uint8(len(bu)/8 - 1)
 	pkt, _ := nemo.AppendPacket(nil, wifiCoA, haAddr, hoa, netip.Addr{}, 64, bu)
-	res := c.HandlePacket(pkt, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0)
+	res := c.HandlePacket(pkt, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0)
 	if res.Status != nemo.StatusMCoAMalformed || c.Malformed != 1 || res.Reply == nil {
 		t.Fatalf("%+v", res)
 	}
@@ -551,7 +554,7 @@ func TestFallbackReprobesNativeAtRefresh(t *testing.T) {
 			t.Fatalf("at %v: %s", w.now.Sub(t0), got)
 		}
 	}
-	if b := w.haBindings()[1]; b.Encap != EncapUDP6 || b.Expires.Sub(w.now) < 500*time.Second {
+	if b := w.haBindings()[1]; b.Encap != nemo.EncapUDP6 || b.Expires.Sub(w.now) < 500*time.Second {
 		t.Fatalf("not refreshed over UDP: %+v", b)
 	}
 	// The firewall goes; at the next refresh the binding moves back.
@@ -560,7 +563,7 @@ func TestFallbackReprobesNativeAtRefresh(t *testing.T) {
 	if got := w.states(); !strings.HasPrefix(got, "wifi=registered/ipv6") {
 		t.Fatalf("after the firewall went: %s", got)
 	}
-	if b := w.haBindings()[1]; b.Encap != EncapIPv6 {
+	if b := w.haBindings()[1]; b.Encap != nemo.EncapIPv6 {
 		t.Fatalf("home agent: %+v", b)
 	}
 }
@@ -727,7 +730,7 @@ func TestDeadPathKeepsEncapsulation(t *testing.T) {
 	w.sent = nil
 	for end := w.now.Add(5 * time.Second); w.now.Before(end); { // dead at 0.9 s, then retries at about 1, 3 s
 		w.run(50 * time.Millisecond)
-		if b := w.r.Bindings()[0]; b.Encap != EncapIPv6 {
+		if b := w.r.Bindings()[0]; b.Encap != nemo.EncapIPv6 {
 			t.Fatalf("at %v the Wi-Fi binding is %s/%s", w.now.Sub(t0), b.State, b.Encap)
 		}
 	}
@@ -735,7 +738,7 @@ func TestDeadPathKeepsEncapsulation(t *testing.T) {
 	for _, s := range w.sent {
 		if s.Path.Uplink == 0 && !s.Probe {
 			registrations++
-			if s.Path.Encap != EncapIPv6 {
+			if s.Path.Encap != nemo.EncapIPv6 {
 				t.Fatalf("a registration over %s while the path was dead", s.Path.Encap)
 			}
 		}
@@ -785,7 +788,7 @@ func TestOvertakenDeregistrationNotResent(t *testing.T) {
 	// de-registration sent through the Wi-Fi, and the home agent's refusal
 	// of the late de-registration reaches the router before the
 	// registration's acknowledgement.
-	regAnswer := w.c.HandlePacket(reg.Packet, Arrival{Encap: EncapUDP4, Outer: netip.AddrPortFrom(natAddr, w.natPort)}, w.now)
+	regAnswer := w.c.HandlePacket(reg.Packet, Arrival{Encap: nemo.EncapUDP4, Outer: netip.AddrPortFrom(natAddr, w.natPort)}, w.now)
 	if regAnswer.Status != 0 {
 		t.Fatalf("registration: %d", regAnswer.Status)
 	}
@@ -921,10 +924,10 @@ func TestCountersAddUp(t *testing.T) {
 	w.deliver(w.sent[0]) // a replay: refused with status 144, which answers nothing the router has outstanding
 	w.down(0)
 	w.step()
-	w.c.HandlePacket([]byte{1, 2, 3}, Arrival{Encap: EncapIPv6}, w.now)
+	w.c.HandlePacket([]byte{1, 2, 3}, Arrival{Encap: nemo.EncapIPv6}, w.now)
 	mh, _ := nemo.Marshal(&nemo.Heartbeat{Seq: 1})
 	hb, _ := nemo.AppendPacket(nil, hoa, haAddr, netip.Addr{}, netip.Addr{}, 64, mh)
-	w.c.HandlePacket(hb, Arrival{Encap: EncapUDP6, Outer: netip.AddrPortFrom(wifiCoA, 1)}, w.now)
+	w.c.HandlePacket(hb, Arrival{Encap: nemo.EncapUDP6, Outer: netip.AddrPortFrom(wifiCoA, 1)}, w.now)
 	c := w.c.Counters
 	sum := c.Accepted + c.Deregistrations
 	for _, n := range c.Rejected() {
@@ -963,7 +966,7 @@ func TestAllBIDsRefusedForwardsNothing(t *testing.T) {
 	c := NewCache(haConfig())
 	// The IPv4 care-of address arrives natively through another path: a
 	// bulk registration of an IPv4 address, which RFC 5648 does not allow.
-	res := c.HandlePacket(sends[0].Packet, Arrival{Encap: EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0)
+	res := c.HandlePacket(sends[0].Packet, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0)
 	e := c.Entry(hoa)
 	if res.Status != nemo.StatusMCoANotComplete || c.BIDsRefused != 1 || e.Registered() || len(e.MNPs) != 0 {
 		t.Fatalf("status %d, refused %d, bindings %v, prefixes %v", res.Status, c.BIDsRefused, e.Bindings, e.MNPs)

@@ -46,7 +46,7 @@ type Binding struct {
 	BID   uint16 // 0 for a registration without BID options (RFC 6275 only)
 	CoA   netip.Addr
 	Outer netip.AddrPort // where to send: the CoA, or the NAT's address and port
-	Encap Encap
+	Encap nemo.Encap
 	NAT   bool // the outer source differed from the IPv4 care-of address
 	Pri   uint8
 	// Since is when this care-of address was registered; Expires when the
@@ -107,8 +107,8 @@ type Counters struct {
 }
 
 // Reasons a message is refused or not acted on: Result.Reason, and the
-// keys of Counters.Rejected and Counters.NotActedOn, named as the
-// counters are in JSON.
+// keys of Counters.Rejected and Counters.NotActedOn (and so of the status
+// both roles report).
 const (
 	ReasonMalformed       = "malformed"
 	ReasonBadChecksum     = "bad_checksum"
@@ -121,23 +121,28 @@ const (
 	ReasonProhibited      = "prohibited"
 	ReasonBIDRejected     = "bid_rejected"
 	ReasonUnknownMHType   = "unknown_mh_type"
-	ReasonIgnored         = "ignored"
+	ReasonIgnored         = "other" // a message a home agent does not act on (a BA, a Heartbeat, ...)
 )
 
-// Rejected returns the refusals by reason: the messages answered with an
-// error status (or that would have been, but for the rate limit).
+// Rejected returns the refusals by reason: the Binding Updates answered
+// with an error status (or that would have been, but for the rate limit).
 func (c *Counters) Rejected() map[string]uint64 {
 	return map[string]uint64{
-		ReasonMalformed: c.Malformed, ReasonUnknownHomeAddr: c.UnknownHomeAddr, ReasonAuthFailed: c.AuthFailed,
-		ReasonNoTimestamp: c.NoTimestamp, ReasonBadTimestamp: c.BadTimestamp, ReasonSeqOutOfWindow: c.SeqOutOfWindow,
-		ReasonPrefixRejected: c.PrefixRejected, ReasonProhibited: c.Prohibited, ReasonBIDRejected: c.BIDRejected,
-		ReasonUnknownMHType: c.UnknownMHType,
+		ReasonUnknownHomeAddr: c.UnknownHomeAddr, ReasonAuthFailed: c.AuthFailed, ReasonNoTimestamp: c.NoTimestamp,
+		ReasonBadTimestamp: c.BadTimestamp, ReasonSeqOutOfWindow: c.SeqOutOfWindow, ReasonPrefixRejected: c.PrefixRejected,
+		ReasonProhibited: c.Prohibited, ReasonBIDRejected: c.BIDRejected,
 	}
 }
 
-// NotActedOn returns the messages dropped without an answer, by reason.
+// NotActedOn returns, by reason, the messages not taken as Binding
+// Updates: malformed ones (a BU from a known router whose option is wrong
+// is still answered, with the option's status), bad checksums, and
+// messages of types a home agent does not act on (an unknown type is
+// answered with a Binding Error).
 func (c *Counters) NotActedOn() map[string]uint64 {
-	return map[string]uint64{ReasonBadChecksum: c.BadChecksum, ReasonIgnored: c.Ignored}
+	return map[string]uint64{
+		ReasonMalformed: c.Malformed, ReasonBadChecksum: c.BadChecksum, ReasonUnknownMHType: c.UnknownMHType, ReasonIgnored: c.Ignored,
+	}
 }
 
 // counter returns the counter of a refusal or a message not acted on.
@@ -171,9 +176,9 @@ func (c *Counters) counter(reason string) *uint64 {
 
 // Arrival says how a signalling packet reached the home agent.
 type Arrival struct {
-	// Encap is EncapIPv6 for a native Mobility Header packet, EncapUDP4 or
-	// EncapUDP6 for one inside UDP port 4191.
-	Encap Encap
+	// Encap is nemo.EncapIPv6 for a native Mobility Header packet, nemo.EncapUDP4 or
+	// nemo.EncapUDP6 for one inside UDP port 4191.
+	Encap nemo.Encap
 	// Outer is the source of the outermost header: the IPv6 source for a
 	// native packet, the UDP source address and port otherwise.
 	Outer netip.AddrPort
@@ -186,7 +191,7 @@ type Result struct {
 	// Nil when there is nothing to send.
 	Reply   []byte
 	ReplyTo netip.AddrPort
-	Encap   Encap
+	Encap   nemo.Encap
 	// Changed is the entry whose bindings or prefixes changed, for the
 	// data plane to follow; nil if none did.
 	Changed *Entry
@@ -321,7 +326,7 @@ func (c *Cache) reply(p *nemo.Packet, arr Arrival, mh []byte, why error) Result 
 		dst, rh2 netip.Addr
 		to       netip.AddrPort
 	)
-	if arr.Encap == EncapIPv6 {
+	if arr.Encap == nemo.EncapIPv6 {
 		dst, rh2 = p.Src, p.HomeAddress
 		to = netip.AddrPortFrom(p.Src, 0)
 	} else {
@@ -412,7 +417,7 @@ func (e *Entry) authenticator() *nemo.Authenticator {
 // source differs from the IPv4 care-of address it registers (RFC 5555
 // §4.1).
 func natted(bu *nemo.BindingUpdate, arr Arrival) bool {
-	if arr.Encap != EncapUDP4 {
+	if arr.Encap != nemo.EncapUDP4 {
 		return false
 	}
 	coa := bu.IPv4CoA
@@ -572,7 +577,7 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 		// A plain RFC 6275 registration: one care-of address, which
 		// replaces every binding.
 		coa := bu.AltCoA
-		if arr.Encap == EncapUDP4 {
+		if arr.Encap == nemo.EncapUDP4 {
 			coa = bu.IPv4CoA
 		}
 		if !coa.IsValid() {
@@ -651,7 +656,7 @@ func (c *Cache) flows(e *Entry, bu *nemo.BindingUpdate, ba *nemo.BindingAck) {
 }
 
 func outerFor(arr Arrival) netip.AddrPort {
-	if arr.Encap == EncapIPv6 {
+	if arr.Encap == nemo.EncapIPv6 {
 		return netip.AddrPortFrom(arr.Outer.Addr(), 0)
 	}
 	return arr.Outer
@@ -669,7 +674,7 @@ func (c *Cache) bindOne(e *Entry, bo nemo.BID, arr Arrival, bu *nemo.BindingUpda
 	i := e.find(bo.ID)
 	var b Binding
 	switch {
-	case bo.CoA.IsValid() && (bo.CoA == arr.Outer.Addr() || (arr.Encap == EncapUDP4 && bo.CoA.Is4())):
+	case bo.CoA.IsValid() && (bo.CoA == arr.Outer.Addr() || (arr.Encap == nemo.EncapUDP4 && bo.CoA.Is4())):
 		b = Binding{BID: bo.ID, CoA: bo.CoA, Outer: outerFor(arr), Encap: arr.Encap, NAT: natted(bu, arr)}
 	case bo.CoA.IsValid() && i >= 0 && e.Bindings[i].CoA == bo.CoA:
 		b = e.Bindings[i]
@@ -677,7 +682,7 @@ func (c *Cache) bindOne(e *Entry, bo nemo.BID, arr Arrival, bu *nemo.BindingUpda
 		if !bo.CoA.IsGlobalUnicast() || c.cfg.HomePrefix.Contains(bo.CoA) {
 			return nemo.StatusInvalidCoA
 		}
-		b = Binding{BID: bo.ID, CoA: bo.CoA, Outer: netip.AddrPortFrom(bo.CoA, 0), Encap: EncapIPv6}
+		b = Binding{BID: bo.ID, CoA: bo.CoA, Outer: netip.AddrPortFrom(bo.CoA, 0), Encap: nemo.EncapIPv6}
 	case bo.CoA.IsValid():
 		return nemo.StatusMCoABulkProhibited
 	case i >= 0:

@@ -10,23 +10,12 @@ import (
 	"nemod/nemo"
 )
 
-// EncapMode is what an uplink's configuration allows.
-type EncapMode uint8
-
-const (
-	// ModeAuto: native IPv6 when the uplink has IPv6, UDP over IPv6 when
-	// that gets no answer, UDP over IPv4 on IPv4-only uplinks.
-	ModeAuto EncapMode = iota
-	ModeIPv6           // native IPv6 only
-	ModeUDP            // UDP only, over IPv6 if the uplink has it, else IPv4
-)
-
 // UplinkConfig is one uplink of the mobile router.
 type UplinkConfig struct {
 	Name string
 	BID  uint16
 	Pri  uint8
-	Mode EncapMode
+	Mode nemo.Encap // what the configuration allows: auto, ipv6 or udp
 	// ProbeInterval and ProbeFailures set the liveness probing of the
 	// uplink's binding: a probe every interval, and the path is dead when
 	// nothing came back from the home agent for failures intervals. Zero
@@ -58,6 +47,11 @@ type UpdateListConfig struct {
 	// Flows are the flow bindings (RFC 6089) every registration and
 	// refresh carries: the home agent deletes those a BU leaves out.
 	Flows []nemo.FlowID
+	// Heard is each uplink's liveness clock, which the data plane keeps:
+	// when anything last came from the home agent over its binding
+	// (traffic, a probe's answer, signalling). Nil: only registrations
+	// count.
+	Heard func(uplink int) time.Time
 	Logf  func(format string, args ...any)
 }
 
@@ -90,13 +84,13 @@ func (s State) String() string {
 // Path is how to send a signalling packet over an uplink.
 type Path struct {
 	Uplink int // index into UpdateListConfig.Uplinks
-	Encap  Encap
+	Encap  nemo.Encap
 	Src    netip.Addr // the care-of address to send from
-	Dst    netip.Addr // the home agent address (IPv6, or IPv4 for EncapUDP4)
+	Dst    netip.Addr // the home agent address (IPv6, or IPv4 for nemo.EncapUDP4)
 }
 
 // Send is a packet the daemon must send: an IPv6 packet, sent as is for
-// EncapIPv6, or as the payload of a UDP datagram to port 4191 otherwise.
+// nemo.EncapIPv6, or as the payload of a UDP datagram to port 4191 otherwise.
 type Send struct {
 	Path   Path
 	Packet []byte
@@ -109,7 +103,7 @@ type BindingStatus struct {
 	Uplink  string
 	State   State
 	CoA     netip.Addr
-	Encap   Encap
+	Encap   nemo.Encap
 	NAT     bool
 	Expires time.Time // zero unless registered
 	// Since is when this binding last became registered.
@@ -134,7 +128,7 @@ type pending struct {
 	bids     []uint16 // BIDs carried, each as registered or deregistered
 	links    []int    // uplinks whose bindings it registers or refreshes
 	via      int      // uplink it was sent through
-	encap    Encap
+	encap    nemo.Encap
 	attempts int
 	timeout  time.Duration
 	retryAt  time.Time
@@ -157,21 +151,22 @@ type link struct {
 	st    LinkState
 	state State
 	coa   netip.Addr
-	encap Encap
+	encap nemo.Encap
 	nat   bool
 	// candidates are the encapsulations to try, in order; cand is the one
 	// in use (registered) or being tried (registering).
-	candidates []Encap
+	candidates []nemo.Encap
 	cand       int
 	since      time.Time
 	expires    time.Time
 	refreshAt  time.Time
 	// reg is the registering or refreshing BU for this uplink, if any.
 	reg *pending
-	// lastHeard is when anything last came from the home agent over this
-	// binding (told by the data plane through Heard); nextProbe when the
+	// confirmed is when the binding last became registered, which counts
+	// as hearing from the home agent over it; after that, the data plane's
+	// liveness clock (UpdateListConfig.Heard) tells. nextProbe is when the
 	// next probe is due.
-	lastHeard, nextProbe time.Time
+	confirmed, nextProbe time.Time
 	// retimed is when the probing last changed (SetUplinkTiming): silence
 	// from before it is not judged by the new, perhaps shorter, deadline.
 	retimed time.Time
@@ -202,8 +197,16 @@ type UpdateList struct {
 	// says) or Ignored (see Reason for why).
 	Sent, Acked, Rejected, Retransmits uint64
 	Received, Ignored                  uint64
-	Probes, DeadPaths                  uint64
-	shutdown                           bool
+	// IgnoredBy counts the ignored packets by Reason.
+	IgnoredBy         map[string]uint64
+	Probes, DeadPaths uint64
+	// Accepted counts the registrations and refreshes the home agent
+	// accepted, binding by binding.
+	Accepted uint64
+	// RejectedBy counts the refusals by status (0: the home agent does
+	// not support mobile routers).
+	RejectedBy map[uint8]uint64
+	shutdown   bool
 }
 
 // NewUpdateList returns the binding update list for cfg, all uplinks down.
@@ -253,36 +256,36 @@ func (r *UpdateList) Bindings() []BindingStatus {
 }
 
 // candidates lists the encapsulations an uplink may use with what it has.
-func (r *UpdateList) candidates(l *link) []Encap {
+func (r *UpdateList) candidates(l *link) []nemo.Encap {
 	v6 := l.st.Up && l.st.IPv6.IsValid() && r.cfg.HA.IsValid()
 	v4 := l.st.Up && l.st.IPv4.IsValid() && r.cfg.HAv4.IsValid()
-	var c []Encap
+	var c []nemo.Encap
 	switch l.cfg.Mode {
-	case ModeIPv6:
+	case nemo.EncapIPv6:
 		if v6 {
-			c = append(c, EncapIPv6)
+			c = append(c, nemo.EncapIPv6)
 		}
-	case ModeUDP:
+	case nemo.EncapUDP:
 		if v6 {
-			c = append(c, EncapUDP6)
+			c = append(c, nemo.EncapUDP6)
 		}
 		if v4 {
-			c = append(c, EncapUDP4)
+			c = append(c, nemo.EncapUDP4)
 		}
 	default:
 		if v6 {
-			c = append(c, EncapIPv6, EncapUDP6)
+			c = append(c, nemo.EncapIPv6, nemo.EncapUDP6)
 		}
 		if v4 {
-			c = append(c, EncapUDP4)
+			c = append(c, nemo.EncapUDP4)
 		}
 	}
 	return c
 }
 
-func (r *UpdateList) path(i int, e Encap) Path {
+func (r *UpdateList) path(i int, e nemo.Encap) Path {
 	l := r.links[i]
-	if e == EncapUDP4 {
+	if e == nemo.EncapUDP4 {
 		return Path{Uplink: i, Encap: e, Src: l.st.IPv4, Dst: r.cfg.HAv4}
 	}
 	return Path{Uplink: i, Encap: e, Src: l.st.IPv6, Dst: r.cfg.HA}
@@ -319,7 +322,7 @@ func (r *UpdateList) loseLink(l *link) {
 	if l.reg != nil && l.reg.via == r.indexOf(l) {
 		r.detachOthers(l.reg)
 	}
-	l.state, l.reg, l.candidates, l.coa, l.encap, l.nat = StateDown, nil, nil, netip.Addr{}, EncapNone, false
+	l.state, l.reg, l.candidates, l.coa, l.encap, l.nat = StateDown, nil, nil, netip.Addr{}, nemo.EncapNone, false
 	r.gen++
 }
 
@@ -408,12 +411,16 @@ func (r *UpdateList) SetFlows(flows []nemo.FlowID, now time.Time) {
 // in its last acknowledgement (FID to RFC 6089 status).
 func (r *UpdateList) FlowStatus() map[uint16]uint8 { return r.flowStatus }
 
-// Heard tells the router that something (traffic, a probe's answer, an
-// acknowledgement) came from the home agent over uplink i's binding at t.
-func (r *UpdateList) Heard(i int, t time.Time) {
-	if l := r.links[i]; t.After(l.lastHeard) {
-		l.lastHeard = t
+// lastHeard is when anything last came from the home agent over uplink
+// i's binding: the data plane's clock, or the registration.
+func (r *UpdateList) lastHeard(i int) time.Time {
+	t := r.links[i].confirmed
+	if r.cfg.Heard != nil {
+		if h := r.cfg.Heard(i); h.After(t) {
+			t = h
+		}
 	}
+	return t
 }
 
 // probing reports whether a registered uplink's path is probed.
@@ -421,8 +428,9 @@ func (l *link) probing() bool {
 	return l.state == StateRegistered && l.cfg.ProbeInterval > 0 && l.cfg.ProbeFailures > 0
 }
 
-func (l *link) deadline() time.Time {
-	from := l.lastHeard
+func (r *UpdateList) deadline(i int) time.Time {
+	l := r.links[i]
+	from := r.lastHeard(i)
 	if l.retimed.After(from) {
 		from = l.retimed
 	}
@@ -439,10 +447,10 @@ func (r *UpdateList) pollLiveness(i int, now time.Time) (Send, bool) {
 	if !l.probing() {
 		return Send{}, false
 	}
-	if !now.Before(l.deadline()) {
+	if !now.Before(r.deadline(i)) {
 		r.DeadPaths++
 		r.cfg.Logf("uplink %s (BID %d): nothing from the home agent for %v: path dead, de-registering it and registering it again",
-			l.cfg.Name, l.cfg.BID, now.Sub(l.lastHeard).Round(time.Millisecond))
+			l.cfg.Name, l.cfg.BID, now.Sub(r.lastHeard(i)).Round(time.Millisecond))
 		if !slices.Contains(r.lost, l.cfg.BID) {
 			r.lost = append(r.lost, l.cfg.BID)
 		}
@@ -459,7 +467,7 @@ func (r *UpdateList) pollLiveness(i int, now time.Time) (Send, bool) {
 	r.probeSeq++
 	path := r.path(i, l.encap)
 	var pkt []byte
-	if l.encap == EncapIPv6 {
+	if l.encap == nemo.EncapIPv6 {
 		mh, err := nemo.Marshal(&nemo.Heartbeat{Seq: r.probeSeq})
 		if err != nil {
 			return Send{}, false
@@ -639,7 +647,7 @@ func (r *UpdateList) newBU(now time.Time, p *pending) *nemo.BindingUpdate {
 // care-of address with a Home Address option, or from the home address
 // inside UDP (RFC 5555 §4.1).
 func (r *UpdateList) encode(bu *nemo.BindingUpdate, path Path, p *pending) (Send, error) {
-	if path.Encap == EncapUDP4 {
+	if path.Encap == nemo.EncapUDP4 {
 		bu.Flags |= nemo.BUFlagF
 	}
 	mh, err := nemo.Marshal(bu)
@@ -758,7 +766,7 @@ func (r *UpdateList) NextDeadline() time.Time {
 			t = x
 		}
 	}
-	for _, l := range r.links {
+	for i, l := range r.links {
 		if l.reg != nil {
 			earlier(l.reg.retryAt)
 		} else if l.state == StateRegistered {
@@ -769,7 +777,7 @@ func (r *UpdateList) NextDeadline() time.Time {
 		}
 		if l.probing() {
 			earlier(l.nextProbe)
-			earlier(l.deadline())
+			earlier(r.deadline(i))
 		}
 	}
 	if r.best() >= 0 {
@@ -823,6 +831,10 @@ func (r *UpdateList) HandlePacket(pkt []byte, now time.Time) error {
 	r.Received++
 	ignore := func(reason string, err error) error {
 		r.Ignored++
+		if r.IgnoredBy == nil {
+			r.IgnoredBy = map[string]uint64{}
+		}
+		r.IgnoredBy[reason]++
 		return &Error{Reason: reason, Err: err}
 	}
 	p, err := nemo.ParsePacket(pkt)
@@ -860,6 +872,14 @@ func (r *UpdateList) HandlePacket(pkt []byte, now time.Time) error {
 		return &Error{Reason: ReasonRefused, Err: err}
 	}
 	return nil
+}
+
+func (r *UpdateList) countRejection(st uint8) {
+	r.Rejected++
+	if r.RejectedBy == nil {
+		r.RejectedBy = map[uint8]uint64{}
+	}
+	r.RejectedBy[st]++
 }
 
 // answers reports whether a BA answers the last transmission of p. The BA
@@ -927,7 +947,7 @@ func (r *UpdateList) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Tim
 		return nil
 	}
 	if ba.Status >= 128 {
-		r.Rejected++
+		r.countRejection(ba.Status)
 		// Configuration errors (authentication, prefixes, unknown home
 		// address) will not fix themselves: keep trying at the slowest rate.
 		pd.timeout = r.cfg.MaxTimeout
@@ -935,7 +955,7 @@ func (r *UpdateList) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Tim
 		return fmt.Errorf("home agent refused the binding update: status %d", ba.Status)
 	}
 	if ba.Flags&nemo.BAFlagR == 0 && pd.kind != kindDereg {
-		r.Rejected++
+		r.countRejection(0)
 		pd.retryAt = now.Add(r.cfg.MaxTimeout)
 		return errors.New("home agent does not support mobile routers (no R flag in its answer)")
 	}
@@ -989,7 +1009,7 @@ func (r *UpdateList) bound(j int, pd *pending, ba *nemo.BindingAck, granted time
 		st = nemo.StatusMCoAMalformed
 	}
 	if st >= 128 {
-		r.Rejected++
+		r.countRejection(st)
 		l.reg = nil
 		if pd.kind == kindRefresh && j != pd.via {
 			// The home agent lost this binding: register it again through
@@ -1008,11 +1028,12 @@ func (r *UpdateList) bound(j int, pd *pending, ba *nemo.BindingAck, granted time
 	was := l.state
 	l.reg = nil
 	l.state = StateRegistered
+	r.Accepted++
 	// Registered through this path: whatever de-registration of it was
 	// pending (its path had died) is moot, and the path counts as heard.
 	r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool { return b == l.cfg.BID })
 	if was != StateRegistered {
-		l.lastHeard, l.nextProbe = now, now.Add(l.cfg.ProbeInterval)
+		l.confirmed, l.nextProbe = now, now.Add(l.cfg.ProbeInterval)
 	}
 	if j == pd.via {
 		if l.encap != pd.encap {

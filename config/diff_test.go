@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"nemod/nemo"
 )
 
 // edit returns the good file at path with each old string replaced by the
@@ -206,7 +208,7 @@ func TestReloadableTable(t *testing.T) {
 	a := addr("2001:db8:9::9")
 	nr.HomeAgent, nr.HomeAgentV4, nr.HomeAddress, nr.MNPs, nr.LAN = a, addr("192.0.2.9"), a, nil, nil
 	nr.SPI, nr.Key, nr.NAI, nr.Lifetime, nr.ControlSocket, nr.ReplayWindow, nr.DefaultPolicy = 9, nil, "x", 1, "/x", 1, "x"
-	nr.Uplinks = []Uplink{{Name: "wifi", Device: "x", BID: 9, Encap: EncapUDP, Priority: 9, ProbeInterval: 1, ProbeFailures: 9}, {Name: "new"}}
+	nr.Uplinks = []Uplink{{Name: "wifi", Device: "x", BID: 9, Encap: nemo.EncapUDP, Priority: 9, ProbeInterval: 1, ProbeFailures: 9}, {Name: "new"}}
 	nr.Policies = []Policy{{Name: "voice", Mode: ModeDuplicate}, {Name: "new"}}
 	nr.Rules = []Rule{{Name: "sip", Proto: 1, SrcIP: prefix("2001:db8::/32"), DestIP: prefix("2001:db8::/32"),
 		SrcPort: PortRange{1, 1}, DestPort: PortRange{1, 1}, DSCP: 1, Policy: "x"}, {Name: "new"}}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"nemod/nemo"
 )
 
 // Error is a mistake in a configuration file's content, at a line.
@@ -575,15 +577,11 @@ func (d *decoder) uplink(x *section, lanAt map[string]int, bids map[uint16]*sect
 		}
 	}
 
+	u.Encap = nemo.EncapAuto
 	if v, o, ok := x.scalar("encap"); ok {
-		switch v {
-		case "auto":
-			u.Encap = EncapAuto
-		case "ipv6":
-			u.Encap = EncapIPv6
-		case "udp":
-			u.Encap = EncapUDP
-		default:
+		if e, valid := nemo.ParseEncap(v); valid {
+			u.Encap = e
+		} else {
 			x.errorf(o, "%s is not an encapsulation (auto, ipv6 or udp)", show(v))
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nemod/nemo"
 )
 
 // splitErrors undoes errors.Join.
@@ -133,8 +135,8 @@ func TestGoodRouter(t *testing.T) {
 		ControlSocket: "/var/run/nemod.sock",
 		ReplayWindow:  7 * time.Second,
 		Uplinks: []Uplink{
-			{Name: "wifi", Device: "wlan0", BID: 1, Encap: EncapAuto, ProbeInterval: 450 * time.Millisecond, ProbeFailures: 2, Line: 11},
-			{Name: "cell", Device: "wwan0", BID: 2, Encap: EncapAuto, ProbeInterval: 450 * time.Millisecond, ProbeFailures: 2, Line: 15},
+			{Name: "wifi", Device: "wlan0", BID: 1, Encap: nemo.EncapAuto, ProbeInterval: 450 * time.Millisecond, ProbeFailures: 2, Line: 11},
+			{Name: "cell", Device: "wwan0", BID: 2, Encap: nemo.EncapAuto, ProbeInterval: 450 * time.Millisecond, ProbeFailures: 2, Line: 15},
 		},
 		Policies: []Policy{
 			{Name: "voice", Use: []string{"cell", "wifi"}, Mode: ModeFailover, Line: 18},
@@ -205,9 +207,9 @@ func TestGoodFlows(t *testing.T) {
 		t.Errorf("LAN %v", r.LAN)
 	}
 	wantUplinks := []Uplink{
-		{Name: "wifi", Device: "wlan0", BID: 1, Priority: 10, ProbeInterval: 200 * time.Millisecond, ProbeFailures: 2, Line: 18},
-		{Name: "cell", Device: "wwan0", BID: 2, Priority: 20, Encap: EncapUDP, ProbeInterval: 1500 * time.Millisecond, ProbeFailures: 3, Line: 24},
-		{Name: "sat", Device: "sat0", BID: 3, Encap: EncapIPv6, ProbeInterval: 2 * time.Second, ProbeFailures: 2, Line: 32},
+		{Name: "wifi", Device: "wlan0", BID: 1, Priority: 10, Encap: nemo.EncapAuto, ProbeInterval: 200 * time.Millisecond, ProbeFailures: 2, Line: 18},
+		{Name: "cell", Device: "wwan0", BID: 2, Priority: 20, Encap: nemo.EncapUDP, ProbeInterval: 1500 * time.Millisecond, ProbeFailures: 3, Line: 24},
+		{Name: "sat", Device: "sat0", BID: 3, Encap: nemo.EncapIPv6, ProbeInterval: 2 * time.Second, ProbeFailures: 2, Line: 32},
 	}
 	if !reflect.DeepEqual(r.Uplinks, wantUplinks) {
 		t.Errorf("uplinks\n got %+v\nwant %+v", r.Uplinks, wantUplinks)
@@ -345,7 +347,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("router defaults: %+v", r)
 	}
 	u := r.Uplinks[0]
-	if u.Encap != EncapAuto || u.Priority != 0 || u.ProbeInterval != DefaultProbeInterval || u.ProbeFailures != DefaultProbeFailures {
+	if u.Encap != nemo.EncapAuto || u.Priority != 0 || u.ProbeInterval != DefaultProbeInterval || u.ProbeFailures != DefaultProbeFailures {
 		t.Errorf("uplink defaults: %+v", u)
 	}
 	f, err = parse("nemod", []byte("config homeagent\n\toption address '2001:db8::1'\n\toption home_prefix '2001:db8:1::/64'\n"), memFiles(nil))
@@ -497,7 +499,7 @@ func TestValues(t *testing.T) {
 }
 
 func TestStrings(t *testing.T) {
-	if EncapUDP.String() != "udp" || EncapIPv6.String() != "ipv6" || EncapAuto.String() != "auto" || Encap(9).String() != "Encap(9)" {
+	if nemo.EncapUDP.String() != "udp" || nemo.EncapIPv6.String() != "ipv6" || nemo.EncapAuto.String() != "auto" || nemo.Encap(9).String() != "Encap(9)" {
 		t.Error("Encap.String")
 	}
 	if ModeDuplicate.String() != "duplicate" || ModeFailover.String() != "failover" || PolicyMode(7).String() != "PolicyMode(7)" {

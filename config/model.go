@@ -15,6 +15,8 @@ package config
 import (
 	"net/netip"
 	"time"
+
+	"nemod/nemo"
 )
 
 // File is a decoded configuration file.
@@ -25,27 +27,6 @@ type File struct {
 	// Warnings are things nemod ignores but a person probably did not
 	// mean: unknown options and section types. Each is PATH:LINE: text.
 	Warnings []string
-}
-
-// Encap is how an uplink carries the tunnel to the home agent.
-type Encap int
-
-const (
-	EncapAuto Encap = iota // IPv6 where the uplink has it, else UDP over IPv4
-	EncapIPv6              // plain IPv6-in-IPv6 (RFC 6275, RFC 3963)
-	EncapUDP               // UDP over IPv4, through NAT (RFC 5555)
-)
-
-func (e Encap) String() string {
-	switch e {
-	case EncapAuto:
-		return "auto"
-	case EncapIPv6:
-		return "ipv6"
-	case EncapUDP:
-		return "udp"
-	}
-	return "Encap(" + itoa(int(e)) + ")"
 }
 
 // Defaults for options a configuration may leave out.
@@ -92,7 +73,7 @@ type Uplink struct {
 	Name          string        // section name
 	Device        string        // option device: the Linux interface
 	BID           uint16        // option bid: Binding ID (RFC 5648), unique
-	Encap         Encap         // option encap
+	Encap         nemo.Encap    // option encap: auto, ipv6 or udp
 	Priority      uint8         // option priority 1..127; 0 = unset (RFC 6089 BID-PRI)
 	ProbeInterval time.Duration // option probe_interval
 	ProbeFailures int           // option probe_failures: lost probes before the uplink is down

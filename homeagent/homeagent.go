@@ -1,6 +1,8 @@
 // Package homeagent is the home agent daemon: an event loop around the
 // binding cache (package binding), fed by the signalling sockets of package
-// netio, steering the data plane and answering the control socket.
+// netio, steering the data plane (package tunnel) and answering the
+// control socket. Its sockets, TUN device and routes come through Options,
+// so that the whole daemon runs in a test without root.
 package homeagent
 
 import (
@@ -8,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -20,6 +21,8 @@ import (
 	"nemod/binding"
 	"nemod/config"
 	"nemod/control"
+	"nemod/header"
+	"nemod/hostnet"
 	"nemod/internal/logsum"
 	"nemod/internal/procstat"
 	"nemod/nemo"
@@ -41,29 +44,57 @@ type Daemon struct {
 	cfg   *config.HomeAgent
 	log   *slog.Logger
 	cache *binding.Cache
+	opts  Options
 	ctl   *control.Server
-	pl    *netio.PacketListener
-	mh    *netio.MHListener // instead of pl on kernels with Mobile IPv6
-	udp   *net.UDPConn
-	raw   *netio.RawSender
+	// sigIn reads the Binding Updates that arrive natively: off the links
+	// (a packet socket), or from the kernel's Mobile IPv6 where it has it.
+	sigIn netio.Listener
+	udp   netio.Conn
+	raw   netio.Sender
 	fwd   tunnel.AgentPlane
 	sig   chan []sigPacket
-	// udpb does batched I/O on udp; replies collects the UDP answers of
-	// one batch of signalling, sent together.
-	udpb    *netio.BatchConn
+	// replies collects the UDP answers of one batch of signalling, sent
+	// together.
 	replies *netio.Batch
 	// dropped counts signalling packets the readers could not queue; the
-	// readers are goroutines of their own.
+	// readers are goroutines of their own. sent counts the answers sent.
 	dropped atomic.Uint64
+	sent    uint64
 	start   time.Time
 	// refusals keeps a flood of refused Binding Updates to a few lines and
 	// a summary per interval.
 	refusals *logsum.Summarizer
 }
 
-// Options adjust a daemon.
+// Options adjust a daemon. The zero value runs on the host's kernel.
 type Options struct {
 	Logger *slog.Logger
+	// Stack opens the sockets (netio.System when nil).
+	Stack netio.Stack
+	// System is the data plane's host side: TUN device and routes
+	// (hostnet's when nil).
+	System tunnel.AgentSystem
+	// KernelMIP6 reports whether the kernel has Mobile IPv6, whose
+	// Mobility Header socket then delivers Binding Updates
+	// (netio.KernelMIP6 when nil).
+	KernelMIP6 func() bool
+	// Signals replaces the process's SIGTERM, SIGINT and SIGHUP when set.
+	Signals <-chan os.Signal
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if o.Stack == nil {
+		o.Stack = netio.System{}
+	}
+	if o.System == nil {
+		o.System = &hostnet.Agent{}
+	}
+	if o.KernelMIP6 == nil {
+		o.KernelMIP6 = netio.KernelMIP6
+	}
 }
 
 // Run loads the configuration at path and runs the home agent until ctx is
@@ -75,14 +106,12 @@ func Run(ctx context.Context, path string, opts Options) error {
 		return err
 	}
 	f := plan.File
+	opts.defaults()
 	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
 	for _, w := range f.Warnings {
 		log.Warn(w)
 	}
-	d := &Daemon{path: path, cfg: f.HomeAgent, log: log, sig: make(chan []sigPacket, 4096), start: time.Now(),
+	d := &Daemon{path: path, opts: opts, cfg: f.HomeAgent, log: log, sig: make(chan []sigPacket, 4096), start: time.Now(),
 		refusals: logsum.New("refused binding updates", 5, 10*time.Second)}
 	d.cache = binding.NewCache(plan.Cache)
 	if err := d.open(); err != nil {
@@ -93,18 +122,15 @@ func Run(ctx context.Context, path string, opts Options) error {
 	plane, err := tunnel.NewHA(tunnel.HAConfig{
 		Address: d.cfg.Address, HomePrefix: d.cfg.HomePrefix, UDP: d.udp,
 		OnSignal: d.udpSignal, Routers: haRouters(d.cfg), Logger: log, LivenessTimeout: d.cfg.LivenessTimeout,
+		Stack: opts.Stack, System: opts.System,
 	})
 	if err != nil {
 		return err
 	}
 	d.fwd = plane
-	if d.mh != nil {
-		go d.readKernelMH()
-	} else {
-		go d.readPackets()
-	}
+	go d.readNative()
 	sigPath := "packet socket (no Mobile IPv6 in this kernel)"
-	if d.mh != nil {
+	if _, ok := d.sigIn.(*netio.MHListener); ok {
 		sigPath = "the kernel's Mobile IPv6"
 	}
 	log.Info("home agent running", "signalling", sigPath, "address", d.cfg.Address, "address_v4", d.cfg.AddressV4,
@@ -120,27 +146,20 @@ func (d *Daemon) open() error {
 	// Binding Updates with a Home Address option: a kernel without
 	// CONFIG_IPV6_MIP6 drops them before any IP socket, so read them off
 	// the links; a kernel with it hands them to a Mobility Header socket.
-	if netio.KernelMIP6() {
-		if d.mh, err = netio.ListenMH(); err != nil {
+	if d.opts.KernelMIP6() {
+		if d.sigIn, err = netio.ListenMH(); err != nil {
 			return err
 		}
-	} else if d.pl, err = netio.ListenExtHeaders(0); err != nil {
+	} else if d.sigIn, err = d.opts.Stack.ListenExtHeaders(0); err != nil {
 		return err
 	}
-	if d.raw, err = netio.NewRawSender(""); err != nil {
+	if d.raw, err = d.opts.Stack.NewSender(""); err != nil {
 		return err
 	}
 	// One dual-stack socket: IPv4 uplinks through NAT and the IPv6
 	// firewall fallback (RFC 5555).
-	if d.udp, err = netio.ListenUDP("udp", "", netip.AddrPortFrom(netip.Addr{}, nemo.UDPPort)); err != nil {
+	if d.udp, err = d.opts.Stack.ListenUDP("udp", "", netip.AddrPortFrom(netip.Addr{}, nemo.UDPPort)); err != nil {
 		return fmt.Errorf("UDP port %d: %w", nemo.UDPPort, err)
-	}
-	// Room for a burst of registrations (a fleet coming back after an
-	// outage) and of tunnelled traffic; the kernel caps it at rmem_max.
-	d.udp.SetReadBuffer(4 << 20)
-	d.udp.SetWriteBuffer(4 << 20)
-	if d.udpb, err = netio.NewBatchConn(d.udp, true); err != nil {
-		return err
 	}
 	d.replies = netio.NewBatch(sigBatch, 512)
 	return nil
@@ -154,11 +173,8 @@ func (d *Daemon) close() {
 	if d.ctl != nil {
 		d.ctl.Close()
 	}
-	if d.pl != nil {
-		d.pl.Close()
-	}
-	if d.mh != nil {
-		d.mh.Close()
+	if d.sigIn != nil {
+		d.sigIn.Close()
 	}
 	if d.raw != nil {
 		d.raw.Close()
@@ -184,13 +200,12 @@ func (d *Daemon) queue(ps []sigPacket) {
 	}
 }
 
-// readPackets reads Binding Updates with a Home Address option addressed
-// to the home agent.
-func (d *Daemon) readPackets() {
+// readNative reads the Binding Updates with a Home Address option that
+// arrive natively for the home agent.
+func (d *Daemon) readNative() {
 	buf := make([]byte, 65536)
-	ha := d.cfg.Address.As16()
 	for {
-		n, _, err := d.pl.Read(buf)
+		n, _, err := d.sigIn.Read(buf)
 		if err != nil {
 			if netio.IsClosed(err) {
 				return
@@ -199,28 +214,11 @@ func (d *Daemon) readPackets() {
 		}
 		// A router sees forwarded packets with extension headers too: keep
 		// only those for us.
-		if n < 40 || [16]byte(buf[24:40]) != ha {
+		ip, err := header.ParseIPv6(buf[:n])
+		if err != nil || ip.Dst() != d.cfg.Address {
 			continue
 		}
-		src := netip.AddrFrom16([16]byte(buf[8:24]))
-		d.queue([]sigPacket{{pkt: append([]byte(nil), buf[:n]...), arr: binding.Arrival{Encap: binding.EncapIPv6, Outer: netip.AddrPortFrom(src, 0)}}})
-	}
-}
-
-// readKernelMH reads the Binding Updates the kernel's Mobile IPv6 path
-// delivers, rebuilt into their wire form.
-func (d *Daemon) readKernelMH() {
-	buf := make([]byte, 0, 2048)
-	for {
-		pkt, err := d.mh.Read(buf)
-		if err != nil {
-			if netio.IsClosed(err) {
-				return
-			}
-			continue
-		}
-		src := netip.AddrFrom16([16]byte(pkt[8:24]))
-		d.queue([]sigPacket{{pkt: append([]byte(nil), pkt...), arr: binding.Arrival{Encap: binding.EncapIPv6, Outer: netip.AddrPortFrom(src, 0)}}})
+		d.queue([]sigPacket{{pkt: append([]byte(nil), ip...), arr: binding.Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(ip.Src(), 0)}}})
 	}
 }
 
@@ -230,7 +228,8 @@ func (d *Daemon) send(res binding.Result, queued *int) {
 	if res.Reply == nil {
 		return
 	}
-	if res.Encap == binding.EncapIPv6 {
+	if res.Encap == nemo.EncapIPv6 {
+		d.sent++
 		if err := d.raw.Send(res.Reply); err != nil {
 			d.log.Warn("sending answer", "to", res.ReplyTo, "err", err)
 		}
@@ -255,16 +254,25 @@ func (d *Daemon) flush(queued *int) {
 	if *queued == 0 {
 		return
 	}
-	if _, err := d.udpb.Send(d.replies, *queued); err != nil {
+	d.sent += uint64(*queued)
+	if _, err := d.udp.Send(d.replies, *queued); err != nil {
 		d.log.Warn("sending answers", "err", err)
 	}
 	*queued = 0
 }
 
-func (d *Daemon) loop(ctx context.Context) error {
+func (d *Daemon) signals() (<-chan os.Signal, func()) {
+	if d.opts.Signals != nil {
+		return d.opts.Signals, func() {}
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	return sigs, func() { signal.Stop(sigs) }
+}
+
+func (d *Daemon) loop(ctx context.Context) error {
+	sigs, stop := d.signals()
+	defer stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -327,9 +335,9 @@ func (d *Daemon) forward(e *binding.Entry) {
 func (d *Daemon) udpSignal(ps []tunnel.SignalPacket) {
 	sig := make([]sigPacket, len(ps))
 	for i, p := range ps {
-		enc := binding.EncapUDP6
+		enc := nemo.EncapUDP6
 		if p.From.Addr().Is4() {
-			enc = binding.EncapUDP4
+			enc = nemo.EncapUDP4
 		}
 		sig[i] = sigPacket{pkt: p.Pkt, arr: binding.Arrival{Encap: enc, Outer: p.From}}
 	}
@@ -354,19 +362,10 @@ func (d *Daemon) reload() (status.Reload, error) {
 		return status.Reload{Applied: []string{}, NeedsRestart: []string{}}, err
 	}
 	rl := plan.Reload(d.cfg)
-	next := rl.HomeAgent
-	// The data plane takes a new liveness timeout if it has a setter for
-	// it; if not, the option waits for a restart like the ones the table
-	// in package config names.
-	if lt, ok := d.fwd.(interface{ SetLivenessTimeout(time.Duration) }); ok {
-		lt.SetLivenessTimeout(next.LivenessTimeout)
-	} else if next.LivenessTimeout != d.cfg.LivenessTimeout {
-		next.LivenessTimeout = d.cfg.LivenessTimeout
-		rl.Reply = setup.Hold(rl.Reply, "homeagent.liveness_timeout")
-	}
+	d.fwd.SetLivenessTimeout(rl.HomeAgent.LivenessTimeout)
 	d.cache.SetLimits(rl.Cache.MaxLifetime, rl.Cache.ReplayWindow)
 	changed := d.cache.SetPeers(rl.Cache.Peers)
-	if err := d.fwd.SetRouters(haRouters(next)); err != nil {
+	if err := d.fwd.SetRouters(haRouters(rl.HomeAgent)); err != nil {
 		d.log.Warn("routes after reload", "err", err)
 	}
 	rl.ApplyTo(d.cfg)
@@ -384,64 +383,25 @@ func (d *Daemon) reload() (status.Reload, error) {
 	return rl.Reply, nil
 }
 
-// Status is what `nemod ctl status` shows of a home agent.
-type Status struct {
-	Role          string         `json:"role"`
-	Address       string         `json:"address"`
-	AddressV4     string         `json:"address_v4,omitempty"`
-	HomePrefix    string         `json:"home_prefix"`
-	UptimeSec     int64          `json:"uptime"`
-	MobileRouters []RouterStatus `json:"mobile_routers"`
-	Counters      CountersStatus `json:"counters"`
-	DataPlane     any            `json:"dataplane,omitempty"`
-	Runtime       procstat.Stats `json:"runtime"`
-}
-
-// RouterStatus is one mobile router.
-type RouterStatus struct {
-	Name        string          `json:"name"`
-	HomeAddress string          `json:"home_address"`
-	MNP         []string        `json:"mnp"`
-	Bindings    []BindingStatus `json:"bindings"`
-}
-
-// BindingStatus is one binding of a mobile router.
-type BindingStatus struct {
-	BID      uint16 `json:"bid"`
-	CoA      string `json:"coa"`
-	Encap    string `json:"encap"`
-	Outer    string `json:"outer"`
-	NAT      bool   `json:"nat"`
-	Lifetime int64  `json:"lifetime"`
-	Since    string `json:"since"`
-	tunnel.StatsView
-}
-
-// CountersStatus are the signalling counters.
-type CountersStatus struct {
-	binding.Counters
-	QueueDropped uint64 `json:"queue_dropped"`
-}
-
-func (d *Daemon) status(now time.Time) Status {
-	s := Status{
-		Role: "homeagent", Address: d.cfg.Address.String(), HomePrefix: d.cfg.HomePrefix.String(),
-		UptimeSec: int64(now.Sub(d.start) / time.Second), MobileRouters: []RouterStatus{},
-		Counters: CountersStatus{Counters: d.cache.Counters, QueueDropped: d.dropped.Load()},
+func (d *Daemon) status(now time.Time) status.HomeAgent {
+	s := status.HomeAgent{
+		Role: status.RoleHomeAgent, Address: d.cfg.Address.String(), HomePrefix: d.cfg.HomePrefix.String(),
+		Uptime: int64(now.Sub(d.start) / time.Second), MobileRouters: []status.MobileRouter{},
+		Counters: d.cache.Counters.Status(d.sent, d.dropped.Load()),
 	}
 	if d.cfg.AddressV4.IsValid() {
 		s.AddressV4 = d.cfg.AddressV4.String()
 	}
 	for _, e := range d.cache.Entries() {
-		rs := RouterStatus{Name: e.Peer.Name, HomeAddress: e.Peer.HoA.String(), MNP: []string{}, Bindings: []BindingStatus{}}
+		rs := status.MobileRouter{Name: e.Peer.Name, HomeAddress: e.Peer.HoA.String(), MNP: []string{}, Bindings: []status.Binding{}}
 		for _, p := range e.MNPs {
 			rs.MNP = append(rs.MNP, p.String())
 		}
 		for _, b := range e.Bindings {
-			rs.Bindings = append(rs.Bindings, BindingStatus{
-				BID: b.BID, CoA: b.CoA.String(), Encap: b.Encap.String(), Outer: b.Outer.String(), NAT: b.NAT,
+			rs.Bindings = append(rs.Bindings, status.Binding{
+				BID: b.BID, CoA: b.CoA.String(), Encap: b.Encap.String(), State: status.StateRegistered, Outer: b.Outer.String(), NAT: b.NAT,
 				Lifetime: int64(b.Expires.Sub(now) / time.Second), Since: b.Since.UTC().Format(time.RFC3339Nano),
-				StatsView: d.fwd.BindingStats(e.Peer.HoA, b.BID),
+				Traffic: d.fwd.Traffic(e.Peer.HoA, b.BID),
 			})
 		}
 		s.MobileRouters = append(s.MobileRouters, rs)
@@ -451,24 +411,10 @@ func (d *Daemon) status(now time.Time) Status {
 	return s
 }
 
-// FlowsStatus is `nemod ctl flows` on a home agent: each mobile router's
-// flow binding list as registered, with what it steers now.
-type FlowsStatus struct {
-	Role          string             `json:"role"`
-	MobileRouters []RouterFlowStatus `json:"mobile_routers"`
-}
-
-// RouterFlowStatus is one mobile router's flow binding list.
-type RouterFlowStatus struct {
-	Name        string `json:"name"`
-	HomeAddress string `json:"home_address"`
-	tunnel.FlowsView
-}
-
-func (d *Daemon) flows() FlowsStatus {
-	s := FlowsStatus{Role: "homeagent", MobileRouters: []RouterFlowStatus{}}
+func (d *Daemon) flows() status.HomeAgentFlows {
+	s := status.HomeAgentFlows{Role: status.RoleHomeAgent, MobileRouters: []status.MobileRouterFlow{}}
 	for _, e := range d.cache.Entries() {
-		s.MobileRouters = append(s.MobileRouters, RouterFlowStatus{Name: e.Peer.Name, HomeAddress: e.Peer.HoA.String(), FlowsView: d.fwd.Flows(e.Peer.HoA)})
+		s.MobileRouters = append(s.MobileRouters, status.MobileRouterFlow{Name: e.Peer.Name, HomeAddress: e.Peer.HoA.String(), Flows: d.fwd.Flows(e.Peer.HoA)})
 	}
 	return s
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nemod/header"
 )
 
 // seeds returns valid encodings of every message, for the fuzzers to start
@@ -125,7 +127,7 @@ func FuzzOptions(f *testing.F) {
 			return
 		}
 		mh := make([]byte, 12, 12+len(opts)+8)
-		mh[0], mh[2] = ProtoNone, TypeBU
+		mh[0], mh[2] = header.ProtoNone, TypeBU
 		mh = append(mh, opts...)
 		for len(mh)%8 != 0 {
 			mh = append(mh, 0)

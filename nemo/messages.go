@@ -3,6 +3,8 @@ package nemo
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"nemod/header"
 )
 
 // MaxMHLen is the longest Mobility Header the Header Len octet can describe.
@@ -42,7 +44,7 @@ func ParseHeader(mh []byte) (Header, error) {
 	if len(mh) < 8 {
 		return Header{}, errAt("Mobility Header", "length", 0, "is "+itoa(len(mh))+" octets, want at least 8")
 	}
-	if mh[0] != ProtoNone {
+	if mh[0] != header.ProtoNone {
 		return Header{}, errAt(msgName(mh[2]), "Payload Proto", 0, "is "+itoa(int(mh[0]))+", want 59")
 	}
 	h := Header{Type: mh[2], Len: (int(mh[1]) + 1) * 8, Checksum: binary.BigEndian.Uint16(mh[4:])}
@@ -297,7 +299,7 @@ func (m *Unknown) decodeFixed(mh []byte) (int, error) {
 // the checksum (SetChecksum) or build the packet with AppendPacket.
 func AppendMessage(b []byte, m Message) ([]byte, error) {
 	start := len(b)
-	w := writer{b: append(b, ProtoNone, 0, m.MHType(), 0, 0, 0), start: start}
+	w := writer{b: append(b, header.ProtoNone, 0, m.MHType(), 0, 0, 0), start: start}
 	if err := m.appendFixed(&w); err != nil {
 		return b, err
 	}

@@ -1,22 +1,8 @@
 package nemo
 
-// IP protocol numbers and ports.
-const (
-	ProtoHopByHop = 0
-	ProtoIPv4     = 4
-	ProtoIPv6     = 41  // IPv6-in-IPv6 encapsulation (RFC 2473)
-	ProtoRouting  = 43  // routing header
-	ProtoFragment = 44  // fragment header
-	ProtoESP      = 50  // ESP
-	ProtoAH       = 51  // authentication header
-	ProtoICMPv6   = 58  // ICMPv6
-	ProtoNone     = 59  // no next header: the Payload Proto every MH carries
-	ProtoDstOpts  = 60  // destination options header
-	ProtoMH       = 135 // Mobility Header
-
-	// UDPPort is the DSMIPv6 port of the home agent (RFC 5555 §8).
-	UDPPort = 4191
-)
+// UDPPort is the DSMIPv6 port of the home agent (RFC 5555 §8). IP
+// protocol numbers are package header's.
+const UDPPort = 4191
 
 // Mobility Header types (RFC 6275 §6.1 and later RFCs).
 const (

@@ -2,7 +2,10 @@ package nemo
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/netip"
+
+	"nemod/header"
 )
 
 // Option type of the Home Address destination option (RFC 6275 §6.3).
@@ -44,53 +47,39 @@ func (p *Packet) PseudoDst() netip.Addr {
 func ParsePacket(b []byte) (Packet, error) {
 	var p Packet
 	const msg = "IPv6 packet"
-	if len(b) < 40 {
-		return p, errAt(msg, "header", 0, "is "+itoa(len(b))+" octets, want at least 40")
+	ip, err := header.ParseIPv6(b)
+	if err != nil {
+		return p, fromHeader(msg, err)
 	}
-	if b[0]>>4 != 6 {
-		return p, errAt(msg, "version", 0, "is "+itoa(int(b[0]>>4))+", want 6")
+	p.HopLimit, p.Src, p.Dst = ip.HopLimit(), ip.Src(), ip.Dst()
+	u, err := header.Walk(ip, func(proto uint8, h []byte, off int) error {
+		switch proto {
+		case header.ProtoDstOpts:
+			return parseDstOpts(h, off, &p)
+		case header.ProtoRouting:
+			return parseRouting(h, off, &p)
+		case header.ProtoHopByHop:
+			return nil
+		}
+		return ErrNotMH // a fragment or AH: not signalling nemod reads
+	})
+	if err != nil {
+		return p, fromHeader(msg, err)
 	}
-	plen := int(binary.BigEndian.Uint16(b[4:]))
-	if 40+plen > len(b) {
-		return p, errAt(msg, "payload length", 4, itoa(plen)+" runs past the "+itoa(len(b))+" octets received")
+	if u.Proto != header.ProtoMH {
+		return p, ErrNotMH
 	}
-	b = b[:40+plen]
-	p.HopLimit = b[7]
-	p.Src = addr16(b[8:])
-	p.Dst = addr16(b[24:])
-	next, off := b[6], 40
-	for first := true; ; first = false {
-		switch next {
-		case ProtoMH:
-			p.MH = b[off:]
-			return p, nil
-		case ProtoHopByHop, ProtoDstOpts, ProtoRouting:
-		default:
-			return p, ErrNotMH
-		}
-		if next == ProtoHopByHop && !first {
-			return p, errAt(msg, "hop-by-hop options", off, "header is not the first extension header")
-		}
-		if off+8 > len(b) {
-			return p, errAt(msg, "extension header", off, "runs past the end of the packet")
-		}
-		hlen := (int(b[off+1]) + 1) * 8
-		if off+hlen > len(b) {
-			return p, errAt(msg, "extension header length", off+1, itoa(hlen)+" octets run past the end of the packet")
-		}
-		h := b[off : off+hlen]
-		switch next {
-		case ProtoDstOpts:
-			if err := parseDstOpts(h, off, &p); err != nil {
-				return p, err
-			}
-		case ProtoRouting:
-			if err := parseRouting(h, off, &p); err != nil {
-				return p, err
-			}
-		}
-		next, off = h[0], off+hlen
+	p.MH = ip[u.Off:]
+	return p, nil
+}
+
+// fromHeader turns a header validity error into the package's own.
+func fromHeader(msg string, err error) error {
+	var he *header.Error
+	if errors.As(err, &he) {
+		return errAt(msg, he.Field, he.Off, he.Reason)
 	}
+	return err
 }
 
 func parseDstOpts(h []byte, base int, p *Packet) error {
@@ -175,12 +164,12 @@ func AppendPacket(b []byte, src, dst, hao, rh2 netip.Addr, hopLimit uint8, mh []
 	if plen > 0xffff {
 		return b, errAt("IPv6 packet", "payload length", -1, "too long")
 	}
-	first := uint8(ProtoMH)
+	first := uint8(header.ProtoMH)
 	if hao.IsValid() {
-		first = ProtoDstOpts
+		first = header.ProtoDstOpts
 	}
 	if rh2.IsValid() {
-		first = ProtoRouting
+		first = header.ProtoRouting
 	}
 	b = append(b, 0x60, 0, 0, 0)
 	b = binary.BigEndian.AppendUint16(b, uint16(plen))
@@ -189,9 +178,9 @@ func AppendPacket(b []byte, src, dst, hao, rh2 netip.Addr, hopLimit uint8, mh []
 	b = append(b, s[:]...)
 	b = append(b, d[:]...)
 	if rh2.IsValid() {
-		next := uint8(ProtoMH)
+		next := uint8(header.ProtoMH)
 		if hao.IsValid() {
-			next = ProtoDstOpts
+			next = header.ProtoDstOpts
 		}
 		a := rh2.As16()
 		b = append(b, next, 2, 2, 1, 0, 0, 0, 0)
@@ -200,7 +189,7 @@ func AppendPacket(b []byte, src, dst, hao, rh2 netip.Addr, hopLimit uint8, mh []
 	if hao.IsValid() {
 		// PadN(4) puts the option at 8n+6 as RFC 6275 §6.3 requires.
 		a := hao.As16()
-		b = append(b, ProtoMH, 2, 1, 2, 0, 0, optHomeAddress, 16)
+		b = append(b, header.ProtoMH, 2, 1, 2, 0, 0, optHomeAddress, 16)
 		b = append(b, a[:]...)
 	}
 	mhStart := len(b)
@@ -220,17 +209,12 @@ func AppendPacket(b []byte, src, dst, hao, rh2 netip.Addr, hopLimit uint8, mh []
 // for the pseudo-header addresses src and dst, treating the checksum field
 // as zero.
 func Checksum(src, dst netip.Addr, mh []byte) uint16 {
-	s, d := src.As16(), dst.As16()
-	sum := sum16(s[:], 0)
-	sum = sum16(d[:], sum)
-	sum += uint64(len(mh)) + ProtoMH
-	if len(mh) >= 6 {
-		sum = sum16(mh[:4], sum)
-		sum = sum16(mh[6:], sum)
-	} else {
-		sum = sum16(mh, sum)
+	ph := header.PseudoHeaderSum(src, dst, header.ProtoMH, len(mh))
+	if len(mh) < 6 {
+		return header.Checksum(mh, ph)
 	}
-	return fold(sum)
+	// The field itself counts as zero: sum the octets around it.
+	return header.Checksum(mh[6:], header.PartialSum(mh[:4], ph))
 }
 
 // SetChecksum writes the checksum of mh into its Checksum field.
@@ -243,38 +227,4 @@ func SetChecksum(mh []byte, src, dst netip.Addr) {
 // VerifyChecksum reports whether the checksum of mh is right.
 func VerifyChecksum(mh []byte, src, dst netip.Addr) bool {
 	return len(mh) >= 6 && binary.BigEndian.Uint16(mh[4:]) == Checksum(src, dst, mh)
-}
-
-// InetChecksum is the Internet checksum of an IPv6 upper-layer payload
-// (ICMPv6, UDP, TCP) whose checksum field the caller has set to zero.
-func InetChecksum(src, dst netip.Addr, proto uint8, payload []byte) uint16 {
-	s, d := src.As16(), dst.As16()
-	sum := sum16(s[:], 0)
-	sum = sum16(d[:], sum)
-	sum += uint64(len(payload)) + uint64(proto)
-	return fold(sum16(payload, sum))
-}
-
-// sum16 adds b as big-endian 16-bit words (odd length padded with zero).
-func sum16(b []byte, sum uint64) uint64 {
-	for len(b) >= 8 {
-		sum += uint64(binary.BigEndian.Uint16(b)) + uint64(binary.BigEndian.Uint16(b[2:])) +
-			uint64(binary.BigEndian.Uint16(b[4:])) + uint64(binary.BigEndian.Uint16(b[6:]))
-		b = b[8:]
-	}
-	for len(b) >= 2 {
-		sum += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint64(b[0]) << 8
-	}
-	return sum
-}
-
-func fold(sum uint64) uint16 {
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }

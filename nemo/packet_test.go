@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+
+	"nemod/header"
 )
 
 func TestPacketWithBothHeaders(t *testing.T) {
@@ -57,7 +59,7 @@ func TestParsePacketErrors(t *testing.T) {
 		t.Errorf("UDP packet: %v", err)
 	}
 	rh0 := append([]byte(nil), good[:40]...)
-	rh0[6] = ProtoRouting
+	rh0[6] = header.ProtoRouting
 	rh0 = append(rh0, 135, 0, 0, 1, 0, 0, 0, 0)
 	rh0[5] = 8
 	if _, err := ParsePacket(rh0); err == nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nemod/header"
 )
 
 var (
@@ -151,7 +153,7 @@ func TestRoundTripEveryMessage(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%T: %v", m, err)
 		}
-		if len(mh)%8 != 0 || int(mh[1]+1)*8 != len(mh) || mh[0] != ProtoNone || mh[2] != m.MHType() {
+		if len(mh)%8 != 0 || int(mh[1]+1)*8 != len(mh) || mh[0] != header.ProtoNone || mh[2] != m.MHType() {
 			t.Fatalf("%T: bad header % x", m, mh[:6])
 		}
 		got, err := Decode(mh)

@@ -53,9 +53,9 @@ func NewBatch(n, size int) *Batch {
 	return b
 }
 
-// Conn is a datagram socket the batch calls run on: a *net.UDPConn or a
+// syscallConn is a socket the batch calls run on: a *net.UDPConn or a
 // *net.IPConn.
-type Conn interface {
+type syscallConn interface {
 	SyscallConn() (syscall.RawConn, error)
 }
 
@@ -69,7 +69,7 @@ type BatchConn struct {
 // NewBatchConn prepares c for batched I/O. For a UDP socket it turns on
 // UDP GRO when the kernel has it, so that a burst from one peer arrives as
 // one large buffer with its segment size.
-func NewBatchConn(c Conn, udp bool) (*BatchConn, error) {
+func NewBatchConn(c syscallConn, udp bool) (*BatchConn, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, err

@@ -114,9 +114,20 @@ func ListenMH() (*MHListener, error) {
 	return &MHListener{rc: rc, f: f, oob: make([]byte, 1024)}, nil
 }
 
-// Read returns the next Mobility Header packet rebuilt as it was on the
-// wire (see RebuildHAOPacket), appended to buf[:0].
-func (l *MHListener) Read(buf []byte) ([]byte, error) {
+// Read reads the next Mobility Header packet into buf, rebuilt as it was
+// on the wire (see RebuildHAOPacket). The interface is not known (0).
+func (l *MHListener) Read(buf []byte) (n, ifindex int, err error) {
+	p, err := l.read(buf)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(p) > len(buf) {
+		return 0, 0, ErrTruncated
+	}
+	return copy(buf, p), 0, nil
+}
+
+func (l *MHListener) read(buf []byte) ([]byte, error) {
 	mh := make([]byte, 2048)
 	var (
 		n, oobn int
@@ -156,7 +167,7 @@ func (l *MHListener) Read(buf []byte) ([]byte, error) {
 			dstopts = m.Data
 		}
 	}
-	return RebuildHAOPacket(buf[:0], netip.AddrFrom16(sa.Addr), dst, dstopts, mh[:n])
+	return RebuildHAOPacket(buf[:0:len(buf)], netip.AddrFrom16(sa.Addr), dst, dstopts, mh[:n])
 }
 
 // Close closes the socket.

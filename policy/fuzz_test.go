@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"nemod/header"
 	"nemod/nemo"
 )
 
@@ -16,8 +17,8 @@ func seedPackets() [][]byte {
 		withExts(sip, hopByHop(), dstOpts(), routing(), fragment(0, true), ah(), dstOpts()).build(),
 		withExts(sip, fragment(185, false)).build(),
 		withTC(tcp(remote, lanHost, 443, 1), 0xb9).build(),
-		pkt{src: lanHost, dst: roadCN, proto: protoICMPv6, payload: []byte{128, 0, 0, 0}}.build(),
-		pkt{src: lanHost, dst: roadCN, proto: protoSCTP, sport: 1, dport: 2}.build(),
+		pkt{src: lanHost, dst: roadCN, proto: header.ProtoICMPv6, payload: []byte{128, 0, 0, 0}}.build(),
+		pkt{src: lanHost, dst: roadCN, proto: header.ProtoSCTP, sport: 1, dport: 2}.build(),
 		pkt{src: lanHost, dst: roadCN, proto: 59}.build(),
 		udp(lanHost, remote, 1, 2).build()[:44],
 	}
@@ -32,6 +33,15 @@ func FuzzParsePacket(f *testing.F) {
 		if !ok {
 			return
 		}
+		if p.Src.Is4() {
+			// IPv4: the fields where its header has them (the tests'
+			// encoder builds IPv6 only).
+			if len(b) < 20 || b[0]>>4 != 4 || p.Src != netip.AddrFrom4([4]byte(b[12:16])) || p.Dst != netip.AddrFrom4([4]byte(b[16:20])) ||
+				p.TC != b[1] || p.FlowLabel != 0 {
+				t.Fatalf("IPv4 packet read as %+v", p)
+			}
+			return
+		}
 		if len(b) < 40 || b[0]>>4 != 6 || 40+int(binary.BigEndian.Uint16(b[4:])) > len(b) {
 			t.Fatal("accepted a packet that is not IPv6")
 		}
@@ -42,7 +52,7 @@ func FuzzParsePacket(f *testing.F) {
 			t.Fatal("traffic class or flow label")
 		}
 		switch p.Proto {
-		case protoTCP, protoUDP, protoUDPLite, protoSCTP, protoDCCP:
+		case header.ProtoTCP, header.ProtoUDP, header.ProtoUDPLite, header.ProtoSCTP, header.ProtoDCCP:
 		default:
 			if p.SrcPort != 0 || p.DstPort != 0 {
 				t.Fatalf("ports for protocol %d", p.Proto)
@@ -54,7 +64,7 @@ func FuzzParsePacket(f *testing.F) {
 		// follows in the whole packet: it is built behind one too.
 		re := pkt{src: p.Src, dst: p.Dst, proto: p.Proto, sport: p.SrcPort, dport: p.DstPort, tc: p.TC, flow: p.FlowLabel}
 		switch p.Proto {
-		case protoHopByHop, protoRouting, protoDstOpts, protoFragment, protoAH:
+		case header.ProtoHopByHop, header.ProtoRouting, header.ProtoDstOpts, header.ProtoFragment, header.ProtoAH:
 			re.exts = []ext{fragment(1, false)}
 		}
 		again, ok := ParsePacket(re.build())

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"nemod/config"
+	"nemod/header"
 )
 
 // exampleUCI is the README's example of flow policies: two uplinks, three
@@ -115,14 +116,16 @@ type ext struct {
 	data []byte
 }
 
-func hopByHop() ext { return ext{protoHopByHop, []byte{0, 0, 1, 4, 0, 0, 0, 0}} }
-func dstOpts() ext  { return ext{protoDstOpts, []byte{0, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}} }
-func routing() ext  { return ext{protoRouting, []byte{0, 0, 4, 0, 0, 0, 0, 0}} }
+func hopByHop() ext { return ext{header.ProtoHopByHop, []byte{0, 0, 1, 4, 0, 0, 0, 0}} }
+func dstOpts() ext {
+	return ext{header.ProtoDstOpts, []byte{0, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}
+}
+func routing() ext { return ext{header.ProtoRouting, []byte{0, 0, 4, 0, 0, 0, 0, 0}} }
 func ah() ext {
 	d := make([]byte, 24)
 	d[1] = 24/4 - 2
 	binary.BigEndian.PutUint32(d[4:], 0x1000)
-	return ext{protoAH, d}
+	return ext{header.ProtoAH, d}
 }
 
 // fragment is a fragment header at the given offset in 8-octet units.
@@ -134,7 +137,7 @@ func fragment(offset uint16, more bool) ext {
 	}
 	binary.BigEndian.PutUint16(d[2:], v)
 	binary.BigEndian.PutUint32(d[4:], 0xdeadbeef)
-	return ext{protoFragment, d}
+	return ext{header.ProtoFragment, d}
 }
 
 // pkt describes a test packet.
@@ -170,7 +173,7 @@ func (p pkt) build() []byte {
 	}
 	b[next] = p.proto
 	switch p.proto {
-	case protoTCP, protoUDP, protoUDPLite, protoSCTP, protoDCCP:
+	case header.ProtoTCP, header.ProtoUDP, header.ProtoUDPLite, header.ProtoSCTP, header.ProtoDCCP:
 		b = binary.BigEndian.AppendUint16(b, p.sport)
 		b = binary.BigEndian.AppendUint16(b, p.dport)
 	}

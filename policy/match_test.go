@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"nemod/header"
 	"nemod/nemo"
 )
 
@@ -20,11 +21,11 @@ type targetCase struct {
 }
 
 func udp(src, dst netip.Addr, sport, dport uint16) pkt {
-	return pkt{src: src, dst: dst, proto: protoUDP, sport: sport, dport: dport, payload: []byte("hello")}
+	return pkt{src: src, dst: dst, proto: header.ProtoUDP, sport: sport, dport: dport, payload: []byte("hello")}
 }
 
 func tcp(src, dst netip.Addr, sport, dport uint16) pkt {
-	return pkt{src: src, dst: dst, proto: protoTCP, sport: sport, dport: dport, payload: make([]byte, 16)}
+	return pkt{src: src, dst: dst, proto: header.ProtoTCP, sport: sport, dport: dport, payload: make([]byte, 16)}
 }
 
 func withExts(p pkt, e ...ext) pkt  { p.exts = e; return p }
@@ -37,7 +38,7 @@ var both = []uint16{bidWifi, bidCell}
 // unmatched packets go to the first usable binding (wifi, BID-PRI 10).
 func TestTargetsNoDefault(t *testing.T) {
 	sip := udp(lanHost, remote, 40000, 5060)
-	icmp := pkt{src: lanHost, dst: remote, proto: protoICMPv6, payload: []byte{128, 0, 0, 0, 0, 1, 0, 1}}
+	icmp := pkt{src: lanHost, dst: remote, proto: header.ProtoICMPv6, payload: []byte{128, 0, 0, 0, 0, 1, 0, 1}}
 	cases := []targetCase{
 		{name: "sip: cell first", p: sip, usable: both, want: []uint16{bidCell}, rule: "sip", fid: 1},
 		{name: "sip: cell down, the chain's wifi entry", p: sip, usable: []uint16{bidWifi}, want: []uint16{bidWifi}, rule: "sip", fid: 2},
@@ -61,7 +62,7 @@ func TestTargetsNoDefault(t *testing.T) {
 
 		{name: "roadside", p: tcp(lanHost, roadCN, 40000, 80), usable: both, want: nil, rule: "roadside", direct: true},
 		{name: "roadside with nothing usable", p: tcp(lanHost, roadCN, 40000, 80), usable: nil, want: nil, rule: "roadside", direct: true},
-		{name: "roadside ICMPv6", p: pkt{src: lanHost, dst: roadCN, proto: protoICMPv6, payload: icmp.payload}, usable: both, rule: "roadside", direct: true},
+		{name: "roadside ICMPv6", p: pkt{src: lanHost, dst: roadCN, proto: header.ProtoICMPv6, payload: icmp.payload}, usable: both, rule: "roadside", direct: true},
 		{name: "roadside downlink", p: udp(roadCN, lanOther, 53, 40000), d: ToMN, usable: both, rule: "roadside", direct: true},
 		// roadside comes first: the direct rule wins over telemetry.
 		{name: "telemetry to roadside", p: withTC(udp(lanHost, roadCN, 1, 2), 46<<2), usable: both, rule: "roadside", direct: true},
@@ -97,7 +98,7 @@ func TestTargetsDefault(t *testing.T) {
 		{name: "default: wifi down", p: other, usable: []uint16{bidCell}, want: []uint16{bidCell}, rule: "default", fid: 7},
 		{name: "default: nothing usable", p: other, usable: nil, want: nil},
 		{name: "default downlink", p: other.reverse(), d: ToMN, usable: both, want: []uint16{bidWifi}, rule: "default", fid: 6},
-		{name: "ICMPv6", p: pkt{src: lanHost, dst: remote, proto: protoICMPv6}, usable: both, want: []uint16{bidWifi}, rule: "default", fid: 6},
+		{name: "ICMPv6", p: pkt{src: lanHost, dst: remote, proto: header.ProtoICMPv6}, usable: both, want: []uint16{bidWifi}, rule: "default", fid: 6},
 		{name: "sip before default", p: udp(lanHost, remote, 1, 5060), usable: both, want: []uint16{bidCell}, rule: "sip", fid: 1},
 	}
 	tab, _ := compileExample(t, "\toption default_policy 'wifi_first'\n", "")
@@ -157,7 +158,7 @@ func TestHomeAgentAgrees(t *testing.T) {
 			tcp(lanOther, netip.MustParseAddr("2001:db8:c:1::1"), 1, 2),
 			withTC(udp(lanHost, remote, 1, 2), 46<<2),
 			withTC(tcp(lanHost, videoCN, 1, 2), 46<<2),
-			{src: lanHost, dst: remote, proto: protoICMPv6},
+			{src: lanHost, dst: remote, proto: header.ProtoICMPv6},
 			withExts(udp(lanHost, remote, 40000, 5060), dstOpts(), fragment(0, true)),
 		}
 		for _, usable := range [][]uint16{nil, {bidWifi}, {bidCell}, both} {
@@ -178,7 +179,7 @@ func TestHomeAgentAgrees(t *testing.T) {
 func TestMatchesFields(t *testing.T) {
 	p := Packet{
 		Src: netip.MustParseAddr("2001:db8:1::5"), Dst: netip.MustParseAddr("2001:db8:2::7"),
-		Proto: protoUDP, SrcPort: 1000, DstPort: 2000, TC: 0xb9, FlowLabel: 0x12345,
+		Proto: header.ProtoUDP, SrcPort: 1000, DstPort: 2000, TC: 0xb9, FlowLabel: 0x12345,
 	}
 	sel := func(present uint32, f func(*nemo.TrafficSelector)) nemo.TrafficSelector {
 		ts := nemo.TrafficSelector{Format: nemo.TSFormatIPv6, Present: present}

@@ -3,13 +3,15 @@ package policy
 import (
 	"slices"
 	"testing"
+
+	"nemod/header"
 )
 
 func TestParsePacket(t *testing.T) {
 	sip := udp(lanHost, remote, 40000, 5060)
-	sipWant := Packet{Src: lanHost, Dst: remote, Proto: protoUDP, SrcPort: 40000, DstPort: 5060}
+	sipWant := Packet{Src: lanHost, Dst: remote, Proto: header.ProtoUDP, SrcPort: 40000, DstPort: 5060}
 	with := func(p Packet, f func(*Packet)) Packet { f(&p); return p }
-	eight := make([]ext, maxExtHeaders)
+	eight := make([]ext, 8) // the most a walk goes through
 	for i := range eight {
 		eight[i] = dstOpts()
 	}
@@ -23,15 +25,15 @@ func TestParsePacket(t *testing.T) {
 		{"traffic class and flow label", withFlow(withTC(sip, 0xb9), 0xabcde).build(),
 			with(sipWant, func(p *Packet) { p.TC, p.FlowLabel = 0xb9, 0xabcde }), true},
 		{"link-layer padding", append(sip.build(), 0, 0, 0, 0, 0, 0), sipWant, true},
-		{"tcp", tcp(remote, lanHost, 443, 1).build(), Packet{Src: remote, Dst: lanHost, Proto: protoTCP, SrcPort: 443, DstPort: 1}, true},
-		{"sctp", pkt{src: lanHost, dst: remote, proto: protoSCTP, sport: 7, dport: 8}.build(),
-			Packet{Src: lanHost, Dst: remote, Proto: protoSCTP, SrcPort: 7, DstPort: 8}, true},
-		{"udp-lite", pkt{src: lanHost, dst: remote, proto: protoUDPLite, sport: 7, dport: 8}.build(),
-			Packet{Src: lanHost, Dst: remote, Proto: protoUDPLite, SrcPort: 7, DstPort: 8}, true},
-		{"icmpv6", pkt{src: lanHost, dst: remote, proto: protoICMPv6, payload: []byte{128, 0, 0x12, 0x34}}.build(),
-			Packet{Src: lanHost, Dst: remote, Proto: protoICMPv6}, true},
+		{"tcp", tcp(remote, lanHost, 443, 1).build(), Packet{Src: remote, Dst: lanHost, Proto: header.ProtoTCP, SrcPort: 443, DstPort: 1}, true},
+		{"sctp", pkt{src: lanHost, dst: remote, proto: header.ProtoSCTP, sport: 7, dport: 8}.build(),
+			Packet{Src: lanHost, Dst: remote, Proto: header.ProtoSCTP, SrcPort: 7, DstPort: 8}, true},
+		{"udp-lite", pkt{src: lanHost, dst: remote, proto: header.ProtoUDPLite, sport: 7, dport: 8}.build(),
+			Packet{Src: lanHost, Dst: remote, Proto: header.ProtoUDPLite, SrcPort: 7, DstPort: 8}, true},
+		{"icmpv6", pkt{src: lanHost, dst: remote, proto: header.ProtoICMPv6, payload: []byte{128, 0, 0x12, 0x34}}.build(),
+			Packet{Src: lanHost, Dst: remote, Proto: header.ProtoICMPv6}, true},
 		{"no next header", pkt{src: lanHost, dst: remote, proto: 59}.build(), Packet{Src: lanHost, Dst: remote, Proto: 59}, true},
-		{"esp", pkt{src: lanHost, dst: remote, proto: protoESP, payload: make([]byte, 16)}.build(), Packet{Src: lanHost, Dst: remote, Proto: protoESP}, true},
+		{"esp", pkt{src: lanHost, dst: remote, proto: header.ProtoESP, payload: make([]byte, 16)}.build(), Packet{Src: lanHost, Dst: remote, Proto: header.ProtoESP}, true},
 		{"every extension header", withExts(sip, hopByHop(), dstOpts(), routing(), fragment(0, true), ah(), dstOpts()).build(), sipWant, true},
 		{"later fragment", withExts(sip, dstOpts(), fragment(1, true)).build(), with(sipWant, func(p *Packet) { p.SrcPort, p.DstPort = 0, 0 }), true},
 		{"last fragment", withExts(sip, fragment(8191, false)).build(), with(sipWant, func(p *Packet) { p.SrcPort, p.DstPort = 0, 0 }), true},

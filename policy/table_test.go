@@ -390,8 +390,8 @@ func TestView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const wantJSON = `[{"rule":"roadside","policy":"direct","fid_pri":48,"mode":"direct","selector":"daddr 2001:db8:5::/48","active":true},` +
-		`{"rule":"telemetry","policy":"control","fid":5,"fid_pri":64,"mode":"duplicate","bids":[2,1],"selector":"saddr 2001:db8:100::10 dscp 46","active":true}]`
+	const wantJSON = `[{"rule":"roadside","policy":"direct","fid_pri":48,"mode":"direct","selector":"daddr 2001:db8:5::/48","active":true,"packets":0},` +
+		`{"rule":"telemetry","policy":"control","fid":5,"fid_pri":64,"mode":"duplicate","bids":[2,1],"selector":"saddr 2001:db8:100::10 dscp 46","active":true,"packets":0}]`
 	if string(js) != wantJSON {
 		t.Errorf("JSON\n%s\nwant\n%s", js, wantJSON)
 	}

@@ -6,31 +6,21 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"nemod/header"
 	"nemod/nemo"
+	"nemod/status"
 )
-
-// FlowView is one entry as `nemod ctl flows` shows it, in JSON or as text.
-type FlowView struct {
-	Rule     string   `json:"rule"`
-	Policy   string   `json:"policy,omitempty"`
-	FID      uint16   `json:"fid,omitempty"` // absent for direct entries
-	Pri      uint16   `json:"fid_pri"`
-	Mode     string   `json:"mode"` // failover, duplicate or direct
-	BIDs     []uint16 `json:"bids,omitempty"`
-	Selector string   `json:"selector"` // Describe's words
-	Active   bool     `json:"active"`
-}
 
 // View describes every entry, in order, and whether it is active given
 // which BIDs are usable (nil: all are).
-func (t *Table) View(usable func(uint16) bool) []FlowView {
+func (t *Table) View(usable func(uint16) bool) []status.Flow {
 	if t == nil {
 		return nil
 	}
-	v := make([]FlowView, len(t.Entries))
+	v := make([]status.Flow, len(t.Entries))
 	for i := range t.Entries {
 		e := &t.Entries[i]
-		v[i] = FlowView{
+		v[i] = status.Flow{
 			Rule: e.Rule, Policy: e.Policy, FID: e.FID, Pri: e.Pri, Mode: e.Mode(),
 			BIDs: append([]uint16(nil), e.BIDs...), Selector: Describe(&e.TS), Active: e.Active(usable),
 		}
@@ -140,21 +130,21 @@ func addrRange(lo, hi netip.Addr, hasEnd bool) string {
 
 func protoName(p uint8) string {
 	switch p {
-	case protoTCP:
+	case header.ProtoTCP:
 		return "tcp"
-	case protoUDP:
+	case header.ProtoUDP:
 		return "udp"
-	case protoICMPv6:
+	case header.ProtoICMPv6:
 		return "icmpv6"
-	case protoSCTP:
+	case header.ProtoSCTP:
 		return "sctp"
-	case protoUDPLite:
+	case header.ProtoUDPLite:
 		return "udplite"
-	case protoDCCP:
+	case header.ProtoDCCP:
 		return "dccp"
-	case protoESP:
+	case header.ProtoESP:
 		return "esp"
-	case protoAH:
+	case header.ProtoAH:
 		return "ah"
 	case 1:
 		return "icmp"

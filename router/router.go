@@ -1,8 +1,10 @@
 // Package router is the mobile router daemon: an event loop around the
 // binding update list (package binding), driven by the interface monitor
 // (package ifmon), sending and receiving signalling through per-uplink
-// sockets (package netio), steering the data plane and answering the
-// control socket.
+// sockets, steering the data plane (package tunnel) and answering the
+// control socket. Everything it touches the host with (sockets, monitor,
+// TUN and routing) comes through Options, so that the whole daemon runs in
+// a test without root.
 package router
 
 import (
@@ -22,6 +24,7 @@ import (
 	"nemod/binding"
 	"nemod/config"
 	"nemod/control"
+	"nemod/hostnet"
 	"nemod/ifmon"
 	"nemod/internal/logsum"
 	"nemod/internal/procstat"
@@ -33,6 +36,50 @@ import (
 	"nemod/tunnel"
 )
 
+// Monitor is what the daemon needs of the interface monitor (ifmon's).
+type Monitor interface {
+	// Changes signals that Snapshot may have changed.
+	Changes() <-chan struct{}
+	// Done is closed when the monitor gave up; Err says why.
+	Done() <-chan struct{}
+	Err() error
+	// Snapshot reports the uplinks' devices, in the order asked for.
+	Snapshot() []ifmon.Link
+	Close() error
+}
+
+// Options adjust a daemon. The zero value runs on the host's kernel.
+type Options struct {
+	Logger *slog.Logger
+	// Stack opens the sockets (netio.System when nil).
+	Stack netio.Stack
+	// System is the data plane's host side: TUN device, policy routing,
+	// local breakout (hostnet's when nil).
+	System tunnel.RouterSystem
+	// Monitor starts the interface monitor of the uplinks' devices
+	// (ifmon.Start when nil).
+	Monitor func(ctx context.Context, devices []string) (Monitor, error)
+	// Signals replaces the process's SIGTERM, SIGINT and SIGHUP when set.
+	Signals <-chan os.Signal
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if o.Stack == nil {
+		o.Stack = netio.System{}
+	}
+	if o.System == nil {
+		o.System = &hostnet.Router{}
+	}
+	if o.Monitor == nil {
+		o.Monitor = func(ctx context.Context, devices []string) (Monitor, error) {
+			return ifmon.Start(ctx, devices, ifmon.Options{})
+		}
+	}
+}
+
 // Uplink is one configured uplink and what the interface monitor last said
 // of its device.
 type Uplink struct {
@@ -42,20 +89,16 @@ type Uplink struct {
 	open bool
 }
 
-// Options adjust a daemon.
-type Options struct {
-	Logger *slog.Logger
-}
-
 // Daemon is a running mobile router.
 type Daemon struct {
 	path    string
+	opts    Options
 	cfg     *config.Router
 	log     *slog.Logger
 	br      *binding.UpdateList
-	mon     *ifmon.Monitor
+	mon     Monitor
 	ctl     *control.Server
-	pl      *netio.PacketListener
+	pl      netio.Listener
 	uplinks []*Uplink
 	fwd     tunnel.RouterPlane
 	sig     chan []byte
@@ -75,14 +118,7 @@ func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateLis
 		SPI: r.SPI, Key: r.Key, NAI: r.NAI, Lifetime: r.Lifetime, Logf: logf,
 	}
 	for _, u := range r.Uplinks {
-		mode := binding.ModeAuto
-		switch u.Encap {
-		case config.EncapIPv6:
-			mode = binding.ModeIPv6
-		case config.EncapUDP:
-			mode = binding.ModeUDP
-		}
-		rc.Uplinks = append(rc.Uplinks, binding.UplinkConfig{Name: u.Name, BID: u.BID, Pri: u.Priority, Mode: mode,
+		rc.Uplinks = append(rc.Uplinks, binding.UplinkConfig{Name: u.Name, BID: u.BID, Pri: u.Priority, Mode: u.Encap,
 			ProbeInterval: u.ProbeInterval, ProbeFailures: u.ProbeFailures})
 	}
 	return rc
@@ -98,40 +134,39 @@ func Run(ctx context.Context, path string, opts Options) error {
 		return err
 	}
 	f, table := plan.File, plan.Table
+	opts.defaults()
 	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
 	for _, w := range f.Warnings {
 		log.Warn(w)
 	}
-	d := &Daemon{path: path, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now(),
+	d := &Daemon{path: path, opts: opts, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now(),
 		answers: logsum.New("binding acknowledgements not taken", 5, 10*time.Second)}
 	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
-	rc := routerConfig(d.cfg, logf)
-	rc.Flows = table.FlowIDs()
-	// A random first sequence number: after a restart, an old one could
-	// look like a replay (RFC 6275 §11.7.1 leaves the choice open).
-	d.br = binding.NewUpdateList(rc, uint16(rand.Uint32()))
 	for _, u := range d.cfg.Uplinks {
 		d.uplinks = append(d.uplinks, &Uplink{Cfg: u})
 	}
-	devices := d.devices()
+	rc := routerConfig(d.cfg, logf)
+	rc.Flows = table.FlowIDs()
+	rc.Heard = func(i int) time.Time { return d.fwd.Heard(i) }
+	// A random first sequence number: after a restart, an old one could
+	// look like a replay (RFC 6275 §11.7.1 leaves the choice open).
+	d.br = binding.NewUpdateList(rc, uint16(rand.Uint32()))
 	defer d.close()
 	if d.ctl, err = control.Listen(d.cfg.ControlSocket); err != nil {
 		return err
 	}
 	// Binding Acknowledgements with a type 2 routing header: this kernel
 	// drops them before any IP socket, so read them off the uplinks.
-	if d.pl, err = netio.ListenExtHeaders(0); err != nil {
+	if d.pl, err = opts.Stack.ListenExtHeaders(0); err != nil {
 		return err
 	}
-	if d.mon, err = ifmon.Start(ctx, devices, ifmon.Options{}); err != nil {
+	if d.mon, err = opts.Monitor(ctx, d.devices()); err != nil {
 		return err
 	}
 	plane, err := tunnel.NewMR(tunnel.MRConfig{
 		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4,
-		Devices: devices, OnSignal: d.queue, Logger: log, Order: policy.UplinkOrder(d.cfg),
+		Devices: d.devices(), LANs: d.cfg.LAN, OnSignal: d.queue, Logger: log, Order: policy.UplinkOrder(d.cfg),
+		Stack: opts.Stack, System: opts.System,
 	})
 	if err != nil {
 		return err
@@ -252,18 +287,23 @@ func addrOrNone(a netip.Addr) string {
 	return a.String()
 }
 
-func (d *Daemon) loop(ctx context.Context) error {
+func (d *Daemon) signals() (<-chan os.Signal, func()) {
+	if d.opts.Signals != nil {
+		return d.opts.Signals, func() {}
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	return sigs, func() { signal.Stop(sigs) }
+}
+
+func (d *Daemon) loop(ctx context.Context) error {
+	sigs, stop := d.signals()
+	defer stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	d.linkChanged(time.Now())
 	for {
 		now := time.Now()
-		for i := range d.uplinks {
-			d.br.Heard(i, d.fwd.LastRx(i))
-		}
 		for _, s := range d.br.Poll(now) {
 			d.send(s)
 		}
@@ -299,7 +339,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 			// service manager restart the daemon.
 			d.log.Error("interface monitor stopped, restarting it", "err", d.mon.Err())
 			d.mon.Close()
-			mon, err := ifmon.Start(ctx, d.devices(), ifmon.Options{})
+			mon, err := d.opts.Monitor(ctx, d.devices())
 			if err != nil {
 				return fmt.Errorf("interface monitor: %w", err)
 			}
@@ -392,48 +432,18 @@ func (d *Daemon) reload() (status.Reload, error) {
 	return rl.Reply, nil
 }
 
-// Status is what `nemod ctl status` shows of a mobile router.
-type Status struct {
-	Role        string            `json:"role"`
-	HomeAddress string            `json:"home_address"`
-	HomeAgent   string            `json:"home_agent"`
-	MNP         []string          `json:"mnp"`
-	UptimeSec   int64             `json:"uptime"`
-	Bindings    []BindingStatus   `json:"bindings"`
-	Counters    map[string]uint64 `json:"counters"`
-	DataPlane   any               `json:"dataplane,omitempty"`
-	Runtime     procstat.Stats    `json:"runtime"`
-}
-
-// BindingStatus is one uplink's binding.
-type BindingStatus struct {
-	BID      uint16 `json:"bid"`
-	Uplink   string `json:"uplink"`
-	Device   string `json:"device"`
-	CoA      string `json:"coa"`
-	Encap    string `json:"encap"`
-	State    string `json:"state"`
-	NAT      bool   `json:"nat"`
-	Lifetime int64  `json:"lifetime"`
-	tunnel.StatsView
-}
-
-func (d *Daemon) status(now time.Time) Status {
-	s := Status{
-		Role: "router", HomeAddress: d.cfg.HomeAddress.String(), HomeAgent: d.cfg.HomeAgent.String(),
-		MNP: []string{}, UptimeSec: int64(now.Sub(d.start) / time.Second), Bindings: []BindingStatus{},
-		Counters: map[string]uint64{
-			"binding_updates_sent": d.br.Sent, "acknowledged": d.br.Acked, "rejected": d.br.Rejected,
-			"retransmits": d.br.Retransmits, "queue_dropped": d.dropped.Load(),
-			"probes_sent": d.br.Probes, "dead_paths": d.br.DeadPaths,
-		},
+func (d *Daemon) status(now time.Time) status.Router {
+	s := status.Router{
+		Role: status.RoleRouter, HomeAddress: d.cfg.HomeAddress.String(), HomeAgent: d.cfg.HomeAgent.String(),
+		MNP: []string{}, Uptime: int64(now.Sub(d.start) / time.Second), Bindings: []status.Binding{},
+		Counters: d.br.Counters(d.dropped.Load()),
 	}
 	for _, p := range d.cfg.MNPs {
 		s.MNP = append(s.MNP, p.String())
 	}
 	for i, b := range d.br.Bindings() {
-		bs := BindingStatus{BID: b.BID, Uplink: b.Uplink, Device: d.uplinks[i].Cfg.Device, Encap: b.Encap.String(), State: b.State.String(), NAT: b.NAT,
-			StatsView: d.fwd.BindingStats(b.BID)}
+		bs := status.Binding{BID: b.BID, Uplink: b.Uplink, Device: d.uplinks[i].Cfg.Device, Encap: b.Encap.String(),
+			State: b.State.String(), NAT: b.NAT, Traffic: d.fwd.Traffic(i)}
 		if b.CoA.IsValid() {
 			bs.CoA = b.CoA.String()
 		}
@@ -456,12 +466,7 @@ func (d *Daemon) control(c *control.Call) {
 	case "memstats":
 		c.Reply(procstat.ReadMemory(), nil)
 	case "flows":
-		fv := d.fwd.Flows()
-		c.Reply(struct {
-			Role string `json:"role"`
-			tunnel.FlowsView
-			Refused map[uint16]uint8 `json:"refused,omitempty"`
-		}{"router", fv, refused(d.br.FlowStatus())}, nil)
+		c.Reply(status.RouterFlows{Role: status.RoleRouter, Flows: d.fwd.Flows(), Refused: refused(d.br.FlowStatus())}, nil)
 	default:
 		c.Reply(nil, errors.New("unknown command "+c.Cmd))
 	}

@@ -21,6 +21,30 @@ want sysctl procps
 want tc iproute2
 want wg wireguard-tools
 want ethtool ethtool
+# metrics: Prometheus's own checker reads our scrapes.
+want promtool prometheus
+# dbusapi: a real bus, and the bus's own clients as checkers; throwaway
+# users to try the policy as.
+want dbus-daemon dbus-daemon
+want dbus-monitor dbus-bin
+want busctl systemd
+want gdbus libglib2.0-bin
+want setpriv util-linux
+want useradd passwd
+want groupadd passwd
+# fleetweb: the page in a real browser, and a font for its screenshots.
+want chromium chromium
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs="$need_pkgs fonts-dejavu-core"
+# Packaging checks: the scripts, the .deb, the units, the init script's
+# procd calls under busybox's shell (OpenWrt's).
+want shellcheck shellcheck
+want lintian lintian
+want dpkg-deb dpkg
+want systemd-analyze systemd
+want systemd-sysusers systemd
+want busybox busybox
+# The DHCPv6 prefix delegation tests relay to a real Kea.
+want kea-dhcp6 kea-dhcp6-server
 # scapy is checked against Debian's own interpreter, not any python3 on PATH.
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-scapy"
 

@@ -239,14 +239,3 @@ func reply(changes []config.Change) status.Reload {
 	}
 	return r
 }
-
-// Hold moves the option name (section.option) of a reply from Applied to
-// NeedsRestart: for a daemon that finds, when applying it, that a part of
-// it cannot take the option while running.
-func Hold(r status.Reload, name string) status.Reload {
-	if i := slices.Index(r.Applied, name); i >= 0 {
-		r.Applied = slices.Delete(slices.Clone(r.Applied), i, i+1)
-		r.NeedsRestart = append(slices.Clone(r.NeedsRestart), name)
-	}
-	return r
-}

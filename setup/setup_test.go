@@ -310,17 +310,3 @@ func TestHomeAgentReload(t *testing.T) {
 		})
 	}
 }
-
-func TestHold(t *testing.T) {
-	r := status.Reload{Reloaded: true, Applied: []string{"a", "b"}, NeedsRestart: []string{"c"}}
-	got := Hold(r, "a")
-	if !reflect.DeepEqual(got, status.Reload{Reloaded: true, Applied: []string{"b"}, NeedsRestart: []string{"c", "a"}}) {
-		t.Errorf("Hold: %+v", got)
-	}
-	if !reflect.DeepEqual(r.Applied, []string{"a", "b"}) {
-		t.Errorf("Hold changed its argument: %+v", r)
-	}
-	if got := Hold(r, "z"); !reflect.DeepEqual(got, r) {
-		t.Errorf("Hold of an option not applied: %+v", got)
-	}
-}

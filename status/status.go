@@ -46,6 +46,22 @@ type MobileRouter struct {
 	Bindings    []Binding `json:"bindings"`
 }
 
+// State is the mobile router's state as a whole, as the bus, the metrics
+// and the fleet page show it: registered when one of its bindings is, else
+// registering when one is, else down.
+func (m MobileRouter) State() string {
+	st := StateDown
+	for _, b := range m.Bindings {
+		switch b.State {
+		case StateRegistered:
+			return StateRegistered
+		case StateRegistering:
+			st = StateRegistering
+		}
+	}
+	return st
+}
+
 // Binding states, as both roles name them.
 const (
 	StateDown        = "down"
@@ -68,6 +84,13 @@ type Binding struct {
 	NAT      bool   `json:"nat"`
 	Lifetime int64  `json:"lifetime"` // seconds left; 0 unless registered
 	Since    string `json:"since,omitempty"`
+	// RTTms is the smoothed round-trip time of the binding's liveness
+	// probes in milliseconds; 0 until a probe has been answered (the home
+	// agent, which answers probes rather than sends them, leaves it 0).
+	RTTms float64 `json:"rtt_ms,omitempty"`
+	// Loss is the fraction (0 to 1) of the recent liveness probes that
+	// went unanswered; 0 when none was lost or none was sent.
+	Loss float64 `json:"loss,omitempty"`
 	Traffic
 }
 
@@ -92,6 +115,9 @@ type Counters struct {
 	Expired         uint64 `json:"expired"` // bindings that ran out of lifetime
 	Probes          uint64 `json:"probes"`  // liveness probes sent (router) or answered (home agent)
 	DeadPaths       uint64 `json:"dead_paths"`
+	// Failovers counts the times the router moved traffic off a binding
+	// that went down onto another one (router only).
+	Failovers uint64 `json:"failovers,omitempty"`
 	// QueueDropped counts signalling packets the readers could not hand
 	// to the event loop (it was behind).
 	QueueDropped uint64 `json:"queue_dropped"`

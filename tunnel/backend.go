@@ -2,10 +2,14 @@ package tunnel
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"nemod/binding"
+	"nemod/nemo"
+	"nemod/netio"
 	"nemod/policy"
+	"nemod/status"
 )
 
 // RouterPlane is what the mobile router's daemon needs of a data plane.
@@ -15,17 +19,18 @@ type RouterPlane interface {
 	// SetUplink follows an uplink's device (interface index, 0: gone).
 	SetUplink(i, index int) error
 	// SendSignal sends a Binding Update or probe through an uplink.
-	SendSignal(i int, e binding.Encap, pkt []byte) error
+	SendSignal(i int, e nemo.Encap, pkt []byte) error
 	// SetBindings installs the usable bindings.
 	SetBindings(bs []binding.BindingStatus, linkMTU func(uplink int) int)
 	// SetFlows and SetDirect install the flow table and local breakout.
 	SetFlows(t *policy.Table)
 	SetDirect(t *policy.Table) error
-	// LastRx says when the home agent was last heard on an uplink.
-	LastRx(i int) time.Time
-	Status() Status
-	Flows() FlowsView
-	BindingStats(bid uint16) StatsView
+	// Heard is uplink i's liveness clock: when the home agent was last
+	// heard through it.
+	Heard(i int) time.Time
+	Status() status.DataPlane
+	Flows() status.Flows
+	Traffic(i int) status.Traffic
 	Close() error
 }
 
@@ -34,9 +39,10 @@ type RouterPlane interface {
 type AgentPlane interface {
 	SetRouters(routers []HARouter) error
 	Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.Binding, flows *policy.Table)
-	Status() Status
-	Flows(hoa netip.Addr) FlowsView
-	BindingStats(hoa netip.Addr, bid uint16) StatsView
+	SetLivenessTimeout(d time.Duration)
+	Status() status.DataPlane
+	Flows(hoa netip.Addr) status.Flows
+	Traffic(hoa netip.Addr, bid uint16) status.Traffic
 	Close() error
 }
 
@@ -45,15 +51,17 @@ var (
 	_ AgentPlane  = (*HA)(nil)
 )
 
-// Status is a data plane's part of `nemod ctl status`, on either role.
-type Status struct {
-	Backend string    `json:"backend"`
-	Kernel  string    `json:"kernel_backend"`
-	Device  string    `json:"device"`
-	MTU     int       `json:"mtu"`
-	Drops   DropsView `json:"drops"`
+func dataPlaneStatus(dev Device, mtu int, drops *Drops) status.DataPlane {
+	return status.DataPlane{Backend: "userspace-tun", Kernel: KernelBackend(), Device: dev.Name(), MTU: mtu, Drops: drops.View()}
 }
 
-func userspaceStatus(tun *TUN, mtu int, drops *Drops) Status {
-	return Status{Backend: "userspace-tun", Kernel: KernelBackend(), Device: tun.Name(), MTU: mtu, Drops: drops.View()}
-}
+// KernelBackend says whether a kernel tunnel backend could run here; the
+// userspace one runs either way. The kernel's configuration is read once:
+// status is asked for often, and the answer does not change while the
+// kernel runs.
+var KernelBackend = sync.OnceValue(func() string {
+	if netio.KernelHas("CONFIG_IPV6_TUNNEL", "ip6_tunnel") {
+		return "ip6_tunnel available (not used)"
+	}
+	return "unavailable: no ip6_tunnel or fou in this kernel"
+})

@@ -18,24 +18,11 @@
 // ingress filtering); everything else is dropped and counted.
 package tunnel
 
-import "nemod/binding"
-
-// Overhead is what an encapsulation adds to each packet.
-func Overhead(e binding.Encap) int {
-	switch e {
-	case binding.EncapIPv6:
-		return 40
-	case binding.EncapUDP4:
-		return 20 + 8
-	case binding.EncapUDP6:
-		return 40 + 8
-	}
-	return 40 + 8
-}
+import "nemod/nemo"
 
 // MinMTU is the IPv6 minimum link MTU; a tunnel never goes below it.
 const MinMTU = 1280
 
 // MTU is the largest inner packet a binding carries over a link of
 // linkMTU octets.
-func MTU(linkMTU int, e binding.Encap) int { return max(MinMTU, linkMTU-Overhead(e)) }
+func MTU(linkMTU int, e nemo.Encap) int { return max(MinMTU, linkMTU-e.Overhead()) }

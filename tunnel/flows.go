@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"nemod/policy"
+	"nemod/status"
 )
 
 // flowState is a flow binding table as the data plane uses it: with a
@@ -91,23 +92,13 @@ func (l *lockedDedup) seen(fid uint16, p []byte, now int64) bool {
 	return false
 }
 
-// FlowsView is `nemod ctl flows`: the table with each entry's state and
-// packet count.
-type FlowsView struct {
-	Flows      []FlowView `json:"flows"`
-	Duplicates uint64     `json:"duplicates_suppressed"`
-}
-
-// FlowView is one entry.
-type FlowView struct {
-	policy.FlowView
-	Packets uint64 `json:"packets"`
-}
-
-func (f *flowState) view(usable func(uint16) bool) FlowsView {
-	v := FlowsView{Flows: []FlowView{}}
-	for i, fv := range f.table.View(usable) {
-		v.Flows = append(v.Flows, FlowView{FlowView: fv, Packets: f.packets[i].Load()})
+// view is the table as status shows it: each entry's state and packet
+// count.
+func (f *flowState) view(usable func(uint16) bool) status.Flows {
+	v := status.Flows{Flows: []status.Flow{}}
+	v.Flows = append(v.Flows, f.table.View(usable)...)
+	for i := range v.Flows {
+		v.Flows[i].Packets = f.packets[i].Load()
 	}
 	if f.dedup != nil {
 		v.Duplicates = f.dedup.Hits.Load()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -12,9 +11,11 @@ import (
 	"time"
 
 	"nemod/binding"
+	"nemod/header"
 	"nemod/nemo"
 	"nemod/netio"
 	"nemod/policy"
+	"nemod/status"
 )
 
 // SignalPacket is a Mobility Header packet that arrived on the UDP port,
@@ -37,8 +38,9 @@ type HAConfig struct {
 	TunName    string       // default "nemoha0"
 	MTU        int          // default 1500 less the largest encapsulation
 	// UDP is the DSMIPv6 socket: the data plane reads it and hands the
-	// signalling it finds to OnSignal; it closes it on Close.
-	UDP      *net.UDPConn
+	// signalling it finds to OnSignal (on its reader goroutine); it closes
+	// it on Close. The daemon may send on it too.
+	UDP      netio.Conn
 	OnSignal func([]SignalPacket)
 	Routers  []HARouter
 	Logger   *slog.Logger
@@ -46,88 +48,40 @@ type HAConfig struct {
 	// this long is not used (default 1 s: a nemod router probes every
 	// 450 ms).
 	LivenessTimeout time.Duration
+	// Stack opens the sockets and System the TUN device and its routes:
+	// the kernel's, or a test's.
+	Stack  netio.Stack
+	System AgentSystem
 }
 
-// haBinding is one usable binding in a forwarding view.
-type haBinding struct {
-	bid   uint16
-	encap binding.Encap
-	outer netip.AddrPort
-	stats *Stats
-}
-
-// alive reports whether the binding may carry traffic: a probed one only
-// if something came through it lately.
-func (b *haBinding) alive(now int64, timeout time.Duration) bool {
-	return !b.stats.Probed.Load() || now-b.stats.LastRx.Load() < int64(timeout)
-}
-
-// haView is what a mobile router's registration allows: immutable,
-// swapped whole.
-type haView struct {
-	hoa      netip.Addr
-	prefixes []netip.Prefix
-	bindings []*haBinding // by BID
-	order    []uint16     // BIDs by BID-PRI, then BID: the fallback for unmatched packets
-	flows    *flowState
-}
-
-func (v *haView) binding(bid uint16) *haBinding {
-	for _, b := range v.bindings {
-		if b.bid == bid {
-			return b
-		}
-	}
-	return nil
-}
-
-// bindingFrom returns the binding whose outer address a tunnelled packet
-// came from.
-func (v *haView) bindingFrom(outer netip.AddrPort, e binding.Encap) *haBinding {
-	for _, b := range v.bindings {
-		if b.encap != e {
-			continue
-		}
-		if (e == binding.EncapIPv6 && b.outer.Addr() == outer.Addr()) || b.outer == outer {
-			return b
-		}
-	}
-	return nil
-}
-
-func (v *haView) covers(a netip.Addr) bool {
-	return a == v.hoa || covers(a, nil, v.prefixes)
-}
-
-// haSlot is a configured mobile router; its view changes as it registers.
-type haSlot struct {
+// routerSlot is a configured mobile router; its view changes as it
+// registers.
+type routerSlot struct {
 	hoa   netip.Addr
-	view  atomic.Pointer[haView]
-	stats map[uint16]*Stats // owned by the event loop
+	view  atomic.Pointer[routerView]
+	stats map[uint16]*Stats // by BID, owned by the event loop
 	// outers are the keys this router's bindings have in HA.byOuter.
 	outers []netip.AddrPort
 }
 
 // HA is the home agent's data plane.
 type HA struct {
-	cfg  HAConfig
-	log  *slog.Logger
-	tun  *TUN
-	raw  *net.IPConn
-	rawb *netio.BatchConn
-	mh   *net.IPConn // Heartbeats (liveness probes) from native care-of addresses
+	cfg HAConfig
+	log *slog.Logger
+	sys AgentSystem
+	tun Device
+	raw netio.Conn // IPv6-in-IPv6
+	mh  netio.Conn // Heartbeats (liveness probes) from native care-of addresses
+	udp netio.Conn
 	// byOuter finds a binding by the outer address its probes come from;
 	// the event loop writes it, the readers look up.
-	byOuter sync.Map // netip.AddrPort -> *haBinding
-	udpb    *netio.BatchConn
-	table   atomic.Pointer[prefixTable[*haSlot]]
-	slots   map[netip.Addr]*haSlot // event loop only
-	drops   Drops
-	// udpOut is shared by the TUN reader's sends; the socket may also be
-	// written by the daemon (signalling), which the kernel allows.
-	wg     sync.WaitGroup
-	routes *routeSet
-	closed atomic.Bool
+	byOuter  sync.Map // netip.AddrPort -> *agentBinding
+	table    atomic.Pointer[agentTable]
+	slots    map[netip.Addr]*routerSlot // event loop only
+	liveness atomic.Int64               // LivenessTimeout in nanoseconds
+	drops    Drops
+	wg       sync.WaitGroup
+	closed   atomic.Bool
 }
 
 // NewHA opens the TUN device, routes the home link and the mobile network
@@ -138,7 +92,7 @@ func NewHA(cfg HAConfig) (*HA, error) {
 		cfg.TunName = "nemoha0"
 	}
 	if cfg.MTU == 0 {
-		cfg.MTU = MTU(1500, binding.EncapUDP6)
+		cfg.MTU = MTU(1500, nemo.EncapUDP6)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -146,34 +100,26 @@ func NewHA(cfg HAConfig) (*HA, error) {
 	if cfg.LivenessTimeout == 0 {
 		cfg.LivenessTimeout = time.Second
 	}
-	h := &HA{cfg: cfg, log: cfg.Logger, slots: map[netip.Addr]*haSlot{}}
+	if cfg.Stack == nil || cfg.System == nil || cfg.UDP == nil {
+		return nil, errors.New("data plane: no network stack, system or UDP socket")
+	}
+	h := &HA{cfg: cfg, log: cfg.Logger, sys: cfg.System, udp: cfg.UDP, slots: map[netip.Addr]*routerSlot{}}
+	h.liveness.Store(int64(cfg.LivenessTimeout))
+	h.table.Store(newPrefixTable[*routerSlot](nil))
 	var err error
 	fail := func(e error) (*HA, error) { h.Close(); return nil, e }
-	if h.udpb, err = netio.NewBatchConn(cfg.UDP, true); err != nil {
-		return fail(err)
-	}
-	if h.tun, err = OpenTUN(cfg.TunName, cfg.MTU); err != nil {
-		return fail(err)
-	}
-	if err := linkUp(h.tun.Name()); err != nil {
+	if h.tun, err = h.sys.OpenTUN(cfg.TunName, cfg.MTU); err != nil {
 		return fail(err)
 	}
 	// IPv6-in-IPv6 to the home agent's address only.
-	if h.raw, err = netio.ListenIP("ip6:41", "", cfg.Address); err != nil {
+	if h.raw, err = cfg.Stack.ListenIP(header.ProtoIPv6, "", cfg.Address); err != nil {
 		return fail(fmt.Errorf("protocol 41 socket: %w", err))
-	}
-	h.raw.SetReadBuffer(4 << 20)
-	if h.rawb, err = netio.NewBatchConn(h.raw, false); err != nil {
-		return fail(err)
 	}
 	// Mobility Header without extension headers: a nemod router's
 	// Heartbeats (a kernel without Mobile IPv6 delivers these to a raw
 	// socket, unlike Binding Updates with a Home Address option).
-	if h.mh, err = netio.ListenIP("ip6:135", "", cfg.Address); err != nil {
+	if h.mh, err = cfg.Stack.ListenIP(header.ProtoMH, "", cfg.Address); err != nil {
 		return fail(fmt.Errorf("mobility header socket: %w", err))
-	}
-	if h.routes, err = newRouteSet(h.tun.Name()); err != nil {
-		return fail(err)
 	}
 	if err := h.SetRouters(cfg.Routers); err != nil {
 		return fail(err)
@@ -190,13 +136,13 @@ func NewHA(cfg HAConfig) (*HA, error) {
 // prefixes (and the home link) into the TUN device, and the table the
 // packets are looked up in. Routers that stay keep their registrations.
 func (h *HA) SetRouters(routers []HARouter) error {
-	entries := map[netip.Prefix]*haSlot{}
+	entries := map[netip.Prefix]*routerSlot{}
 	want := []netip.Prefix{h.cfg.HomePrefix}
-	slots := map[netip.Addr]*haSlot{}
+	slots := map[netip.Addr]*routerSlot{}
 	for _, r := range routers {
 		s := h.slots[r.HoA]
 		if s == nil {
-			s = &haSlot{hoa: r.HoA, stats: map[uint16]*Stats{}}
+			s = &routerSlot{hoa: r.HoA, stats: map[uint16]*Stats{}}
 		}
 		slots[r.HoA] = s
 		entries[netip.PrefixFrom(r.HoA, 128)] = s
@@ -207,8 +153,12 @@ func (h *HA) SetRouters(routers []HARouter) error {
 	}
 	h.slots = slots
 	h.table.Store(newPrefixTable(entries))
-	return h.routes.set(want)
+	return h.sys.RoutePrefixes(h.tun.Name(), want)
 }
+
+// SetLivenessTimeout changes how long a probed binding may stay silent
+// before it is not used.
+func (h *HA) SetLivenessTimeout(d time.Duration) { h.liveness.Store(int64(d)) }
 
 // Update installs a mobile router's registration: the prefixes it has
 // registered, its bindings and its flow binding list (nil: none).
@@ -227,7 +177,7 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 		return
 	}
 	now := time.Now().UnixNano()
-	v := &haView{hoa: hoa, prefixes: append([]netip.Prefix(nil), prefixes...)}
+	v := &routerView{hoa: hoa, prefixes: append([]netip.Prefix(nil), prefixes...)}
 	if old != nil && (old.flows.table == flows || flows == nil && old.flows.table == emptyTable) {
 		v.flows = old.flows // the same table: keep its counters
 	} else {
@@ -244,27 +194,30 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 			st = new(Stats)
 			s.stats[b.BID] = st
 		}
-		hb := &haBinding{bid: b.BID, encap: b.Encap, outer: b.Outer, stats: st}
+		ab := &agentBinding{bid: b.BID, encap: b.Encap, outer: b.Outer, stats: st}
 		if old == nil || old.bindingFrom(b.Outer, b.Encap) == nil {
 			// A new path: its registration came through it, which counts
 			// as hearing from it.
-			st.LastRx.Store(now)
+			st.heard(now)
 		}
-		v.bindings = append(v.bindings, hb)
-		h.byOuter.Store(b.Outer, hb)
+		v.bindings = append(v.bindings, ab)
+		h.byOuter.Store(b.Outer, ab)
 		s.outers = append(s.outers, b.Outer)
 	}
 	s.view.Store(v)
 }
 
-// readTUN carries packets towards the mobile networks: each to the
-// preferred binding of the router its destination belongs to.
+// readTUN carries packets towards the mobile networks: each by the
+// binding(s) of the router its destination belongs to.
 func (h *HA) readTUN() {
 	defer h.wg.Done()
 	r := newTunReader(h.tun)
 	pkts := make([][]byte, 0, h.tun.BatchSize())
-	udp := newSender(h.udpb, true, 64, &h.drops)
-	raw := newSender(h.rawb, false, 64, &h.drops)
+	udp := newSender(h.udp, true, 64, &h.drops)
+	raw := newSender(h.raw, false, 64, &h.drops)
+	w := newTunWriter(h.tun, 8, &h.drops) // Packet Too Big answers
+	targets := make([]*agentBinding, 0, 8)
+	ptb := make([]byte, 0, header.ICMPv6MinMTU)
 	for {
 		var err error
 		pkts, err = r.read(pkts)
@@ -272,71 +225,33 @@ func (h *HA) readTUN() {
 			return
 		}
 		table := h.table.Load()
-		now := time.Now().UnixNano()
+		now, liveness := time.Now().UnixNano(), h.liveness.Load()
 		for _, p := range pkts {
-			h.downlink(p, table, udp, raw, now)
+			var d Drop
+			var mtu int
+			targets, d, mtu = towardsRouter(p, table, h.cfg.MTU, liveness, now, targets[:0])
+			if d != Forward {
+				h.drops.Add(d)
+				if d == DropTooBig {
+					w.add(header.AppendPacketTooBig(ptb[:0], h.cfg.Address, header.IPv6(p), mtu))
+				}
+				continue
+			}
+			for _, b := range targets {
+				b.stats.sent(len(p))
+				switch b.encap {
+				case nemo.EncapIPv6:
+					raw.add(p, b.outer, netip.Addr{})
+				case nemo.EncapUDP6:
+					udp.add(p, b.outer, h.cfg.Address)
+				default:
+					udp.add(p, b.outer, netip.Addr{})
+				}
+			}
 		}
 		udp.flush()
 		raw.flush()
-	}
-}
-
-func (h *HA) downlink(p []byte, table *prefixTable[*haSlot], udp, raw *sender, now int64) {
-	if len(p) < 40 || p[0]>>4 != 6 {
-		h.drops.NotIPv6.Add(1)
-		return
-	}
-	dst := addr16(p[24:])
-	s, ok := table.lookup(dst)
-	if !ok {
-		h.drops.NoRoute.Add(1)
-		return
-	}
-	v := s.view.Load()
-	if v == nil || !v.covers(dst) {
-		h.drops.NoBinding.Add(1)
-		return
-	}
-	// The router's flow bindings choose the binding(s); without a match,
-	// the first usable binding by BID-PRI (RFC 6089 §5.1.1).
-	usable := func(bid uint16) bool {
-		b := v.binding(bid)
-		return b != nil && b.alive(now, h.cfg.LivenessTimeout)
-	}
-	var tbuf [8]uint16
-	pkt, ok := policy.ParsePacket(p)
-	var targets []uint16
-	if ok {
-		var e *policy.Entry
-		targets, e, _ = v.flows.table.Targets(&pkt, policy.ToMN, usable, v.order, tbuf[:0])
-		if e != nil {
-			v.flows.count(e)
-		}
-	} else {
-		for _, bid := range v.order {
-			if usable(bid) {
-				targets = append(tbuf[:0], bid)
-				break
-			}
-		}
-	}
-	if len(targets) == 0 {
-		h.drops.NoBinding.Add(1)
-		return
-	}
-	for _, bid := range targets {
-		b := v.binding(bid)
-		b.stats.TxPackets.Add(1)
-		b.stats.TxBytes.Add(uint64(len(p)))
-		if b.encap == binding.EncapIPv6 {
-			raw.add(p, b.outer, netip.Addr{})
-			continue
-		}
-		src := netip.Addr{}
-		if b.encap == binding.EncapUDP6 {
-			src = h.cfg.Address
-		}
-		udp.add(p, b.outer, src)
+		w.flush()
 	}
 }
 
@@ -346,7 +261,7 @@ func (h *HA) readRaw() {
 	b := netio.NewBatch(64, 2048)
 	w := newTunWriter(h.tun, 64, &h.drops)
 	for {
-		n, err := h.rawb.Recv(b)
+		n, err := h.raw.Recv(b)
 		if err != nil {
 			if netio.IsClosed(err) || h.closed.Load() {
 				return
@@ -356,21 +271,21 @@ func (h *HA) readRaw() {
 		table := h.table.Load()
 		now := time.Now().UnixNano()
 		for i := 0; i < n; i++ {
-			h.uplink(b.Bufs[i][:b.N[i]], netip.AddrPortFrom(b.Addr[i].Addr(), 0), binding.EncapIPv6, table, w, now)
+			h.uplink(b.Bufs[i][:b.N[i]], netip.AddrPortFrom(b.Addr[i].Addr(), 0), nemo.EncapIPv6, table, w, now)
 		}
 		w.flush()
 	}
 }
 
 // readUDP reads the DSMIPv6 port: tunnelled packets into the TUN device,
-// signalling to the daemon.
+// probes answered, signalling to the daemon.
 func (h *HA) readUDP() {
 	defer h.wg.Done()
 	b := netio.NewBatch(64, maxPacket)
 	w := newTunWriter(h.tun, 128, &h.drops)
-	replies := newSender(h.udpb, true, 64, &h.drops)
+	replies := newSender(h.udp, true, 64, &h.drops)
 	for {
-		n, err := h.udpb.Recv(b)
+		n, err := h.udp.Recv(b)
 		if err != nil {
 			if netio.IsClosed(err) || h.closed.Load() {
 				return
@@ -382,15 +297,15 @@ func (h *HA) readUDP() {
 		var sig []SignalPacket
 		for i := 0; i < n; i++ {
 			from := b.Addr[i]
-			enc := binding.EncapUDP6
+			enc := nemo.EncapUDP6
 			if from.Addr().Is4() {
-				enc = binding.EncapUDP4
+				enc = nemo.EncapUDP4
 			}
 			netio.Segments(b.Bufs[i][:b.N[i]], b.Seg[i], func(p []byte) {
 				switch {
-				case len(p) > 0 && p[0]>>4 == 0:
+				case isProbe(p):
 					h.probe(p, from, now, replies)
-				case IsSignalling(p, h.cfg.Address):
+				case isSignalling(p, h.cfg.Address):
 					sig = append(sig, SignalPacket{Pkt: append([]byte(nil), p...), From: from})
 				default:
 					h.uplink(p, from, enc, table, w, now)
@@ -410,11 +325,11 @@ func (h *HA) probe(p []byte, from netip.AddrPort, now int64, replies *sender) {
 	pr, err := nemo.ParseProbe(p)
 	v, ok := h.byOuter.Load(from)
 	if err != nil || pr.Reply || !ok {
-		h.drops.BadProbe.Add(1)
+		h.drops.Add(DropBadProbe)
 		return
 	}
-	b := v.(*haBinding)
-	b.stats.LastRx.Store(now)
+	b := v.(*agentBinding)
+	b.stats.heard(now)
 	b.stats.Probed.Store(true)
 	b.stats.Probes.Add(1)
 	var out [nemo.ProbeLen]byte
@@ -430,126 +345,89 @@ func (h *HA) probe(p []byte, from netip.AddrPort, now int64, replies *sender) {
 // number, and counts as hearing from the binding.
 func (h *HA) readMH() {
 	defer h.wg.Done()
-	buf := make([]byte, 2048)
-	out := make([]byte, 0, 64)
+	b := netio.NewBatch(16, 2048)
+	out := netio.NewBatch(16, 64)
 	for {
-		n, from, err := h.mh.ReadFromIP(buf)
+		n, err := h.mh.Recv(b)
 		if err != nil {
 			if netio.IsClosed(err) || h.closed.Load() {
 				return
 			}
 			continue
 		}
-		src, ok := netip.AddrFromSlice(from.IP)
-		if !ok {
-			continue
+		now := time.Now().UnixNano()
+		k := 0
+		for i := 0; i < n; i++ {
+			src := b.Addr[i].Addr()
+			mh := b.Bufs[i][:b.N[i]]
+			var hb nemo.Heartbeat
+			v, known := h.byOuter.Load(netip.AddrPortFrom(src, 0))
+			if nemo.Unmarshal(mh, &hb) != nil || hb.Response || !known || !nemo.VerifyChecksum(mh, src, h.cfg.Address) {
+				h.drops.Add(DropBadProbe)
+				continue
+			}
+			ab := v.(*agentBinding)
+			ab.stats.heard(now)
+			ab.stats.Probed.Store(true)
+			ab.stats.Probes.Add(1)
+			resp, err := nemo.AppendMessage(out.Bufs[k][:0], &nemo.Heartbeat{Response: true, Seq: hb.Seq})
+			if err != nil {
+				continue
+			}
+			nemo.SetChecksum(resp, h.cfg.Address, src)
+			out.N[k], out.Addr[k], out.Src[k], out.Seg[k] = len(resp), netip.AddrPortFrom(src, 0), netip.Addr{}, 0
+			k++
 		}
-		src = src.Unmap()
-		var hb nemo.Heartbeat
-		v, known := h.byOuter.Load(netip.AddrPortFrom(src, 0))
-		if nemo.Unmarshal(buf[:n], &hb) != nil || hb.Response || !known ||
-			!nemo.VerifyChecksum(buf[:n], src, h.cfg.Address) {
-			h.drops.BadProbe.Add(1)
-			continue
-		}
-		b := v.(*haBinding)
-		b.stats.LastRx.Store(time.Now().UnixNano())
-		b.stats.Probed.Store(true)
-		b.stats.Probes.Add(1)
-		mh, err := nemo.AppendMessage(out[:0], &nemo.Heartbeat{Response: true, Seq: hb.Seq})
-		if err != nil {
-			continue
-		}
-		nemo.SetChecksum(mh, h.cfg.Address, src)
-		if _, err := h.mh.WriteToIP(mh, &net.IPAddr{IP: src.AsSlice()}); err != nil {
-			h.drops.SendErrors.Add(1)
+		if k > 0 {
+			if _, err := h.mh.Send(out, k); err != nil {
+				h.drops.Add(DropSendError)
+			}
 		}
 	}
 }
 
-// uplink forwards a decapsulated packet if the router it claims to come
-// from registered the care-of address it came through (RFC 3963 §6.4).
-func (h *HA) uplink(p []byte, outer netip.AddrPort, e binding.Encap, table *prefixTable[*haSlot], w *tunWriter, now int64) {
-	if len(p) < 40 || p[0]>>4 != 6 {
-		h.drops.NotIPv6.Add(1)
+// uplink forwards a decapsulated packet if fromRouter lets it.
+func (h *HA) uplink(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable, w *tunWriter, now int64) {
+	b, d, dup := fromRouter(p, outer, e, table, now)
+	if d != Forward {
+		h.drops.Add(d)
 		return
 	}
-	if 40+int(p[4])<<8|int(p[5]) > len(p) {
-		h.drops.Malformed.Add(1)
-		return
+	b.stats.received(len(p), now)
+	if !dup {
+		w.add(p)
 	}
-	src := addr16(p[8:])
-	s, ok := table.lookup(src)
-	if !ok {
-		h.drops.BadSource.Add(1)
-		return
-	}
-	v := s.view.Load()
-	if v == nil {
-		h.drops.BadOuter.Add(1)
-		return
-	}
-	b := v.bindingFrom(outer, e)
-	if b == nil {
-		h.drops.BadOuter.Add(1)
-		return
-	}
-	if !v.covers(src) {
-		h.drops.BadSource.Add(1)
-		return
-	}
-	b.stats.RxPackets.Add(1)
-	b.stats.RxBytes.Add(uint64(len(p)))
-	b.stats.LastRx.Store(now)
-	if v.flows.duplicate(p, policy.FromMN, func(bid uint16) bool { return v.binding(bid) != nil }, now) {
-		return // the copy that came by the other path was delivered
-	}
-	w.add(p)
 }
 
-// IsSignalling reports whether a UDP payload is an IPv6 packet to addr
-// carrying a Mobility Header (possibly behind extension headers).
-func IsSignalling(p []byte, addr netip.Addr) bool {
-	if len(p) < 40 || p[0]>>4 != 6 || addr16(p[24:]) != addr {
-		return false
-	}
-	switch p[6] {
-	case nemo.ProtoMH, nemo.ProtoDstOpts, nemo.ProtoRouting, nemo.ProtoHopByHop:
-		return true
-	}
-	return false
-}
+// Status reports the data plane's state.
+func (h *HA) Status() status.DataPlane { return dataPlaneStatus(h.tun, h.cfg.MTU, &h.drops) }
 
-// Status reports the data plane's state; BindingStats a binding's counts.
-func (h *HA) Status() Status {
-	return userspaceStatus(h.tun, h.cfg.MTU, &h.drops)
-}
+// Drops returns the drop counters.
+func (h *HA) Drops() *Drops { return &h.drops }
 
 // Flows returns a router's flow binding table with its counters.
-func (h *HA) Flows(hoa netip.Addr) FlowsView {
+func (h *HA) Flows(hoa netip.Addr) status.Flows {
 	s := h.slots[hoa]
 	if s == nil {
-		return FlowsView{Flows: []FlowView{}}
+		return status.Flows{Flows: []status.Flow{}}
 	}
 	v := s.view.Load()
 	if v == nil {
 		return newFlowState(nil).view(nil)
 	}
-	now := time.Now().UnixNano()
+	now, liveness := time.Now().UnixNano(), h.liveness.Load()
 	return v.flows.view(func(bid uint16) bool {
 		b := v.binding(bid)
-		return b != nil && b.alive(now, h.cfg.LivenessTimeout)
+		return b != nil && b.alive(now, liveness)
 	})
 }
 
-// BindingStats returns the counts of one binding (zero if none).
-func (h *HA) BindingStats(hoa netip.Addr, bid uint16) StatsView {
+// Traffic returns the counts of one binding (zero if none).
+func (h *HA) Traffic(hoa netip.Addr, bid uint16) status.Traffic {
 	if s := h.slots[hoa]; s != nil {
-		if st := s.stats[bid]; st != nil {
-			return st.View()
-		}
+		return s.stats[bid].Traffic()
 	}
-	return StatsView{}
+	return status.Traffic{}
 }
 
 // Close stops the readers, removes the routes and the TUN device.
@@ -557,20 +435,14 @@ func (h *HA) Close() error {
 	if h.closed.Swap(true) {
 		return nil
 	}
-	if h.routes != nil {
-		h.routes.clear()
+	h.sys.Close()
+	for _, c := range []netio.Conn{h.raw, h.mh, h.udp} {
+		if c != nil {
+			c.Close()
+		}
 	}
 	if h.tun != nil {
 		h.tun.Close()
-	}
-	if h.raw != nil {
-		h.raw.Close()
-	}
-	if h.mh != nil {
-		h.mh.Close()
-	}
-	if h.cfg.UDP != nil {
-		h.cfg.UDP.Close()
 	}
 	h.wg.Wait()
 	return nil

@@ -54,6 +54,3 @@ func covers(a netip.Addr, addrs []netip.Addr, prefixes []netip.Prefix) bool {
 	}
 	return false
 }
-
-// addr16 reads an IPv6 address from a packet.
-func addr16(b []byte) netip.Addr { return netip.AddrFrom16([16]byte(b[:16])) }

@@ -21,7 +21,7 @@ const (
 // message the kernel segments (UDP GSO), ending at a shorter packet. One
 // goroutine owns a sender.
 type sender struct {
-	conn    *netio.BatchConn
+	conn    netio.Conn
 	b       *netio.Batch
 	n       int
 	udp     bool
@@ -32,7 +32,7 @@ type sender struct {
 	drops   *Drops
 }
 
-func newSender(conn *netio.BatchConn, udp bool, n int, drops *Drops) *sender {
+func newSender(conn netio.Conn, udp bool, n int, drops *Drops) *sender {
 	size := 2048
 	if udp {
 		size = maxGSOBytes
@@ -62,7 +62,7 @@ func (s *sender) add(pkt []byte, to netip.AddrPort, src netip.Addr) {
 	}
 	i := s.n
 	if len(pkt) > cap(s.b.Bufs[i]) {
-		s.drops.TooBig.Add(1)
+		s.drops.Add(DropTooBig)
 		return
 	}
 	s.b.N[i] = copy(s.b.Bufs[i][:cap(s.b.Bufs[i])], pkt)
@@ -84,7 +84,7 @@ func (s *sender) flush() {
 			// per message. The messages that failed are lost.
 			s.gso = false
 		}
-		s.drops.SendErrors.Add(1)
+		s.drops.Add(DropSendError)
 	}
 	s.n = 0
 }

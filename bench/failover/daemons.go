@@ -14,6 +14,7 @@ import (
 
 	"nemod/control"
 	"nemod/lab"
+	"nemod/status"
 )
 
 // rig is one lab with a home agent and a mobile router running.
@@ -150,25 +151,6 @@ func (r *rig) withLogs(err error) error {
 	return errors.New(b.String())
 }
 
-type routerStatus struct {
-	Bindings []struct {
-		BID    uint16 `json:"bid"`
-		Uplink string `json:"uplink"`
-		State  string `json:"state"`
-		Encap  string `json:"encap"`
-	} `json:"bindings"`
-}
-
-type agentStatus struct {
-	MobileRouters []struct {
-		Name     string `json:"name"`
-		Bindings []struct {
-			BID   uint16 `json:"bid"`
-			Outer string `json:"outer"`
-		} `json:"bindings"`
-	} `json:"mobile_routers"`
-}
-
 // statusOf asks a daemon for its status straight through its control
 // socket, which is reachable from any namespace.
 func statusOf(sock string, out any) error {
@@ -181,7 +163,7 @@ func statusOf(sock string, out any) error {
 type uplinkState struct{ state, encap string }
 
 func (r *rig) routerStates() (map[string]uplinkState, error) {
-	var s routerStatus
+	var s status.Router
 	if err := statusOf(r.mrSock, &s); err != nil {
 		return nil, err
 	}
@@ -193,7 +175,7 @@ func (r *rig) routerStates() (map[string]uplinkState, error) {
 }
 
 func (r *rig) agentBindings() (map[uint16]string, error) {
-	var s agentStatus
+	var s status.HomeAgent
 	if err := statusOf(r.haSock, &s); err != nil {
 		return nil, err
 	}
@@ -294,10 +276,8 @@ func logDigest(path string) []string {
 // streams saw was counted, if anywhere.
 func counters(sock string) (signalling, drops string) {
 	var s struct {
-		Counters  map[string]uint64 `json:"counters"`
-		DataPlane struct {
-			Drops map[string]uint64 `json:"drops"`
-		} `json:"dataplane"`
+		Counters  status.Counters  `json:"counters"`
+		DataPlane status.DataPlane `json:"dataplane"`
 	}
 	if err := statusOf(sock, &s); err != nil {
 		return err.Error(), ""
@@ -319,5 +299,11 @@ func counters(sock string) (signalling, drops string) {
 		}
 		return strings.Join(parts, " ")
 	}
-	return list(s.Counters, true), list(s.DataPlane.Drops, false)
+	c := map[string]uint64{"sent": s.Counters.Sent, "received": s.Counters.Received, "accepted": s.Counters.Accepted,
+		"retransmits": s.Counters.Retransmits, "probes": s.Counters.Probes, "dead_paths": s.Counters.DeadPaths,
+		"queue_dropped": s.Counters.QueueDropped}
+	for k, v := range s.Counters.Rejected {
+		c["rejected."+k] = v
+	}
+	return list(c, true), list(s.DataPlane.Drops, false)
 }

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"nemod/lab"
+	"nemod/status"
 )
 
 // fault is one kind of failure and the target it is judged by.
@@ -298,13 +299,7 @@ func runTrial(r *rig, tr *traffic, f fault, steady time.Duration, prevEnd time.D
 func checkPaths(r *rig, tr *traffic, f fault) (string, error) {
 	type counts struct{ tx, rx uint64 }
 	read := func() (map[string]counts, error) {
-		var s struct {
-			Bindings []struct {
-				Uplink    string `json:"uplink"`
-				TxPackets uint64 `json:"tx_packets"`
-				RxPackets uint64 `json:"rx_packets"`
-			} `json:"bindings"`
-		}
+		var s status.Router
 		if err := statusOf(r.mrSock, &s); err != nil {
 			return nil, err
 		}

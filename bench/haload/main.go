@@ -32,6 +32,7 @@ import (
 	"nemod/control"
 	"nemod/lab"
 	"nemod/nemo"
+	"nemod/status"
 )
 
 var (
@@ -153,7 +154,7 @@ func run(bin string, n, senders, window int, profile string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	log.Printf("home agent up with %d mobile routers configured in %v", n, time.Since(t).Round(time.Millisecond))
-	var before memory
+	var before status.Memory
 	if err := control.Do(ctx, sock, "memstats", nil, &before); err != nil {
 		return err
 	}
@@ -201,16 +202,11 @@ func run(bin string, n, senders, window int, profile string) error {
 		wg.Wait()
 	}
 	elapsed := time.Since(start)
-	var after memory
+	var after status.Memory
 	if err := control.Do(ctx, sock, "memstats", nil, &after); err != nil {
 		return err
 	}
-	var st struct {
-		MobileRouters []struct {
-			Bindings []json0 `json:"bindings"`
-		} `json:"mobile_routers"`
-		Counters map[string]uint64 `json:"counters"`
-	}
+	var st status.HomeAgent
 	if err := control.Do(ctx, sock, "status", nil, &st); err != nil {
 		return err
 	}
@@ -221,13 +217,13 @@ func run(bin string, n, senders, window int, profile string) error {
 	fmt.Printf("mobile routers:          %d (configured)\n", n)
 	fmt.Printf("binding updates:         %d sent, %d accepted, %d refused, %d unanswered\n", 2*n, accepted.Load(), rejected.Load(), timeouts.Load())
 	fmt.Printf("bindings at the HA:      %d\n", bindings)
-	var cs []string
-	for k, v := range st.Counters {
+	cs := []string{fmt.Sprintf("received=%d accepted=%d sent=%d queue_dropped=%d", st.Counters.Received, st.Counters.Accepted, st.Counters.Sent, st.Counters.QueueDropped)}
+	for k, v := range st.Counters.Rejected {
 		if v != 0 {
-			cs = append(cs, fmt.Sprintf("%s=%d", k, v))
+			cs = append(cs, fmt.Sprintf("rejected.%s=%d", k, v))
 		}
 	}
-	slices.Sort(cs)
+	slices.Sort(cs[1:])
 	fmt.Printf("home agent counters:     %s\n", strings.Join(cs, " "))
 	fmt.Printf("registrations/s:         %.0f (%d in %v, %d sockets, window %d, %d CPUs)\n",
 		float64(accepted.Load())/elapsed.Seconds(), accepted.Load(), elapsed.Round(time.Millisecond), len(conns), window, runtime.NumCPU())
@@ -242,15 +238,6 @@ func run(bin string, n, senders, window int, profile string) error {
 		return fmt.Errorf("not every registration was accepted")
 	}
 	return nil
-}
-
-type json0 struct {
-	BID uint16 `json:"bid"`
-}
-
-type memory struct {
-	HeapInuse uint64 `json:"heap_inuse"`
-	RSS       uint64 `json:"rss"`
 }
 
 func mib(v uint64) float64 { return float64(v) / (1 << 20) }

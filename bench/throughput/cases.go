@@ -19,6 +19,7 @@ import (
 
 	"nemod/control"
 	"nemod/lab"
+	"nemod/status"
 )
 
 const (
@@ -411,13 +412,7 @@ func (c *caseRun) nemod(ctx context.Context, use, drop, encap string) error {
 	return err
 }
 
-type routerStatus struct {
-	Bindings []struct {
-		Uplink string `json:"uplink"`
-		State  string `json:"state"`
-		Encap  string `json:"encap"`
-	} `json:"bindings"`
-}
+type routerStatus struct{ status.Router }
 
 func (s routerStatus) state(uplink string) string {
 	for _, b := range s.Bindings {

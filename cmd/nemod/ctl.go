@@ -12,8 +12,7 @@ import (
 	"time"
 
 	"nemod/control"
-	"nemod/homeagent"
-	"nemod/router"
+	"nemod/status"
 )
 
 func ctl(args []string) int {
@@ -71,7 +70,7 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 	defer tw.Flush()
 	switch role.Role {
 	case "router":
-		var s router.Status
+		var s status.Router
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return err
 		}
@@ -86,7 +85,7 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 				lifetime(b.Lifetime, b.State == "registered"), b.TxPackets, b.RxPackets)
 		}
 	case "homeagent":
-		var s homeagent.Status
+		var s status.HomeAgent
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return err
 		}
@@ -110,22 +109,47 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 					lifetime(b.Lifetime, true), b.TxPackets, b.RxPackets)
 			}
 		}
-		fmt.Fprintln(tw)
-		counters := map[string]uint64{}
-		if b, err := json.Marshal(s.Counters); err == nil {
-			json.Unmarshal(b, &counters)
-		}
-		var parts []string
-		for _, k := range sortedKeys(counters) {
-			if v := counters[k]; v != 0 {
-				parts = append(parts, fmt.Sprintf("%s=%d", k, v))
-			}
-		}
-		fmt.Fprintf(tw, "counters: %s\n", dash(strings.Join(parts, " ")))
 	default:
 		return fmt.Errorf("unknown role %q", role.Role)
 	}
+	var c struct {
+		Counters status.Counters `json:"counters"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return err
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "counters: %s\n", counterLine(c.Counters))
 	return nil
+}
+
+// counterLine lists the counters that are not zero, by name: the scalar
+// ones, then refusals and ignored signalling by reason.
+func counterLine(c status.Counters) string {
+	flat := map[string]uint64{}
+	if b, err := json.Marshal(c); err == nil {
+		var m map[string]json.RawMessage
+		json.Unmarshal(b, &m)
+		for k, v := range m {
+			var n uint64
+			if json.Unmarshal(v, &n) == nil {
+				flat[k] = n
+			}
+		}
+	}
+	for k, v := range c.Rejected {
+		flat["rejected."+k] = v
+	}
+	for k, v := range c.Ignored {
+		flat["ignored."+k] = v
+	}
+	var parts []string
+	for _, k := range sortedKeys(flat) {
+		if v := flat[k]; v != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+		}
+	}
+	return dash(strings.Join(parts, " "))
 }
 
 func dash(s string) string {
@@ -142,18 +166,7 @@ func lifetime(sec int64, valid bool) string {
 	return (time.Duration(sec) * time.Second).String()
 }
 
-type flowRow struct {
-	Rule     string   `json:"rule"`
-	FID      uint16   `json:"fid"`
-	Pri      uint16   `json:"fid_pri"`
-	Mode     string   `json:"mode"`
-	BIDs     []uint16 `json:"bids"`
-	Selector string   `json:"selector"`
-	Active   bool     `json:"active"`
-	Packets  uint64   `json:"packets"`
-}
-
-func writeFlows(tw io.Writer, rows []flowRow) {
+func writeFlows(tw io.Writer, rows []status.Flow) {
 	fmt.Fprintln(tw, "FID\tFID-PRI\tRULE\tMODE\tBIDS\tSELECTOR\tSTATE\tPACKETS")
 	for _, f := range rows {
 		state := "inactive"
@@ -168,28 +181,22 @@ func writeFlows(tw io.Writer, rows []flowRow) {
 // printFlows renders `nemod ctl flows` as tables.
 func printFlows(w io.Writer, raw json.RawMessage) error {
 	var s struct {
-		Role          string    `json:"role"`
-		Flows         []flowRow `json:"flows"`
-		Duplicates    uint64    `json:"duplicates_suppressed"`
-		MobileRouters []struct {
-			Name       string    `json:"name"`
-			Flows      []flowRow `json:"flows"`
-			Duplicates uint64    `json:"duplicates_suppressed"`
-		} `json:"mobile_routers"`
+		status.RouterFlows
+		MobileRouters []status.MobileRouterFlow `json:"mobile_routers"`
 	}
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	defer tw.Flush()
-	if s.Role == "router" {
-		writeFlows(tw, s.Flows)
+	if s.Role == status.RoleRouter {
+		writeFlows(tw, s.Flows.Flows)
 		fmt.Fprintf(tw, "\nduplicates suppressed: %d\n", s.Duplicates)
 		return nil
 	}
 	for _, r := range s.MobileRouters {
 		fmt.Fprintf(tw, "%s\n", r.Name)
-		writeFlows(tw, r.Flows)
+		writeFlows(tw, r.Flows.Flows)
 		fmt.Fprintf(tw, "duplicates suppressed: %d\n\n", r.Duplicates)
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"os"
 	"runtime/pprof"
 
-	"nemod/homeagent"
 	"nemod/router"
 )
 
@@ -32,7 +31,7 @@ func runDaemon(role string, args []string) int {
 	case "router":
 		err = router.Run(ctx, *path, router.Options{})
 	default:
-		err = homeagent.Run(ctx, *path, homeagent.Options{})
+		err = runHomeAgent(ctx, *path)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nemod %s: %v\n", role, err)

@@ -13,9 +13,8 @@ import (
 	"time"
 
 	"nemod/control"
-	"nemod/homeagent"
 	"nemod/lab"
-	"nemod/router"
+	"nemod/status"
 )
 
 // demo tells the story of nemod in the lab, with figures measured live:
@@ -112,14 +111,14 @@ func (d *demoRun) startDaemons() error {
 
 // router reads the mobile router's status, as `nemod ctl status --json` prints it,
 // into the daemon's own type.
-func (d *demoRun) router() (s router.Status) {
+func (d *demoRun) router() (s status.Router) {
 	control.Do(context.Background(), d.mrSock, "status", nil, &s)
 	return s
 }
 
 // agentBindings returns car1's bindings at the home agent by BID.
 func (d *demoRun) agentBindings() map[uint16]string {
-	var s homeagent.Status
+	var s status.HomeAgent
 	control.Do(context.Background(), d.haSock, "status", nil, &s)
 	m := map[uint16]string{}
 	for _, r := range s.MobileRouters {
@@ -132,7 +131,7 @@ func (d *demoRun) agentBindings() map[uint16]string {
 	return m
 }
 
-func registered(s router.Status, uplink string) bool {
+func registered(s status.Router, uplink string) bool {
 	for _, b := range s.Bindings {
 		if b.Uplink == uplink {
 			return b.State == "registered"

@@ -9,38 +9,28 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+
+	"nemod/status"
 )
 
-// Stats are the daemon's own resource counts.
-type Stats struct {
-	Goroutines int `json:"goroutines"`
-	FDs        int `json:"fds"`
-}
-
-// Read returns the current counts.
-func Read() Stats {
-	s := Stats{Goroutines: runtime.NumGoroutine()}
+// Read returns the daemon's own resource counts.
+func Read() status.Runtime {
+	s := status.Runtime{Goroutines: runtime.NumGoroutine()}
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		s.FDs = len(ents)
 	}
 	return s
 }
 
-// Memory is what `nemod ctl memstats` reports, after a garbage collection
-// that returns freed memory to the system, so that figures per binding
-// measure what is kept, not what is waiting to be collected.
-type Memory struct {
-	HeapInuse uint64 `json:"heap_inuse"`
-	Sys       uint64 `json:"sys"`
-	RSS       uint64 `json:"rss"`
-}
-
-// ReadMemory collects garbage and reports the memory in use.
-func ReadMemory() Memory {
+// ReadMemory collects garbage and reports the memory in use: `nemod ctl
+// memstats`, after a collection that returns freed memory to the system,
+// so that figures per binding measure what is kept, not what waits to be
+// collected.
+func ReadMemory() status.Memory {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return Memory{HeapInuse: ms.HeapInuse, Sys: ms.Sys, RSS: rss()}
+	return status.Memory{HeapInuse: ms.HeapInuse, Sys: ms.Sys, RSS: rss()}
 }
 
 // rss reads the resident set size from /proc/self/status.

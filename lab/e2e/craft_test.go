@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"nemod/internal/forge"
 	"nemod/lab"
 	"nemod/nemo"
 )
@@ -26,40 +27,15 @@ func (e *env) udpIn(role, network string) *net.UDPConn {
 
 // forgery is a Binding Update built by the test, as an attacker or a
 // misconfigured router would send it, inside UDP (RFC 5555).
-type forgery struct {
-	hoa  netip.Addr
-	coa  netip.Addr
-	spi  uint32
-	key  []byte
-	nai  string
-	mnps []netip.Prefix
-	seq  uint16
-	ts   time.Time
-}
+type forgery forge.BU
 
 func (f forgery) packet(t *testing.T) []byte {
 	t.Helper()
-	bu := &nemo.BindingUpdate{
-		Seq: f.seq, Flags: nemo.BUFlagA | nemo.BUFlagH | nemo.BUFlagR, Lifetime: nemo.Lifetime(10 * time.Minute),
-		Options: nemo.Options{
-			MNPs: f.mnps, BIDs: []nemo.BID{{ID: 1, CoA: f.coa}},
-			HasMNID: f.nai != "", MNIDSubtype: nemo.MNIDSubtypeNAI, MNID: []byte(f.nai),
-			HasTimestamp: true, Timestamp: nemo.NTPTime(f.ts),
-			Auth: []nemo.Auth{{Subtype: nemo.AuthMNHA, SPI: f.spi}},
-		},
-	}
-	mh, err := nemo.Marshal(bu)
+	p, err := forge.BU(f).Packet(haAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nemo.NewAuthenticator(f.key).Sign(mh, f.hoa, f.hoa); err != nil {
-		t.Fatal(err)
-	}
-	pkt, err := nemo.AppendPacket(nil, f.hoa, haAddr, netip.Addr{}, netip.Addr{}, 64, mh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pkt
+	return p
 }
 
 var (
@@ -86,15 +62,11 @@ func exchange(t *testing.T, c *net.UDPConn, pkt []byte) int {
 	if err != nil {
 		return -1
 	}
-	p, err := nemo.ParsePacket(buf[:n])
+	st, err := forge.AckStatus(buf[:n])
 	if err != nil {
 		t.Fatalf("answer: %v", err)
 	}
-	var ba nemo.BindingAck
-	if err := nemo.Unmarshal(p.MH, &ba); err != nil {
-		t.Fatalf("answer: %v", err)
-	}
-	return int(ba.Status)
+	return st
 }
 
 // Wrong key, replayed BU, unknown home address, a prefix the router may not
@@ -111,7 +83,7 @@ func TestHomeAgentRejects(t *testing.T) {
 	before := e.haBindings()
 	c := e.udpIn("cn", "udp6")
 	now := time.Now()
-	good := forgery{hoa: car2HoA, coa: cnAddr, spi: 257, key: car2Key, mnps: []netip.Prefix{car2MNP}, seq: 10, ts: now}
+	good := forgery{HoA: car2HoA, CoA: cnAddr, SPI: 257, Key: car2Key, MNPs: []netip.Prefix{car2MNP}, Seq: 10, TS: now}
 
 	cases := []struct {
 		name    string
@@ -119,47 +91,47 @@ func TestHomeAgentRejects(t *testing.T) {
 		status  int
 		counter string
 	}{
-		{"wrong key", func(f *forgery) { f.key = wrongKey }, int(nemo.StatusAuthFailed), "auth_failed"},
-		{"wrong SPI", func(f *forgery) { f.spi = 999 }, int(nemo.StatusAuthFailed), "auth_failed"},
-		{"unknown home address", func(f *forgery) { f.hoa = netip.MustParseAddr("2001:db8:ffff:1::999") }, int(nemo.StatusNotHomeAgent), "unknown_home_address"},
-		{"not the home subnet", func(f *forgery) { f.hoa = netip.MustParseAddr("2001:db8:eeee::1") }, int(nemo.StatusNotHomeSubnet), "unknown_home_address"},
-		{"another router's prefix", func(f *forgery) { f.mnps = []netip.Prefix{car1MNP} }, int(nemo.StatusNotAuthorizedPrefix), "prefix_rejected"},
-		{"stale timestamp", func(f *forgery) { f.ts = now.Add(-time.Minute) }, int(nemo.StatusIDMismatch), "bad_timestamp"},
+		{"wrong key", func(f *forgery) { f.Key = wrongKey }, int(nemo.StatusAuthFailed), "auth_failed"},
+		{"wrong SPI", func(f *forgery) { f.SPI = 999 }, int(nemo.StatusAuthFailed), "auth_failed"},
+		{"unknown home address", func(f *forgery) { f.HoA = netip.MustParseAddr("2001:db8:ffff:1::999") }, int(nemo.StatusNotHomeAgent), "unknown_home_address"},
+		{"not the home subnet", func(f *forgery) { f.HoA = netip.MustParseAddr("2001:db8:eeee::1") }, int(nemo.StatusNotHomeSubnet), "unknown_home_address"},
+		{"another router's prefix", func(f *forgery) { f.MNPs = []netip.Prefix{car1MNP} }, int(nemo.StatusNotAuthorizedPrefix), "prefix_rejected"},
+		{"stale timestamp", func(f *forgery) { f.TS = now.Add(-time.Minute) }, int(nemo.StatusIDMismatch), "bad_timestamp"},
 	}
 	for i, tc := range cases {
 		f := good
-		f.seq = uint16(100 + i)
-		f.ts = now.Add(time.Duration(i) * time.Millisecond)
+		f.Seq = uint16(100 + i)
+		f.TS = now.Add(time.Duration(i) * time.Millisecond)
 		tc.f(&f)
-		was := e.haStatus().Counters[tc.counter]
+		was := e.haStatus().Counters.Rejected[tc.counter]
 		if got := exchange(t, c, f.packet(t)); got != tc.status {
 			t.Errorf("%s: status %d, want %d", tc.name, got, tc.status)
 		}
-		if now := e.haStatus().Counters[tc.counter]; now != was+1 {
+		if now := e.haStatus().Counters.Rejected[tc.counter]; now != was+1 {
 			t.Errorf("%s: counter %s went from %d to %d", tc.name, tc.counter, was, now)
 		}
 	}
 	// Replay: a genuine Binding Update, accepted once, then sent again.
 	f := good
-	f.seq, f.ts = 500, time.Now()
+	f.Seq, f.TS = 500, time.Now()
 	pkt := f.packet(t)
 	if got := exchange(t, c, pkt); got != 0 {
 		t.Fatalf("genuine BU for car2: status %d", got)
 	}
-	was := e.haStatus().Counters["bad_timestamp"]
+	was := e.haStatus().Counters.Rejected["bad_timestamp"]
 	if got := exchange(t, c, pkt); got != int(nemo.StatusIDMismatch) {
 		t.Errorf("replayed BU: status %d, want 144", got)
 	}
-	if e.haStatus().Counters["bad_timestamp"] != was+1 {
+	if e.haStatus().Counters.Rejected["bad_timestamp"] != was+1 {
 		t.Error("replay not counted")
 	}
 
 	// A flood of forgeries, 1000 a second for a second: every one is
 	// counted, and the answers are rate limited.
 	f = good
-	f.key = wrongKey
+	f.Key = wrongKey
 	flood := f.packet(t)
-	authBefore := e.haStatus().Counters["auth_failed"]
+	authBefore := e.haStatus().Counters.Rejected["auth_failed"]
 	pace := time.NewTicker(time.Millisecond)
 	for i := 0; i < 1000; i++ {
 		<-pace.C
@@ -167,9 +139,9 @@ func TestHomeAgentRejects(t *testing.T) {
 	}
 	pace.Stop()
 	eventually(t, 5*time.Second, "flood counted", func() bool {
-		return e.haStatus().Counters["auth_failed"] == authBefore+1000
+		return e.haStatus().Counters.Rejected["auth_failed"] == authBefore+1000
 	})
-	if e.haStatus().Counters["rejects_rate_limited"] == 0 {
+	if e.haStatus().Counters.RateLimited == 0 {
 		t.Error("no answer was rate limited")
 	}
 

@@ -91,16 +91,7 @@ func TestLANReachesCorrespondentOverCellular(t *testing.T) {
 	if err != nil || len(rows) < 5 || rows[0][0] != "192.0.2.2" || rows[0][1] != "4191" {
 		t.Fatalf("replies towards the NAT: %q %v", rows, err)
 	}
-	var s struct {
-		Bindings []struct {
-			BID       uint16 `json:"bid"`
-			TxPackets uint64 `json:"tx_packets"`
-			RxPackets uint64 `json:"rx_packets"`
-		} `json:"bindings"`
-	}
-	if err := status(e.mrSock, &s); err != nil {
-		t.Fatal(err)
-	}
+	s := e.mrStatus()
 	if b := s.Bindings[1]; b.BID != 2 || b.TxPackets < 5 || b.RxPackets < 5 {
 		t.Fatalf("cellular binding counters: %+v", s.Bindings)
 	}

@@ -16,6 +16,7 @@ import (
 	"nemod/control"
 	"nemod/internal/testenv"
 	"nemod/lab"
+	"nemod/status"
 )
 
 var (
@@ -137,7 +138,7 @@ func (e *env) waitSocket(path string) {
 // status asks a daemon for its status straight through its control socket:
 // a Unix socket is reachable from any namespace, and polling this way takes
 // well under a millisecond.
-func status(sock string, out any) error {
+func ctlStatus(sock string, out any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return control.Do(ctx, sock, "status", nil, out)
@@ -153,58 +154,19 @@ func (e *env) runCtl(role, sock string, out *string, args ...string) error {
 	return err
 }
 
-type runtimeStats struct {
-	Goroutines int `json:"goroutines"`
-	FDs        int `json:"fds"`
-}
-
-type mrStatus struct {
-	Role     string       `json:"role"`
-	Runtime  runtimeStats `json:"runtime"`
-	Bindings []struct {
-		BID      uint16 `json:"bid"`
-		Uplink   string `json:"uplink"`
-		Device   string `json:"device"`
-		CoA      string `json:"coa"`
-		Encap    string `json:"encap"`
-		State    string `json:"state"`
-		NAT      bool   `json:"nat"`
-		Lifetime int    `json:"lifetime"`
-	} `json:"bindings"`
-}
-
-type haStatus struct {
-	Role          string       `json:"role"`
-	Runtime       runtimeStats `json:"runtime"`
-	MobileRouters []struct {
-		Name        string   `json:"name"`
-		HomeAddress string   `json:"home_address"`
-		MNP         []string `json:"mnp"`
-		Bindings    []struct {
-			BID      uint16 `json:"bid"`
-			CoA      string `json:"coa"`
-			Encap    string `json:"encap"`
-			Outer    string `json:"outer"`
-			NAT      bool   `json:"nat"`
-			Lifetime int    `json:"lifetime"`
-		} `json:"bindings"`
-	} `json:"mobile_routers"`
-	Counters map[string]uint64 `json:"counters"`
-}
-
-func (e *env) mrStatus() mrStatus {
+func (e *env) mrStatus() status.Router {
 	e.t.Helper()
-	var s mrStatus
-	if err := status(e.mrSock, &s); err != nil {
+	var s status.Router
+	if err := ctlStatus(e.mrSock, &s); err != nil {
 		e.t.Fatalf("router status: %v", err)
 	}
 	return s
 }
 
-func (e *env) haStatus() haStatus {
+func (e *env) haStatus() status.HomeAgent {
 	e.t.Helper()
-	var s haStatus
-	if err := status(e.haSock, &s); err != nil {
+	var s status.HomeAgent
+	if err := ctlStatus(e.haSock, &s); err != nil {
 		e.t.Fatalf("home agent status: %v", err)
 	}
 	return s

@@ -3,6 +3,8 @@ package e2e
 import (
 	"testing"
 	"time"
+
+	"nemod/status"
 )
 
 // 200 carrier flaps in 20 s: the final state is right, and the daemons'
@@ -52,7 +54,7 @@ func TestCarrierFlaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 2*time.Second, "back", func() bool { return len(e.haBindings()) == 2 })
-	var mr1, ha1 runtimeStats
+	var mr1, ha1 status.Runtime
 	eventually(t, 10*time.Second, "goroutines and descriptors back to their counts", func() bool {
 		mr1, ha1 = e.settledRuntime()
 		return mr1 == mr0 && ha1 == ha0
@@ -64,9 +66,9 @@ func TestCarrierFlaps(t *testing.T) {
 // times and keeps the lowest: each status request is itself a connection
 // (a goroutine and a descriptor) that lingers until the daemon reads its
 // end, so a single sample can count the previous poll's.
-func (e *env) settledRuntime() (mr, ha runtimeStats) {
-	low := func(a, b runtimeStats) runtimeStats {
-		return runtimeStats{Goroutines: min(a.Goroutines, b.Goroutines), FDs: min(a.FDs, b.FDs)}
+func (e *env) settledRuntime() (mr, ha status.Runtime) {
+	low := func(a, b status.Runtime) status.Runtime {
+		return status.Runtime{Goroutines: min(a.Goroutines, b.Goroutines), FDs: min(a.FDs, b.FDs)}
 	}
 	mr, ha = e.mrStatus().Runtime, e.haStatus().Runtime
 	for i := 0; i < 5; i++ {

@@ -30,11 +30,8 @@ func TestBlackholedPathFoundByProbes(t *testing.T) {
 	if out, err := e.ping6(lab.LAN, "2001:db8:c::1", 5); err != nil {
 		t.Fatalf("ping during the black hole: %v\n%s", err, out)
 	}
-	var s struct {
-		Counters map[string]uint64 `json:"counters"`
-	}
-	if err := status(e.mrSock, &s); err != nil || s.Counters["dead_paths"] == 0 {
-		t.Fatalf("router counters %v %v", s.Counters, err)
+	if c := e.mrStatus().Counters; c.DeadPaths == 0 {
+		t.Fatalf("router counters %+v: no dead path", c)
 	}
 	if err := e.lab.Blackhole("wifi", false); err != nil {
 		t.Fatal(err)

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"nemod/header"
 	"nemod/lab"
-	"nemod/nemo"
 	"nemod/netio"
 )
 
@@ -25,26 +25,14 @@ func (e *env) inNS(role string, f func() error) {
 // echo is an ICMPv6 echo request from src to dst, as a whole IPv6 packet.
 func echo(src, dst netip.Addr, id uint16) []byte {
 	icmp := []byte{128, 0, 0, 0, byte(id >> 8), byte(id), 0, 1, 's', 'p', 'o', 'o', 'f'}
-	binary.BigEndian.PutUint16(icmp[2:], nemo.InetChecksum(src, dst, nemo.ProtoICMPv6, icmp))
-	p := []byte{0x60, 0, 0, 0, 0, byte(len(icmp)), nemo.ProtoICMPv6, 64}
+	binary.BigEndian.PutUint16(icmp[2:], header.TransportChecksum(src, dst, header.ProtoICMPv6, icmp))
+	p := []byte{0x60, 0, 0, 0, 0, byte(len(icmp)), header.ProtoICMPv6, 64}
 	s, d := src.As16(), dst.As16()
 	p = append(append(append(p, s[:]...), d[:]...), icmp...)
 	return p
 }
 
-type haDrops struct {
-	DataPlane struct {
-		Drops map[string]uint64 `json:"drops"`
-	} `json:"dataplane"`
-}
-
-func (e *env) haDrops() map[string]uint64 {
-	var s haDrops
-	if err := status(e.haSock, &s); err != nil {
-		e.t.Fatal(err)
-	}
-	return s.DataPlane.Drops
-}
+func (e *env) haDrops() map[string]uint64 { return e.haStatus().DataPlane.Drops }
 
 // Spoofing at the home agent: tunnelled packets from an unregistered outer
 // source, with an inner source outside the router's prefixes, or with
@@ -59,7 +47,7 @@ func TestHomeAgentDropsSpoofing(t *testing.T) {
 	// car2 registers from the correspondent, so that its prefix has a
 	// binding (not car1's).
 	c := e.udpIn("cn", "udp6")
-	f := forgery{hoa: car2HoA, coa: cnAddr, spi: 257, key: car2Key, mnps: []netip.Prefix{car2MNP}, seq: 5, ts: time.Now()}
+	f := forgery{HoA: car2HoA, CoA: cnAddr, SPI: 257, Key: car2Key, MNPs: []netip.Prefix{car2MNP}, Seq: 5, TS: time.Now()}
 	if st := exchange(t, c, f.packet(t)); st != 0 {
 		t.Fatalf("car2's registration: %d", st)
 	}
