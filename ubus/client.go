@@ -430,8 +430,12 @@ type request struct {
 	seq  uint16
 	peer uint32 // the header peer its answers carry
 	data []*Message
-	done chan struct{}
-	once sync.Once
+	// onData, if set, sees each DATA on the reader goroutine with c.mu
+	// held, before the next message is read: an ADD_OBJECT's answer must
+	// take effect before a call to the new object can be dispatched.
+	onData func(*Message)
+	done   chan struct{}
+	once   sync.Once
 
 	status Status
 	err    error
@@ -467,6 +471,9 @@ func (c *Client) reply(m *Message) {
 	}
 	if m.Type == MsgData {
 		r.data = append(r.data, m)
+		if r.onData != nil {
+			r.onData(m)
+		}
 		return
 	}
 	s, ok := m.Status()
@@ -581,6 +588,19 @@ func (c *Client) roundTrip(ctx context.Context, m *Message, r *request) error {
 		}
 		return ctx.Err()
 	}
+}
+
+// RoundTrip sends a request built by hand (its Seq is set here) and
+// returns the DATA messages answering it once the final STATUS came; a
+// non-OK status is the error. Answers are matched by seq and by the
+// request's header peer, as libubus matches them.
+func (c *Client) RoundTrip(ctx context.Context, m *Message) ([]*Message, error) {
+	r := &request{peer: m.Peer}
+	err := c.roundTrip(ctx, m, r)
+	c.mu.Lock()
+	data := append([]*Message(nil), r.data...)
+	c.mu.Unlock()
+	return data, err
 }
 
 // Ping asks ubusd to echo a message.

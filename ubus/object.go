@@ -125,22 +125,19 @@ func (c *Client) addObject(ctx context.Context, o *Object) error {
 			m.PutRaw(AttrSignature, sig)
 		}
 	}
-	r := &request{}
-	if err := c.roundTrip(ctx, m, r); err != nil {
-		return err
-	}
-	for _, d := range r.data {
+	r := &request{onData: func(d *Message) {
 		id, ok := d.ObjID()
 		if !ok {
-			continue
+			return
 		}
-		c.mu.Lock()
 		o.id = id
 		c.byID[id] = o
 		if tid, ok := d.U32(AttrObjType); ok && o.typ != nil {
 			c.typeIDs[o.typ] = tid
 		}
-		c.mu.Unlock()
+	}}
+	if err := c.roundTrip(ctx, m, r); err != nil {
+		return err
 	}
 	if o.ID() == 0 {
 		return fmt.Errorf("ubus: add object %q: %w", o.path, StatusNoData)

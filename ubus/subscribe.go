@@ -77,12 +77,16 @@ func (s *Subscriber) Object() *Object { return s.obj }
 // Subscribe subscribes to the object with this id. Such a subscription ends
 // with its target or the connection.
 func (s *Subscriber) Subscribe(ctx context.Context, id uint32) error {
+	t := &target{id: id}
+	s.mu.Lock()
+	s.targets = append(s.targets, t)
+	s.mu.Unlock()
 	if err := s.subscribe(ctx, id); err != nil {
+		s.mu.Lock()
+		s.targets = slices.DeleteFunc(s.targets, func(x *target) bool { return x == t })
+		s.mu.Unlock()
 		return err
 	}
-	s.mu.Lock()
-	s.targets = append(s.targets, &target{id: id})
-	s.mu.Unlock()
 	return nil
 }
 
@@ -122,12 +126,16 @@ func (s *Subscriber) follow(ctx context.Context, t *target) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := s.subscribe(ctx, id); err != nil {
-		return 0, err
-	}
+	// Known before the answer: an UNSUBSCRIBE may follow it at once.
 	s.mu.Lock()
 	t.id = id
 	s.mu.Unlock()
+	if err := s.subscribe(ctx, id); err != nil {
+		s.mu.Lock()
+		t.id = 0
+		s.mu.Unlock()
+		return 0, err
+	}
 	return id, nil
 }
 
@@ -219,13 +227,16 @@ func (s *Subscriber) objectAdded(path string, id uint32) {
 	}
 	ctx, cancel := context.WithTimeout(s.obj.c.ctx, s.obj.c.opts.Timeout)
 	defer cancel()
-	if err := s.subscribe(ctx, id); err != nil {
-		s.obj.c.logf("ubus: subscribing to %q: %v", path, err)
-		return
-	}
 	s.mu.Lock()
 	hit.id = id
 	s.mu.Unlock()
+	if err := s.subscribe(ctx, id); err != nil {
+		s.obj.c.logf("ubus: subscribing to %q: %v", path, err)
+		s.mu.Lock()
+		hit.id = 0
+		s.mu.Unlock()
+		return
+	}
 	s.tell(Target{Path: path, ID: id, Subscribed: true})
 }
 
