@@ -38,8 +38,9 @@ type Subscriber struct {
 }
 
 type target struct {
-	path string // followed path; "" for a subscription by id
-	id   uint32 // 0 while not subscribed
+	path   string // "" for a subscription by id
+	id     uint32 // 0 while not subscribed
+	follow bool   // subscribe again when an object with the path comes back
 }
 
 // NewSubscriber registers an anonymous object for notifications. onNotify
@@ -57,8 +58,7 @@ func (c *Client) NewSubscriber(ctx context.Context, onNotify func(Notification),
 }
 
 // Subscribe registers an anonymous object, looks path up and subscribes to
-// it, as `ubus subscribe` does; the subscription follows the path (see
-// SubscribePath).
+// it, as `ubus subscribe` does (see SubscribePath).
 func (c *Client) Subscribe(ctx context.Context, path string, onNotify func(Notification), onTarget func(Target)) (*Subscriber, error) {
 	s, err := c.NewSubscriber(ctx, onNotify, onTarget)
 	if err != nil {
@@ -90,29 +90,47 @@ func (s *Subscriber) Subscribe(ctx context.Context, id uint32) error {
 	return nil
 }
 
-// SubscribePath looks path up and subscribes to the object, and keeps
-// following the path: when the object goes (its owner restarts) or ubusd
-// restarts, it subscribes again as soon as an object with that path exists,
-// and tells onTarget. A path nobody has published yet gives id 0 and no
-// error; the subscription is made when it appears.
+// SubscribePath looks path up and subscribes to the object. After ubusd
+// restarts the path is looked up and subscribed to again; when the object
+// goes, the subscription ends (onTarget hears of it). No object at path is
+// StatusNotFound.
 func (s *Subscriber) SubscribePath(ctx context.Context, path string) (uint32, error) {
-	t := &target{path: path}
+	return s.addPath(ctx, path, false)
+}
+
+// Follow is SubscribePath that also outlives the object: when it goes (its
+// owner restarts), the subscription is made again as soon as an object with
+// the path exists, and onTarget is told. A path nobody has published yet
+// gives id 0 and no error; the subscription is made when it appears.
+func (s *Subscriber) Follow(ctx context.Context, path string) (uint32, error) {
+	return s.addPath(ctx, path, true)
+}
+
+func (s *Subscriber) addPath(ctx context.Context, path string, follow bool) (uint32, error) {
+	t := &target{path: path, follow: follow}
 	s.mu.Lock()
 	s.targets = append(s.targets, t)
 	s.mu.Unlock()
-	id, err := s.follow(ctx, t)
-	if err != nil {
+	id, err := s.lookupSubscribe(ctx, t)
+	if err != nil || (id == 0 && !follow) {
 		s.mu.Lock()
 		s.targets = slices.DeleteFunc(s.targets, func(x *target) bool { return x == t })
 		s.mu.Unlock()
 	}
+	if err == nil && id == 0 && !follow {
+		err = StatusNotFound
+	}
 	return id, err
 }
 
-// follow looks a followed target up and subscribes to it, or waits for it.
-func (s *Subscriber) follow(ctx context.Context, t *target) (uint32, error) {
+// lookupSubscribe looks a target's path up and subscribes to it; a
+// followed target that is not there is waited for (id 0, no error).
+func (s *Subscriber) lookupSubscribe(ctx context.Context, t *target) (uint32, error) {
 	c := s.obj.c
 	id, err := c.LookupID(ctx, t.path)
+	if err == StatusNotFound && !t.follow {
+		return 0, nil
+	}
 	if err == StatusNotFound {
 		if err := c.watchObjects(ctx); err != nil {
 			return 0, err
@@ -191,7 +209,7 @@ func (s *Subscriber) targetGone(id uint32) {
 	}
 	if gone != nil {
 		gone.id = 0
-		if gone.path == "" {
+		if !gone.follow {
 			s.targets = slices.DeleteFunc(s.targets, func(t *target) bool { return t == gone })
 		}
 	}
@@ -200,10 +218,10 @@ func (s *Subscriber) targetGone(id uint32) {
 		return
 	}
 	s.tell(Target{Path: gone.path, ID: id})
-	if gone.path != "" {
+	if gone.follow {
 		ctx, cancel := context.WithTimeout(s.obj.c.ctx, s.obj.c.opts.Timeout)
 		defer cancel()
-		if id, err := s.follow(ctx, gone); err != nil {
+		if id, err := s.lookupSubscribe(ctx, gone); err != nil {
 			s.obj.c.logf("ubus: following %q again: %v", gone.path, err)
 		} else if id != 0 {
 			s.tell(Target{Path: gone.path, ID: id, Subscribed: true})
@@ -216,7 +234,7 @@ func (s *Subscriber) objectAdded(path string, id uint32) {
 	s.mu.Lock()
 	var hit *target
 	for _, t := range s.targets {
-		if t.path == path && t.id == 0 {
+		if t.follow && t.path == path && t.id == 0 {
 			hit = t
 			break
 		}
@@ -241,12 +259,12 @@ func (s *Subscriber) objectAdded(path string, id uint32) {
 }
 
 // resubscribe runs after a reconnection: subscriptions by id are gone,
-// followed paths are looked up again.
+// those by path are looked up again.
 func (s *Subscriber) resubscribe(ctx context.Context) error {
 	c := s.obj.c
 	s.mu.Lock()
 	var lost []uint32
-	var follow []*target
+	var paths []*target
 	keep := s.targets[:0]
 	for _, t := range s.targets {
 		if t.path == "" {
@@ -256,7 +274,7 @@ func (s *Subscriber) resubscribe(ctx context.Context) error {
 			continue
 		}
 		t.id = 0
-		follow = append(follow, t)
+		paths = append(paths, t)
 		keep = append(keep, t)
 	}
 	s.targets = keep
@@ -264,14 +282,19 @@ func (s *Subscriber) resubscribe(ctx context.Context) error {
 	for _, id := range lost {
 		c.enqueue(func() { s.tell(Target{ID: id}) })
 	}
-	for _, t := range follow {
-		id, err := s.follow(ctx, t)
+	for _, t := range paths {
+		id, err := s.lookupSubscribe(ctx, t)
 		if err != nil {
 			return err
 		}
+		path := t.path
 		if id != 0 {
-			path := t.path
 			c.enqueue(func() { s.tell(Target{Path: path, ID: id, Subscribed: true}) })
+		} else if !t.follow {
+			s.mu.Lock()
+			s.targets = slices.DeleteFunc(s.targets, func(x *target) bool { return x == t })
+			s.mu.Unlock()
+			c.enqueue(func() { s.tell(Target{Path: path}) })
 		}
 	}
 	return nil
