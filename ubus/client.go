@@ -85,7 +85,8 @@ type Client struct {
 	waiters      map[*waiter]struct{}
 	monitor      func(MonitorMessage)
 
-	q queue
+	q          queue
+	dispatched chan struct{} // closed when the delivery goroutine ends
 
 	malformed, unexpected, reconnects atomic.Uint64
 }
@@ -134,6 +135,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		pending: map[uint16]*request{}, waiters: map[*waiter]struct{}{}}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.q.init()
+	c.dispatched = make(chan struct{})
 	backoff := opts.MinBackoff
 	for {
 		cn, err := c.dial(ctx)
@@ -230,7 +232,9 @@ func (c *Client) Stats() Stats {
 }
 
 // Close drops the connection for good. Requests in flight fail with
-// ErrClosed; handlers running finish.
+// ErrClosed. Messages that arrived before are still delivered; Done tells
+// when the last handler has returned (Close does not wait for it, so that
+// a handler may call Close).
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -249,6 +253,10 @@ func (c *Client) Close() error {
 	c.q.close()
 	return err
 }
+
+// Done is closed once the client is closed and its delivery goroutine has
+// run the last handler.
+func (c *Client) Done() <-chan struct{} { return c.dispatched }
 
 func (c *Client) logf(format string, args ...any) {
 	if c.opts.Logf != nil {
@@ -273,7 +281,17 @@ func (c *Client) readLoop(cn *conn) {
 		case MsgStatus, MsgData:
 			c.reply(m)
 		case MsgInvoke, MsgNotify, MsgUnsubscribe, MsgMonitor:
-			c.enqueue(func() { c.incoming(cn, m) })
+			// The object is found now, on the connection the message came
+			// on, even if that connection is gone when it is delivered.
+			id, _ := m.ObjID()
+			c.mu.Lock()
+			o, mon := c.byID[id], c.monitor
+			c.mu.Unlock()
+			if m.Type == MsgMonitor {
+				c.enqueue(func() { c.monitored(mon, m) })
+				break
+			}
+			c.enqueue(func() { c.incoming(cn, o, m) })
 		default:
 			c.unexpected.Add(1)
 			c.logf("ubus: dropped an unexpected %s", m.Type)
@@ -769,6 +787,7 @@ func (q *queue) pop() (func(), bool) {
 func (c *Client) enqueue(f func()) { c.q.push(f) }
 
 func (c *Client) dispatchLoop() {
+	defer close(c.dispatched)
 	for {
 		f, ok := c.q.pop()
 		if !ok {

@@ -203,6 +203,7 @@ func (f *fakeUbusd) finish(c *Client) {
 	ok := f.waitPos(len(f.frames) + 1)
 	if c != nil {
 		c.Close()
+		<-c.Done()
 	} else {
 		f.client.Close()
 	}

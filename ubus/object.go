@@ -305,29 +305,25 @@ func statusOf(err error) Status {
 	return StatusUnknownError
 }
 
-// incoming handles an INVOKE, NOTIFY, UNSUBSCRIBE or MONITOR on the
-// dispatch goroutine.
-func (c *Client) incoming(cn *conn, m *Message) {
-	if m.Type == MsgMonitor {
-		c.mu.Lock()
-		h := c.monitor
-		c.mu.Unlock()
-		if mm, err := parseMonitor(m); err != nil {
-			c.malformed.Add(1)
-			c.logf("ubus: dropped a malformed MONITOR: %v", err)
-		} else if h != nil {
-			h(mm)
-		}
+// monitored gives a MONITOR to the handler that was set when it arrived.
+func (c *Client) monitored(h func(MonitorMessage), m *Message) {
+	mm, err := parseMonitor(m)
+	if err != nil {
+		c.malformed.Add(1)
+		c.logf("ubus: dropped a malformed MONITOR: %v", err)
 		return
 	}
-	id, hasID := m.ObjID()
-	c.mu.Lock()
-	o := c.byID[id]
-	if c.cur != cn {
-		o = nil // a message from a connection that is gone
+	if h == nil {
+		c.unexpected.Add(1)
+		return
 	}
-	c.mu.Unlock()
-	if !hasID {
+	h(mm)
+}
+
+// incoming handles an INVOKE, NOTIFY or UNSUBSCRIBE on the dispatch
+// goroutine.
+func (c *Client) incoming(cn *conn, o *Object, m *Message) {
+	if _, hasID := m.ObjID(); !hasID {
 		c.malformed.Add(1)
 		return
 	}
