@@ -205,11 +205,12 @@ func (b *Broker) Handle(id uint32, frame []byte) []Output {
 	if cl == nil {
 		return nil
 	}
-	if len(frame) >= ubus.HeaderLen+4 {
-		b.monitorCopy(cl, frame, false)
-	}
 	m, err := ubus.ParseMessage(frame)
-	if err != nil {
+	if err == nil {
+		b.monitorCopy(cl, frame, false)
+	} else {
+		// ubusd would copy it to the monitors as it is; they would get a
+		// MONITOR they cannot decode. It is counted instead.
 		b.stats.Malformed++
 		if len(frame) >= ubus.HeaderLen {
 			// Answer what can be answered: the header names the request.
