@@ -786,6 +786,11 @@ func (q *queue) pop() (func(), bool) {
 
 func (c *Client) enqueue(f func()) { c.q.push(f) }
 
+// Post runs f on the delivery goroutine, after the handlers of everything
+// received before it: work that must be ordered with incoming
+// notifications (a dump that they may overtake) goes there.
+func (c *Client) Post(f func()) { c.enqueue(f) }
+
 func (c *Client) dispatchLoop() {
 	defer close(c.dispatched)
 	for {
