@@ -92,12 +92,18 @@ type Client struct {
 }
 
 type conn struct {
-	rwc  io.ReadWriteCloser
-	id   uint32
-	wmu  sync.Mutex
-	dead chan struct{}
+	rwc     io.ReadWriteCloser
+	id      uint32
+	wmu     sync.Mutex
+	dead    chan struct{}
+	timeout time.Duration
 }
 
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+// write sends one message. A ubusd that stops reading must not block the
+// client for ever: where the transport has deadlines, a write gives up
+// after the request timeout and the connection is dropped.
 func (cn *conn) write(m *Message) error {
 	b, err := m.Marshal()
 	if err != nil {
@@ -105,7 +111,17 @@ func (cn *conn) write(m *Message) error {
 	}
 	cn.wmu.Lock()
 	defer cn.wmu.Unlock()
+	d, ok := cn.rwc.(writeDeadliner)
+	if ok {
+		d.SetWriteDeadline(time.Now().Add(cn.timeout))
+	}
 	_, err = cn.rwc.Write(b)
+	if ok {
+		d.SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
+		cn.rwc.Close() // the reader sees the end and cleans up
+	}
 	return err
 }
 
@@ -200,7 +216,7 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 		rwc.Close()
 		return nil, fmt.Errorf("ubus: greeting: %w", r.err)
 	}
-	return &conn{rwc: rwc, id: r.m.Peer, dead: make(chan struct{})}, nil
+	return &conn{rwc: rwc, id: r.m.Peer, dead: make(chan struct{}), timeout: c.opts.Timeout}, nil
 }
 
 // install makes cn the current connection and starts reading it.
