@@ -219,13 +219,20 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	return &conn{rwc: rwc, id: r.m.Peer, dead: make(chan struct{}), timeout: c.opts.Timeout}, nil
 }
 
-// install makes cn the current connection and starts reading it.
-func (c *Client) install(cn *conn) {
+// install makes cn the current connection and starts reading it; false
+// (and cn closed) if the client was closed meanwhile.
+func (c *Client) install(cn *conn) bool {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cn.rwc.Close()
+		return false
+	}
 	c.cur = cn
 	c.seq = 0
 	c.mu.Unlock()
 	go c.readLoop(cn)
+	return true
 }
 
 // ID is the client id ubusd gave the current connection (0 while there is
@@ -374,14 +381,9 @@ func (c *Client) reconnectLoop() {
 			c.logf("ubus: reconnect: %v; again in %v", err, backoff)
 			continue
 		}
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			cn.rwc.Close()
+		if !c.install(cn) {
 			return
 		}
-		c.mu.Unlock()
-		c.install(cn)
 		if err := c.restore(); err != nil {
 			c.logf("ubus: restoring after reconnecting: %v", err)
 			cn.rwc.Close()
