@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"nemod/internal/ubusvec"
+	"nemod/ubus/ubusvec"
 	"nemod/ubus"
 	"nemod/ubus/ubusd"
 )

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"nemod/internal/ubusvec"
+	"nemod/ubus/ubusvec"
 	"nemod/ubus"
 )
 

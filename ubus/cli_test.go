@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"nemod/internal/ubusvec"
+	"nemod/ubus/ubusvec"
 )
 
 // TestReplayCLI repeats every recorded run of the ubus tool with the

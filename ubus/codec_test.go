@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"nemod/internal/ubusvec"
+	"nemod/ubus/ubusvec"
 )
 
 // noteHeader is the decoded summary every recorded frame's note carries,

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"nemod/internal/ubusvec"
+	"nemod/ubus/ubusvec"
 )
 
 // fakeUbusd plays the recorded ubusd side of one connection to a client on

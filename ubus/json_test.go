@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"nemod/internal/ubusvec"
+	"nemod/ubus/ubusvec"
 )
 
 // TestJSONAgainstCLI holds our JSON conversion to the real ubus tool, both

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"nemod/internal/ubusvec"
+	"nemod/ubus/ubusvec"
 )
 
 // Client replay: for every recorded connection, a fakeUbusd plays the

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"testing"
 
-	"nemod/internal/ubusvec"
+	"nemod/ubus/ubusvec"
 )
 
 // The transcripts are copies of the recordings of the real ubusd, ubus tool,

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"nemod/internal/ubusvec"
+	"nemod/ubus/ubusvec"
 	"nemod/ubus"
 )
 

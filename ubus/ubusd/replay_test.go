@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"nemod/internal/ubusvec"
+	"nemod/ubus/ubusvec"
 	"nemod/ubus"
 )
 
