@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"nemod/ubus/ubusvec"
 	"nemod/ubus"
 	"nemod/ubus/ubusd"
+	"nemod/ubus/ubusvec"
 )
 
 // The follower test runs our ubusd with netifd played from its recorded

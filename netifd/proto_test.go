@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"nemod/ubus/ubusvec"
 	"nemod/ubus"
+	"nemod/ubus/ubusvec"
 )
 
 // The testdata files are copies of recordings of the real netifd and ubus

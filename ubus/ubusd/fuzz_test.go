@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"nemod/ubus/ubusvec"
 	"nemod/ubus"
+	"nemod/ubus/ubusvec"
 )
 
 // FuzzBroker feeds two clients' worth of arbitrary messages to a broker:

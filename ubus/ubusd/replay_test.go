@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"nemod/ubus/ubusvec"
 	"nemod/ubus"
+	"nemod/ubus/ubusvec"
 )
 
 // The replay tests play the recorded programs' side of every connection of
