@@ -18,8 +18,8 @@ const (
 	blobHdrLen   = 4
 )
 
-// MaxMessageLen is the largest message container ubusd accepts
-// (UBUS_MAX_MSGLEN); longer ones make it drop the connection.
+// MaxMessageLen is the largest message container ubusd accepts; longer
+// ones make it drop the connection.
 const MaxMessageLen = 1 << 20
 
 // MaxDepth bounds the nesting of blobmsg tables and arrays the decoder

@@ -162,7 +162,7 @@ func writeJSONString(b *strings.Builder, s string) {
 // gives it: integers within the int32 range become INT32, other integers
 // INT64, numbers with a fraction or exponent DOUBLE, booleans INT8, null
 // UNSPEC. Member order is kept; a repeated key replaces the earlier value in
-// its place (json-c's rule). Integers beyond int64 and strings containing
+// its place (as the ubus tool has it). Integers beyond int64 and strings containing
 // NUL are errors, since the tool could not send them faithfully either.
 func ParseJSON(s string) (Table, error) {
 	p := jsonParser{s: s}

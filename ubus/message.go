@@ -10,7 +10,7 @@ import (
 // MsgType is the type octet of the message header.
 type MsgType uint8
 
-// The message types (enum ubus_msg_type).
+// The message types, numbered as on the wire.
 const (
 	MsgHello        MsgType = 0  // ubusd's greeting; peer = the client's id
 	MsgStatus       MsgType = 1  // final answer to a request
@@ -39,7 +39,7 @@ func (t MsgType) String() string {
 // AttrID is the id of a plain blob attribute inside a message container.
 type AttrID uint8
 
-// The message attributes (enum ubus_msg_attr).
+// The message attributes, numbered as on the wire.
 const (
 	AttrStatus      AttrID = 1  // u32
 	AttrObjPath     AttrID = 2  // string
@@ -56,7 +56,7 @@ const (
 	AttrGroup       AttrID = 13 // string
 )
 
-// The attributes of a MONITOR message's container (enum ubus_monitor_attr).
+// The attributes of a MONITOR message's container, numbered as on the wire.
 const (
 	MonitorClient AttrID = 0 // u32: the client the message went to or came from
 	MonitorPeer   AttrID = 1 // u32: the header peer of the observed message
@@ -79,7 +79,7 @@ const (
 // error; errors.Is(err, StatusNotFound) works on what the client returns.
 type Status uint32
 
-// The status codes (enum ubus_msg_status).
+// The status codes, numbered as on the wire.
 const (
 	StatusOK               Status = 0
 	StatusInvalidCommand   Status = 1
@@ -101,12 +101,12 @@ var statusNames = [...]string{"OK", "INVALID_COMMAND", "INVALID_ARGUMENT", "METH
 	"NOT_FOUND", "NO_DATA", "PERMISSION_DENIED", "TIMEOUT", "NOT_SUPPORTED", "UNKNOWN_ERROR",
 	"CONNECTION_FAILED", "NO_MEMORY", "PARSE_ERROR", "SYSTEM_ERROR"}
 
-// The texts libubus's ubus_strerror gives, which the ubus tool prints.
+// The texts the ubus tool prints for the codes.
 var statusTexts = [...]string{"Success", "Invalid command", "Invalid argument", "Method not found",
 	"Not found", "No response", "Permission denied", "Request timed out", "Operation not supported",
 	"Unknown error", "Connection failed", "Out of memory", "Parsing message data failed", "System error"}
 
-// Name is the code's C name without the UBUS_STATUS_ prefix, e.g. NOT_FOUND.
+// Name is the code's usual name, e.g. NOT_FOUND.
 func (s Status) Name() string {
 	if int(s) < len(statusNames) {
 		return statusNames[s]
@@ -116,7 +116,7 @@ func (s Status) Name() string {
 
 func (s Status) String() string { return s.Name() }
 
-// Error is the text libubus gives for the code, e.g. "Not found".
+// Error is the text the ubus tool prints for the code, e.g. "Not found".
 func (s Status) Error() string {
 	if int(s) < len(statusTexts) {
 		return "ubus: " + statusTexts[s]

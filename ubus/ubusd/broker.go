@@ -21,8 +21,8 @@ const (
 )
 
 // IDSource hands out ids. New must return an id of at least
-// ubus.SystemObjectMax for which taken is false. ubusd draws them from
-// /dev/urandom; tests give the ones a recording shows.
+// ubus.SystemObjectMax for which taken is false. ubusd draws them at
+// random; tests give the ones a recording shows.
 type IDSource interface {
 	New(kind IDKind, taken func(uint32) bool) uint32
 }
@@ -696,8 +696,8 @@ func (b *Broker) eventsCall(cl *client, m *ubus.Message, method string) int {
 	return int(ubus.StatusInvalidCommand)
 }
 
-// last finds a member by name and type as blobmsg_parse does: the last one
-// of that name and type counts.
+// last finds a member by name and type as ubusd reads its arguments: the
+// last one of that name and type counts.
 func last[T ubus.Value](t ubus.Table, name string) (T, bool) {
 	var v T
 	found := false

@@ -11,8 +11,8 @@ import (
 )
 
 // MaxQueue bounds what a client may have waiting to be written to it, in
-// bytes; beyond it messages to that client are dropped (ubusd's
-// UBUS_CLIENT_MAX_TXQ_LEN does the same).
+// bytes; beyond it messages to that client are dropped, as ubusd drops
+// them.
 const MaxQueue = 32 << 20
 
 // Server runs a Broker on sockets: one goroutine reads each client, one
