@@ -64,9 +64,8 @@ type Object struct {
 	listener   *Listener
 
 	// Guarded by c.mu.
-	id      uint32
-	active  bool
-	removed bool
+	id     uint32
+	active bool
 }
 
 // ID is the object's id on the current connection (0 while disconnected).
@@ -167,16 +166,15 @@ func (o *Object) Remove(ctx context.Context) error {
 			}
 		}
 	}
-	if err == nil || !isConnErr(err) {
-		c.forget(o)
-	}
+	// Gone either way: on a broken connection ubusd dropped it, and it is
+	// not added again on the next one.
+	c.forget(o)
 	return err
 }
 
 func (c *Client) forget(o *Object) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	o.removed = true
 	if c.byID[o.id] == o {
 		delete(c.byID, o.id)
 	}

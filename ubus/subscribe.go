@@ -49,11 +49,10 @@ type target struct {
 // Both run on the client's delivery goroutine.
 func (c *Client) NewSubscriber(ctx context.Context, onNotify func(Notification), onTarget func(Target)) (*Subscriber, error) {
 	s := &Subscriber{onNotify: onNotify, onTarget: onTarget}
-	o, err := c.newObject(ctx, &Object{c: c, subscriber: s})
-	if err != nil {
+	s.obj = &Object{c: c, subscriber: s}
+	if _, err := c.newObject(ctx, s.obj); err != nil {
 		return nil, err
 	}
-	s.obj = o
 	return s, nil
 }
 
@@ -320,11 +319,10 @@ type Listener struct {
 // the client's delivery goroutine.
 func (c *Client) NewListener(ctx context.Context, on func(Event)) (*Listener, error) {
 	l := &Listener{on: on}
-	o, err := c.newObject(ctx, &Object{c: c, listener: l})
-	if err != nil {
+	l.obj = &Object{c: c, listener: l}
+	if _, err := c.newObject(ctx, l.obj); err != nil {
 		return nil, err
 	}
-	l.obj = o
 	return l, nil
 }
 
