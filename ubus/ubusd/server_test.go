@@ -433,3 +433,27 @@ func TestServeConn(t *testing.T) {
 		t.Errorf("monitor as nobody: %v", err)
 	}
 }
+
+// TestConnectWaitsForUbusd: with Reconnect, Connect keeps trying until
+// ubusd is there; without, it fails at once.
+func TestConnectWaitsForUbusd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ubus.sock")
+	ctx := testCtx(t)
+	if _, err := ubus.Connect(ctx, ubus.Options{Path: path}); err == nil {
+		t.Fatal("connected to nothing")
+	}
+	done := make(chan error, 1)
+	go func() {
+		c, err := ubus.Connect(ctx, ubus.Options{Path: path, Reconnect: true, MinBackoff: 5 * time.Millisecond})
+		if err == nil {
+			err = c.Ping(ctx)
+			c.Close()
+		}
+		done <- err
+	}()
+	time.Sleep(30 * time.Millisecond)
+	startServer(t, path)
+	if err := recv(t, done, "connection"); err != nil {
+		t.Error(err)
+	}
+}
