@@ -67,7 +67,7 @@ type engineConfig struct {
 	timeout        time.Duration // one try
 	tries          int           // sends to one server before the next
 	deadTime       time.Duration // between probes of a dead server
-	maxPorts       int           // sockets per server: 256 identifiers each
+	maxPorts       int           // sockets per server: perPort requests each
 	allowMissingMA bool
 	rand           io.Reader
 }
@@ -252,12 +252,19 @@ func (e *engine) transmit(j *job, now time.Time) {
 	e.timers = append(e.timers, timer{at: now.Add(e.cfg.timeout), j: j, gen: j.gen})
 }
 
+// perPort is how many requests one socket carries at once: half its
+// identifiers. Identifiers are handed out in turn, so one freed is reused
+// only some 128 requests later. A server still finishing the old request
+// when the identifier comes back with a new one gives one of them up
+// (FreeRADIUS logs "Received conflicting packet"), and RFC 5080 §2.2.1
+// asks that identifiers not be reused soon.
+const perPort = 128
+
 // alloc finds a free identifier on ep, opening a further socket (port)
-// when every one in use has all 256 out. Identifiers are handed out in
-// turn, so that one freed is not reused at once (RFC 5080 §2.2.1).
+// when every one in use carries perPort requests.
 func (e *engine) alloc(ep *endpoint, j *job) (int, uint8, bool) {
 	for pi, p := range ep.ports {
-		if p.used == len(p.jobs) {
+		if p.used >= perPort {
 			continue
 		}
 		for k := range len(p.jobs) {

@@ -288,13 +288,14 @@ func TestEngineForged(t *testing.T) {
 	}
 }
 
-// TestEngineIdentifiers: 256 requests at once per socket, further sockets
-// up to the limit, and requests beyond that wait for a free identifier.
+// TestEngineIdentifiers: 128 requests at once per socket, further sockets
+// up to the limit, requests beyond that wait for a free identifier, and a
+// freed identifier is not the next one handed out.
 func TestEngineIdentifiers(t *testing.T) {
 	e := testEngine(2)
 	t0 := time.Unix(100, 0)
 	seen := map[[2]int]bool{}
-	for i := range 513 {
+	for i := range 2*perPort + 1 {
 		e.submit(accessJob("a@x"), t0)
 		for _, s := range e.takeSends() {
 			k := [2]int{s.port, int(s.b[1])}
@@ -304,19 +305,43 @@ func TestEngineIdentifiers(t *testing.T) {
 			seen[k] = true
 		}
 	}
-	if len(seen) != 512 || len(e.waiting) != 1 || len(e.eps[0].ports) != 2 || e.eps[0].InFlight != 512 {
+	if len(seen) != 2*perPort || len(e.waiting) != 1 || len(e.eps[0].ports) != 2 || e.eps[0].InFlight != 2*perPort {
 		t.Fatalf("%d out, %d waiting, %d sockets", len(seen), len(e.waiting), len(e.eps[0].ports))
 	}
-	// Answer identifier 7 of socket 1: the waiting one takes a free
-	// identifier, but not the one just freed.
+	// Answer identifier 7 of socket 1: the waiting request takes the next
+	// identifier in turn, not the one just freed.
 	req := e.eps[0].ports[1].jobs[7].wire
 	e.receive(0, 1, accept(t, req), t0)
 	s := one(t, e, 0)
-	if s.port != 1 || s.b[1] == 7 && e.eps[0].ports[1].next != 8 {
-		t.Errorf("the waiting request got socket %d id %d", s.port, s.b[1])
+	if s.port != 1 || s.b[1] != perPort {
+		t.Errorf("the waiting request got socket %d id %d, want 1 and %d", s.port, s.b[1], perPort)
 	}
 	if len(e.waiting) != 0 || len(e.takeResults()) != 1 {
 		t.Error("waiting request not started")
+	}
+	// Round and round: answering the oldest request and sending a new one,
+	// 300 times, never hands out an identifier freed fewer than 127 sends
+	// before.
+	p := e.eps[0].ports[1]
+	freedAt := map[uint8]int{}
+	for n := range 300 {
+		var oldest *job
+		for id := range 256 {
+			k := uint8(int(p.next) + id)
+			if p.jobs[k] != nil {
+				oldest = p.jobs[k]
+				break
+			}
+		}
+		freedAt[oldest.id] = n
+		e.receive(0, 1, accept(t, oldest.wire), t0)
+		e.takeResults()
+		e.submit(accessJob("a@x"), t0)
+		for _, s := range e.takeSends() {
+			if at, ok := freedAt[s.b[1]]; ok && s.port == 1 && n-at < perPort-1 {
+				t.Fatalf("identifier %d reused %d sends after it was freed", s.b[1], n-at)
+			}
+		}
 	}
 }
 

@@ -21,6 +21,9 @@ want sysctl procps
 want tc iproute2
 want wg wireguard-tools
 want ethtool ethtool
+# The aaa package's tests run a real FreeRADIUS and send with its radclient.
+want freeradius freeradius
+want radclient freeradius-utils
 # scapy is checked against Debian's own interpreter, not any python3 on PATH.
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-scapy"
 
