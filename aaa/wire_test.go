@@ -64,11 +64,11 @@ func TestMessageAuthenticatorHandVector(t *testing.T) {
 	}
 }
 
-// TestFreeRADIUSVectors checks packets FreeRADIUS made (testdata/freeradius,
+// TestCapturedVectors checks packets FreeRADIUS made (testdata/freeradius,
 // captured from radclient and freeradius 3.2.1): its Message-Authenticators
 // on a request and on responses, its Request Authenticators of accounting
 // and Disconnect-Request, and its Tunnel-Password encryption.
-func TestFreeRADIUSVectors(t *testing.T) {
+func TestCapturedVectors(t *testing.T) {
 	secret := []byte("nemod-vector-secret")
 	pair := readHex(t, "testdata/freeradius/accept.hex")
 	req, resp := pair[0], pair[1]
