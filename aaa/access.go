@@ -136,6 +136,7 @@ func encodeStatusServer(nas *NAS, id byte, auth *[16]byte, secret []byte) ([]byt
 // fields mirror the binding cache's Peer: Name and NAI are the NAI, and
 // HoA, SPI, Key and MNPs are used as they are.
 type Authorization struct {
+	// NAI is the User-Name it was asked for (set by the Client).
 	NAI string
 	// HoA is the home address (Framed-IPv6-Address).
 	HoA netip.Addr

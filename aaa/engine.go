@@ -346,6 +346,9 @@ func (e *engine) receive(epIdx, portIdx int, pkt []byte, now time.Time) {
 			ep.Dropped++
 			return
 		}
+		if auth != nil {
+			auth.NAI = j.access.NAI
+		}
 		r.Auth, r.Err = auth, err
 	case KindAccounting:
 		if err := checkAccountingResponse(pkt, j.wire, e.cfg.secret); err != nil {

@@ -92,7 +92,7 @@ func TestEngineFailover(t *testing.T) {
 	}
 	e.receive(1, second.port, accept(t, second.b), t0.Add(3500*time.Millisecond))
 	r := e.takeResults()
-	if len(r) != 1 || r[0].Err != nil || r[0].Auth == nil || r[0].Auth.SPI != 4097 || r[0].Server != srvB ||
+	if len(r) != 1 || r[0].Err != nil || r[0].Auth == nil || r[0].Auth.SPI != 4097 || r[0].Auth.NAI != "car9@fleet.example" || r[0].Server != srvB ||
 		r[0].Latency != 3500*time.Millisecond || r[0].NAI != "car9@fleet.example" || r[0].Kind != KindAccess {
 		t.Fatalf("result %+v", r)
 	}

@@ -40,7 +40,7 @@ func TestFreeRADIUSAuthorize(t *testing.T) {
 			t.Fatalf("%v: %v", addr, r.Err)
 		}
 		full := wantFull()
-		want := &Authorization{HoA: full.HoA, MNPs: full.MNPs[:2], HoA4: full.HoA4, Lifetime: time.Hour, SPI: 4097, Key: full.Key}
+		want := &Authorization{NAI: "car9@fleet.example", HoA: full.HoA, MNPs: full.MNPs[:2], HoA4: full.HoA4, Lifetime: time.Hour, SPI: 4097, Key: full.Key}
 		if !reflect.DeepEqual(r.Auth, want) || r.Server != addr || r.Kind != KindAccess || r.NAI != "car9@fleet.example" {
 			t.Errorf("%v: got %+v\nwant %+v", addr, r.Auth, want)
 		}

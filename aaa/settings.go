@@ -44,12 +44,12 @@ func FromConfig(r *config.Radius, haAddr netip.Addr) Settings {
 		s.DynAuth = &DynAuthConfig{
 			Listen:  r.DynAuthListen,
 			Clients: append([]netip.Addr(nil), r.DynAuthClients...),
-			DynAuthPolicy: DynAuthPolicy{
-				Secret: []byte(r.Secret), NAS: nas,
-				// Required whenever answers must carry one: a server
-				// configured to sign its answers signs its requests too.
-				RequireMessageAuthenticator: r.RequireMessageAuthenticator,
-			},
+			// A Message-Authenticator is checked when present, not
+			// required: a Disconnect-Request's Request Authenticator is
+			// already keyed over the whole packet (RFC 5176 §2.3), and the
+			// collision attack that makes it matter for Access-Accept needs
+			// an answer to forge from, which a DAS never gives.
+			DynAuthPolicy: DynAuthPolicy{Secret: []byte(r.Secret), NAS: nas},
 		}
 	}
 	return s
