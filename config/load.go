@@ -371,7 +371,7 @@ func itemLine(o *Option, i int) int {
 
 func (d *decoder) file(pkg *Package) *File {
 	f := &File{Path: d.path}
-	var routers, agents, uplinks, policies, rules, mrs []*section
+	var routers, agents, uplinks, policies, rules, mrs, radii []*section
 	count := make(map[string]int)
 	for _, s := range pkg.Sections {
 		ref := s.Name
@@ -393,6 +393,8 @@ func (d *decoder) file(pkg *Package) *File {
 			rules = append(rules, x)
 		case "mobile_router":
 			mrs = append(mrs, x)
+		case "radius":
+			radii = append(radii, x)
 		default:
 			d.warnf(s.Line, "unknown section type %s", quote(s.Type))
 		}
@@ -401,7 +403,7 @@ func (d *decoder) file(pkg *Package) *File {
 		d.errorf(1, "no router or homeagent section: nemod needs `config router` or `config homeagent`")
 		return f
 	}
-	for _, extra := range [][]*section{routers, agents} {
+	for _, extra := range [][]*section{routers, agents, radii} {
 		for _, x := range extra[min(1, len(extra)):] {
 			d.errorf(x.s.Line, "a second %s section (%s); only one is allowed, the first is at line %d",
 				x.s.Type, quote(x.name), extra[0].s.Line)
@@ -418,8 +420,11 @@ func (d *decoder) file(pkg *Package) *File {
 	}
 	if len(agents) > 0 {
 		f.HomeAgent = d.homeAgent(agents[0], mrs)
+		if len(radii) > 0 {
+			f.Radius = d.radius(radii[0])
+		}
 	} else {
-		for _, x := range mrs {
+		for _, x := range append(mrs, radii...) {
 			d.warnf(x.s.Line, "%s is ignored: the file has no homeagent section", x.label)
 		}
 	}

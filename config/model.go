@@ -24,6 +24,7 @@ type File struct {
 	Path      string
 	Router    *Router    // from the single `config router` section; nil if none
 	HomeAgent *HomeAgent // from the single `config homeagent` section; nil if none
+	Radius    *Radius    // from the single `config radius` section (home agent only); nil if none
 	// Warnings are things nemod ignores but a person probably did not
 	// mean: unknown options and section types. Each is PATH:LINE: text.
 	Warnings []string

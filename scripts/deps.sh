@@ -45,6 +45,9 @@ want systemd-sysusers systemd
 want busybox busybox
 # The DHCPv6 prefix delegation tests relay to a real Kea.
 want kea-dhcp6 kea-dhcp6-server
+# The aaa package's tests run a real FreeRADIUS and send with its radclient.
+want freeradius freeradius
+want radclient freeradius-utils
 # scapy is checked against Debian's own interpreter, not any python3 on PATH.
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-scapy"
 
