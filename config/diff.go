@@ -169,6 +169,7 @@ func DiffRouter(old, new *Router) []Change {
 	opt("control_socket", old.ControlSocket != new.ControlSocket)
 	opt("replay_window", old.ReplayWindow != new.ReplayWindow)
 	opt("default_policy", old.DefaultPolicy != new.DefaultPolicy)
+	d.diffOps("router", at, old.Ops, new.Ops)
 
 	named(old.Uplinks, new.Uplinks, func(u *Uplink) string { return u.Name },
 		func(o, n *Uplink) {
@@ -244,6 +245,7 @@ func DiffHomeAgent(old, new *HomeAgent) []Change {
 	opt("control_socket", old.ControlSocket != new.ControlSocket)
 	opt("replay_window", old.ReplayWindow != new.ReplayWindow)
 	opt("liveness_timeout", old.LivenessTimeout != new.LivenessTimeout)
+	d.diffOps("homeagent", new.Line, old.Ops, new.Ops)
 	named(old.MobileRouters, new.MobileRouters, func(m *MobileRouter) string { return m.Name },
 		func(o, n *MobileRouter) {
 			opt := func(option string, changed bool) { d.option("mobile_router", n.Name, n.Line, option, changed) }
