@@ -1,0 +1,18 @@
+//go:build !routeronly
+
+package router
+
+import (
+	"nemod/dbusapi"
+	"nemod/status"
+)
+
+// haveDBus: this build has the D-Bus service (the routeronly one, for
+// OpenWrt, has ubus instead).
+const haveDBus = true
+
+func busAvailable() bool { return dbusapi.SystemBusAvailable() }
+
+func startBus(reload func() (status.Reload, error), logf func(string, ...any)) routerBus {
+	return dbusapi.NewRouter(dbusapi.Config{Reload: reload, Logf: logf})
+}
