@@ -58,11 +58,11 @@ func TestMetricsAndFleetPage(t *testing.T) {
 	promtest.Check(t, text)
 	got := promtest.Parse(t, text)
 	promtest.Expect(t, got, map[string]float64{
-		"nemod_mobile_routers{state=registered}":    1,
-		"nemod_mobile_routers{state=down}":          float64(len(before.MobileRouters) - 1),
-		"nemod_bindings{state=registered}":          2,
-		"nemod_mobile_router_bindings{router=car1}": 2,
-		"nemod_registrations_total{}":               float64(before.Counters.Accepted),
+		"nemod_mobile_routers{state=registered}":                        1,
+		"nemod_mobile_routers{state=down}":                              float64(len(before.MobileRouters) - 1),
+		"nemod_bindings{state=registered}":                              2,
+		"nemod_mobile_router_bindings{router=car1}":                     2,
+		"nemod_registrations_total{}":                                   float64(before.Counters.Accepted),
 		"nemod_registration_rejections_total{reason=seq_out_of_window}": float64(before.Counters.Rejected["seq_out_of_window"]),
 		"nemod_dataplane_drops_total{reason=no_binding}":                float64(before.DataPlane.Drops["no_binding"]),
 	})

@@ -68,9 +68,9 @@ func TestMetricsAgreeWithStatus(t *testing.T) {
 	}
 	promtest.Expect(t, got, want)
 	for name, c := range map[string]func(status.Router) uint64{
-		"nemod_binding_updates_sent_total{}":  func(s status.Router) uint64 { return s.Counters.Sent },
-		"nemod_binding_acks_received_total{}": func(s status.Router) uint64 { return s.Counters.Received },
-		"nemod_probes_sent_total{}":           func(s status.Router) uint64 { return s.Counters.Probes },
+		"nemod_binding_updates_sent_total{}":                      func(s status.Router) uint64 { return s.Counters.Sent },
+		"nemod_binding_acks_received_total{}":                     func(s status.Router) uint64 { return s.Counters.Received },
+		"nemod_probes_sent_total{}":                               func(s status.Router) uint64 { return s.Counters.Probes },
 		"nemod_binding_transmit_packets_total{bid=1,uplink=wifi}": func(s status.Router) uint64 { return s.Bindings[0].TxPackets },
 	} {
 		if v, ok := got[name]; !ok || v < float64(c(before)) || v > float64(c(after)) {

@@ -89,4 +89,3 @@ func Expect(t testing.TB, got map[string]float64, want map[string]float64) {
 		}
 	}
 }
-
