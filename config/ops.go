@@ -18,6 +18,8 @@ type Ops struct {
 	// when one answers at start, which a Debian server has and an OpenWrt
 	// router (ubus) does not.
 	DBus Toggle
+	// DBusLine is option dbus's line (0 when absent).
+	DBusLine int
 	// MetricsListen is option metrics_listen: where /metrics (and the home
 	// agent's fleet page) are served; invalid when off. The router has it
 	// off unless set; the home agent has it on at DefaultMetricsListen
@@ -65,8 +67,8 @@ var DefaultMetricsListen = netip.AddrPortFrom(netip.IPv6Loopback(), DefaultMetri
 // ops reads the operations options of a router or homeagent section.
 func (x *section) ops(role Role) Ops {
 	o := Ops{}
-	if v, _, ok := parsed(x, "dbus", boolean); ok {
-		o.DBus = Off
+	if v, opt, ok := parsed(x, "dbus", boolean); ok {
+		o.DBus, o.DBusLine = Off, opt.Line
 		if v {
 			o.DBus = On
 		}

@@ -24,8 +24,8 @@ func TestOps(t *testing.T) {
 		opts string
 		want Ops
 	}{
-		{"option dbus '1'", Ops{DBus: On, MetricsListen: DefaultMetricsListen}},
-		{"option dbus 'off'", Ops{DBus: Off, MetricsListen: DefaultMetricsListen}},
+		{"option dbus '1'", Ops{DBus: On, DBusLine: 7, MetricsListen: DefaultMetricsListen}},
+		{"option dbus 'off'", Ops{DBus: Off, DBusLine: 7, MetricsListen: DefaultMetricsListen}},
 		{"option metrics_listen 'off'", Ops{}},
 		{"option metrics_listen '0.0.0.0:9100'", Ops{MetricsListen: netip.MustParseAddrPort("0.0.0.0:9100")}},
 		{"option metrics_listen '[2001:db8:ffff::1]'", Ops{MetricsListen: netip.MustParseAddrPort("[2001:db8:ffff::1]:9110")}},

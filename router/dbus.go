@@ -7,10 +7,6 @@ import (
 	"nemod/status"
 )
 
-// haveDBus: this build has the D-Bus service (the routeronly one, for
-// OpenWrt, has ubus instead).
-const haveDBus = true
-
 func busAvailable() bool { return dbusapi.SystemBusAvailable() }
 
 func startBus(reload func() (status.Reload, error), logf func(string, ...any)) routerBus {
