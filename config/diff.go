@@ -53,6 +53,8 @@ var reloadable = map[string]map[string]bool{
 		"lifetime":       true,
 		"replay_window":  true,
 		"default_policy": true,
+		// The bus connection and the listener are made at start (ops.go).
+		"dbus": false, "metrics_listen": false,
 	},
 	"uplink": {
 		"probe_interval": true,
@@ -67,6 +69,7 @@ var reloadable = map[string]map[string]bool{
 		"max_lifetime":     true,
 		"replay_window":    true,
 		"liveness_timeout": true,
+		"dbus":             false, "metrics_listen": false, "web_token": false,
 	},
 	"mobile_router": {
 		"": true, "home_address": true, "spi": true, "key": true, "nai": true, "mnp": true,

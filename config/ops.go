@@ -109,5 +109,7 @@ func (x *section) ops(role Role) Ops {
 func (d *differ) diffOps(typ string, line int, old, new Ops) {
 	d.option(typ, "", line, "dbus", old.DBus != new.DBus)
 	d.option(typ, "", line, "metrics_listen", old.MetricsListen != new.MetricsListen)
-	d.option(typ, "", line, "web_token", old.WebToken != new.WebToken)
+	if typ == "homeagent" {
+		d.option(typ, "", line, "web_token", old.WebToken != new.WebToken)
+	}
 }
