@@ -207,6 +207,7 @@ type UpdateList struct {
 	// not support mobile routers).
 	RejectedBy map[uint8]uint64
 	shutdown   bool
+	accepts    []time.Duration // latency.go
 }
 
 // NewUpdateList returns the binding update list for cfg, all uplinks down.
@@ -970,6 +971,7 @@ func (r *UpdateList) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Tim
 		return errors.New("home agent granted a zero lifetime")
 	}
 	r.noteFlows(ba)
+	r.noteAccepted(now.Sub(pd.sentAt))
 	var errs []error
 	for _, j := range pd.links {
 		if err := r.bound(j, pd, ba, granted, now); err != nil {

@@ -53,6 +53,8 @@ var reloadable = map[string]map[string]bool{
 		"lifetime":       true,
 		"replay_window":  true,
 		"default_policy": true,
+		// The bus connection and the listener are made at start (ops.go).
+		"dbus": false, "metrics_listen": false,
 	},
 	"uplink": {
 		"probe_interval": true,
@@ -67,6 +69,7 @@ var reloadable = map[string]map[string]bool{
 		"max_lifetime":     true,
 		"replay_window":    true,
 		"liveness_timeout": true,
+		"dbus":             false, "metrics_listen": false, "web_token": false,
 	},
 	"mobile_router": {
 		"": true, "home_address": true, "spi": true, "key": true, "nai": true, "mnp": true,
@@ -169,6 +172,7 @@ func DiffRouter(old, new *Router) []Change {
 	opt("control_socket", old.ControlSocket != new.ControlSocket)
 	opt("replay_window", old.ReplayWindow != new.ReplayWindow)
 	opt("default_policy", old.DefaultPolicy != new.DefaultPolicy)
+	d.diffOps("router", at, old.Ops, new.Ops)
 
 	named(old.Uplinks, new.Uplinks, func(u *Uplink) string { return u.Name },
 		func(o, n *Uplink) {
@@ -244,6 +248,7 @@ func DiffHomeAgent(old, new *HomeAgent) []Change {
 	opt("control_socket", old.ControlSocket != new.ControlSocket)
 	opt("replay_window", old.ReplayWindow != new.ReplayWindow)
 	opt("liveness_timeout", old.LivenessTimeout != new.LivenessTimeout)
+	d.diffOps("homeagent", new.Line, old.Ops, new.Ops)
 	named(old.MobileRouters, new.MobileRouters, func(m *MobileRouter) string { return m.Name },
 		func(o, n *MobileRouter) {
 			opt := func(option string, changed bool) { d.option("mobile_router", n.Name, n.Line, option, changed) }

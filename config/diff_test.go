@@ -215,6 +215,8 @@ func TestReloadableTable(t *testing.T) {
 	nh.Address, nh.AddressV4, nh.HomePrefix, nh.MaxLifetime, nh.ControlSocket, nh.ReplayWindow, nh.LivenessTimeout =
 		a, addr("192.0.2.9"), prefix("2001:db8:9::/64"), 1, "/x", 1, 1
 	nh.MobileRouters = []MobileRouter{{Name: "car1", HomeAddress: a, SPI: 9, NAI: "x", MNPs: []netip.Prefix{prefix("2001:db8:9::/48")}}, {Name: "new"}}
+	nr.Ops = Ops{DBus: On, MetricsListen: netip.MustParseAddrPort("[::1]:1")}
+	nh.Ops = Ops{DBus: Off, MetricsListen: netip.MustParseAddrPort("[::1]:1"), WebToken: "x"}
 	seen := map[string]bool{}
 	for _, c := range Diff(&File{Router: r, HomeAgent: h}, &File{Router: &nr, HomeAgent: &nh}) {
 		typ, _, _ := strings.Cut(c.Section, " ")
@@ -230,8 +232,8 @@ func TestReloadableTable(t *testing.T) {
 			}
 		}
 	}
-	if n := len(seen); n != 43 {
-		t.Errorf("%d kinds of change, want every option of every section and each section type whole (43)", n)
+	if n := len(seen); n != 48 {
+		t.Errorf("%d kinds of change, want every option of every section and each section type whole (48)", n)
 	}
 }
 

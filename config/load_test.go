@@ -178,6 +178,9 @@ func TestGoodHomeAgent(t *testing.T) {
 			MNPs:        []netip.Prefix{prefix("2001:db8:100::/56")},
 			Line:        7,
 		}},
+		// The home agent serves /metrics and the fleet page on loopback
+		// unless told otherwise.
+		Ops:  Ops{MetricsListen: DefaultMetricsListen},
 		Line: 1,
 	}
 	if !reflect.DeepEqual(f.HomeAgent, want) {

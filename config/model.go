@@ -63,6 +63,7 @@ type Router struct {
 	Uplinks       []Uplink       // `config uplink` sections in file order
 	Policies      []Policy       // `config policy` sections in file order
 	Rules         []Rule         // `config rule` sections in file order
+	Ops           Ops            // options dbus, metrics_listen (ops.go)
 	Line          int
 	// Path is the file the section was read from, so that what is found
 	// wrong later (policy.Compile) names it as Load's errors do.
@@ -138,6 +139,7 @@ type HomeAgent struct {
 	// liveness_timeout, like probe_interval: "1s", "800ms").
 	LivenessTimeout time.Duration
 	MobileRouters   []MobileRouter // `config mobile_router` sections in file order
+	Ops             Ops            // options dbus, metrics_listen, web_token (ops.go)
 	Line            int
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -64,6 +65,7 @@ type Daemon struct {
 	// refusals keeps a flood of refused Binding Updates to a few lines and
 	// a summary per interval.
 	refusals *logsum.Summarizer
+	ops      *ops // publish.go
 }
 
 // Options adjust a daemon. The zero value runs on the host's kernel.
@@ -80,6 +82,9 @@ type Options struct {
 	KernelMIP6 func() bool
 	// Signals replaces the process's SIGTERM, SIGINT and SIGHUP when set.
 	Signals <-chan os.Signal
+	// ListenHTTP opens option metrics_listen's listener (net.Listen's
+	// TCP when nil).
+	ListenHTTP func(netip.AddrPort) (net.Listener, error)
 }
 
 func (o *Options) defaults() {
@@ -129,6 +134,9 @@ func Run(ctx context.Context, path string, opts Options) error {
 	}
 	d.fwd = plane
 	go d.readNative()
+	if err := d.startOps(); err != nil {
+		return err
+	}
 	sigPath := "packet socket (no Mobile IPv6 in this kernel)"
 	if _, ok := d.sigIn.(*netio.MHListener); ok {
 		sigPath = "the kernel's Mobile IPv6"
@@ -166,6 +174,7 @@ func (d *Daemon) open() error {
 }
 
 func (d *Daemon) close() {
+	d.stopOps()
 	if d.fwd != nil {
 		d.fwd.Close() // closes the UDP socket too
 		d.udp = nil
@@ -275,7 +284,9 @@ func (d *Daemon) loop(ctx context.Context) error {
 	defer stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	defer d.stopping()
 	for {
+		d.opsTick(time.Now())
 		select {
 		case <-ctx.Done():
 			return nil
@@ -302,6 +313,9 @@ func (d *Daemon) loop(ctx context.Context) error {
 			}
 		case c := <-d.ctl.Calls():
 			d.control(c)
+		case f := <-d.ops.calls.C:
+			f()
+		case <-d.ops.timer.C:
 		}
 	}
 }
@@ -356,6 +370,7 @@ func haRouters(ha *config.HomeAgent) []tunnel.HARouter {
 // home agent can take; a bad file is reported and the running
 // configuration stays.
 func (d *Daemon) reload() (status.Reload, error) {
+	defer d.reloading()()
 	plan, err := setup.HomeAgent(d.path)
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)

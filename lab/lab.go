@@ -48,6 +48,7 @@ type Lab struct {
 	procs    map[*Proc]struct{}
 	captures int
 	radvd    *Proc
+	forwards []func() // forward.go
 
 	closeOnce sync.Once
 	closeErr  error
@@ -363,7 +364,11 @@ func (l *Lab) teardown() error {
 	}
 	created := l.created
 	keep := l.keepDir
+	forwards := l.forwards
 	l.mu.Unlock()
+	for _, stop := range forwards {
+		stop()
+	}
 
 	var errs []error
 	_ = parallel(procs, func(p *Proc) error {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -61,6 +62,9 @@ type Options struct {
 	Monitor func(ctx context.Context, devices []string) (Monitor, error)
 	// Signals replaces the process's SIGTERM, SIGINT and SIGHUP when set.
 	Signals <-chan os.Signal
+	// ListenHTTP opens option metrics_listen's listener (net.Listen's
+	// TCP when nil).
+	ListenHTTP func(netip.AddrPort) (net.Listener, error)
 }
 
 func (o *Options) defaults() {
@@ -110,6 +114,7 @@ type Daemon struct {
 	// answers keeps a flood of answers the router ignores or is refused
 	// to a few lines and a summary per interval.
 	answers *logsum.Summarizer
+	ops     *ops // publish.go
 }
 
 func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateListConfig {
@@ -177,12 +182,16 @@ func Run(ctx context.Context, path string, opts Options) error {
 		return err
 	}
 	go d.readPackets()
+	if err := d.startOps(); err != nil {
+		return err
+	}
 	log.Info("mobile router running", "home_address", d.cfg.HomeAddress, "home_agent", d.cfg.HomeAgent,
 		"home_agent_v4", d.cfg.HomeAgentV4, "uplinks", len(d.uplinks), "control", d.cfg.ControlSocket)
 	return d.loop(ctx)
 }
 
 func (d *Daemon) close() {
+	d.stopOps()
 	if d.fwd != nil {
 		d.fwd.Close()
 	}
@@ -308,6 +317,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.send(s)
 		}
 		d.afterChange()
+		d.opsTick(now)
 		for _, r := range d.answers.Flush(now) {
 			d.log.Warn(r.String())
 		}
@@ -350,6 +360,9 @@ func (d *Daemon) loop(ctx context.Context) error {
 		case <-timer.C:
 		case c := <-d.ctl.Calls():
 			d.control(c)
+		case f := <-d.ops.calls.C:
+			f()
+		case <-d.ops.timer.C:
 		}
 	}
 }
@@ -374,6 +387,7 @@ func (d *Daemon) afterChange() {
 
 // shutdown de-registers every binding, waiting up to 2 s for the answer.
 func (d *Daemon) shutdown() error {
+	d.stopping()
 	for _, s := range d.br.Shutdown(time.Now()) {
 		d.send(s)
 	}
@@ -402,6 +416,7 @@ func (d *Daemon) shutdown() error {
 // router can take; a bad file is reported and the running configuration
 // stays.
 func (d *Daemon) reload() (status.Reload, error) {
+	defer d.reloading()()
 	plan, err := setup.Router(d.path)
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)

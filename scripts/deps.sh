@@ -30,6 +30,10 @@ want dbus-monitor dbus-bin
 want busctl systemd
 want gdbus libglib2.0-bin
 want setpriv util-linux
+# The installed .deb's daemons run with a private /run (nemopkg's test).
+want unshare util-linux
+want mount mount
+want env coreutils
 want useradd passwd
 want groupadd passwd
 # fleetweb: the page in a real browser, and a font for its screenshots.

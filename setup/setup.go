@@ -49,6 +49,9 @@ func RouterFrom(f *config.File) (*RouterPlan, error) {
 	if f.Router == nil {
 		return nil, fmt.Errorf("%s: no router section", f.Path)
 	}
+	if err := buildFits(f.Router); err != nil {
+		return nil, err
+	}
 	t, err := policy.Compile(f.Router)
 	if err != nil {
 		return nil, err

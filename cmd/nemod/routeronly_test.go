@@ -2,11 +2,14 @@ package main
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"nemod/lab"
 )
 
 // goTool is the go command `go test` runs from (it puts its own first on
@@ -26,10 +29,28 @@ func TestRouterOnlyLeavesOutTheHomeAgent(t *testing.T) {
 	if full := deps(""); !slices.Contains(full, "nemod/homeagent") {
 		t.Fatalf("the full build does not link nemod/homeagent: %v", full)
 	}
-	if ro := deps("routeronly"); slices.Contains(ro, "nemod/homeagent") {
+	ro := deps("routeronly")
+	if slices.Contains(ro, "nemod/homeagent") {
 		t.Errorf("the routeronly build links nemod/homeagent")
 	} else if !slices.Contains(ro, "nemod/router") {
 		t.Errorf("the routeronly build lacks nemod/router: %v", ro)
+	}
+	// D-Bus stays out of the OpenWrt binary (ubus there); the router's
+	// metrics stay in. Neither build links net/http.
+	full := deps("")
+	for _, p := range []string{"nemod/dbusapi", "github.com/godbus/dbus/v5"} {
+		if slices.Contains(ro, p) {
+			t.Errorf("the routeronly build links %s", p)
+		}
+		if !slices.Contains(full, p) {
+			t.Errorf("the full build lacks %s", p)
+		}
+	}
+	if !slices.Contains(ro, "nemod/metrics") {
+		t.Error("the routeronly build lacks nemod/metrics")
+	}
+	if slices.Contains(ro, "net/http") || slices.Contains(full, "net/http") {
+		t.Error("a build links net/http")
 	}
 }
 
@@ -62,5 +83,18 @@ func TestRouterOnlyBinary(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Errorf("homeagent in the routeronly build: %v, want exit status 1", err)
+	}
+	// option dbus '1' is refused at its line (setup's check, the daemon's
+	// too); without it the same file is fine.
+	conf := filepath.Join(t.TempDir(), "nemod")
+	good := strings.Replace(lab.RouterUCI("/var/run/nemod.sock", ""), "option lifetime '600'", "option lifetime '600'\n\toption metrics_listen '[::1]:9110'", 1)
+	os.WriteFile(conf, []byte(good), 0o600)
+	if out, err := exec.Command(bin, "check-config", "-c", conf).CombinedOutput(); err != nil {
+		t.Errorf("check-config of the lab's router with metrics: %v\n%s", err, out)
+	}
+	os.WriteFile(conf, []byte(strings.Replace(good, "option lifetime '600'", "option lifetime '600'\n\toption dbus '1'", 1)), 0o600)
+	out, err = exec.Command(bin, "check-config", "-c", conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), conf+":11: option dbus: this is the router-only build") {
+		t.Errorf("check-config of option dbus '1': %v\n%s", err, out)
 	}
 }

@@ -520,27 +520,10 @@ func TestDebLintian(t *testing.T) {
 }
 
 // dpkg installs, removes and purges the package in a root of its own
-// (--root, scripts run without chroot with DPKG_ROOT set), which leaves
-// this machine's own dpkg database and /etc alone.
+// (dpkgRoot).
 func TestDebInstallRemovePurge(t *testing.T) {
 	b := packages(t)
-	testenv.NeedRoot(t)
-	dpkg := testenv.NeedTool(t, "dpkg", "systemd-sysusers")
-	root := t.TempDir()
-	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "etc"} {
-		os.MkdirAll(filepath.Join(root, d), 0o755)
-	}
-	for _, f := range []string{"var/lib/dpkg/status", "var/lib/dpkg/available"} {
-		os.WriteFile(filepath.Join(root, f), nil, 0o644)
-	}
-	do := func(args ...string) {
-		t.Helper()
-		// Depends (adduser, nftables) are not in the empty root.
-		cmd := exec.Command(dpkg, append([]string{"--root=" + root, "--force-script-chrootless", "--force-depends", "--log=/dev/null"}, args...)...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("dpkg %v: %v\n%s", args, err, out)
-		}
-	}
+	root, do := dpkgRoot(t)
 	status := func() string {
 		out, _ := exec.Command("dpkg-query", "--root="+root, "-W", "-f=${db:Status-Abbrev}", "nemod").Output()
 		return strings.TrimSpace(string(out))

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -56,6 +57,10 @@ type Ends struct {
 	MRLog         *syncBuffer
 	HALog         *syncBuffer
 	mrRunning     bool
+	// MRHTTP and HAHTTP are where each daemon's option metrics_listen
+	// listens: on this machine's loopback, at a free port (the
+	// configured address would clash between test processes).
+	MRHTTP, HAHTTP string
 }
 
 // New builds the network and writes the configurations; extra is added to
@@ -108,7 +113,7 @@ func (e *Ends) StartHA(ctx context.Context) {
 	go func() {
 		e.haDone <- homeagent.Run(ctx, e.HAConf, homeagent.Options{
 			Logger: slog.New(slog.NewTextHandler(e.HALog, nil)), Stack: e.HAHost.Stack(), System: e.HASys,
-			KernelMIP6: func() bool { return false }, Signals: e.HASignals,
+			KernelMIP6: func() bool { return false }, Signals: e.HASignals, ListenHTTP: e.listenHTTP(&e.HAHTTP),
 		})
 	}()
 	e.waitSocket(e.HASock, e.haDone, "home agent")
@@ -122,10 +127,32 @@ func (e *Ends) StartMR(ctx context.Context) {
 	go func() {
 		e.mrDone <- router.Run(ctx, e.MRConf, router.Options{
 			Logger: slog.New(slog.NewTextHandler(e.MRLog, nil)), Stack: e.MRHost.Stack(), System: e.MRSys,
-			Monitor: e.monitor, Signals: e.MRSignals,
+			Monitor: e.monitor, Signals: e.MRSignals, ListenHTTP: e.listenHTTP(&e.MRHTTP),
 		})
 	}()
 	e.waitSocket(e.MRSock, e.mrDone, "mobile router")
+}
+
+// listenHTTP listens on a free loopback port whatever the address asked
+// for, and records it (host:port) in *at for the test.
+func (e *Ends) listenHTTP(at *string) func(netip.AddrPort) (net.Listener, error) {
+	return func(netip.AddrPort) (net.Listener, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err == nil {
+			e.mu.Lock()
+			*at = ln.Addr().String()
+			e.mu.Unlock()
+		}
+		return ln, err
+	}
+}
+
+// HTTP is the address a daemon's metrics listener is at ("" when off):
+// e.HTTP(&e.HAHTTP).
+func (e *Ends) HTTP(at *string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return *at
 }
 
 // monitor starts netsim's monitor of the router's host, wrapped so that a

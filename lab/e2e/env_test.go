@@ -127,7 +127,10 @@ func (e *env) waitSocket(path string) {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := os.Stat(path); err == nil {
+		// Answering, not merely there: the file exists from bind(2) on,
+		// before listen(2), and a loaded machine may sit in between.
+		var s map[string]any
+		if ctlStatus(path, &s) == nil {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -1,4 +1,9 @@
-package dbusapi
+// Package dbustest runs a private dbus-daemon configured like Debian's
+// system bus with nemod's policy file (packaging/dbus/org.nemod.conf) in
+// its includedir, and the bus's own clients against it as root or as
+// throwaway users: the tests of package dbusapi and of the daemons use
+// it.
+package dbustest
 
 import (
 	"bufio"
@@ -20,13 +25,14 @@ import (
 	"nemod/internal/testenv"
 )
 
-// bus is a private dbus-daemon configured like the system bus, with our
+// Bus is a private dbus-daemon configured like the system bus, with our
 // policy file in its includedir.
-type bus struct {
-	t       *testing.T
-	dir     string
-	config  string
-	address string
+type Bus struct {
+	t      testing.TB
+	dir    string
+	config string
+	// Address is the bus's address, for DBUS_SYSTEM_BUS_ADDRESS.
+	Address string
 	cmd     *exec.Cmd
 }
 
@@ -63,9 +69,10 @@ const busConfig = `<busconfig>
 </busconfig>
 `
 
-// startBus starts the bus; it is stopped when the test ends. It needs root:
-// the policy lets only root own our names.
-func startBus(t *testing.T) *bus {
+// Start starts the bus; it is stopped when the test ends. It needs root:
+// the policy lets only root own our names. Its socket is reachable from
+// every network namespace.
+func Start(t testing.TB) *Bus {
 	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.NeedTool(t, "dbus-daemon", "busctl", "gdbus", "dbus-monitor", "setpriv", "useradd", "groupadd")
@@ -81,7 +88,7 @@ func startBus(t *testing.T) *bus {
 	if err := os.Mkdir(sysd, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	policy, err := os.ReadFile("../packaging/dbus/org.nemod.conf")
+	policy, err := os.ReadFile(filepath.Join(moduleRoot(t), "packaging/dbus/org.nemod.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,17 +99,18 @@ func startBus(t *testing.T) *bus {
 	if _, err := user.Lookup("messagebus"); err == nil {
 		userLine = "<user>messagebus</user>"
 	}
-	b := &bus{t: t, dir: dir, config: filepath.Join(dir, "bus.conf")}
+	b := &Bus{t: t, dir: dir, config: filepath.Join(dir, "bus.conf")}
 	sock := filepath.Join(dir, "bus.socket")
 	if err := os.WriteFile(b.config, fmt.Appendf(nil, busConfig, userLine, sock, sysd), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b.start()
-	t.Cleanup(b.stop)
+	b.Restart()
+	t.Cleanup(b.Stop)
 	return b
 }
 
-func (b *bus) start() {
+// Restart starts the bus again after Stop, at the same address.
+func (b *Bus) Restart() {
 	b.t.Helper()
 	cmd := exec.Command("dbus-daemon", "--config-file="+b.config, "--nofork", "--print-address")
 	out, err := cmd.StdoutPipe()
@@ -120,11 +128,12 @@ func (b *bus) start() {
 		cmd.Wait()
 		b.t.Fatalf("dbus-daemon printed no address: %v; %s", err, stderr.String())
 	}
-	b.address = strings.TrimSpace(line)
+	b.Address = strings.TrimSpace(line)
 	b.cmd = cmd
 }
 
-func (b *bus) stop() {
+// Stop stops the bus (its clients lose their connections).
+func (b *Bus) Stop() {
 	if b.cmd == nil {
 		return
 	}
@@ -140,31 +149,31 @@ func (b *bus) stop() {
 	b.cmd = nil
 }
 
-// run runs a client as root (uid nil) or as the given user; it returns
+// Run runs a client as root (as nil) or as the given user; it returns
 // stdout, stderr and whether it succeeded.
-func (b *bus) run(as *testUser, name string, args ...string) (string, string, bool) {
+func (b *Bus) Run(as *User, name string, args ...string) (string, string, bool) {
 	b.t.Helper()
-	cmd := execAs(as, name, args...)
+	cmd := ExecAs(as, name, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	return out.String(), errb.String(), err == nil
 }
 
-// execAs is the command to run name as the user (nil: root) with that
+// ExecAs is the command to run name as the user (nil: root) with that
 // user's groups, as the bus sees them on the connection.
-func execAs(as *testUser, name string, args ...string) *exec.Cmd {
+func ExecAs(as *User, name string, args ...string) *exec.Cmd {
 	if as == nil {
 		return exec.Command(name, args...)
 	}
-	return exec.Command("setpriv", append([]string{"--reuid=" + as.uid, "--regid=" + as.gid, "--init-groups", "--", name}, args...)...)
+	return exec.Command("setpriv", append([]string{"--reuid=" + as.UID, "--regid=" + as.GID, "--init-groups", "--", name}, args...)...)
 }
 
-// busctl runs busctl --json=short against the bus and decodes its answer
-// into v; it fails the test on an error.
-func (b *bus) busctlJSON(v any, args ...string) {
+// BusctlJSON runs busctl --json=short against the bus as root and decodes
+// its answer into v; it fails the test on an error.
+func (b *Bus) BusctlJSON(v any, args ...string) {
 	b.t.Helper()
-	out, errs, ok := b.run(nil, "busctl", append([]string{"--address=" + b.address, "--json=short"}, args...)...)
+	out, errs, ok := b.Run(nil, "busctl", append([]string{"--address=" + b.Address, "--json=short"}, args...)...)
 	if !ok {
 		b.t.Fatalf("busctl %v: %s", args, errs)
 	}
@@ -173,16 +182,17 @@ func (b *bus) busctlJSON(v any, args ...string) {
 	}
 }
 
-type testUser struct {
-	name, uid, gid string
+// User is a user the clients run as.
+type User struct {
+	Name, UID, GID string
 }
 
 var groupOnce sync.Mutex
 
-// makeUser creates a throwaway system user, in group nemod when inNemod
+// MakeUser creates a throwaway system user, in group nemod when inNemod
 // (creating the group when the machine has none); both go when the test
 // ends.
-func makeUser(t *testing.T, inNemod bool) *testUser {
+func MakeUser(t testing.TB, inNemod bool) *User {
 	t.Helper()
 	groupOnce.Lock()
 	defer groupOnce.Unlock()
@@ -213,74 +223,87 @@ func makeUser(t *testing.T, inNemod bool) *testUser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testUser{name: name, uid: u.Uid, gid: u.Gid}
+	return &User{Name: name, UID: u.Uid, GID: u.Gid}
 }
 
-func nobody(t *testing.T) *testUser {
+// Nobody is the user nobody.
+func Nobody(t testing.TB) *User {
 	u, err := user.Lookup("nobody")
 	if err != nil {
 		t.Fatalf("no user nobody: %v", err)
 	}
-	return &testUser{name: "nobody", uid: u.Uid, gid: u.Gid}
+	return &User{Name: "nobody", UID: u.Uid, GID: u.Gid}
 }
 
-// monitor is dbus-monitor on the bus, as root: what it printed so far.
-type monitor struct {
+// Monitor is a client that keeps running (dbus-monitor, gdbus monitor):
+// what it printed so far.
+type Monitor struct {
 	mu  sync.Mutex
 	out bytes.Buffer
 	cmd *exec.Cmd
 }
 
-func (m *monitor) Write(p []byte) (int, error) {
+func (m *Monitor) Write(p []byte) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.out.Write(p)
 }
 
-func (m *monitor) text() string {
+// Text is what the client printed so far.
+func (m *Monitor) Text() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.out.String()
 }
 
-// startMonitor starts dbus-monitor for the signals of sender, and waits
-// until it monitors (it prints the loss of its own name when it does).
-func (b *bus) startMonitor(sender string) *monitor {
+// StartMonitor starts dbus-monitor (as root) for the signals of sender,
+// and waits until it monitors (it prints the loss of its own name when it
+// does).
+func (b *Bus) StartMonitor(sender string) *Monitor {
 	b.t.Helper()
-	m := &monitor{}
-	m.cmd = exec.Command("dbus-monitor", "--address", b.address, "type='signal',sender='"+sender+"'")
+	return b.StartClient(nil, "dbus-monitor to start", func(text string) bool {
+		return strings.Contains(text, "member=NameLost")
+	}, "dbus-monitor", "--address", b.Address, "type='signal',sender='"+sender+"'")
+}
+
+// StartClient starts a client that keeps running, as root (as nil) or as
+// the user, and waits until what it printed satisfies ready; it is killed
+// when the test ends.
+func (b *Bus) StartClient(as *User, what string, ready func(text string) bool, name string, args ...string) *Monitor {
+	b.t.Helper()
+	m := &Monitor{cmd: ExecAs(as, name, args...)}
 	m.cmd.Stdout = m
 	m.cmd.Stderr = m
 	if err := m.cmd.Start(); err != nil {
 		b.t.Fatal(err)
 	}
 	b.t.Cleanup(func() { m.cmd.Process.Kill(); m.cmd.Wait() })
-	waitFor(b.t, 5*time.Second, "dbus-monitor to start", func() bool {
-		return strings.Contains(m.text(), "member=NameLost")
-	})
+	WaitFor(b.t, 5*time.Second, what, func() bool { return ready(m.Text()) })
 	return m
 }
 
-// signalBlock is one signal as dbus-monitor prints it: its header line and
+// SignalBlock is one signal as dbus-monitor prints it: its header line and
 // the argument lines below it.
-type signalBlock struct {
-	header string
-	body   string
+type SignalBlock struct {
+	Header string
+	Body   string
 }
 
-func (m *monitor) signals(member string) []signalBlock {
-	var out []signalBlock
-	text := m.text()
+// Signals are the signals of that member dbus-monitor printed so far.
+func (m *Monitor) Signals(member string) []SignalBlock {
+	var out []SignalBlock
+	text := m.Text()
 	for _, blk := range strings.Split(text, "\nsignal ")[1:] {
 		header, body, _ := strings.Cut(blk, "\n")
 		if strings.Contains(header, "member="+member) {
-			out = append(out, signalBlock{header, body})
+			out = append(out, SignalBlock{header, body})
 		}
 	}
 	return out
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+// WaitFor polls cond every 10 ms until it holds, failing the test after d.
+func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -288,5 +311,24 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// moduleRoot is the repository's root: the first folder up from the test's
+// own with a go.mod.
+func moduleRoot(t testing.TB) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			t.Fatal("no go.mod above the test's folder")
+		}
+		dir = up
 	}
 }

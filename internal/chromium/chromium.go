@@ -1,4 +1,8 @@
-package fleetweb
+// Package chromium drives a headless Chromium over the DevTools protocol
+// for tests: a test evaluates script in the live page, so it sees the page
+// change without reloading it, and takes screenshots for a person to look
+// at. The tests of package fleetweb and the lab's fleet page test use it.
+package chromium
 
 import (
 	"bufio"
@@ -20,11 +24,11 @@ import (
 	"nemod/internal/testenv"
 )
 
-// browser is a headless Chromium driven over the DevTools protocol: the
+// Browser is a headless Chromium driven over the DevTools protocol: the
 // test evaluates script in the live page, so it sees the page change
 // without reloading it.
-type browser struct {
-	t    *testing.T
+type Browser struct {
+	t    testing.TB
 	cmd  *exec.Cmd
 	ws   *websocket.Conn
 	mu   sync.Mutex
@@ -39,7 +43,9 @@ type cdpReply struct {
 	} `json:"error"`
 }
 
-func startBrowser(t *testing.T) *browser {
+// Start starts the browser on a blank page; it is killed when the test
+// ends.
+func Start(t testing.TB) *Browser {
 	t.Helper()
 	bin := testenv.NeedTool(t, "chromium")
 	profile := t.TempDir()
@@ -105,13 +111,13 @@ func startBrowser(t *testing.T) *browser {
 		t.Fatal(err)
 	}
 	ws.MaxPayloadBytes = 64 << 20
-	b := &browser{t: t, cmd: cmd, ws: ws, wait: map[int]chan cdpReply{}}
+	b := &Browser{t: t, cmd: cmd, ws: ws, wait: map[int]chan cdpReply{}}
 	t.Cleanup(func() { ws.Close() })
 	go b.read()
 	return b
 }
 
-func (b *browser) read() {
+func (b *Browser) read() {
 	for {
 		var msg struct {
 			ID int `json:"id"`
@@ -139,8 +145,8 @@ func (b *browser) read() {
 	}
 }
 
-// call sends one command and decodes its result into out.
-func (b *browser) call(method string, params any, out any) {
+// Call sends one DevTools command and decodes its result into out.
+func (b *Browser) Call(method string, params any, out any) {
 	b.t.Helper()
 	b.mu.Lock()
 	b.next++
@@ -169,8 +175,8 @@ func (b *browser) call(method string, params any, out any) {
 	}
 }
 
-// eval evaluates expr in the page and decodes its value into out.
-func (b *browser) eval(expr string, out any) {
+// Eval evaluates expr in the page and decodes its value into out.
+func (b *Browser) Eval(expr string, out any) {
 	b.t.Helper()
 	var r struct {
 		Result struct {
@@ -183,7 +189,7 @@ func (b *browser) eval(expr string, out any) {
 			} `json:"exception"`
 		} `json:"exceptionDetails"`
 	}
-	b.call("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &r)
+	b.Call("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &r)
 	if r.Exception != nil {
 		b.t.Fatalf("%s: %s %s", expr, r.Exception.Text, r.Exception.Exception.Description)
 	}
@@ -194,13 +200,13 @@ func (b *browser) eval(expr string, out any) {
 	}
 }
 
-// screenshot writes the page as a PNG to dir and returns its path.
-func (b *browser) screenshot(dir, name string) string {
+// Screenshot writes the page as a PNG to dir and returns its path.
+func (b *Browser) Screenshot(dir, name string) string {
 	b.t.Helper()
 	var r struct {
 		Data string `json:"data"`
 	}
-	b.call("Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true}, &r)
+	b.Call("Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true}, &r)
 	png, err := base64.StdEncoding.DecodeString(r.Data)
 	if err != nil {
 		b.t.Fatal(err)
@@ -215,19 +221,30 @@ func (b *browser) screenshot(dir, name string) string {
 	return p
 }
 
-func (b *browser) navigate(url string) {
+// Navigate loads url in the page.
+func (b *Browser) Navigate(url string) {
 	b.t.Helper()
-	b.call("Page.enable", map[string]any{}, nil)
+	b.Call("Page.enable", map[string]any{}, nil)
 	var r struct {
 		ErrorText string `json:"errorText"`
 	}
-	b.call("Page.navigate", map[string]any{"url": url}, &r)
+	b.Call("Page.navigate", map[string]any{"url": url}, &r)
 	if r.ErrorText != "" {
 		b.t.Fatalf("navigate %s: %s", url, r.ErrorText)
 	}
 }
 
-func (b *browser) phone() {
-	b.call("Emulation.setDeviceMetricsOverride", map[string]any{
+// Phone makes the page a phone's screen, 390 by 844.
+func (b *Browser) Phone() {
+	b.Call("Emulation.setDeviceMetricsOverride", map[string]any{
 		"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}, nil)
+}
+
+// Artifacts is where a test writes what a person is to look at:
+// $NEMOD_ARTIFACTS when set, else the test's temporary folder.
+func Artifacts(t testing.TB) string {
+	if d := os.Getenv("NEMOD_ARTIFACTS"); d != "" {
+		return d
+	}
+	return t.TempDir()
 }
