@@ -85,7 +85,7 @@ config mobile_router 'car2'
 func (l *Lab) ForPD(ctx context.Context) error {
 	steps := []struct{ role, batch string }{
 		{LAN, "addr del 2001:db8:100::10/64 dev eth0"},
-		{LAN, "route flush dev eth0 proto static"},
+		{LAN, "route del ::/0 via 2001:db8:100::1 dev eth0"},
 		{MR, "addr del 2001:db8:100::1/64 dev lan0"},
 		{Core, fmt.Sprintf("route add %s via %s dev ha", PDPool, HA6)},
 	}
