@@ -216,6 +216,20 @@ func (d *decoder) homeAgentPD(x *section, pools []*section, home netip.Prefix) *
 // checkPDRouters checks the mobile routers' option pd and pd_pool against
 // the home agent's pools, once all are decoded.
 func (d *decoder) checkPDRouters(h *HomeAgent, mrs []*section) {
+	if h.PD != nil {
+		// A pool's prefixes go to routers that do not have them
+		// configured: one configured for a router already cannot be
+		// delegated to another.
+		for _, pool := range h.PD.Pools {
+			for _, mr := range h.MobileRouters {
+				for _, q := range mr.MNPs {
+					if pool.Prefix.Overlaps(q) {
+						d.errorf(pool.Line, "pd_pool %q: %v overlaps mnp %v of mobile_router %q (line %d)", pool.Name, pool.Prefix, q, mr.Name, mr.Line)
+					}
+				}
+			}
+		}
+	}
 	for i, m := range mrs {
 		mr := &h.MobileRouters[i]
 		if !mr.PD {

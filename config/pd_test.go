@@ -111,6 +111,7 @@ func TestParsePDErrors(t *testing.T) {
 		"lease file":    {ha + "\toption lease_file 'rel/path'\n\toption dhcpv6_server '2001:db8::547'\n", "x:4:"},
 		"no prefix":     {ha + "config pd_pool p\n", "x:4:"},
 		"lifetimes":     {ha + "\toption dhcpv6_server '2001:db8::547'\n\toption pd_valid_lifetime '60'\n", "x:5:"},
+		"pool and mnp":  {ha + "config pd_pool p\n\toption prefix '2001:db8:200::/40'\n" + mr + "\tlist mnp '2001:db8:200::/56'\n", "x:4:"},
 	} {
 		_, err := Parse("x", []byte(c.text))
 		if err == nil {

@@ -182,7 +182,7 @@ func TestPDLANHostBySLAAC(t *testing.T) {
 		t.Fatalf("router's LAN: %+v", s.LANs)
 	}
 	var ctl string
-	if err := e.runCtl(lab.MR, e.mrSock, &ctl, "status"); err != nil || !strings.Contains(ctl, q.String()) {
+	if err := e.runCtl(lab.MR, e.mrSock, &ctl, "status"); err != nil || !strings.Contains(ctl, "prefix delegation: bound, server [2001:db8:ffff::1]:547") || !strings.Contains(ctl, q.String()) {
 		t.Fatalf("ctl status does not show the prefix: %v\n%s", err, ctl)
 	}
 }
