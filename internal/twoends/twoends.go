@@ -62,6 +62,9 @@ type Ends struct {
 	HALog         *syncBuffer
 	mrRunning     bool
 	lans          map[string]*netsim.LANLink
+	// WrapDHCPv6, when set, wraps the home agent's DHCPv6 socket (a test
+	// puts an external server behind it).
+	WrapDHCPv6 func(pdio.Conn) pdio.Conn
 }
 
 // New builds the network and writes the configurations; extra is added to
@@ -141,6 +144,9 @@ func (e *Ends) dhcpv6(addr netip.AddrPort) (pdio.Conn, error) {
 	t := e.HATUN()
 	if t == nil {
 		return nil, errors.New("no TUN device yet")
+	}
+	if e.WrapDHCPv6 != nil {
+		return e.WrapDHCPv6(t.ListenUDP(addr)), nil
 	}
 	return t.ListenUDP(addr), nil
 }
