@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
@@ -83,7 +84,16 @@ func (d *Daemon) startPD(ctx context.Context) error {
 			return fmt.Errorf("prefix delegation: lease %s: %w", pc.LeaseFile, err)
 		}
 		p.runner = r
-		d.fwd.SetLocal(r.Deliver)
+		hoa := d.cfg.HomeAddress.As16()
+		d.fwd.SetLocal(func(pkt []byte) bool {
+			// Every packet from the home agent passes here: only UDP to
+			// [HoA]:547 (no extension headers: the home agent sends none)
+			// goes further.
+			if len(pkt) < 48 || pkt[6] != 17 || binary.BigEndian.Uint16(pkt[42:]) != dhcpv6pd.ServerPort || [16]byte(pkt[24:40]) != hoa {
+				return false
+			}
+			return r.Deliver(pkt)
+		})
 	}
 	if pc.LanRA && len(d.cfg.LAN) > 0 {
 		open := d.opts.LAN
