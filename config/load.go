@@ -485,7 +485,7 @@ func (d *decoder) router(x *section, uplinks, policies, rules []*section) *Route
 	r.ReplayWindow = x.seconds("replay_window", DefaultReplayWindow, minReplayWindow, maxReplayWindow)
 	defPolicy, defOpt, _ := x.scalar("default_policy")
 	r.DefaultPolicy = defPolicy
-	r.PD = d.routerPD(x)
+	r.PD = d.routerPD(x, r)
 	x.finish()
 
 	// Uplinks. A mistake in one is reported once; its name still counts

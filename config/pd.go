@@ -106,7 +106,7 @@ func (x *section) leaseFile(def string) string {
 }
 
 // routerPD reads the router section's prefix delegation and LAN options.
-func (d *decoder) routerPD(x *section) *RouterPD {
+func (d *decoder) routerPD(x *section, router *Router) *RouterPD {
 	r := &RouterPD{Enabled: x.flag("pd", false), LeaseFile: x.leaseFile(DefaultRouterLeaseFile),
 		LanRA: x.flag("lan_ra", true), IP6Assign: 64, Release: x.flag("pd_release", false)}
 	if v, o, ok := x.scalar("reqprefix"); ok {
@@ -118,6 +118,14 @@ func (d *decoder) routerPD(x *section) *RouterPD {
 			}
 			r.ReqPrefix = int(n)
 		}
+	}
+	if r.Enabled && !router.HomeAgent.IsValid() && x.s.Option("home_agent_v4") != nil && x.s.Option("home_agent") == nil {
+		// The relay's messages go to the home agent's IPv6 address.
+		o := x.s.Option("reqprefix")
+		if o == nil {
+			o = x.s.Option("pd")
+		}
+		x.errorf(o, "prefix delegation needs option home_agent (IPv6)")
 	}
 	if v, o, ok := x.scalar("ip6assign"); ok {
 		n, inRange := uintIn(v, 1, 64)

@@ -99,19 +99,20 @@ func TestParsePDErrors(t *testing.T) {
 	const ha = "config homeagent\n\toption address '2001:db8:1::1'\n\toption home_prefix '2001:db8:1::/64'\n" // lines 1-3
 	const mr = "config mobile_router m\n\toption home_address '2001:db8:1::9'\n\toption spi '256'\n\toption key '00112233445566778899aabbccddeeff'\n"
 	for name, c := range map[string]struct{ text, line string }{
-		"reqprefix":     {strings.Replace(pdRouter, "'56'", "'129'", 1), "x:6:"},
-		"dns":           {strings.Replace(pdRouter, "'2001:db8::54'", "'10.0.0.1'", 1), "x:9:"},
-		"pd flag":       {strings.Replace(pdRouter, "\tlist lan 'lan0'\n", "\tlist lan 'lan0'\n\toption lan_ra 'maybe'\n", 1), "x:11:"},
-		"pool overlaps": {ha + "config pd_pool p\n\toption prefix '2001:db8::/32'\n", "x:5:"},
-		"pool length":   {ha + "config pd_pool p\n\toption prefix '2001:db8:200::/40'\n\toption length '32'\n", "x:6:"},
-		"two pools":     {ha + "config pd_pool p\n\toption prefix '2001:db8:200::/40'\nconfig pd_pool q\n\toption prefix '2001:db8:200::/44'\n", "x:7:"},
-		"no pool":       {ha + mr + "\toption pd '1'\n", "x:8:"},
-		"unknown pool":  {ha + "config pd_pool p\n\toption prefix '2001:db8:200::/40'\n" + mr + "\toption pd '1'\n\toption pd_pool 'q'\n", "x:11:"},
-		"both":          {ha + "\toption dhcpv6_server '2001:db8::547'\nconfig pd_pool p\n\toption prefix '2001:db8:200::/40'\n", "x:4:"},
-		"lease file":    {ha + "\toption lease_file 'rel/path'\n\toption dhcpv6_server '2001:db8::547'\n", "x:4:"},
-		"no prefix":     {ha + "config pd_pool p\n", "x:4:"},
-		"lifetimes":     {ha + "\toption dhcpv6_server '2001:db8::547'\n\toption pd_valid_lifetime '60'\n", "x:5:"},
-		"pool and mnp":  {ha + "config pd_pool p\n\toption prefix '2001:db8:200::/40'\n" + mr + "\tlist mnp '2001:db8:200::/56'\n", "x:4:"},
+		"reqprefix":          {strings.Replace(pdRouter, "'56'", "'129'", 1), "x:6:"},
+		"dns":                {strings.Replace(pdRouter, "'2001:db8::54'", "'10.0.0.1'", 1), "x:9:"},
+		"pd flag":            {strings.Replace(pdRouter, "\tlist lan 'lan0'\n", "\tlist lan 'lan0'\n\toption lan_ra 'maybe'\n", 1), "x:11:"},
+		"pool overlaps":      {ha + "config pd_pool p\n\toption prefix '2001:db8::/32'\n", "x:5:"},
+		"pool length":        {ha + "config pd_pool p\n\toption prefix '2001:db8:200::/40'\n\toption length '32'\n", "x:6:"},
+		"two pools":          {ha + "config pd_pool p\n\toption prefix '2001:db8:200::/40'\nconfig pd_pool q\n\toption prefix '2001:db8:200::/44'\n", "x:7:"},
+		"no pool":            {ha + mr + "\toption pd '1'\n", "x:8:"},
+		"unknown pool":       {ha + "config pd_pool p\n\toption prefix '2001:db8:200::/40'\n" + mr + "\toption pd '1'\n\toption pd_pool 'q'\n", "x:11:"},
+		"both":               {ha + "\toption dhcpv6_server '2001:db8::547'\nconfig pd_pool p\n\toption prefix '2001:db8:200::/40'\n", "x:4:"},
+		"lease file":         {ha + "\toption lease_file 'rel/path'\n\toption dhcpv6_server '2001:db8::547'\n", "x:4:"},
+		"no prefix":          {ha + "config pd_pool p\n", "x:4:"},
+		"lifetimes":          {ha + "\toption dhcpv6_server '2001:db8::547'\n\toption pd_valid_lifetime '60'\n", "x:5:"},
+		"no IPv6 home agent": {strings.Replace(pdRouter, "option home_agent '2001:db8:1::1'", "option home_agent_v4 '192.0.2.1'", 1), "x:6:"},
+		"pool and mnp":       {ha + "config pd_pool p\n\toption prefix '2001:db8:200::/40'\n" + mr + "\tlist mnp '2001:db8:200::/56'\n", "x:4:"},
 	} {
 		_, err := Parse("x", []byte(c.text))
 		if err == nil {
