@@ -31,8 +31,13 @@ func (l *LANLink) ReadRaw([]byte) (int, *ipv6.ControlMessage, netip.Addr, error)
 	return 0, nil, netip.Addr{}, net.ErrClosed
 }
 
-// WriteTo keeps a router advertisement.
-func (l *LANLink) WriteTo(m ndp.Message, _ *ipv6.ControlMessage, _ netip.Addr) error {
+// WriteTo keeps a router advertisement, decoded by an independent NDP
+// library.
+func (l *LANLink) WriteTo(b []byte, _ *ipv6.ControlMessage, _ netip.Addr) error {
+	m, err := ndp.ParseMessage(b)
+	if err != nil {
+		return err
+	}
 	if ra, ok := m.(*ndp.RouterAdvertisement); ok {
 		l.mu.Lock()
 		l.ras = append(l.ras, ra)
