@@ -14,7 +14,7 @@ import (
 func TestLibraryDecodes(t *testing.T) {
 	p := netip.MustParsePrefix("2001:db8:300::/56")
 	m := &Msg{Type: Reply, XID: [3]byte{1, 2, 3}, ClientID: duid1, ServerID: srvDUID, HasElapsed: true, Elapsed: 1230 * time.Millisecond,
-		IAPDs: []IAPD{{IAID: iaid, T1: 100, T2: 160, Prefixes: []Prefix{{Prefix: p, Preferred: 200, Valid: 400}}}},
+		IAPDs:       []IAPD{{IAID: iaid, T1: 100, T2: 160, Prefixes: []Prefix{{Prefix: p, Preferred: 200, Valid: 400}}}},
 		RapidCommit: true, DNS: []netip.Addr{netip.MustParseAddr("2001:db8::53")}, Status: &Status{Code: StatusSuccess, Message: "ok"}}
 	r := &Relay{Type: RelayRepl, HopCount: 1, LinkAddr: hoa, PeerAddr: hoa, RelayPort: 10547, HasRelayPort: true, Inner: m.Marshal()}
 	lib, err := dhcpv6.FromBytes(r.Marshal())
