@@ -123,16 +123,20 @@ func (e *env) startMR() {
 	e.waitSocket(e.mrSock)
 }
 
+// waitSocket waits until the daemon answers on its control socket: the
+// socket file exists a moment before the daemon listens on it (bind, then
+// listen), and a status asked in between is refused.
 func (e *env) waitSocket(path string) {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := os.Stat(path); err == nil {
+		var s struct{}
+		if err := ctlStatus(path, &s); err == nil {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	e.t.Fatalf("daemon never created %s", path)
+	e.t.Fatalf("daemon never answered on %s", path)
 }
 
 // status asks a daemon for its status straight through its control socket:
