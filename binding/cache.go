@@ -19,6 +19,9 @@ type Peer struct {
 	// NAI, when set, must match the Mobile Node Identifier option.
 	NAI  string
 	MNPs []netip.Prefix // the prefixes it may claim
+	// PD: it may have prefixes delegated (delegated.go), so an implicit
+	// registration without configured prefixes is accepted.
+	PD bool
 }
 
 // HAConfig is what the binding cache needs of the home agent's
@@ -64,6 +67,11 @@ type Entry struct {
 	// none; replaced whole by each registration (never modified in place,
 	// so a data plane may keep the pointer).
 	Flows *policy.Table
+	// Delegated are the prefixes delegated to it by DHCPv6 and still
+	// valid (delegated.go): it may claim them besides Peer.MNPs.
+	Delegated []netip.Prefix
+	// implicit: its registration named no prefixes (RFC 3963 §5.2).
+	implicit bool
 
 	auth    *nemo.Authenticator
 	hasSeq  bool
@@ -533,10 +541,10 @@ func (c *Cache) prefixes(e *Entry, bu *nemo.BindingUpdate) ([]netip.Prefix, uint
 		return nil, 0
 	}
 	if len(bu.MNPs) == 0 {
-		if len(e.Peer.MNPs) == 0 {
+		if len(e.Peer.MNPs) == 0 && !e.Peer.PD {
 			return nil, nemo.StatusForwardingSetupFailed
 		}
-		return e.Peer.MNPs, 0
+		return e.allowed(), 0
 	}
 	out := make([]netip.Prefix, 0, len(bu.MNPs))
 	for _, p := range bu.MNPs {
@@ -544,7 +552,7 @@ func (c *Cache) prefixes(e *Entry, bu *nemo.BindingUpdate) ([]netip.Prefix, uint
 			return nil, nemo.StatusInvalidPrefix
 		}
 		ok := false
-		for _, allowed := range e.Peer.MNPs {
+		for _, allowed := range e.allowed() {
 			if allowed.Bits() <= p.Bits() && allowed.Contains(p.Addr()) {
 				ok = true
 				break
@@ -614,6 +622,7 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 	}
 	e.Router = router
 	e.MNPs = append(e.MNPs[:0], mnps...)
+	e.implicit = len(bu.MNPs) == 0
 	if len(e.Bindings) == 0 {
 		// Every BID refused (and the O flag dropped the others): nothing
 		// to forward the prefixes through.
@@ -743,6 +752,10 @@ func (c *Cache) SetPeers(ps []Peer) []*Entry {
 			continue
 		}
 		next[p.HoA] = &Entry{Peer: p}
+		if old != nil {
+			// A lease outlives the registration.
+			next[p.HoA].Delegated = old.Delegated
+		}
 		if old != nil && old.Registered() {
 			old.Bindings, old.MNPs = old.Bindings[:0], old.MNPs[:0]
 			changed = append(changed, old)

@@ -73,6 +73,13 @@ var reloadable = map[string]map[string]bool{
 	},
 	"mobile_router": {
 		"": true, "home_address": true, "spi": true, "key": true, "nai": true, "mnp": true,
+		// Prefix delegation (config/pd.go): a router given option pd is
+		// served from the next message on; one that loses it, or moves to
+		// another pd_pool, has its prefixes revoked (it asks again). The
+		// pools, the server to relay to, the lease file and the lifetimes
+		// wait for a restart, and so does all of the router's side: its
+		// client, lease and LANs start with it.
+		"pd": true, "pd_pool": true,
 	},
 }
 
@@ -173,6 +180,7 @@ func DiffRouter(old, new *Router) []Change {
 	opt("replay_window", old.ReplayWindow != new.ReplayWindow)
 	opt("default_policy", old.DefaultPolicy != new.DefaultPolicy)
 	d.diffOps("router", at, old.Ops, new.Ops)
+	diffRouterPD(opt, old.PD, new.PD)
 
 	named(old.Uplinks, new.Uplinks, func(u *Uplink) string { return u.Name },
 		func(o, n *Uplink) {
@@ -249,6 +257,7 @@ func DiffHomeAgent(old, new *HomeAgent) []Change {
 	opt("replay_window", old.ReplayWindow != new.ReplayWindow)
 	opt("liveness_timeout", old.LivenessTimeout != new.LivenessTimeout)
 	d.diffOps("homeagent", new.Line, old.Ops, new.Ops)
+	diffHomeAgentPD(&d, opt, old.PD, new.PD)
 	named(old.MobileRouters, new.MobileRouters, func(m *MobileRouter) string { return m.Name },
 		func(o, n *MobileRouter) {
 			opt := func(option string, changed bool) { d.option("mobile_router", n.Name, n.Line, option, changed) }
@@ -257,6 +266,8 @@ func DiffHomeAgent(old, new *HomeAgent) []Change {
 			opt("key", !bytes.Equal(o.Key, n.Key))
 			opt("nai", o.NAI != n.NAI)
 			opt("mnp", !slices.Equal(o.MNPs, n.MNPs))
+			opt("pd", o.PD != n.PD)
+			opt("pd_pool", o.PDPool != n.PDPool)
 		},
 		func(n *MobileRouter) { d.section("mobile_router", n.Name, n.Line) },
 		func(o *MobileRouter) { d.section("mobile_router", o.Name, o.Line) })

@@ -204,7 +204,10 @@ func TestReloadableTable(t *testing.T) {
 	}
 	// Two files that differ in every option there is.
 	r, h := edit(t, routerFile).Router, edit(t, haFile).HomeAgent
+	h.PD = &HomeAgentPD{Server: addr("2001:db8::547"), LeaseFile: "/a", Pools: []PDPool{{Name: "p", Prefix: prefix("2001:db8:200::/40"), Length: 56}}}
 	nr, nh := *r, *h
+	nr.PD = &RouterPD{Enabled: true, ReqPrefix: 56, LeaseFile: "/x", DNS: []netip.Addr{addr("2001:db8::53")}, LanRA: !r.PD.LanRA, IP6Assign: 60, Release: true}
+	nh.PD = &HomeAgentPD{LeaseFile: "/x", Preferred: 1, Valid: 1, Pools: []PDPool{{Name: "p", Prefix: prefix("2001:db8:300::/40"), Length: 60}, {Name: "new"}}}
 	a := addr("2001:db8:9::9")
 	nr.HomeAgent, nr.HomeAgentV4, nr.HomeAddress, nr.MNPs, nr.LAN = a, addr("192.0.2.9"), a, nil, nil
 	nr.SPI, nr.Key, nr.NAI, nr.Lifetime, nr.ControlSocket, nr.ReplayWindow, nr.DefaultPolicy = 9, nil, "x", 1, "/x", 1, "x"
@@ -214,7 +217,7 @@ func TestReloadableTable(t *testing.T) {
 		SrcPort: PortRange{1, 1}, DestPort: PortRange{1, 1}, DSCP: 1, Policy: "x"}, {Name: "new"}}
 	nh.Address, nh.AddressV4, nh.HomePrefix, nh.MaxLifetime, nh.ControlSocket, nh.ReplayWindow, nh.LivenessTimeout =
 		a, addr("192.0.2.9"), prefix("2001:db8:9::/64"), 1, "/x", 1, 1
-	nh.MobileRouters = []MobileRouter{{Name: "car1", HomeAddress: a, SPI: 9, NAI: "x", MNPs: []netip.Prefix{prefix("2001:db8:9::/48")}}, {Name: "new"}}
+	nh.MobileRouters = []MobileRouter{{Name: "car1", HomeAddress: a, SPI: 9, NAI: "x", MNPs: []netip.Prefix{prefix("2001:db8:9::/48")}, PD: true, PDPool: "x"}, {Name: "new"}}
 	nr.Ops = Ops{DBus: On, MetricsListen: netip.MustParseAddrPort("[::1]:1")}
 	nh.Ops = Ops{DBus: Off, MetricsListen: netip.MustParseAddrPort("[::1]:1"), WebToken: "x"}
 	seen := map[string]bool{}
@@ -232,8 +235,8 @@ func TestReloadableTable(t *testing.T) {
 			}
 		}
 	}
-	if n := len(seen); n != 48 {
-		t.Errorf("%d kinds of change, want every option of every section and each section type whole (48)", n)
+	if n := len(seen); n != 64 {
+		t.Errorf("%d kinds of change, want every option of every section and each section type whole (64)", n)
 	}
 }
 

@@ -371,7 +371,7 @@ func itemLine(o *Option, i int) int {
 
 func (d *decoder) file(pkg *Package) *File {
 	f := &File{Path: d.path}
-	var routers, agents, uplinks, policies, rules, mrs, radii []*section
+	var routers, agents, uplinks, policies, rules, mrs, radii, pools []*section
 	count := make(map[string]int)
 	for _, s := range pkg.Sections {
 		ref := s.Name
@@ -395,6 +395,8 @@ func (d *decoder) file(pkg *Package) *File {
 			mrs = append(mrs, x)
 		case "radius":
 			radii = append(radii, x)
+		case "pd_pool":
+			pools = append(pools, x)
 		default:
 			d.warnf(s.Line, "unknown section type %s", quote(s.Type))
 		}
@@ -419,12 +421,12 @@ func (d *decoder) file(pkg *Package) *File {
 		}
 	}
 	if len(agents) > 0 {
-		f.HomeAgent = d.homeAgent(agents[0], mrs)
+		f.HomeAgent = d.homeAgent(agents[0], mrs, pools)
 		if len(radii) > 0 {
 			f.Radius = d.radius(radii[0])
 		}
 	} else {
-		for _, x := range append(mrs, radii...) {
+		for _, x := range append(append(mrs, radii...), pools...) {
 			d.warnf(x.s.Line, "%s is ignored: the file has no homeagent section", x.label)
 		}
 	}
@@ -484,6 +486,7 @@ func (d *decoder) router(x *section, uplinks, policies, rules []*section) *Route
 	defPolicy, defOpt, _ := x.scalar("default_policy")
 	r.DefaultPolicy = defPolicy
 	r.Ops = x.ops(RoleRouter)
+	r.PD = d.routerPD(x, r)
 	x.finish()
 
 	// Uplinks. A mistake in one is reported once; its name still counts
@@ -737,7 +740,7 @@ func (x *section) ports(name string, proto int, protoOK bool) PortRange {
 	return PortRange{}
 }
 
-func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
+func (d *decoder) homeAgent(x *section, mrs, pools []*section) *HomeAgent {
 	h := &HomeAgent{
 		Name:          x.name,
 		Line:          x.s.Line,
@@ -765,6 +768,7 @@ func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
 		h.LivenessTimeout = iv
 	}
 	h.Ops = x.ops(RoleHomeAgent)
+	h.PD = d.homeAgentPD(x, pools, h.HomePrefix)
 	x.finish()
 
 	hoas := make(map[netip.Addr]*section)
@@ -819,6 +823,7 @@ func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
 			}
 			allMNPs = append(allMNPs, owned{p, m})
 		}
+		m.mobileRouterPD(&mr)
 		m.finish()
 		h.MobileRouters = append(h.MobileRouters, mr)
 	}
@@ -848,5 +853,6 @@ func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
 		// it and cannot be the wider of the two.
 		later.owner.itemErrorf(later.opt, later.item, "%s overlaps mnp %s of %s (line %d)", later.p, first.p, first.owner.label, first.line)
 	}
+	d.checkPDRouters(h, mrs)
 	return h
 }

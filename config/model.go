@@ -68,6 +68,9 @@ type Router struct {
 	// Path is the file the section was read from, so that what is found
 	// wrong later (policy.Compile) names it as Load's errors do.
 	Path string
+	// PD is prefix delegation and the LANs' router advertisements
+	// (config/pd.go); never nil in a decoded file.
+	PD *RouterPD
 }
 
 // Uplink is one interface the router registers a care-of address on.
@@ -141,6 +144,8 @@ type HomeAgent struct {
 	MobileRouters   []MobileRouter // `config mobile_router` sections in file order
 	Ops             Ops            // options dbus, metrics_listen, web_token (ops.go)
 	Line            int
+	// PD is the delegating router or relay (config/pd.go); nil: none.
+	PD *HomeAgentPD
 }
 
 // MobileRouter is a mobile router the home agent accepts bindings from.
@@ -152,4 +157,8 @@ type MobileRouter struct {
 	NAI         string // option nai: when set, the router must identify itself with it
 	MNPs        []netip.Prefix
 	Line        int
+	// PD is option pd '1': the router may have prefixes delegated (from
+	// option pd_pool, "" = the first pool).
+	PD     bool
+	PDPool string
 }

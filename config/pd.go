@@ -1,33 +1,34 @@
 package config
 
 import (
-	"errors"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
+	"time"
 )
 
-// Prefix delegation and LAN router advertisements (packages dhcpv6pd, ra).
-// ParsePD decodes their options from the same file as Parse, on their own:
-// Parse does not know them yet (it lists them among File.Warnings).
+// Prefix delegation and LAN router advertisements (packages dhcpv6pd, ra):
+// the options of `config router`, `config homeagent`, `config
+// mobile_router` and the `config pd_pool` sections. load.go calls these
+// before each section's finish(), so that their options count as known.
 
 // Defaults of the prefix delegation options.
 const (
 	DefaultRouterLeaseFile = "/var/lib/nemod/pd-lease.json"
 	DefaultHALeaseFile     = "/var/lib/nemod/pd-leases.json"
+	// The delegating router's lifetimes (RFC 6276 leaves them to the
+	// operator): four hours preferred, a day valid, so that a router out
+	// of coverage for an afternoon keeps its prefix.
+	DefaultPDPreferred = 4 * time.Hour
+	DefaultPDValid     = 24 * time.Hour
 )
-
-// PD is the prefix delegation configuration of a file.
-type PD struct {
-	Router    *RouterPD    // nil: the file has no router section
-	HomeAgent *HomeAgentPD // nil: the file has no homeagent section
-}
 
 // RouterPD is the mobile router's side (options of `config router`).
 type RouterPD struct {
-	Enabled bool // option pd '1': ask the home agent for prefixes
+	// Enabled: option reqprefix is set (or option pd '1'): ask the home
+	// agent for prefixes (RFC 6276) and register in implicit mode.
+	Enabled bool
 	// ReqPrefix is option reqprefix: the prefix length hint, 0 for "auto"
 	// (no hint), as OpenWrt's DHCPv6 client takes it.
 	ReqPrefix int
@@ -35,18 +36,25 @@ type RouterPD struct {
 	DNS       []netip.Addr // list dns: advertised in the LANs' RAs (RDNSS)
 	LanRA     bool         // option lan_ra, default '1': advertise the MNPs on every list lan interface
 	IP6Assign int          // option ip6assign: the piece of each MNP a LAN gets, default 64
+	// Release is option pd_release: give the prefixes back when the
+	// daemon stops. Off by default: a router that restarts (or loses
+	// power with its vehicle) Rebinds with its stored lease and keeps its
+	// prefix (RFC 6276 §3.1).
+	Release bool
 }
 
-// HomeAgentPD is the home agent's side.
+// HomeAgentPD is the home agent's side. HomeAgent.PD is nil when the file
+// has neither a pd_pool section nor option dhcpv6_server.
 type HomeAgentPD struct {
 	Pools []PDPool // `config pd_pool` sections, in file order
 	// Server is option dhcpv6_server: relay to this DHCPv6 server instead
 	// of delegating from the pools. Invalid: none.
 	Server    netip.Addr
 	LeaseFile string // option lease_file
-	// Routers are the mobile routers with option pd '1', by home address,
-	// with option pd_pool ("" = the first pool).
-	Routers map[netip.Addr]string
+	// Preferred and Valid are option pd_preferred_lifetime and
+	// pd_valid_lifetime (seconds): the lifetimes the built-in delegating
+	// router gives.
+	Preferred, Valid time.Duration
 }
 
 // PDPool is a `config pd_pool` section.
@@ -57,64 +65,16 @@ type PDPool struct {
 	Line   int
 }
 
-// LoadPD reads path and decodes its prefix delegation options.
-func LoadPD(path string) (*PD, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParsePD(path, data)
-}
-
-// ParsePD decodes the prefix delegation options of data, the content of the
-// file at path. Errors are *Error values in line order, as Parse returns.
-func ParsePD(path string, data []byte) (*PD, error) {
-	pkg, err := ParseUCI(filepath.Base(path), data)
-	if err != nil {
-		var pe *ParseError
-		if errors.As(err, &pe) {
-			pe.File = path
-		}
-		return nil, err
-	}
-	d := &decoder{path: path, readFile: os.ReadFile}
-	out := &PD{}
-	count := map[string]int{}
-	var pools, mrs []*section
-	var router, agent *section
-	for _, s := range pkg.Sections {
-		ref := s.Name
-		if ref == "" {
-			ref = "@" + s.Type + "[" + itoa(count[s.Type]) + "]"
-		}
-		count[s.Type]++
-		x := d.section(s, ref)
-		switch {
-		case s.Type == "router" && router == nil:
-			router = x
-		case s.Type == "homeagent" && agent == nil:
-			agent = x
-		case s.Type == "pd_pool":
-			pools = append(pools, x)
-		case s.Type == "mobile_router":
-			mrs = append(mrs, x)
+// PDRouters are the mobile routers with option pd '1', by home address,
+// each with its option pd_pool ("" = the first pool).
+func (h *HomeAgent) PDRouters() map[netip.Addr]string {
+	out := map[netip.Addr]string{}
+	for _, m := range h.MobileRouters {
+		if m.PD {
+			out[m.HomeAddress] = m.PDPool
 		}
 	}
-	if router != nil {
-		out.Router = d.routerPD(router)
-	}
-	if agent != nil {
-		out.HomeAgent = d.homeAgentPD(agent, pools, mrs)
-	}
-	if len(d.errs) > 0 {
-		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
-		errs := make([]error, len(d.errs))
-		for i, e := range d.errs {
-			errs[i] = e
-		}
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
+	return out
 }
 
 // flag reads a UCI boolean ('1'/'0' and the words uci accepts).
@@ -145,10 +105,12 @@ func (x *section) leaseFile(def string) string {
 	return v
 }
 
-func (d *decoder) routerPD(x *section) *RouterPD {
+// routerPD reads the router section's prefix delegation and LAN options.
+func (d *decoder) routerPD(x *section, router *Router) *RouterPD {
 	r := &RouterPD{Enabled: x.flag("pd", false), LeaseFile: x.leaseFile(DefaultRouterLeaseFile),
-		LanRA: x.flag("lan_ra", true), IP6Assign: 64}
+		LanRA: x.flag("lan_ra", true), IP6Assign: 64, Release: x.flag("pd_release", false)}
 	if v, o, ok := x.scalar("reqprefix"); ok {
+		r.Enabled = true
 		if v != "auto" {
 			n, inRange := uintIn(v, 1, 64)
 			if !isDigits(v) || !inRange {
@@ -156,6 +118,14 @@ func (d *decoder) routerPD(x *section) *RouterPD {
 			}
 			r.ReqPrefix = int(n)
 		}
+	}
+	if r.Enabled && !router.HomeAgent.IsValid() && x.s.Option("home_agent_v4") != nil && x.s.Option("home_agent") == nil {
+		// The relay's messages go to the home agent's IPv6 address.
+		o := x.s.Option("reqprefix")
+		if o == nil {
+			o = x.s.Option("pd")
+		}
+		x.errorf(o, "prefix delegation needs option home_agent (IPv6)")
 	}
 	if v, o, ok := x.scalar("ip6assign"); ok {
 		n, inRange := uintIn(v, 1, 64)
@@ -178,24 +148,40 @@ func (d *decoder) routerPD(x *section) *RouterPD {
 	return r
 }
 
-func (d *decoder) homeAgentPD(x *section, pools, mrs []*section) *HomeAgentPD {
-	h := &HomeAgentPD{LeaseFile: x.leaseFile(DefaultHALeaseFile), Routers: map[netip.Addr]string{}}
+// mobileRouterPD reads a mobile_router section's option pd and pd_pool.
+func (m *section) mobileRouterPD(mr *MobileRouter) {
+	mr.PD = m.flag("pd", false)
+	mr.PDPool, _, _ = m.scalar("pd_pool")
+}
+
+// homeAgentPD reads the home agent section's prefix delegation options and
+// the pd_pool sections; nil when there is neither a pool nor a server.
+func (d *decoder) homeAgentPD(x *section, pools []*section, home netip.Prefix) *HomeAgentPD {
+	h := &HomeAgentPD{LeaseFile: x.leaseFile(DefaultHALeaseFile),
+		Preferred: x.seconds("pd_preferred_lifetime", DefaultPDPreferred, 1, 1<<31),
+		Valid:     x.seconds("pd_valid_lifetime", DefaultPDValid, 1, 1<<31)}
+	if h.Preferred > h.Valid {
+		o := x.s.Option("pd_preferred_lifetime")
+		if o == nil {
+			o = x.s.Option("pd_valid_lifetime")
+		}
+		x.errorf(o, "the preferred lifetime (%v) exceeds the valid lifetime (%v)", h.Preferred, h.Valid)
+	}
 	srv, so := x.ipv6("dhcpv6_server", "")
 	h.Server = srv
-	home, _, _ := parsed(x, "home_prefix", ipv6Prefix)
 	names := map[string]int{}
 	for _, p := range pools {
-		pool := PDPool{Name: p.name, Line: p.s.Line}
+		pp, po, ok := parsed(p, "prefix", ipv6Prefix)
+		v, lo, lok := p.scalar("length")
+		p.finish()
 		if prev, dup := names[p.name]; dup {
 			d.errorf(p.s.Line, "%s: a second pd_pool of that name (the first is at line %d)", p.label, prev)
 			continue
 		}
 		names[p.name] = p.s.Line
-		pp, po, ok := parsed(p, "prefix", ipv6Prefix)
 		if po == nil {
 			p.missing("option prefix", "")
 		}
-		v, lo, lok := p.scalar("length")
 		n, inRange := uintIn(v, 1, 64)
 		switch {
 		case lo == nil:
@@ -223,28 +209,96 @@ func (d *decoder) homeAgentPD(x *section, pools, mrs []*section) *HomeAgentPD {
 			}
 		}
 		if !clash {
-			pool.Prefix, pool.Length = pp, int(n)
-			h.Pools = append(h.Pools, pool)
+			h.Pools = append(h.Pools, PDPool{Name: p.name, Prefix: pp, Length: int(n), Line: p.s.Line})
 		}
 	}
 	if so != nil && len(pools) > 0 {
 		x.errorf(so, "a server to relay to and pd_pool sections: give one or the other")
 	}
-	for _, m := range mrs {
-		if !m.flag("pd", false) {
-			continue
-		}
-		hoa, _ := m.ipv6("home_address", "")
-		pool, po, _ := m.scalar("pd_pool")
-		if po != nil && names[pool] == 0 {
-			m.errorf(po, "no pd_pool %s", quote(pool))
-		}
-		if len(pools) == 0 && so == nil {
-			d.errorf(m.s.Line, "%s: option pd needs a pd_pool section or option dhcpv6_server in the homeagent section", m.label)
-		}
-		if hoa.IsValid() {
-			h.Routers[hoa] = pool
-		}
+	if so == nil && len(pools) == 0 {
+		return nil
 	}
 	return h
+}
+
+// checkPDRouters checks the mobile routers' option pd and pd_pool against
+// the home agent's pools, once all are decoded.
+func (d *decoder) checkPDRouters(h *HomeAgent, mrs []*section) {
+	if h.PD != nil {
+		// A pool's prefixes go to routers that do not have them
+		// configured: one configured for a router already cannot be
+		// delegated to another.
+		for _, pool := range h.PD.Pools {
+			for _, mr := range h.MobileRouters {
+				for _, q := range mr.MNPs {
+					if pool.Prefix.Overlaps(q) {
+						d.errorf(pool.Line, "pd_pool %q: %v overlaps mnp %v of mobile_router %q (line %d)", pool.Name, pool.Prefix, q, mr.Name, mr.Line)
+					}
+				}
+			}
+		}
+	}
+	for i, m := range mrs {
+		mr := &h.MobileRouters[i]
+		if !mr.PD {
+			if o := m.s.Option("pd_pool"); o != nil {
+				d.warnf(o.Line, "%s: option pd_pool without option pd '1' is ignored", m.label)
+			}
+			continue
+		}
+		if h.PD == nil {
+			d.errorf(m.s.Option("pd").Line, "%s: option pd needs a pd_pool section or option dhcpv6_server in the homeagent section", m.label)
+			continue
+		}
+		if mr.PDPool == "" {
+			continue
+		}
+		o := m.s.Option("pd_pool")
+		found := false
+		for _, p := range h.PD.Pools {
+			found = found || p.Name == mr.PDPool
+		}
+		if !found {
+			m.errorf(o, "no pd_pool %s", quote(mr.PDPool))
+		}
+	}
+}
+
+// diffRouterPD is DiffRouter for the options of RouterPD.
+func diffRouterPD(opt func(string, bool), o, n *RouterPD) {
+	if o == nil || n == nil {
+		opt("reqprefix", (o == nil) != (n == nil))
+		return
+	}
+	opt("pd", o.Enabled != n.Enabled)
+	opt("reqprefix", o.ReqPrefix != n.ReqPrefix)
+	opt("lease_file", o.LeaseFile != n.LeaseFile)
+	opt("dns", !slices.Equal(o.DNS, n.DNS))
+	opt("lan_ra", o.LanRA != n.LanRA)
+	opt("ip6assign", o.IP6Assign != n.IP6Assign)
+	opt("pd_release", o.Release != n.Release)
+}
+
+// diffHomeAgentPD is DiffHomeAgent for the options of HomeAgentPD and the
+// pd_pool sections.
+func diffHomeAgentPD(d *differ, opt func(string, bool), o, n *HomeAgentPD) {
+	var none HomeAgentPD
+	if o == nil {
+		o = &none
+	}
+	if n == nil {
+		n = &none
+	}
+	opt("dhcpv6_server", o.Server != n.Server)
+	// A home agent without delegation has no lease file to compare.
+	opt("lease_file", o != &none && n != &none && o.LeaseFile != n.LeaseFile)
+	opt("pd_preferred_lifetime", o != &none && n != &none && o.Preferred != n.Preferred)
+	opt("pd_valid_lifetime", o != &none && n != &none && o.Valid != n.Valid)
+	named(o.Pools, n.Pools, func(p *PDPool) string { return p.Name },
+		func(op, np *PDPool) {
+			d.option("pd_pool", np.Name, np.Line, "prefix", op.Prefix != np.Prefix)
+			d.option("pd_pool", np.Name, np.Line, "length", op.Length != np.Length)
+		},
+		func(np *PDPool) { d.section("pd_pool", np.Name, np.Line) },
+		func(op *PDPool) { d.section("pd_pool", op.Name, op.Line) })
 }

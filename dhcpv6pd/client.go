@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"slices"
 	"time"
-
-	"github.com/insomniacslk/dhcp/dhcpv6"
 )
 
 // State is the requesting router's state.
@@ -353,13 +351,13 @@ func (c *Client) newXID() {
 }
 
 // newMsg starts a new exchange's message with a fresh transaction ID.
-func (c *Client) newMsg(t dhcpv6.MessageType, now time.Time) Msg {
+func (c *Client) newMsg(t MessageType, now time.Time) Msg {
 	c.newXID()
 	m := Msg{Type: t, XID: c.xid, ClientID: c.lease.DUID, HasElapsed: true}
 	if t != Release {
 		// SOL_MAX_RT is requested as RFC 8415 §18.2 requires; DNS
 		// servers so that the LAN's RA can carry them.
-		m.ORO = []uint16{uint16(dhcpv6.OptionDNSRecursiveNameServer), uint16(dhcpv6.OptionSolMaxRT)}
+		m.ORO = []uint16{OptDNS, OptSolMaxRT}
 	}
 	return m
 }
@@ -528,8 +526,8 @@ func (c *Client) Receive(b []byte, from netip.AddrPort, now time.Time) (Output, 
 	// RFC 8415 §18.2.9, §18.2.10: SOL_MAX_RT is taken from any Advertise
 	// or Reply, even one otherwise ignored.
 	for _, o := range m.Other {
-		if g, ok := o.(*dhcpv6.OptionGeneric); ok && g.OptionCode == dhcpv6.OptionSolMaxRT && len(g.OptionData) == 4 {
-			if v := binary.BigEndian.Uint32(g.OptionData); v >= 60 && v <= 86400 {
+		if o.Code == OptSolMaxRT && len(o.Data) == 4 {
+			if v := binary.BigEndian.Uint32(o.Data); v >= 60 && v <= 86400 {
 				c.solMaxRT = time.Duration(v) * time.Second
 				if c.state == Soliciting {
 					c.rt.p.MRT = c.solMaxRT // the Solicits under way too

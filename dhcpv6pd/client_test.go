@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/insomniacslk/dhcp/dhcpv6"
 )
 
 func bind(t *testing.T, rc bool) (*link, time.Time) {
@@ -513,7 +511,7 @@ func TestSolMaxRT(t *testing.T) {
 	_, at := firstSend(t, c)
 	adv := advertise(c, srvDUID, 0, "2001:db8:b::/56")
 	adv.IAPDs[0].Prefixes = nil // ignored for its lack of prefixes
-	adv.Other = []dhcpv6.Option{&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionSolMaxRT, OptionData: []byte{0, 0, 0, 120}}}
+	adv.Other = []Option{{Code: OptSolMaxRT, Data: []byte{0, 0, 0, 120}}}
 	if _, err := c.Receive(serverMsg(adv), haPort, at); err == nil {
 		t.Fatal("empty Advertise taken")
 	}

@@ -2,39 +2,75 @@ package dhcpv6pd
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
-
-	"github.com/insomniacslk/dhcp/dhcpv6"
-	"github.com/insomniacslk/dhcp/iana"
 )
 
-// Message types this package sends or accepts (RFC 8415 §7.3).
+// The codec is this package's own: the messages of prefix delegation are a
+// handful of options, and a general DHCP library costs a router's flash
+// several hundred kilobytes. The tests check it byte for byte against RFC
+// 8415's layouts, against a general library's decoder and against tshark.
+
+// MessageType is a DHCPv6 message type (RFC 8415 §7.3).
+type MessageType uint8
+
+// Message types this package sends or accepts.
 const (
-	Solicit   = dhcpv6.MessageTypeSolicit
-	Advertise = dhcpv6.MessageTypeAdvertise
-	Request   = dhcpv6.MessageTypeRequest
-	Renew     = dhcpv6.MessageTypeRenew
-	Rebind    = dhcpv6.MessageTypeRebind
-	Reply     = dhcpv6.MessageTypeReply
-	Release   = dhcpv6.MessageTypeRelease
-	Decline   = dhcpv6.MessageTypeDecline
-	RelayForw = dhcpv6.MessageTypeRelayForward
-	RelayRepl = dhcpv6.MessageTypeRelayReply
+	Solicit            MessageType = 1
+	Advertise          MessageType = 2
+	Request            MessageType = 3
+	Confirm            MessageType = 4
+	Renew              MessageType = 5
+	Rebind             MessageType = 6
+	Reply              MessageType = 7
+	Release            MessageType = 8
+	Decline            MessageType = 9
+	Reconfigure        MessageType = 10
+	InformationRequest MessageType = 11
+	RelayForw          MessageType = 12
+	RelayRepl          MessageType = 13
+)
+
+var messageNames = [...]string{"", "SOLICIT", "ADVERTISE", "REQUEST", "CONFIRM", "RENEW", "REBIND", "REPLY", "RELEASE",
+	"DECLINE", "RECONFIGURE", "INFORMATION-REQUEST", "RELAY-FORW", "RELAY-REPL"}
+
+func (t MessageType) String() string {
+	if int(t) < len(messageNames) && t != 0 {
+		return messageNames[t]
+	}
+	return fmt.Sprintf("MessageType(%d)", uint8(t))
+}
+
+// Option codes (RFC 8415 §21, RFC 3646, RFC 8357).
+const (
+	OptClientID    = 1
+	OptServerID    = 2
+	OptORO         = 6
+	OptPreference  = 7
+	OptElapsedTime = 8
+	OptRelayMsg    = 9
+	OptStatusCode  = 13
+	OptRapidCommit = 14
+	OptInterfaceID = 18
+	OptDNS         = 23
+	OptIAPD        = 25
+	OptIAPrefix    = 26
+	OptSolMaxRT    = 82
+	OptRelayPort   = 135
 )
 
 // Status codes (RFC 8415 §21.13, RFC 3633).
 const (
-	StatusSuccess       = uint16(iana.StatusSuccess)
-	StatusUnspecFail    = uint16(iana.StatusUnspecFail)
-	StatusNoBinding     = uint16(iana.StatusNoBinding)
-	StatusNotOnLink     = uint16(iana.StatusNotOnLink)
-	StatusUseMulticast  = uint16(iana.StatusUseMulticast)
-	StatusNoPrefixAvail = uint16(iana.StatusNoPrefixAvail)
+	StatusSuccess       uint16 = 0
+	StatusUnspecFail    uint16 = 1
+	StatusNoBinding     uint16 = 3
+	StatusNotOnLink     uint16 = 4
+	StatusUseMulticast  uint16 = 5
+	StatusNoPrefixAvail uint16 = 6
 )
 
 // Infinity is the lifetime value meaning "forever" (RFC 8415 §7.7).
@@ -87,25 +123,11 @@ func checkDUID(d []byte) error {
 	return nil
 }
 
-// rawDUID puts our DUID bytes into the library's option types unchanged:
-// its own DUID types would re-encode what they parsed, and a DUID must go
-// back to the server byte for byte.
-type rawDUID DUID
-
-func (d rawDUID) String() string            { return DUID(d).String() }
-func (d rawDUID) ToBytes() []byte           { return []byte(d) }
-func (d *rawDUID) FromBytes(p []byte) error { *d = append(rawDUID(nil), p...); return nil }
-func (d rawDUID) DUIDType() dhcpv6.DUIDType { return dhcpv6.DUIDType(uint16(d[0])<<8 | uint16(d[1])) }
-func (d rawDUID) Equal(e dhcpv6.DUID) bool  { return bytes.Equal(d, e.ToBytes()) }
-func asDUID(d DUID) *rawDUID                { r := rawDUID(d); return &r }
-func duidOf(d dhcpv6.DUID) DUID {
-	if d == nil {
-		return nil
-	}
-	return DUID(append([]byte(nil), d.ToBytes()...))
-}
-func opaque(code dhcpv6.OptionCode, data []byte) dhcpv6.Option {
-	return &dhcpv6.OptionGeneric{OptionCode: code, OptionData: data}
+// Option is an option this package has no field for, kept as its code
+// and content so that nothing is silently lost on a round trip.
+type Option struct {
+	Code uint16
+	Data []byte
 }
 
 // Prefix is one IA Prefix option (RFC 8415 §21.22): lifetimes in seconds as
@@ -136,7 +158,7 @@ type Status struct {
 // ParseMsg returned marshals to the bytes it was parsed from when those
 // carry only the options below, in this order.
 type Msg struct {
-	Type     dhcpv6.MessageType
+	Type     MessageType
 	XID      [3]byte
 	ClientID DUID // nil: absent
 	ServerID DUID // nil: absent
@@ -155,88 +177,126 @@ type Msg struct {
 	DNS           []netip.Addr
 	// Other holds the options this type has no field for, in order, so
 	// that nothing is silently lost on a round trip.
-	Other []dhcpv6.Option
+	Other []Option
+}
+
+// opt appends one option.
+func opt(b []byte, code uint16, data ...[]byte) []byte {
+	n := 0
+	for _, d := range data {
+		n += len(d)
+	}
+	b = binary.BigEndian.AppendUint16(b, code)
+	b = binary.BigEndian.AppendUint16(b, uint16(n))
+	for _, d := range data {
+		b = append(b, d...)
+	}
+	return b
 }
 
 // Marshal encodes m. The options go in a fixed order: Client ID, Server ID,
 // IA_PDs, Elapsed Time, ORO, Preference, Rapid Commit, Status Code, DNS,
 // then Other.
 func (m *Msg) Marshal() []byte {
-	out := dhcpv6.Message{MessageType: m.Type, TransactionID: m.XID}
-	o := &out.Options.Options
+	b := []byte{byte(m.Type), m.XID[0], m.XID[1], m.XID[2]}
 	if m.ClientID != nil {
-		o.Add(dhcpv6.OptClientID(asDUID(m.ClientID)))
+		b = opt(b, OptClientID, m.ClientID)
 	}
 	if m.ServerID != nil {
-		o.Add(dhcpv6.OptServerID(asDUID(m.ServerID)))
+		b = opt(b, OptServerID, m.ServerID)
 	}
 	for _, ia := range m.IAPDs {
-		o.Add(ia.option())
+		b = ia.append(b)
 	}
 	if m.HasElapsed {
 		// The field counts hundredths of a second and saturates at 0xffff
-		// (RFC 8415 §21.9); the library's encoder would wrap around.
-		e := min(m.Elapsed, 0xffff*10*time.Millisecond)
-		o.Add(dhcpv6.OptElapsedTime(e))
+		// (RFC 8415 §21.9).
+		e := min(m.Elapsed.Round(10*time.Millisecond)/(10*time.Millisecond), 0xffff)
+		b = opt(b, OptElapsedTime, binary.BigEndian.AppendUint16(nil, uint16(e)))
 	}
 	if m.ORO != nil {
-		codes := make(dhcpv6.OptionCodes, len(m.ORO))
-		for i, c := range m.ORO {
-			codes[i] = dhcpv6.OptionCode(c)
+		var codes []byte
+		for _, c := range m.ORO {
+			codes = binary.BigEndian.AppendUint16(codes, c)
 		}
-		o.Add(dhcpv6.OptRequestedOption(codes...))
+		b = opt(b, OptORO, codes)
 	}
 	if m.HasPreference {
-		o.Add(dhcpv6.OptPreference(m.Preference))
+		b = opt(b, OptPreference, []byte{m.Preference})
 	}
 	if m.RapidCommit {
-		o.Add(opaque(dhcpv6.OptionRapidCommit, nil))
+		b = opt(b, OptRapidCommit)
 	}
 	if m.Status != nil {
-		o.Add(m.Status.option())
+		b = m.Status.append(b)
 	}
 	if len(m.DNS) > 0 {
-		ips := make([]net.IP, len(m.DNS))
-		for i, a := range m.DNS {
-			ips[i] = a.AsSlice()
+		var addrs []byte
+		for _, a := range m.DNS {
+			a16 := a.As16()
+			addrs = append(addrs, a16[:]...)
 		}
-		o.Add(dhcpv6.OptDNS(ips...))
+		b = opt(b, OptDNS, addrs)
 	}
-	*o = append(*o, m.Other...)
-	return out.ToBytes()
+	for _, o := range m.Other {
+		b = opt(b, o.Code, o.Data)
+	}
+	return b
 }
 
-func (s *Status) option() dhcpv6.Option {
-	return &dhcpv6.OptStatusCode{StatusCode: iana.StatusCode(s.Code), StatusMessage: s.Message}
+func (s *Status) append(b []byte) []byte {
+	return opt(b, OptStatusCode, binary.BigEndian.AppendUint16(nil, s.Code), []byte(s.Message))
 }
 
-func (ia *IAPD) option() dhcpv6.Option {
-	opt := &dhcpv6.OptIAPD{IaId: ia.IAID, T1: secs(ia.T1), T2: secs(ia.T2)}
+func (ia *IAPD) append(b []byte) []byte {
+	var body []byte
+	body = append(body, ia.IAID[:]...)
+	body = binary.BigEndian.AppendUint32(body, ia.T1)
+	body = binary.BigEndian.AppendUint32(body, ia.T2)
 	for _, p := range ia.Prefixes {
-		opt.Options.Add(p.option())
+		body = p.append(body)
 	}
 	if ia.Status != nil {
-		opt.Options.Add(ia.Status.option())
+		body = ia.Status.append(body)
 	}
-	return opt
+	return opt(b, OptIAPD, body)
 }
 
-func (p *Prefix) option() dhcpv6.Option {
-	opt := &dhcpv6.OptIAPrefix{PreferredLifetime: secs(p.Preferred), ValidLifetime: secs(p.Valid)}
+func (p *Prefix) append(b []byte) []byte {
+	var body []byte
+	body = binary.BigEndian.AppendUint32(body, p.Preferred)
+	body = binary.BigEndian.AppendUint32(body, p.Valid)
+	var a [16]byte
+	bits := 0
 	if p.Prefix.IsValid() {
-		opt.Prefix = &net.IPNet{IP: p.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(p.Prefix.Bits(), 128)}
+		bits, a = p.Prefix.Bits(), p.Prefix.Addr().As16()
 	}
+	body = append(body, byte(bits))
+	body = append(body, a[:]...)
 	if p.Status != nil {
-		opt.Options.Add(p.Status.option())
+		body = p.Status.append(body)
 	}
-	return opt
+	return opt(b, OptIAPrefix, body)
 }
 
-func secs(s uint32) time.Duration { return time.Duration(s) * time.Second }
+// options splits an option area (checkTLVs has made sure it does split).
+func options(b []byte, f func(code uint16, data []byte) error) error {
+	for len(b) >= 4 {
+		code, n := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
+		if err := f(code, b[4:4+n]); err != nil {
+			return err
+		}
+		b = b[4+n:]
+	}
+	return nil
+}
 
-// seconds reads back a lifetime the library decoded: it multiplied a
-// uint32 by a second, so this is exact.
-func seconds(d time.Duration) uint32 { return uint32(d / time.Second) }
+func parseStatus(d []byte) (*Status, error) {
+	if len(d) < 2 {
+		return nil, fmt.Errorf("%w: Status Code of %d bytes", ErrMalformed, len(d))
+	}
+	return &Status{Code: binary.BigEndian.Uint16(d), Message: string(d[2:])}, nil
+}
 
 // ParseMsg decodes a client or server message. It never panics; an error
 // wraps ErrMalformed (or ErrIsRelay for a relay message).
@@ -244,115 +304,119 @@ func ParseMsg(b []byte) (m *Msg, err error) {
 	if len(b) < 4 {
 		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(b))
 	}
-	if t := dhcpv6.MessageType(b[0]); t == RelayForw || t == RelayRepl {
+	if t := MessageType(b[0]); t == RelayForw || t == RelayRepl {
 		return nil, ErrIsRelay
-	}
-	lm, err := dhcpv6.MessageFromBytes(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if err := checkTLVs(b[4:], 0); err != nil {
 		return nil, err
 	}
-	m = &Msg{Type: lm.MessageType, XID: lm.TransactionID}
-	seen := map[dhcpv6.OptionCode]bool{}
-	for _, opt := range lm.Options.Options {
-		code := opt.Code()
-		if code != dhcpv6.OptionIAPD && seen[code] && code != dhcpv6.OptionORO {
-			return nil, fmt.Errorf("%w: option %d twice", ErrMalformed, code)
+	m = &Msg{Type: MessageType(b[0]), XID: [3]byte(b[1:4])}
+	seen := map[uint16]bool{}
+	err = options(b[4:], func(code uint16, d []byte) error {
+		if code != OptIAPD && seen[code] && code != OptORO {
+			return fmt.Errorf("%w: option %d twice", ErrMalformed, code)
 		}
 		seen[code] = true
-		switch v := opt.(type) {
-		case *dhcpv6.OptIAPD:
-			ia, err := fromIAPD(v)
+		switch code {
+		case OptIAPD:
+			ia, err := parseIAPD(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			m.IAPDs = append(m.IAPDs, ia)
-		case *dhcpv6.OptStatusCode:
-			m.Status = &Status{Code: uint16(v.StatusCode), Message: v.StatusMessage}
-		case *dhcpv6.OptionGeneric:
-			switch code {
-			case dhcpv6.OptionRapidCommit:
-				if len(v.OptionData) != 0 {
-					return nil, fmt.Errorf("%w: Rapid Commit option with data", ErrMalformed)
-				}
-				m.RapidCommit = true
-			default:
-				m.Other = append(m.Other, v)
+		case OptStatusCode:
+			st, err := parseStatus(d)
+			if err != nil {
+				return err
+			}
+			m.Status = st
+		case OptRapidCommit:
+			if len(d) != 0 {
+				return fmt.Errorf("%w: Rapid Commit option with data", ErrMalformed)
+			}
+			m.RapidCommit = true
+		case OptClientID, OptServerID:
+			if err := checkDUID(d); err != nil {
+				return err
+			}
+			if code == OptClientID {
+				m.ClientID = DUID(bytes.Clone(d))
+			} else {
+				m.ServerID = DUID(bytes.Clone(d))
+			}
+		case OptElapsedTime:
+			if len(d) != 2 {
+				return fmt.Errorf("%w: Elapsed Time of %d bytes", ErrMalformed, len(d))
+			}
+			m.HasElapsed = true
+			m.Elapsed = time.Duration(binary.BigEndian.Uint16(d)) * 10 * time.Millisecond
+		case OptORO:
+			if len(d)%2 != 0 {
+				return fmt.Errorf("%w: Option Request of %d bytes", ErrMalformed, len(d))
+			}
+			if m.ORO == nil {
+				m.ORO = []uint16{}
+			}
+			for i := 0; i < len(d); i += 2 {
+				m.ORO = append(m.ORO, binary.BigEndian.Uint16(d[i:]))
+			}
+		case OptPreference:
+			if len(d) != 1 {
+				return fmt.Errorf("%w: Preference of %d bytes", ErrMalformed, len(d))
+			}
+			m.HasPreference, m.Preference = true, d[0]
+		case OptDNS:
+			if len(d)%16 != 0 {
+				return fmt.Errorf("%w: DNS server address", ErrMalformed)
+			}
+			for i := 0; i < len(d); i += 16 {
+				m.DNS = append(m.DNS, netip.AddrFrom16([16]byte(d[i:i+16])))
 			}
 		default:
-			switch code {
-			case dhcpv6.OptionClientID, dhcpv6.OptionServerID:
-				one := dhcpv6.MessageOptions{Options: dhcpv6.Options{opt}}
-				var d DUID
-				if code == dhcpv6.OptionClientID {
-					d = duidOf(one.ClientID())
-				} else {
-					d = duidOf(one.ServerID())
-				}
-				if err := checkDUID(d); err != nil {
-					return nil, err
-				}
-				if code == dhcpv6.OptionClientID {
-					m.ClientID = d
-				} else {
-					m.ServerID = d
-				}
-			case dhcpv6.OptionElapsedTime:
-				m.HasElapsed = true
-				m.Elapsed = dhcpv6.MessageOptions{Options: dhcpv6.Options{opt}}.ElapsedTime()
-			case dhcpv6.OptionORO:
-				for _, c := range (dhcpv6.MessageOptions{Options: dhcpv6.Options{opt}}).RequestedOptions() {
-					m.ORO = append(m.ORO, uint16(c))
-				}
-				if m.ORO == nil {
-					m.ORO = []uint16{}
-				}
-			case dhcpv6.OptionPreference:
-				m.HasPreference = true
-				m.Preference = dhcpv6.MessageOptions{Options: dhcpv6.Options{opt}}.Preference()
-			case dhcpv6.OptionDNSRecursiveNameServer:
-				for _, ip := range (dhcpv6.MessageOptions{Options: dhcpv6.Options{opt}}).DNS() {
-					a, ok := netip.AddrFromSlice(ip)
-					if !ok || !a.Is6() {
-						return nil, fmt.Errorf("%w: DNS server address", ErrMalformed)
-					}
-					m.DNS = append(m.DNS, a)
-				}
-			default:
-				m.Other = append(m.Other, opt)
-			}
+			m.Other = append(m.Other, Option{Code: code, Data: bytes.Clone(d)})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
-func fromIAPD(v *dhcpv6.OptIAPD) (IAPD, error) {
-	ia := IAPD{IAID: v.IaId, T1: seconds(v.T1), T2: seconds(v.T2)}
-	for _, o := range v.Options.Options {
-		switch p := o.(type) {
-		case *dhcpv6.OptIAPrefix:
-			pp := Prefix{Preferred: seconds(p.PreferredLifetime), Valid: seconds(p.ValidLifetime)}
-			if p.Prefix != nil {
-				bits, _ := p.Prefix.Mask.Size()
-				a, ok := netip.AddrFromSlice(p.Prefix.IP)
-				if !ok {
-					return ia, fmt.Errorf("%w: IA Prefix address", ErrMalformed)
-				}
-				pp.Prefix = netip.PrefixFrom(a, bits)
+// parseIAPD decodes an IA_PD option's content (checkTLVs checked its
+// layout).
+func parseIAPD(d []byte) (IAPD, error) {
+	ia := IAPD{IAID: [4]byte(d[0:4]), T1: binary.BigEndian.Uint32(d[4:]), T2: binary.BigEndian.Uint32(d[8:])}
+	err := options(d[12:], func(code uint16, o []byte) error {
+		switch code {
+		case OptIAPrefix:
+			pp := Prefix{Preferred: binary.BigEndian.Uint32(o), Valid: binary.BigEndian.Uint32(o[4:])}
+			if bits := int(o[8]); bits != 0 {
+				// Length 0 is a hint of no length, whatever the address.
+				pp.Prefix = netip.PrefixFrom(netip.AddrFrom16([16]byte(o[9:25])), bits)
 			}
-			for _, so := range p.Options.Options {
-				if sc, ok := so.(*dhcpv6.OptStatusCode); ok {
-					pp.Status = &Status{Code: uint16(sc.StatusCode), Message: sc.StatusMessage}
+			err := options(o[25:], func(code uint16, so []byte) error {
+				if code == OptStatusCode {
+					st, err := parseStatus(so)
+					if err != nil {
+						return err
+					}
+					pp.Status = st
 				}
-			}
+				return nil
+			})
 			ia.Prefixes = append(ia.Prefixes, pp)
-		case *dhcpv6.OptStatusCode:
-			ia.Status = &Status{Code: uint16(p.StatusCode), Message: p.StatusMessage}
+			return err
+		case OptStatusCode:
+			st, err := parseStatus(o)
+			if err != nil {
+				return err
+			}
+			ia.Status = st
 		}
-	}
-	return ia, nil
+		return nil
+	})
+	return ia, err
 }
 
 // checkTLVs walks an option area and the areas nested in IA_PD and IA
@@ -363,21 +427,21 @@ func checkTLVs(b []byte, depth int) error {
 		if len(b) < 4 {
 			return fmt.Errorf("%w: %d stray bytes after the options", ErrMalformed, len(b))
 		}
-		code := dhcpv6.OptionCode(uint16(b[0])<<8 | uint16(b[1]))
+		code := binary.BigEndian.Uint16(b)
 		n := int(b[2])<<8 | int(b[3])
 		if len(b) < 4+n {
 			return fmt.Errorf("%w: option %d overruns the message", ErrMalformed, code)
 		}
 		data := b[4 : 4+n]
 		switch {
-		case code == dhcpv6.OptionIAPD && depth == 0:
+		case code == OptIAPD && depth == 0:
 			if n < 12 {
 				return fmt.Errorf("%w: IA_PD of %d bytes", ErrMalformed, n)
 			}
 			if err := checkTLVs(data[12:], depth+1); err != nil {
 				return err
 			}
-		case code == dhcpv6.OptionIAPrefix && depth == 1:
+		case code == OptIAPrefix && depth == 1:
 			if n < 25 {
 				return fmt.Errorf("%w: IA Prefix of %d bytes", ErrMalformed, n)
 			}
@@ -393,10 +457,13 @@ func checkTLVs(b []byte, depth int) error {
 	return nil
 }
 
+// relayHeader is the size of a relay message's fixed part (RFC 8415 §9).
+const relayHeader = 34
+
 // Relay is a Relay-forward or Relay-reply message (RFC 8415 §9) with the
 // relayed message kept as raw bytes: a relay passes it on unchanged.
 type Relay struct {
-	Type        dhcpv6.MessageType // RelayForw or RelayRepl
+	Type        MessageType // RelayForw or RelayRepl
 	HopCount    uint8
 	LinkAddr    netip.Addr
 	PeerAddr    netip.Addr
@@ -406,81 +473,68 @@ type Relay struct {
 	RelayPort    uint16
 	HasRelayPort bool
 	Inner        []byte // the Relay Message option's content
-	Other        []dhcpv6.Option
+	Other        []Option
 }
 
 // Marshal encodes r. Options: Interface-Id, Relay Source Port, Other, then
 // the Relay Message.
 func (r *Relay) Marshal() []byte {
-	out := dhcpv6.RelayMessage{
-		MessageType: r.Type,
-		HopCount:    r.HopCount,
-		LinkAddr:    r.LinkAddr.AsSlice(),
-		PeerAddr:    r.PeerAddr.AsSlice(),
-	}
-	o := &out.Options.Options
+	la, pa := r.LinkAddr.As16(), r.PeerAddr.As16()
+	b := append([]byte{byte(r.Type), r.HopCount}, la[:]...)
+	b = append(b, pa[:]...)
 	if r.InterfaceID != nil {
-		o.Add(dhcpv6.OptInterfaceID(r.InterfaceID))
+		b = opt(b, OptInterfaceID, r.InterfaceID)
 	}
 	if r.HasRelayPort {
-		o.Add(dhcpv6.OptRelayPort(r.RelayPort))
+		b = opt(b, OptRelayPort, binary.BigEndian.AppendUint16(nil, r.RelayPort))
 	}
-	*o = append(*o, r.Other...)
-	o.Add(opaque(dhcpv6.OptionRelayMsg, r.Inner))
-	return out.ToBytes()
-}
-
-// keepRaw parses a relay message's options, keeping the Relay Message
-// option's content as bytes instead of decoding it.
-func keepRaw(code dhcpv6.OptionCode, data []byte) (dhcpv6.Option, error) {
-	if code == dhcpv6.OptionRelayMsg {
-		return opaque(code, append([]byte(nil), data...)), nil
+	for _, o := range r.Other {
+		b = opt(b, o.Code, o.Data)
 	}
-	return dhcpv6.ParseOption(code, data)
+	return opt(b, OptRelayMsg, r.Inner)
 }
 
 // ParseRelay decodes a relay message. It requires exactly one Relay Message
 // option and IPv6 link and peer addresses; it never panics.
 func ParseRelay(b []byte) (*Relay, error) {
-	if len(b) < dhcpv6.RelayHeaderSize {
-		if len(b) > 0 && dhcpv6.MessageType(b[0]) != RelayForw && dhcpv6.MessageType(b[0]) != RelayRepl {
+	if len(b) < relayHeader {
+		if len(b) > 0 && MessageType(b[0]) != RelayForw && MessageType(b[0]) != RelayRepl {
 			return nil, ErrNotRelay
 		}
 		return nil, fmt.Errorf("%w: relay message of %d bytes", ErrMalformed, len(b))
 	}
-	r := &Relay{Type: dhcpv6.MessageType(b[0]), HopCount: b[1]}
+	r := &Relay{Type: MessageType(b[0]), HopCount: b[1]}
 	if r.Type != RelayForw && r.Type != RelayRepl {
 		return nil, ErrNotRelay
 	}
 	r.LinkAddr = netip.AddrFrom16([16]byte(b[2:18]))
 	r.PeerAddr = netip.AddrFrom16([16]byte(b[18:34]))
-	if err := checkTLVs(b[34:], 3); err != nil {
+	if err := checkTLVs(b[relayHeader:], 3); err != nil {
 		return nil, err
 	}
-	var opts dhcpv6.Options
-	if err := opts.FromBytesWithParser(b[34:], keepRaw); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
 	found := false
-	for _, o := range opts {
-		switch o.Code() {
-		case dhcpv6.OptionRelayMsg:
+	err := options(b[relayHeader:], func(code uint16, d []byte) error {
+		switch code {
+		case OptRelayMsg:
 			if found {
-				return nil, fmt.Errorf("%w: two Relay Message options", ErrMalformed)
+				return fmt.Errorf("%w: two Relay Message options", ErrMalformed)
 			}
 			found = true
-			r.Inner = o.(*dhcpv6.OptionGeneric).OptionData
-		case dhcpv6.OptionInterfaceID:
-			r.InterfaceID = dhcpv6.RelayOptions{Options: dhcpv6.Options{o}}.InterfaceID()
-			if r.InterfaceID == nil {
-				r.InterfaceID = []byte{}
+			r.Inner = bytes.Clone(d)
+		case OptInterfaceID:
+			r.InterfaceID = append([]byte{}, d...)
+		case OptRelayPort:
+			if len(d) != 2 {
+				return fmt.Errorf("%w: Relay Source Port of %d bytes", ErrMalformed, len(d))
 			}
-		case dhcpv6.OptionRelayPort:
-			r.HasRelayPort = true
-			r.RelayPort = dhcpv6.RelayOptions{Options: dhcpv6.Options{o}}.RelayPort().DownstreamSourcePort
+			r.HasRelayPort, r.RelayPort = true, binary.BigEndian.Uint16(d)
 		default:
-			r.Other = append(r.Other, o)
+			r.Other = append(r.Other, Option{Code: code, Data: bytes.Clone(d)})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if !found {
 		return nil, fmt.Errorf("%w: relay message without a Relay Message option", ErrMalformed)

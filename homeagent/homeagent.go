@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -65,7 +66,8 @@ type Daemon struct {
 	// refusals keeps a flood of refused Binding Updates to a few lines and
 	// a summary per interval.
 	refusals *logsum.Summarizer
-	ops      *ops // publish.go
+	ops      *ops  // publish.go
+	pd       *haPD // the delegating router or relay (pd.go); nil: none
 }
 
 // Options adjust a daemon. The zero value runs on the host's kernel.
@@ -85,6 +87,9 @@ type Options struct {
 	// ListenHTTP opens option metrics_listen's listener (net.Listen's
 	// TCP when nil).
 	ListenHTTP func(netip.AddrPort) (net.Listener, error)
+	// DHCPv6 opens the socket of prefix delegation (pd.go; the kernel's
+	// UDP when nil).
+	DHCPv6 DHCPv6Listener
 }
 
 func (o *Options) defaults() {
@@ -126,13 +131,16 @@ func Run(ctx context.Context, path string, opts Options) error {
 	defer d.close()
 	plane, err := tunnel.NewHA(tunnel.HAConfig{
 		Address: d.cfg.Address, HomePrefix: d.cfg.HomePrefix, UDP: d.udp,
-		OnSignal: d.udpSignal, Routers: haRouters(d.cfg), Logger: log, LivenessTimeout: d.cfg.LivenessTimeout,
+		OnSignal: d.udpSignal, Routers: haRouters(d.cfg, nil), Logger: log, LivenessTimeout: d.cfg.LivenessTimeout,
 		Stack: opts.Stack, System: opts.System,
 	})
 	if err != nil {
 		return err
 	}
 	d.fwd = plane
+	if err := d.startPD(); err != nil {
+		return err
+	}
 	go d.readNative()
 	if err := d.startOps(); err != nil {
 		return err
@@ -175,6 +183,7 @@ func (d *Daemon) open() error {
 
 func (d *Daemon) close() {
 	d.stopOps()
+	d.closePD()
 	if d.fwd != nil {
 		d.fwd.Close() // closes the UDP socket too
 		d.udp = nil
@@ -311,8 +320,11 @@ func (d *Daemon) loop(ctx context.Context) error {
 				d.log.Info("binding expired", "router", e.Peer.Name, "bindings_left", len(e.Bindings))
 				d.forward(e)
 			}
+			d.pdTick(now)
 		case c := <-d.ctl.Calls():
 			d.control(c)
+		case dg := <-d.pdIn():
+			d.pdHandle(dg)
 		case f := <-d.ops.calls.C:
 			f()
 		case <-d.ops.timer.C:
@@ -358,10 +370,16 @@ func (d *Daemon) udpSignal(ps []tunnel.SignalPacket) {
 	d.queue(sig)
 }
 
-func haRouters(ha *config.HomeAgent) []tunnel.HARouter {
+// haRouters are the data plane's routers: their configured prefixes and
+// those delegated to them (pd.go).
+func haRouters(ha *config.HomeAgent, delegated map[netip.Addr][]netip.Prefix) []tunnel.HARouter {
 	out := make([]tunnel.HARouter, 0, len(ha.MobileRouters))
 	for _, m := range ha.MobileRouters {
-		out = append(out, tunnel.HARouter{HoA: m.HomeAddress, Prefixes: m.MNPs})
+		ps := m.MNPs
+		if dp := delegated[m.HomeAddress]; len(dp) > 0 {
+			ps = append(slices.Clone(m.MNPs), dp...)
+		}
+		out = append(out, tunnel.HARouter{HoA: m.HomeAddress, Prefixes: ps})
 	}
 	return out
 }
@@ -380,10 +398,11 @@ func (d *Daemon) reload() (status.Reload, error) {
 	d.fwd.SetLivenessTimeout(rl.HomeAgent.LivenessTimeout)
 	d.cache.SetLimits(rl.Cache.MaxLifetime, rl.Cache.ReplayWindow)
 	changed := d.cache.SetPeers(rl.Cache.Peers)
-	if err := d.fwd.SetRouters(haRouters(rl.HomeAgent)); err != nil {
+	if err := d.fwd.SetRouters(haRouters(rl.HomeAgent, d.delegated())); err != nil {
 		d.log.Warn("routes after reload", "err", err)
 	}
 	rl.ApplyTo(d.cfg)
+	d.pdReload()
 	for _, e := range changed {
 		d.forward(e)
 	}
@@ -407,11 +426,14 @@ func (d *Daemon) status(now time.Time) status.HomeAgent {
 	if d.cfg.AddressV4.IsValid() {
 		s.AddressV4 = d.cfg.AddressV4.String()
 	}
+	var leases func(netip.Addr) []status.Lease
+	s.PD, leases = d.pdStatus(now)
 	for _, e := range d.cache.Entries() {
 		rs := status.MobileRouter{Name: e.Peer.Name, HomeAddress: e.Peer.HoA.String(), MNP: []string{}, Bindings: []status.Binding{}}
 		for _, p := range e.MNPs {
 			rs.MNP = append(rs.MNP, p.String())
 		}
+		rs.Leases = leases(e.Peer.HoA)
 		for _, b := range e.Bindings {
 			rs.Bindings = append(rs.Bindings, status.Binding{
 				BID: b.BID, CoA: b.CoA.String(), Encap: b.Encap.String(), State: status.StateRegistered, Outer: b.Outer.String(), NAT: b.NAT,

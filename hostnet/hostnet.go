@@ -52,6 +52,8 @@ func forwarding() bool {
 // Router is the mobile router's host side.
 type Router struct {
 	rules       []*netlink.Rule
+	mnpRules    []*netlink.Rule // the MNPs' (mnp.go)
+	routes      tunnel.NetworkRoutes
 	directRules []*netlink.Rule
 	defRoute    *netlink.Route
 	nat         bool
@@ -99,19 +101,14 @@ func (r *Router) RouteNetwork(n tunnel.NetworkRoutes) error {
 	if err := netlink.RouteReplace(r.defRoute); err != nil {
 		return fmt.Errorf("default route in table %d: %w", n.Table, err)
 	}
-	for _, p := range n.MNPs {
-		rl := netlink.NewRule()
-		rl.Priority, rl.Table, rl.Dst = n.Priority, unix.RT_TABLE_MAIN, ipnet(p)
-		if err := r.addRule(rl, &r.rules); err != nil {
-			return err
-		}
+	r.routes = n
+	if err := r.SetMNPs(n.MNPs); err != nil {
+		return err
 	}
-	for _, p := range append([]netip.Prefix{netip.PrefixFrom(n.HoA, 128)}, n.MNPs...) {
-		rl := netlink.NewRule()
-		rl.Priority, rl.Table, rl.Src = n.Priority+1, n.Table, ipnet(p)
-		if err := r.addRule(rl, &r.rules); err != nil {
-			return err
-		}
+	hoaRule := netlink.NewRule()
+	hoaRule.Priority, hoaRule.Table, hoaRule.Src = n.Priority+1, n.Table, ipnet(netip.PrefixFrom(n.HoA, 128))
+	if err := r.addRule(hoaRule, &r.rules); err != nil {
+		return err
 	}
 	for _, lan := range n.LANs {
 		rl := netlink.NewRule()
@@ -176,10 +173,10 @@ func (r *Router) clearNAT() {
 
 // Close implements tunnel.RouterSystem.
 func (r *Router) Close() error {
-	for _, rl := range append(r.rules, r.directRules...) {
+	for _, rl := range append(append(r.rules, r.directRules...), r.mnpRules...) {
 		netlink.RuleDel(rl)
 	}
-	r.rules, r.directRules = nil, nil
+	r.rules, r.directRules, r.mnpRules = nil, nil, nil
 	r.clearNAT()
 	if r.defRoute != nil {
 		netlink.RouteDel(r.defRoute)

@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"time"
-
-	"github.com/mdlayher/ndp"
 )
 
 // Protocol constants of RFC 4861 §10 (router side).
@@ -104,7 +102,7 @@ func (c Config) Validate() error {
 // Send is one RA to send on the LAN.
 type Send struct {
 	Dst netip.Addr // ff02::1
-	RA  *ndp.RouterAdvertisement
+	RA  *RA
 }
 
 // Output is what an Advertiser asks of its shell.
@@ -304,8 +302,8 @@ func lifetime(now, until time.Time, cap time.Duration) time.Duration {
 }
 
 // build makes the RA to send at now.
-func (a *Advertiser) build(now time.Time) *ndp.RouterAdvertisement {
-	ra := &ndp.RouterAdvertisement{CurrentHopLimit: a.cfg.HopLimit}
+func (a *Advertiser) build(now time.Time) *RA {
+	ra := &RA{CurrentHopLimit: a.cfg.HopLimit}
 	if a.registered {
 		// Only with a binding registered is this router a way out; with
 		// none, hosts must not pick it as default router (lifetime 0).
@@ -313,13 +311,13 @@ func (a *Advertiser) build(now time.Time) *ndp.RouterAdvertisement {
 	}
 	final := a.finalLeft > 0
 	for _, s := range a.subnets {
-		pio := &ndp.PrefixInformation{PrefixLength: 64, OnLink: true, AutonomousAddressConfiguration: true,
-			Prefix: s.Prefix.Addr(), ValidLifetime: lifetime(now, s.ValidUntil, a.cfg.MaxValid)}
+		pio := PrefixInformation{Prefix: netip.PrefixFrom(s.Prefix.Addr(), 64), OnLink: true, AutonomousAddressConfiguration: true,
+			ValidLifetime: lifetime(now, s.ValidUntil, a.cfg.MaxValid)}
 		pio.PreferredLifetime = min(lifetime(now, s.PreferredUntil, a.cfg.MaxPreferred), pio.ValidLifetime)
 		if final {
 			pio.PreferredLifetime = 0
 		}
-		ra.Options = append(ra.Options, pio)
+		ra.Prefixes = append(ra.Prefixes, pio)
 	}
 	keep := a.olds[:0]
 	for _, o := range a.olds {
@@ -330,17 +328,15 @@ func (a *Advertiser) build(now time.Time) *ndp.RouterAdvertisement {
 			}
 			o.zeroLeft--
 		}
-		ra.Options = append(ra.Options, &ndp.PrefixInformation{PrefixLength: 64, OnLink: true,
-			AutonomousAddressConfiguration: true, Prefix: o.prefix.Addr(), ValidLifetime: v})
+		ra.Prefixes = append(ra.Prefixes, PrefixInformation{Prefix: netip.PrefixFrom(o.prefix.Addr(), 64), OnLink: true,
+			AutonomousAddressConfiguration: true, ValidLifetime: v})
 		keep = append(keep, o)
 	}
 	a.olds = keep
-	if a.cfg.MTU != 0 {
-		ra.Options = append(ra.Options, ndp.NewMTU(a.cfg.MTU))
-	}
+	ra.MTU = a.cfg.MTU
 	if len(a.cfg.DNS) > 0 {
 		// RFC 8106 §5.1: at least MaxRtrAdvInterval, 3 × by default.
-		ra.Options = append(ra.Options, &ndp.RecursiveDNSServer{Lifetime: 3 * a.cfg.MaxInterval, Servers: a.cfg.DNS})
+		ra.DNS, ra.DNSLifetime = a.cfg.DNS, 3*a.cfg.MaxInterval
 	}
 	return ra
 }
@@ -361,23 +357,14 @@ func (a *Advertiser) ReceiveRS(b []byte, src netip.Addr, hopLimit int, now time.
 		a.BadSolicits++
 		return Output{}, fmt.Errorf("%w: hop limit %d, code %d", ErrBadRS, hopLimit, b[1])
 	}
-	m, err := ndp.ParseMessage(b)
+	sllao, err := parseRS(b)
 	if err != nil {
 		a.BadSolicits++
 		return Output{}, fmt.Errorf("%w: %v", ErrBadRS, err)
 	}
-	rs, ok := m.(*ndp.RouterSolicitation)
-	if !ok {
+	if src.IsUnspecified() && sllao {
 		a.BadSolicits++
-		return Output{}, ErrBadRS
-	}
-	if src.IsUnspecified() {
-		for _, o := range rs.Options {
-			if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Source {
-				a.BadSolicits++
-				return Output{}, fmt.Errorf("%w: source link-layer address from the unspecified address", ErrBadRS)
-			}
-		}
+		return Output{}, fmt.Errorf("%w: source link-layer address from the unspecified address", ErrBadRS)
 	}
 	a.Solicits++
 	if !a.running || a.finalLeft > 0 {

@@ -63,6 +63,20 @@ func subnet(p string, pref, valid time.Time) Subnet {
 	return Subnet{LAN: "lan", Prefix: q, Piece: q, Router: q.Addr().Next(), PreferredUntil: pref, ValidUntil: valid}
 }
 
+// dec decodes an RA as sent with an independent NDP library.
+func dec(t *testing.T, r *RA) *ndp.RouterAdvertisement {
+	t.Helper()
+	m, err := ndp.ParseMessage(r.Marshal())
+	if err != nil {
+		t.Fatalf("the RA does not decode: %v", err)
+	}
+	ra, ok := m.(*ndp.RouterAdvertisement)
+	if !ok {
+		t.Fatalf("decoded as %T", m)
+	}
+	return ra
+}
+
 func pios(ra *ndp.RouterAdvertisement) map[netip.Addr]*ndp.PrefixInformation {
 	out := map[netip.Addr]*ndp.PrefixInformation{}
 	for _, o := range ra.Options {
@@ -81,7 +95,7 @@ func TestAdvertisementContent(t *testing.T) {
 	if len(out.Send) != 1 || out.Send[0].Dst != AllNodes || !out.AddrsChanged || !slices.Equal(out.Addrs, []netip.Prefix{pfx("2001:db8:200:4400::1/64")}) {
 		t.Fatalf("update: %+v", out)
 	}
-	ra := out.Send[0].RA
+	ra := dec(t, out.Send[0].RA)
 	// No binding: not a default router. M and O clear: SLAAC only.
 	if ra.RouterLifetime != 0 || ra.ManagedConfiguration || ra.OtherConfiguration || ra.CurrentHopLimit != 64 {
 		t.Fatalf("ra %+v", ra)
@@ -113,7 +127,7 @@ func TestAdvertisementContent(t *testing.T) {
 	}
 	// Lifetimes decrease as the lease runs out.
 	late := t0.Add(24*time.Hour - 20*time.Minute)
-	ra = a.build(late)
+	ra = dec(t, a.build(late))
 	if p := pios(ra)[s.Prefix.Addr()]; p.ValidLifetime != 20*time.Minute || p.PreferredLifetime != 0 {
 		t.Fatalf("late pio %+v", p)
 	}
@@ -221,7 +235,7 @@ func TestPrefixChangeDeprecatesOld(t *testing.T) {
 	if len(out.Send) != 1 {
 		t.Fatal("no RA on change")
 	}
-	p := pios(out.Send[0].RA)
+	p := pios(dec(t, out.Send[0].RA))
 	o, n := p[oldS.Prefix.Addr()], p[newS.Prefix.Addr()]
 	if o == nil || o.PreferredLifetime != 0 || o.ValidLifetime != DefaultMaxValid || n == nil || n.PreferredLifetime != DefaultMaxPreferred {
 		t.Fatalf("old %+v new %+v", o, n)
@@ -239,7 +253,7 @@ func TestPrefixChangeDeprecatesOld(t *testing.T) {
 		if out.AddrsChanged {
 			addrsAfter = out.Addrs
 		}
-		if q := pios(out.Send[0].RA)[oldS.Prefix.Addr()]; q != nil {
+		if q := pios(dec(t, out.Send[0].RA))[oldS.Prefix.Addr()]; q != nil {
 			if q.PreferredLifetime != 0 {
 				t.Fatalf("old prefix preferred again: %+v", q)
 			}
@@ -273,7 +287,7 @@ func TestStop(t *testing.T) {
 	n := 0
 	for len(out.Send) > 0 {
 		n++
-		ra := out.Send[0].RA
+		ra := dec(t, out.Send[0].RA)
 		if ra.RouterLifetime != 0 || pios(ra)[netip.MustParseAddr("2001:db8:200:4400::")].PreferredLifetime != 0 {
 			t.Fatalf("final RA %+v", ra)
 		}

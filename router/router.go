@@ -65,6 +65,9 @@ type Options struct {
 	// ListenHTTP opens option metrics_listen's listener (net.Listen's
 	// TCP when nil).
 	ListenHTTP func(netip.AddrPort) (net.Listener, error)
+	// LAN opens a list lan interface's router advertisements (pd.go;
+	// ranet.Open on the kernel when nil).
+	LAN LANOpener
 }
 
 func (o *Options) defaults() {
@@ -114,13 +117,17 @@ type Daemon struct {
 	// answers keeps a flood of answers the router ignores or is refused
 	// to a few lines and a summary per interval.
 	answers *logsum.Summarizer
-	ops     *ops // publish.go
+	ops     *ops     // publish.go
+	pd      *pdState // prefix delegation and the LANs (pd.go)
 }
 
 func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateListConfig {
 	rc := binding.UpdateListConfig{
 		HoA: r.HomeAddress, HA: r.HomeAgent, HAv4: r.HomeAgentV4, MNPs: r.MNPs,
 		SPI: r.SPI, Key: r.Key, NAI: r.NAI, Lifetime: r.Lifetime, Logf: logf,
+	}
+	if r.PD != nil && r.PD.Enabled {
+		rc.MNPs = nil // implicit mode: the home agent knows the prefixes it delegated
 	}
 	for _, u := range r.Uplinks {
 		rc.Uplinks = append(rc.Uplinks, binding.UplinkConfig{Name: u.Name, BID: u.BID, Pri: u.Priority, Mode: u.Encap,
@@ -181,6 +188,9 @@ func Run(ctx context.Context, path string, opts Options) error {
 	if err := d.fwd.SetDirect(table); err != nil {
 		return err
 	}
+	if err := d.startPD(ctx); err != nil {
+		return err
+	}
 	go d.readPackets()
 	if err := d.startOps(); err != nil {
 		return err
@@ -192,6 +202,9 @@ func Run(ctx context.Context, path string, opts Options) error {
 
 func (d *Daemon) close() {
 	d.stopOps()
+	if d.pd != nil {
+		d.pd.cancel()
+	}
 	if d.fwd != nil {
 		d.fwd.Close()
 	}
@@ -360,6 +373,8 @@ func (d *Daemon) loop(ctx context.Context) error {
 		case <-timer.C:
 		case c := <-d.ctl.Calls():
 			d.control(c)
+		case ev := <-d.pdEvents():
+			d.pdHandle(ev)
 		case f := <-d.ops.calls.C:
 			f()
 		case <-d.ops.timer.C:
@@ -382,12 +397,14 @@ func (d *Daemon) afterChange() {
 	if g := d.br.Gen(); g != d.gen {
 		d.gen = g
 		d.fwd.SetBindings(d.br.Bindings(), func(i int) int { return d.uplinks[i].Link.MTU })
+		d.pdBindings()
 	}
 }
 
 // shutdown de-registers every binding, waiting up to 2 s for the answer.
 func (d *Daemon) shutdown() error {
 	d.stopping()
+	d.stopPD()
 	for _, s := range d.br.Shutdown(time.Now()) {
 		d.send(s)
 	}
@@ -453,9 +470,10 @@ func (d *Daemon) status(now time.Time) status.Router {
 		MNP: []string{}, Uptime: int64(now.Sub(d.start) / time.Second), Bindings: []status.Binding{},
 		Counters: d.br.Counters(d.dropped.Load()),
 	}
-	for _, p := range d.cfg.MNPs {
-		s.MNP = append(s.MNP, p.String())
+	for _, p := range d.mnps() {
+		s.MNP = append(s.MNP, p.Prefix.String())
 	}
+	s.PD, s.LANs = d.pdStatus(now)
 	for i, b := range d.br.Bindings() {
 		bs := status.Binding{BID: b.BID, Uplink: b.Uplink, Device: d.uplinks[i].Cfg.Device, Encap: b.Encap.String(),
 			State: b.State.String(), NAT: b.NAT, Traffic: d.fwd.Traffic(i)}

@@ -89,7 +89,7 @@ func HomeAgentFrom(f *config.File) (*HomeAgentPlan, error) {
 func Peers(ha *config.HomeAgent) []binding.Peer {
 	out := make([]binding.Peer, 0, len(ha.MobileRouters))
 	for _, m := range ha.MobileRouters {
-		out = append(out, binding.Peer{Name: m.Name, HoA: m.HomeAddress, SPI: m.SPI, Key: m.Key, NAI: m.NAI, MNPs: m.MNPs})
+		out = append(out, binding.Peer{Name: m.Name, HoA: m.HomeAddress, SPI: m.SPI, Key: m.Key, NAI: m.NAI, MNPs: m.MNPs, PD: m.PD})
 	}
 	return out
 }

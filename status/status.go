@@ -23,6 +23,10 @@ type Router struct {
 	Counters    Counters  `json:"counters"`
 	DataPlane   DataPlane `json:"dataplane"`
 	Runtime     Runtime   `json:"runtime"`
+	// Prefix delegation and the LANs' router advertisements: nil/empty
+	// when the router has neither.
+	PD   *RouterPD `json:"pd,omitempty"`
+	LANs []LAN     `json:"lans,omitempty"`
 }
 
 // HomeAgent is `nemod ctl status` of a home agent.
@@ -36,6 +40,8 @@ type HomeAgent struct {
 	Counters      Counters       `json:"counters"`
 	DataPlane     DataPlane      `json:"dataplane"`
 	Runtime       Runtime        `json:"runtime"`
+	// PD is the delegating router or relay; nil without one.
+	PD *HomeAgentPD `json:"pd,omitempty"`
 }
 
 // MobileRouter is one configured mobile router as its home agent sees it.
@@ -44,6 +50,53 @@ type MobileRouter struct {
 	HomeAddress string    `json:"home_address"`
 	MNP         []string  `json:"mnp"`
 	Bindings    []Binding `json:"bindings"`
+	// Leases are the prefixes delegated to it (option pd '1').
+	Leases []Lease `json:"leases,omitempty"`
+}
+
+// RouterPD is the mobile router's DHCPv6 prefix delegation (RFC 6276).
+type RouterPD struct {
+	State     string  `json:"state"`      // init, soliciting, requesting, bound, renewing, rebinding, releasing
+	Server    string  `json:"server"`     // where the relay sends: the home agent, port 547
+	ServerID  string  `json:"server_id"`  // the delegating server's DUID (hex), "" before the first
+	DUID      string  `json:"duid"`       // the router's own (hex)
+	ReqPrefix int     `json:"reqprefix"`  // the length asked for; 0: auto
+	Prefixes  []Lease `json:"prefixes"`   // held and valid
+	T1        int64   `json:"t1"`         // seconds until it renews; 0: not bound
+	T2        int64   `json:"t2"`         // seconds until it rebinds; 0: not bound
+	LeaseFile string  `json:"lease_file"` // where the lease is kept
+	// Counters are the client's and its shell's, by name.
+	Counters map[string]uint64 `json:"counters"`
+}
+
+// Lease is a delegated prefix with what is left of its lifetimes, in
+// seconds (4294967295: infinite), and when they end (RFC 3339).
+type Lease struct {
+	Prefix         string `json:"prefix"`
+	Preferred      int64  `json:"preferred"`
+	Valid          int64  `json:"valid"`
+	PreferredUntil string `json:"preferred_until"`
+	ValidUntil     string `json:"valid_until"`
+}
+
+// LAN is one list lan interface's router advertisements.
+type LAN struct {
+	Interface string `json:"interface"`
+	// Prefixes are the /64s advertised, with the router's address on each.
+	Prefixes []string `json:"prefixes"`
+	Address  []string `json:"addresses"`
+	// Counters are the advertiser's and its socket's, by name.
+	Counters map[string]uint64 `json:"counters"`
+}
+
+// HomeAgentPD is the home agent's delegating router or relay.
+type HomeAgentPD struct {
+	Mode      string `json:"mode"`             // "pool": built in; "relay": to an external server
+	Server    string `json:"server,omitempty"` // the external server, for relay
+	Listen    string `json:"listen"`           // the socket routers' relays send to
+	LeaseFile string `json:"lease_file,omitempty"`
+	// Counters are the state machine's and its socket's, by name.
+	Counters map[string]uint64 `json:"counters"`
 }
 
 // State is the mobile router's state as a whole, as the bus, the metrics

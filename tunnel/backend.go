@@ -25,6 +25,12 @@ type RouterPlane interface {
 	// SetFlows and SetDirect install the flow table and local breakout.
 	SetFlows(t *policy.Table)
 	SetDirect(t *policy.Table) error
+	// SendLocal, SetLocal and SetMNPs are prefix delegation's
+	// (local.go): the router's own packets through the tunnel, the
+	// packets back for it, and prefixes that change while it runs.
+	SendLocal(pkt []byte) error
+	SetLocal(take func(pkt []byte) bool)
+	SetMNPs(mnps []netip.Prefix) error
 	// Heard is uplink i's liveness clock: when the home agent was last
 	// heard through it.
 	Heard(i int) time.Time

@@ -29,6 +29,9 @@ type RouterSystem interface {
 	// everything the mobile network sends off its own links (see
 	// NetworkRoutes), and the router's own traffic from the home address.
 	RouteNetwork(r NetworkRoutes) error
+	// SetMNPs replaces the mobile network prefixes of RouteNetwork's
+	// routing (delegated prefixes come and go while it runs).
+	SetMNPs(mnps []netip.Prefix) error
 	// SetBreakout installs exactly the local breakout of b (none when it
 	// has no entries).
 	SetBreakout(b Breakout) error

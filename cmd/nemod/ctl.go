@@ -112,6 +112,9 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 	default:
 		return fmt.Errorf("unknown role %q", role.Role)
 	}
+	if err := printPD(tw, role.Role, raw); err != nil {
+		return err
+	}
 	var c struct {
 		Counters status.Counters `json:"counters"`
 	}

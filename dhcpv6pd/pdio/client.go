@@ -43,6 +43,33 @@ type ClientRunner struct {
 	release chan chan struct{}
 	mu      sync.Mutex
 	c       ClientCounters
+	st      ClientStatus
+}
+
+// ClientStatus is the client as it was after the last thing it did, for
+// the daemon's status: the client itself belongs to the Run goroutine.
+type ClientStatus struct {
+	State    dhcpv6pd.State
+	Lease    *dhcpv6pd.Lease
+	Counters dhcpv6pd.ClientCounters
+}
+
+// Status returns the client's last state.
+func (r *ClientRunner) Status() ClientStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.st
+	st.Lease = st.Lease.Clone()
+	return st
+}
+
+// snapshot records the client's state; on the Run goroutine (or before
+// Run starts).
+func (r *ClientRunner) snapshot() {
+	st := ClientStatus{State: r.client.State(), Lease: r.client.Lease(), Counters: r.client.ClientCounters}
+	r.mu.Lock()
+	r.st = st
+	r.mu.Unlock()
 }
 
 // ClientOptions are the parts of a ClientRunner besides the client.
@@ -95,6 +122,7 @@ func NewClientRunner(cfg dhcpv6pd.ClientConfig, opts ClientOptions) (*ClientRunn
 		// Keep the DUID from the first start on.
 		cr.persist()
 	}
+	cr.snapshot()
 	return cr, nil
 }
 
@@ -182,6 +210,7 @@ func (r *ClientRunner) apply(out dhcpv6pd.Output) {
 	if out.StateChanged {
 		r.persist()
 	}
+	r.snapshot()
 	if len(out.Events) > 0 && r.onEvents != nil {
 		r.onEvents(out.Events)
 	}

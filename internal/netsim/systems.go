@@ -52,7 +52,15 @@ func (s *RouterSystem) RouteNetwork(r tunnel.NetworkRoutes) error {
 	return nil
 }
 
-// Routes is what RouteNetwork was given.
+// SetMNPs implements tunnel.RouterSystem: Routes reports them from now on.
+func (s *RouterSystem) SetMNPs(mnps []netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routes.MNPs = append([]netip.Prefix(nil), mnps...)
+	return nil
+}
+
+// Routes is what RouteNetwork was given, with the prefixes SetMNPs gave.
 func (s *RouterSystem) Routes() tunnel.NetworkRoutes {
 	s.mu.Lock()
 	defer s.mu.Unlock()

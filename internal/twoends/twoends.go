@@ -8,6 +8,7 @@ package twoends
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,9 +22,12 @@ import (
 	"time"
 
 	"nemod/control"
+	"nemod/dhcpv6pd/pdio"
 	"nemod/homeagent"
 	"nemod/internal/netsim"
 	"nemod/lab"
+	"nemod/ra"
+	"nemod/ra/ranet"
 	"nemod/router"
 	"nemod/status"
 )
@@ -51,6 +55,7 @@ type Ends struct {
 	mu            sync.Mutex
 	monitorStarts int
 	cancel        context.CancelFunc
+	ctx           context.Context
 	mrDone        chan error
 	haDone        chan error
 	monitors      []*stoppable
@@ -61,6 +66,10 @@ type Ends struct {
 	// listens: on this machine's loopback, at a free port (the
 	// configured address would clash between test processes).
 	MRHTTP, HAHTTP string
+	lans           map[string]*netsim.LANLink
+	// WrapDHCPv6, when set, wraps the home agent's DHCPv6 socket (a test
+	// puts an external server behind it).
+	WrapDHCPv6 func(pdio.Conn) pdio.Conn
 }
 
 // New builds the network and writes the configurations; extra is added to
@@ -101,7 +110,7 @@ func (e *Ends) write(path, text string) {
 func (e *Ends) Start() {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
+	e.cancel, e.ctx = cancel, ctx
 	e.StartHA(ctx)
 	e.StartMR(ctx)
 }
@@ -114,6 +123,7 @@ func (e *Ends) StartHA(ctx context.Context) {
 		e.haDone <- homeagent.Run(ctx, e.HAConf, homeagent.Options{
 			Logger: slog.New(slog.NewTextHandler(e.HALog, nil)), Stack: e.HAHost.Stack(), System: e.HASys,
 			KernelMIP6: func() bool { return false }, Signals: e.HASignals, ListenHTTP: e.listenHTTP(&e.HAHTTP),
+			DHCPv6: e.dhcpv6,
 		})
 	}()
 	e.waitSocket(e.HASock, e.haDone, "home agent")
@@ -128,6 +138,7 @@ func (e *Ends) StartMR(ctx context.Context) {
 		e.mrDone <- router.Run(ctx, e.MRConf, router.Options{
 			Logger: slog.New(slog.NewTextHandler(e.MRLog, nil)), Stack: e.MRHost.Stack(), System: e.MRSys,
 			Monitor: e.monitor, Signals: e.MRSignals, ListenHTTP: e.listenHTTP(&e.MRHTTP),
+			LAN: e.openLAN,
 		})
 	}()
 	e.waitSocket(e.MRSock, e.mrDone, "mobile router")
@@ -153,6 +164,39 @@ func (e *Ends) HTTP(at *string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return *at
+}
+
+// dhcpv6 is the home agent's DHCPv6 socket: on the far side of its TUN
+// device, where the kernel would deliver what its routers' relays send
+// through their tunnels.
+func (e *Ends) dhcpv6(addr netip.AddrPort) (pdio.Conn, error) {
+	t := e.HATUN()
+	if t == nil {
+		return nil, errors.New("no TUN device yet")
+	}
+	if e.WrapDHCPv6 != nil {
+		return e.WrapDHCPv6(t.ListenUDP(addr)), nil
+	}
+	return t.ListenUDP(addr), nil
+}
+
+// openLAN runs a LAN's router advertisements on a netsim link.
+func (e *Ends) openLAN(ifname string, adv *ra.Advertiser) (*ranet.LAN, error) {
+	l := netsim.NewLANLink()
+	e.mu.Lock()
+	if e.lans == nil {
+		e.lans = map[string]*netsim.LANLink{}
+	}
+	e.lans[ifname] = l
+	e.mu.Unlock()
+	return ranet.NewLAN(ifname, l, adv, l), nil
+}
+
+// LAN is the router's current link of that name (nil before it opened).
+func (e *Ends) LAN(ifname string) *netsim.LANLink {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lans[ifname]
 }
 
 // monitor starts netsim's monitor of the router's host, wrapped so that a
@@ -234,6 +278,37 @@ func (e *Ends) StopMR() error {
 		e.t.Fatalf("router did not stop\n%s", e.logs())
 		return nil
 	}
+}
+
+// StopHA sends the home agent SIGTERM and waits for it to exit.
+func (e *Ends) StopHA() error {
+	e.HASignals <- syscall.SIGTERM
+	select {
+	case err := <-e.haDone:
+		e.haDone = nil
+		return err
+	case <-time.After(5 * time.Second):
+		e.t.Fatalf("home agent did not stop\n%s", e.logs())
+		return nil
+	}
+}
+
+// RestartHA stops the home agent and starts it again.
+func (e *Ends) RestartHA() {
+	e.t.Helper()
+	if err := e.StopHA(); err != nil {
+		e.t.Fatalf("home agent: %v", err)
+	}
+	e.StartHA(e.ctx)
+}
+
+// RestartMR stops the router (SIGTERM) and starts it again.
+func (e *Ends) RestartMR() {
+	e.t.Helper()
+	if err := e.StopMR(); err != nil {
+		e.t.Fatalf("router: %v", err)
+	}
+	e.StartMR(e.ctx)
 }
 
 // Stop ends both daemons (the test's cleanup does it too).

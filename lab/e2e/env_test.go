@@ -123,6 +123,9 @@ func (e *env) startMR() {
 	e.waitSocket(e.mrSock)
 }
 
+// waitSocket waits until the daemon answers on its control socket: the
+// socket file exists a moment before the daemon listens on it (bind, then
+// listen), and a status asked in between is refused.
 func (e *env) waitSocket(path string) {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -135,7 +138,7 @@ func (e *env) waitSocket(path string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	e.t.Fatalf("daemon never created %s", path)
+	e.t.Fatalf("daemon never answered on %s", path)
 }
 
 // status asks a daemon for its status straight through its control socket:

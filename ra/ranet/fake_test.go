@@ -38,7 +38,11 @@ func (f *fakeConn) ReadRaw(b []byte) (int, *ipv6.ControlMessage, netip.Addr, err
 	}
 }
 
-func (f *fakeConn) WriteTo(m ndp.Message, _ *ipv6.ControlMessage, dst netip.Addr) error {
+func (f *fakeConn) WriteTo(b []byte, _ *ipv6.ControlMessage, dst netip.Addr) error {
+	m, err := ndp.ParseMessage(b)
+	if err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.writes = append(f.writes, m)

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv6"
 
@@ -96,11 +95,57 @@ func (n *Netlink) SetAddrs(ifname string, want []netip.Prefix) error {
 	return errors.Join(errs...)
 }
 
-// Conn is what a LAN needs of its ICMPv6 socket; *ndp.Conn is one.
+// Conn is what a LAN needs of its ICMPv6 socket (Open makes the real
+// one): WriteTo sends an ICMPv6 message, the kernel filling in its
+// checksum.
 type Conn interface {
 	ReadRaw(b []byte) (int, *ipv6.ControlMessage, netip.Addr, error)
-	WriteTo(m ndp.Message, cm *ipv6.ControlMessage, dst netip.Addr) error
+	WriteTo(b []byte, cm *ipv6.ControlMessage, dst netip.Addr) error
 	Close() error
+}
+
+// icmpConn is the raw ICMPv6 socket of one interface.
+type icmpConn struct {
+	pc   *ipv6.PacketConn
+	c    net.PacketConn
+	zone string
+}
+
+func (c *icmpConn) ReadRaw(b []byte) (int, *ipv6.ControlMessage, netip.Addr, error) {
+	n, cm, src, err := c.pc.ReadFrom(b)
+	if err != nil {
+		return n, cm, netip.Addr{}, err
+	}
+	var a netip.Addr
+	if ia, ok := src.(*net.IPAddr); ok {
+		a, _ = netip.AddrFromSlice(ia.IP)
+		a = a.WithZone(ia.Zone)
+	}
+	return n, cm, a, nil
+}
+
+func (c *icmpConn) WriteTo(b []byte, cm *ipv6.ControlMessage, dst netip.Addr) error {
+	_, err := c.pc.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: c.zone})
+	return err
+}
+
+func (c *icmpConn) Close() error { return c.c.Close() }
+
+// linkLocal is the interface's link-local address, once DAD let it be
+// used.
+func linkLocal(ifi *net.Interface) (netip.Addr, error) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Is6() && ip.IsLinkLocalUnicast() {
+				return ip, nil
+			}
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("%s has no IPv6 link-local address", ifi.Name)
 }
 
 // NewLAN runs a LAN on any Conn (Open makes the real one).
@@ -146,24 +191,44 @@ func Open(ifname string, adv *ra.Advertiser, addrs AddrSetter) (*LAN, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, _, err := ndp.Listen(ifi, ndp.LinkLocal)
+	ll, err := linkLocal(ifi)
 	if err != nil {
 		return nil, fmt.Errorf("ra on %s: %w", ifname, err)
+	}
+	c, err := net.ListenPacket("ip6:ipv6-icmp", ll.WithZone(ifname).String())
+	if err != nil {
+		return nil, fmt.Errorf("ra on %s: %w", ifname, err)
+	}
+	conn := &icmpConn{pc: ipv6.NewPacketConn(c), c: c, zone: ifname}
+	fail := func(what string, err error) (*LAN, error) {
+		c.Close()
+		return nil, fmt.Errorf("ra on %s: %s: %w", ifname, what, err)
+	}
+	// Neighbor Discovery's hop limit both ways (RFC 4861 §6.1.2), RAs to
+	// ff02::1 out of this interface only.
+	if err := conn.pc.SetHopLimit(255); err != nil {
+		return fail("hop limit", err)
+	}
+	if err := conn.pc.SetMulticastHopLimit(255); err != nil {
+		return fail("multicast hop limit", err)
+	}
+	if err := conn.pc.SetMulticastInterface(ifi); err != nil {
+		return fail("multicast interface", err)
+	}
+	if err := conn.pc.SetMulticastLoopback(false); err != nil {
+		return fail("multicast loopback", err)
 	}
 	var f ipv6.ICMPFilter
 	f.SetAll(true)
 	f.Accept(ipv6.ICMPTypeRouterSolicitation)
-	if err := conn.SetICMPFilter(&f); err != nil {
-		conn.Close()
-		return nil, err
+	if err := conn.pc.SetICMPFilter(&f); err != nil {
+		return fail("ICMPv6 filter", err)
 	}
-	if err := conn.SetControlMessage(ipv6.FlagHopLimit, true); err != nil {
-		conn.Close()
-		return nil, err
+	if err := conn.pc.SetControlMessage(ipv6.FlagHopLimit, true); err != nil {
+		return fail("hop limit reports", err)
 	}
-	if err := conn.JoinGroup(AllRouters); err != nil {
-		conn.Close()
-		return nil, err
+	if err := conn.pc.JoinGroup(ifi, &net.IPAddr{IP: AllRouters.AsSlice()}); err != nil {
+		return fail("all-routers group", err)
 	}
 	return NewLAN(ifname, conn, adv, addrs), nil
 }
@@ -263,7 +328,7 @@ func (l *LAN) apply(out ra.Output) {
 		}
 	}
 	for _, s := range out.Send {
-		err := l.conn.WriteTo(s.RA, nil, s.Dst)
+		err := l.conn.WriteTo(s.RA.Marshal(), nil, s.Dst)
 		l.mu.Lock()
 		if err != nil {
 			l.counts.SendErrors++
