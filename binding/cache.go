@@ -74,8 +74,8 @@ type Entry struct {
 	dynamic   bool
 	authUntil time.Time
 	hasSeq    bool
-	lastSeq uint16
-	lastTS  uint64
+	lastSeq   uint16
+	lastTS    uint64
 }
 
 // Registered reports whether the entry has at least one binding.

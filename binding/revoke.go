@@ -44,11 +44,11 @@ type Revocation struct {
 	// one to be done.
 	ID uint64
 
-	ts     uint64
-	auth   *nemo.Authenticator
-	spi    uint32
-	sends  []Result // one per revoked binding's path; transmissions rotate
-	next   time.Time
+	ts    uint64
+	auth  *nemo.Authenticator
+	spi   uint32
+	sends []Result // one per revoked binding's path; transmissions rotate
+	next  time.Time
 }
 
 type revoking struct {
