@@ -53,6 +53,9 @@ var reloadable = map[string]map[string]bool{
 		"lifetime":       true,
 		"replay_window":  true,
 		"default_policy": true,
+		// A new holdoff applies to the bindings revoked from then on; the
+		// reload itself ends the holdoffs running.
+		"revoked_holdoff": true,
 	},
 	"uplink": {
 		"probe_interval": true,
@@ -67,6 +70,8 @@ var reloadable = map[string]map[string]bool{
 		"max_lifetime":     true,
 		"replay_window":    true,
 		"liveness_timeout": true,
+		// The routes stay in the table they were installed in.
+		"route_table": false,
 	},
 	"mobile_router": {
 		"": true, "home_address": true, "spi": true, "key": true, "nai": true, "mnp": true,
@@ -169,6 +174,7 @@ func DiffRouter(old, new *Router) []Change {
 	opt("control_socket", old.ControlSocket != new.ControlSocket)
 	opt("replay_window", old.ReplayWindow != new.ReplayWindow)
 	opt("default_policy", old.DefaultPolicy != new.DefaultPolicy)
+	opt("revoked_holdoff", old.RevokedHoldoff != new.RevokedHoldoff)
 
 	named(old.Uplinks, new.Uplinks, func(u *Uplink) string { return u.Name },
 		func(o, n *Uplink) {
@@ -244,6 +250,7 @@ func DiffHomeAgent(old, new *HomeAgent) []Change {
 	opt("control_socket", old.ControlSocket != new.ControlSocket)
 	opt("replay_window", old.ReplayWindow != new.ReplayWindow)
 	opt("liveness_timeout", old.LivenessTimeout != new.LivenessTimeout)
+	opt("route_table", old.RouteTable != new.RouteTable)
 	named(old.MobileRouters, new.MobileRouters, func(m *MobileRouter) string { return m.Name },
 		func(o, n *MobileRouter) {
 			opt := func(option string, changed bool) { d.option("mobile_router", n.Name, n.Line, option, changed) }

@@ -483,6 +483,7 @@ func (d *decoder) router(x *section, uplinks, policies, rules []*section) *Route
 	r.ReplayWindow = x.seconds("replay_window", DefaultReplayWindow, minReplayWindow, maxReplayWindow)
 	defPolicy, defOpt, _ := x.scalar("default_policy")
 	r.DefaultPolicy = defPolicy
+	x.routerFleet(r)
 	x.finish()
 
 	// Uplinks. A mistake in one is reported once; its name still counts
@@ -763,6 +764,7 @@ func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
 	}); ok {
 		h.LivenessTimeout = iv
 	}
+	x.homeAgentFleet(h)
 	x.finish()
 
 	hoas := make(map[netip.Addr]*section)
