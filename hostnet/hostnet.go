@@ -190,9 +190,15 @@ func (r *Router) Close() error {
 
 // Agent is the home agent's host side.
 type Agent struct {
+	// Table is the routing table the routes go into (option route_table);
+	// 0 is the main table. A routing daemon exports the routes of
+	// protocol RouteProtocol from it to the operator's network.
+	Table int
 	index int
 	have  map[netip.Prefix]bool
 }
+
+var _ tunnel.RouteChanger = (*Agent)(nil)
 
 var _ tunnel.AgentSystem = (*Agent)(nil)
 
@@ -213,14 +219,53 @@ func (a *Agent) OpenTUN(name string, mtu int) (tunnel.Device, error) {
 	return t, nil
 }
 
+func (a *Agent) table() int {
+	if a.Table == unix.RT_TABLE_MAIN {
+		return 0
+	}
+	return a.Table
+}
+
+func (a *Agent) open(device string) error {
+	if a.have != nil {
+		return nil
+	}
+	idx, err := linkIndex(device)
+	if err != nil {
+		return err
+	}
+	a.index, a.have = idx, map[netip.Prefix]bool{}
+	return nil
+}
+
+// RouteChange implements tunnel.RouteChanger: one registration's routes.
+func (a *Agent) RouteChange(device string, add, del []netip.Prefix) error {
+	if err := a.open(device); err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range add {
+		p = p.Masked()
+		if err := netlink.RouteReplace(route(a.index, p, a.table())); err != nil {
+			errs = append(errs, fmt.Errorf("route %s: %w", p, err))
+			continue
+		}
+		a.have[p] = true
+	}
+	for _, p := range del {
+		p = p.Masked()
+		if a.have[p] {
+			netlink.RouteDel(route(a.index, p, a.table()))
+			delete(a.have, p)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // RoutePrefixes implements tunnel.AgentSystem.
 func (a *Agent) RoutePrefixes(device string, want []netip.Prefix) error {
-	if a.have == nil {
-		idx, err := linkIndex(device)
-		if err != nil {
-			return err
-		}
-		a.index, a.have = idx, map[netip.Prefix]bool{}
+	if err := a.open(device); err != nil {
+		return err
 	}
 	next := make(map[netip.Prefix]bool, len(want))
 	var errs []error
@@ -230,13 +275,13 @@ func (a *Agent) RoutePrefixes(device string, want []netip.Prefix) error {
 		if a.have[p] {
 			continue
 		}
-		if err := netlink.RouteReplace(route(a.index, p, 0)); err != nil {
+		if err := netlink.RouteReplace(route(a.index, p, a.table())); err != nil {
 			errs = append(errs, fmt.Errorf("route %s: %w", p, err))
 		}
 	}
 	for p := range a.have {
 		if !next[p] {
-			netlink.RouteDel(route(a.index, p, 0))
+			netlink.RouteDel(route(a.index, p, a.table()))
 		}
 	}
 	a.have = next
@@ -246,7 +291,7 @@ func (a *Agent) RoutePrefixes(device string, want []netip.Prefix) error {
 // Close implements tunnel.AgentSystem.
 func (a *Agent) Close() error {
 	for p := range a.have {
-		netlink.RouteDel(route(a.index, p, 0))
+		netlink.RouteDel(route(a.index, p, a.table()))
 	}
 	a.have = nil
 	return nil

@@ -2,6 +2,7 @@ package netsim
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 
 	"nemod/tunnel"
@@ -96,6 +97,8 @@ func (s *RouterSystem) Close() error {
 type AgentSystem struct {
 	RouterSystem
 	prefixes []netip.Prefix
+	// RouteChanges counts the RouteChange calls.
+	RouteChanges int
 }
 
 var _ tunnel.AgentSystem = (*AgentSystem)(nil)
@@ -108,7 +111,22 @@ func (s *AgentSystem) RoutePrefixes(device string, prefixes []netip.Prefix) erro
 	return nil
 }
 
-// Prefixes returns what RoutePrefixes was last given.
+// RouteChange implements tunnel.RouteChanger.
+func (s *AgentSystem) RouteChange(device string, add, del []netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range add {
+		if !slices.Contains(s.prefixes, p) {
+			s.prefixes = append(s.prefixes, p)
+		}
+	}
+	s.prefixes = slices.DeleteFunc(s.prefixes, func(p netip.Prefix) bool { return slices.Contains(del, p) })
+	s.RouteChanges++
+	return nil
+}
+
+// Prefixes returns what is routed into the device: what RoutePrefixes was
+// last given, changed by RouteChange since.
 func (s *AgentSystem) Prefixes() []netip.Prefix {
 	s.mu.Lock()
 	defer s.mu.Unlock()
