@@ -51,6 +51,7 @@ type AgentPlane interface {
 	Commit()
 	Routed() []netip.Prefix
 	Hairpin() status.Hairpin
+	RouterTraffic(hoa netip.Addr) status.Traffic
 }
 
 var (

@@ -203,3 +203,18 @@ func (h *HA) Routed() []netip.Prefix {
 func (h *HA) Hairpin() status.Hairpin {
 	return status.Hairpin{Packets: h.fleet.hpPackets.Load(), Octets: h.fleet.hpOctets.Load(), Dropped: h.fleet.hpDropped.Load()}
 }
+
+// RouterTraffic returns the counts of every binding a router has had.
+func (h *HA) RouterTraffic(hoa netip.Addr) status.Traffic {
+	var t status.Traffic
+	if s := h.slots[hoa]; s != nil {
+		for _, st := range s.stats {
+			x := st.Traffic()
+			t.TxPackets += x.TxPackets
+			t.TxBytes += x.TxBytes
+			t.RxPackets += x.RxPackets
+			t.RxBytes += x.RxBytes
+		}
+	}
+	return t
+}
