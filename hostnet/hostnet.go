@@ -196,9 +196,11 @@ type Agent struct {
 	Table int
 	index int
 	have  map[netip.Prefix]bool
+	// nl keeps one netlink socket for the route changes: a registration
+	// changes a route or two, and a socket per change would cost more
+	// than the registration.
+	nl *netlink.Handle
 }
-
-var _ tunnel.RouteChanger = (*Agent)(nil)
 
 var _ tunnel.AgentSystem = (*Agent)(nil)
 
@@ -234,30 +236,27 @@ func (a *Agent) open(device string) error {
 	if err != nil {
 		return err
 	}
+	if a.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+		return err
+	}
 	a.index, a.have = idx, map[netip.Prefix]bool{}
 	return nil
 }
 
-// RouteChange implements tunnel.RouteChanger: one registration's routes.
+// RouteChange implements tunnel.AgentSystem: one registration's routes.
+// They are not remembered here: Close finds them by their protocol.
 func (a *Agent) RouteChange(device string, add, del []netip.Prefix) error {
 	if err := a.open(device); err != nil {
 		return err
 	}
 	var errs []error
 	for _, p := range add {
-		p = p.Masked()
-		if err := netlink.RouteReplace(route(a.index, p, a.table())); err != nil {
+		if err := a.nl.RouteReplace(route(a.index, p.Masked(), a.table())); err != nil {
 			errs = append(errs, fmt.Errorf("route %s: %w", p, err))
-			continue
 		}
-		a.have[p] = true
 	}
 	for _, p := range del {
-		p = p.Masked()
-		if a.have[p] {
-			netlink.RouteDel(route(a.index, p, a.table()))
-			delete(a.have, p)
-		}
+		a.nl.RouteDel(route(a.index, p.Masked(), a.table()))
 	}
 	return errors.Join(errs...)
 }
@@ -275,13 +274,13 @@ func (a *Agent) RoutePrefixes(device string, want []netip.Prefix) error {
 		if a.have[p] {
 			continue
 		}
-		if err := netlink.RouteReplace(route(a.index, p, a.table())); err != nil {
+		if err := a.nl.RouteReplace(route(a.index, p, a.table())); err != nil {
 			errs = append(errs, fmt.Errorf("route %s: %w", p, err))
 		}
 	}
 	for p := range a.have {
 		if !next[p] {
-			netlink.RouteDel(route(a.index, p, a.table()))
+			a.nl.RouteDel(route(a.index, p, a.table()))
 		}
 	}
 	a.have = next
@@ -291,8 +290,25 @@ func (a *Agent) RoutePrefixes(device string, want []netip.Prefix) error {
 // Close implements tunnel.AgentSystem.
 func (a *Agent) Close() error {
 	for p := range a.have {
-		netlink.RouteDel(route(a.index, p, a.table()))
+		a.nl.RouteDel(route(a.index, p, a.table()))
+	}
+	if a.nl != nil {
+		// The registrations' routes: every route of ours into the device.
+		filter := &netlink.Route{LinkIndex: a.index, Protocol: RouteProtocol, Table: a.table()}
+		mask := uint64(netlink.RT_FILTER_OIF | netlink.RT_FILTER_PROTOCOL | netlink.RT_FILTER_TABLE)
+		if filter.Table == 0 {
+			filter.Table = unix.RT_TABLE_MAIN
+		}
+		if rs, err := a.nl.RouteListFiltered(unix.AF_INET6, filter, mask); err == nil {
+			for i := range rs {
+				a.nl.RouteDel(&rs[i])
+			}
+		}
 	}
 	a.have = nil
+	if a.nl != nil {
+		a.nl.Close()
+		a.nl = nil
+	}
 	return nil
 }

@@ -20,9 +20,6 @@ import (
 type fleet struct {
 	static  []HARouter
 	dynamic map[netip.Addr]HARouter
-	// routed is what each router has announced: its home address and the
-	// prefixes it registered, while it has bindings.
-	routed map[netip.Addr][]netip.Prefix
 	// dirty: routers were added or removed since the lookup table was
 	// built; Commit builds it again.
 	dirty     bool
@@ -31,17 +28,8 @@ type fleet struct {
 	hpPackets, hpOctets, hpDropped atomic.Uint64
 }
 
-// RouteChanger is what an AgentSystem offers to change the routes one at
-// a time: a registration adds its router's, a de-registration removes
-// them, without the whole set being given again. An AgentSystem without
-// it is given the whole set (RoutePrefixes).
-type RouteChanger interface {
-	RouteChange(device string, add, del []netip.Prefix) error
-}
-
 func (h *HA) fleetInit() {
 	h.fleet.dynamic = map[netip.Addr]HARouter{}
-	h.fleet.routed = map[netip.Addr][]netip.Prefix{}
 	h.fleet.routeErrs = logsum.New("route changes failed", 3, 10*time.Second)
 }
 
@@ -53,15 +41,7 @@ func (h *HA) setRouters(routers []HARouter) error {
 		delete(h.fleet.dynamic, r.HoA) // a configured router takes precedence
 	}
 	h.build()
-	want := []netip.Prefix{h.cfg.HomePrefix}
-	for hoa, ps := range h.fleet.routed {
-		if h.slots[hoa] == nil {
-			delete(h.fleet.routed, hoa)
-			continue
-		}
-		want = append(want, ps...)
-	}
-	return h.sys.RoutePrefixes(h.tun.Name(), want)
+	return h.sys.RoutePrefixes(h.tun.Name(), []netip.Prefix{h.cfg.HomePrefix})
 }
 
 // build makes the lookup table and the slots from the configured and the
@@ -90,6 +70,9 @@ func (h *HA) build() {
 		if slots[hoa] == nil {
 			for _, o := range s.outers {
 				h.byOuter.Delete(o)
+			}
+			if v := s.view.Swap(nil); v != nil {
+				h.announce(hoa, v, nil)
 			}
 		}
 	}
@@ -137,17 +120,10 @@ func (h *HA) Commit() {
 }
 
 // announce follows a router's registration into the routes: its home
-// address and the prefixes it registered while it has bindings, none
-// otherwise.
-func (h *HA) announce(hoa netip.Addr, v *routerView) {
-	var want []netip.Prefix
-	if v != nil {
-		want = append(want, netip.PrefixFrom(hoa, 128))
-		for _, p := range v.prefixes {
-			want = append(want, p.Masked())
-		}
-	}
-	have := h.fleet.routed[hoa]
+// address and the prefixes it registered while it has bindings (the view
+// new), none otherwise; old is the view before.
+func (h *HA) announce(hoa netip.Addr, old, new *routerView) {
+	have, want := routesOf(hoa, old), routesOf(hoa, new)
 	var add, del []netip.Prefix
 	for _, p := range want {
 		if !slices.Contains(have, p) {
@@ -162,32 +138,30 @@ func (h *HA) announce(hoa netip.Addr, v *routerView) {
 	if len(add) == 0 && len(del) == 0 {
 		return
 	}
-	if len(want) == 0 {
-		delete(h.fleet.routed, hoa)
-	} else {
-		h.fleet.routed[hoa] = want
-	}
-	var err error
-	if rc, ok := h.sys.(RouteChanger); ok {
-		err = rc.RouteChange(h.tun.Name(), add, del)
-	} else {
-		all := []netip.Prefix{h.cfg.HomePrefix}
-		for _, ps := range h.fleet.routed {
-			all = append(all, ps...)
-		}
-		err = h.sys.RoutePrefixes(h.tun.Name(), all)
-	}
-	if err != nil && h.fleet.routeErrs.Admit("route", time.Now()) {
+	if err := h.sys.RouteChange(h.tun.Name(), add, del); err != nil && h.fleet.routeErrs.Admit("route", time.Now()) {
 		h.log.Warn("routes of a mobile router", "home_address", hoa, "err", err)
 	}
+}
+
+// routesOf is what a view announces.
+func routesOf(hoa netip.Addr, v *routerView) []netip.Prefix {
+	if v == nil {
+		return nil
+	}
+	out := make([]netip.Prefix, 0, 1+len(v.prefixes))
+	out = append(out, netip.PrefixFrom(hoa, 128))
+	for _, p := range v.prefixes {
+		out = append(out, p.Masked())
+	}
+	return out
 }
 
 // Routed returns the prefixes announced for registered routers (their
 // home addresses as /128 and their registered prefixes), sorted.
 func (h *HA) Routed() []netip.Prefix {
 	var out []netip.Prefix
-	for _, ps := range h.fleet.routed {
-		out = append(out, ps...)
+	for hoa, s := range h.slots {
+		out = append(out, routesOf(hoa, s.view.Load())...)
 	}
 	slices.SortFunc(out, func(a, b netip.Prefix) int {
 		if c := a.Addr().Compare(b.Addr()); c != 0 {

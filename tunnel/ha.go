@@ -158,7 +158,7 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 	s.outers = s.outers[:0]
 	if len(bindings) == 0 {
 		s.view.Store(nil)
-		h.announce(hoa, nil)
+		h.announce(hoa, old, nil)
 		return
 	}
 	now := time.Now().UnixNano()
@@ -190,7 +190,7 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 		s.outers = append(s.outers, b.Outer)
 	}
 	s.view.Store(v)
-	h.announce(hoa, v)
+	h.announce(hoa, old, v)
 }
 
 // readTUN carries packets towards the mobile networks: each by the

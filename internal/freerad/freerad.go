@@ -30,9 +30,20 @@ import (
 	"nemod/internal/testenv"
 )
 
+// T is what a server needs of its caller: a test (testing.TB), or a
+// benchmark's stand-in.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+	Failed() bool
+}
+
 // Server is one FreeRADIUS.
 type Server struct {
-	t      testing.TB
+	t      T
 	Dir    string
 	Port   int // authentication; accounting on Port+1
 	Secret []byte
@@ -53,9 +64,12 @@ type Options struct {
 	Clients []netip.Addr
 	// Port is the authentication port (a free one when 0).
 	Port int
-	// Exec runs the server's command (in a network namespace, say);
-	// exec.Command when nil.
+	// Exec runs the server's command (in a network namespace, say, where
+	// it runs as root); exec.Command when nil, as nobody under root.
 	Exec func(name string, args ...string) *exec.Cmd
+	// Dial reaches the server to see that it is up (net.DialUDP when
+	// nil): from inside the namespace Exec runs it in.
+	Dial func(a netip.AddrPort) (net.Conn, error)
 }
 
 // radiusdConf is a minimal radiusd.conf: the files module for
@@ -159,7 +173,7 @@ server default {
 `
 
 // RandomSecret returns a fresh shared secret.
-func RandomSecret(t testing.TB) []byte {
+func RandomSecret(t T) []byte {
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
@@ -169,7 +183,7 @@ func RandomSecret(t testing.TB) []byte {
 
 // freePortPair finds a port free for UDP on 127.0.0.1 and ::1, with the
 // next one free too (for accounting).
-func freePortPair(t testing.TB) int {
+func freePortPair(t T) int {
 	t.Helper()
 	for range 50 {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -203,9 +217,11 @@ func freePortPair(t testing.TB) int {
 }
 
 // Start starts a server with opts.
-func Start(t testing.TB, opts Options) *Server {
+func Start(t T, opts Options) *Server {
 	t.Helper()
-	testenv.NeedTool(t, "freeradius")
+	if tb, ok := t.(testing.TB); ok {
+		testenv.NeedTool(tb, "freeradius")
+	}
 	if opts.Secret == nil {
 		opts.Secret = RandomSecret(t)
 	}
@@ -272,7 +288,7 @@ func Start(t testing.TB, opts Options) *Server {
 	return s
 }
 
-func nobody(t testing.TB) (int, int) {
+func nobody(t T) (int, int) {
 	u, err := user.Lookup("nobody")
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +321,7 @@ func (s *Server) Start() {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Pdeathsig = true, syscall.SIGKILL
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && s.opts.Exec == nil {
 		// Unprivileged from the start; Go sets the parent-death signal
 		// after the credentials, so a crashed test leaves no server.
 		uid, gid := nobody(t)
@@ -357,7 +373,13 @@ func spawnLocked(cmd *exec.Cmd) error {
 // answersStatus reports whether the server answers a Status-Server
 // (RFC 5997, with the Message-Authenticator it requires) at a.
 func (s *Server) answersStatus(a netip.AddrPort) bool {
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(a))
+	var conn net.Conn
+	var err error
+	if s.opts.Dial != nil {
+		conn, err = s.opts.Dial(a)
+	} else {
+		conn, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(a))
+	}
 	if err != nil {
 		return false
 	}

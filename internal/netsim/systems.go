@@ -96,7 +96,7 @@ func (s *RouterSystem) Close() error {
 // AgentSystem is a home agent's host side for tests.
 type AgentSystem struct {
 	RouterSystem
-	prefixes []netip.Prefix
+	prefixes, changed []netip.Prefix
 	// RouteChanges counts the RouteChange calls.
 	RouteChanges int
 }
@@ -111,24 +111,24 @@ func (s *AgentSystem) RoutePrefixes(device string, prefixes []netip.Prefix) erro
 	return nil
 }
 
-// RouteChange implements tunnel.RouteChanger.
+// RouteChange implements tunnel.AgentSystem.
 func (s *AgentSystem) RouteChange(device string, add, del []netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range add {
-		if !slices.Contains(s.prefixes, p) {
-			s.prefixes = append(s.prefixes, p)
+		if !slices.Contains(s.changed, p) {
+			s.changed = append(s.changed, p)
 		}
 	}
-	s.prefixes = slices.DeleteFunc(s.prefixes, func(p netip.Prefix) bool { return slices.Contains(del, p) })
+	s.changed = slices.DeleteFunc(s.changed, func(p netip.Prefix) bool { return slices.Contains(del, p) })
 	s.RouteChanges++
 	return nil
 }
 
 // Prefixes returns what is routed into the device: what RoutePrefixes was
-// last given, changed by RouteChange since.
+// last given, and what RouteChange added and did not remove.
 func (s *AgentSystem) Prefixes() []netip.Prefix {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]netip.Prefix(nil), s.prefixes...)
+	return append(slices.Clone(s.prefixes), s.changed...)
 }
