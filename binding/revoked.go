@@ -73,8 +73,8 @@ func (r *UpdateList) handleBRI(p *nemo.Packet, now time.Time, ignore func(string
 	}
 	if last := r.lastBRI; last != nil && m.Seq == last.seq && m.Timestamp == last.ts {
 		// A retransmission: our answer was lost. Answer again, within the
-		// home agent's retransmission time only.
-		if now.Sub(last.at) > 8*InitialBRITimeout {
+		// home agent's retransmission time only (1 s, then 2 s more).
+		if now.Sub(last.at) > 4*InitialBRITimeout {
 			return ignore(ReasonReplayed, errors.New("binding revocation indication replayed"))
 		}
 		r.Revocations.Repeated++
@@ -209,6 +209,9 @@ func (r *UpdateList) pollRevoked(i int, now time.Time) {
 		return
 	}
 	l.revokedUntil = time.Time{}
+	// Registering again ends the time the indication is answered again
+	// when repeated: from now on a copy of it is a replay.
+	r.lastBRI = nil
 	l.candidates, l.cand = r.candidates(l), 0
 	if len(l.candidates) == 0 {
 		l.state = StateDown
