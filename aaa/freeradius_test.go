@@ -44,6 +44,5 @@ func (s *radiusServer) start()                       { s.Start() }
 func (s *radiusServer) kill()                        { s.Kill() }
 func (s *radiusServer) auth4() netip.AddrPort        { return s.Auth4() }
 func (s *radiusServer) auth6() netip.AddrPort        { return s.Auth6() }
-func (s *radiusServer) acct6() netip.AddrPort        { return s.Acct6() }
 func (s *radiusServer) details() []map[string]string { return s.Details() }
 func (s *radiusServer) pid() int                     { return s.PID() }
