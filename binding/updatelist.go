@@ -203,7 +203,8 @@ type UpdateList struct {
 	flowStatus map[uint16]uint8
 	// Counters. Every packet HandlePacket is given is Received, and then
 	// either Acked (it answers an outstanding Binding Update, whatever it
-	// says) or Ignored (see Reason for why).
+	// says), a revocation taken or repeated (Revocations), or Ignored (see
+	// Reason for why).
 	Sent, Acked, Rejected, Retransmits uint64
 	Received, Ignored                  uint64
 	// IgnoredBy counts the ignored packets by Reason.
