@@ -399,6 +399,7 @@ func (d *Daemon) reload() (status.Reload, error) {
 		return status.Reload{Applied: []string{}, NeedsRestart: []string{}}, err
 	}
 	rl := plan.Reload(d.cfg)
+	d.radiusReload(plan.File.Radius, &rl.Reply)
 	d.fwd.SetLivenessTimeout(rl.HomeAgent.LivenessTimeout)
 	d.cache.SetLimits(rl.Cache.MaxLifetime, rl.Cache.ReplayWindow)
 	changed := d.cache.SetPeers(rl.Cache.Peers)

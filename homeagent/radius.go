@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"time"
 
 	"nemod/aaa"
@@ -29,6 +30,7 @@ import (
 const maxHeld = 4096
 
 type radiusGlue struct {
+	conf     config.Radius // as started, for reloads to compare with
 	settings aaa.Settings
 	client   *aaa.Client
 	cache    *aaa.Cache
@@ -73,7 +75,7 @@ func (d *Daemon) openRadius(f *config.File) error {
 	if err != nil {
 		return fmt.Errorf("radius: %w", err)
 	}
-	g := &radiusGlue{settings: s, client: client, cache: aaa.NewCache(s.Cache), held: map[string]heldBU{},
+	g := &radiusGlue{conf: *f.Radius, settings: s, client: client, cache: aaa.NewCache(s.Cache), held: map[string]heldBU{},
 		sessions: map[netip.Addr]*acctSession{}, cause: aaa.TerminateUserRequest}
 	if s.DynAuth != nil {
 		if g.das, err = aaa.ListenDynAuth(*s.DynAuth); err != nil {
@@ -98,6 +100,25 @@ func (d *Daemon) closeRadius() {
 		g.das.Close()
 	}
 	g.client.Close()
+}
+
+// radiusReload names the radius section among the options that wait for
+// a restart when a reload finds it added, removed or changed: the client,
+// its cache and the Disconnect-Request server run as started.
+func (d *Daemon) radiusReload(next *config.Radius, reply *status.Reload) {
+	var running *config.Radius
+	if d.rad != nil {
+		running = &d.rad.conf
+	}
+	same := running == nil && next == nil
+	if running != nil && next != nil {
+		a, b := *running, *next
+		a.Line, b.Line = 0, 0
+		same = reflect.DeepEqual(a, b)
+	}
+	if !same {
+		reply.NeedsRestart = append(reply.NeedsRestart, "radius")
+	}
 }
 
 // radiusResults and revocationRequests are the loop's channels (nil

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -207,5 +208,41 @@ func TestRadiusAuthorization(t *testing.T) {
 	cmd.Stdin = strings.NewReader("User-Name = \"nobody@fleet.example\"\n")
 	if out, _ := cmd.CombinedOutput(); !strings.Contains(string(out), "Received Disconnect-NAK") {
 		t.Fatalf("radclient for nobody:\n%s", out)
+	}
+}
+
+// TestRadiusReloadWaitsForRestart: a changed radius section is named among
+// what waits for a restart; an unchanged one is not.
+func TestRadiusReloadWaitsForRestart(t *testing.T) {
+	e := twoends.New(t, "")
+	section := func(timeout string) string {
+		return "config radius 'aaa'\n\toption server '[::1]:" + strconv.Itoa(freeUDPPort(t)) + "'\n\toption secret '0123456789abcdef0123'\n\toption timeout '" + timeout + "'\n"
+	}
+	first := section("1s")
+	e.WriteHomeAgentConfig(lab.HomeAgentUCI(e.HASock) + first)
+	e.Start()
+	e.Registered()
+	reload := func() status.Reload {
+		t.Helper()
+		var r status.Reload
+		if err := twoends.Ctl(e.HASock, "reload", &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := reload(); slices.Contains(r.NeedsRestart, "radius") {
+		t.Fatalf("unchanged radius section: %+v", r)
+	}
+	e.WriteHomeAgentConfig(lab.HomeAgentUCI(e.HASock) + strings.Replace(first, "'1s'", "'2s'", 1))
+	if r := reload(); !slices.Contains(r.NeedsRestart, "radius") {
+		t.Fatalf("changed radius section: %+v", r)
+	}
+	e.WriteHomeAgentConfig(lab.HomeAgentUCI(e.HASock))
+	if r := reload(); !slices.Contains(r.NeedsRestart, "radius") {
+		t.Fatalf("removed radius section: %+v", r)
+	}
+	// The configured routers are served throughout.
+	if got := e.States(); got != "wifi=registered/ipv6 cell=registered/udp4" {
+		t.Fatalf("car1: %s", got)
 	}
 }
