@@ -152,6 +152,8 @@ func TestGoodRouter(t *testing.T) {
 		Line: 1,
 		Path: "testdata/good/router.uci",
 		PD:   &RouterPD{LeaseFile: DefaultRouterLeaseFile, LanRA: true, IP6Assign: 64},
+		HomeAgents: []HomeAgentAddr{{Address: netip.MustParseAddr("2001:db8:ffff::1"), AddressV4: netip.MustParseAddr("198.51.100.1")}},
+		HATimeout:  DefaultHATimeout,
 	}
 	if !reflect.DeepEqual(f.Router, want) {
 		t.Errorf("router\n got %+v\nwant %+v", f.Router, want)
