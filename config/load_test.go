@@ -149,9 +149,9 @@ func TestGoodRouter(t *testing.T) {
 			{Name: "video", Proto: 6, DestIP: prefix("2001:db8:c::/48"), DSCP: -1, Policy: "wifi_first", Line: 32},
 			{Name: "roadside", Proto: -1, DestIP: prefix("2001:db8:5::/48"), DSCP: -1, Policy: DirectPolicy, Line: 36},
 		},
-		Line: 1,
-		Path: "testdata/good/router.uci",
-		PD:   &RouterPD{LeaseFile: DefaultRouterLeaseFile, LanRA: true, IP6Assign: 64},
+		Line:       1,
+		Path:       "testdata/good/router.uci",
+		PD:         &RouterPD{LeaseFile: DefaultRouterLeaseFile, LanRA: true, IP6Assign: 64},
 		HomeAgents: []HomeAgentAddr{{Address: netip.MustParseAddr("2001:db8:ffff::1"), AddressV4: netip.MustParseAddr("198.51.100.1")}},
 		HATimeout:  DefaultHATimeout,
 	}
