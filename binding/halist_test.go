@@ -188,7 +188,7 @@ func TestHomeAgentListOneUplinkBroken(t *testing.T) {
 	m.up()
 	m.run(2 * time.Second)
 	m.r.SetLink(1, LinkState{Up: true, IPv4: netip.MustParseAddr("100.64.0.3")}, m.now) // a new address nobody answers on
-	m.v4[haAddr4] = netip.Addr{}                                                     // the cellular path loses the first home agent
+	m.v4[haAddr4] = netip.Addr{}                                                        // the cellular path loses the first home agent
 	m.run(10 * time.Second)
 	if m.r.cfg.HA != haAddr || m.r.HomeAgent().Failovers != 0 {
 		t.Fatalf("moved: %+v", m.r.HomeAgent())
