@@ -259,7 +259,9 @@ func TestSpreadAndDrain(t *testing.T) {
 	_, w2 := startMember(t, st, "ha2", instA, instB)
 	eventually(t, 2*time.Second, "both instances owned", func() bool { return len(w1.owns())+len(w2.owns()) == 2 })
 	time.Sleep(ttl)
-	t.Logf("ha1 owns %v, ha2 owns %v", w1.owns(), w2.owns())
+	if !slices.Equal(w1.owns(), []netip.Addr{instA}) || !slices.Equal(w2.owns(), []netip.Addr{instB}) {
+		t.Fatalf("not shared: ha1 owns %v, ha2 owns %v", w1.owns(), w2.owns())
+	}
 	m1.Drain()
 	eventually(t, time.Second, "ha2 owns both", func() bool { return len(w2.owns()) == 2 && len(w1.owns()) == 0 })
 	time.Sleep(ttl)
@@ -274,15 +276,20 @@ func TestSpreadAndDrain(t *testing.T) {
 }
 
 func TestRank(t *testing.T) {
-	members := []string{"ha1", "ha2", "ha3"}
-	seen := map[int]bool{}
-	for _, n := range members {
-		seen[Rank(instA, n, members)] = true
+	members := []string{"ha2", "ha1", "ha3"}
+	for i := range 3 {
+		seen := map[int]bool{}
+		for _, n := range members {
+			seen[Rank(i, n, members)] = true
+		}
+		if len(seen) != 3 {
+			t.Fatalf("ranks of instance %d not distinct: %v", i, seen)
+		}
 	}
-	if len(seen) != 3 {
-		t.Fatalf("ranks not distinct: %v", seen)
+	if Rank(0, "ha1", members) != 0 || Rank(1, "ha2", members) != 0 || Rank(3, "ha1", members) != 0 || Rank(1, "ha1", members) != 2 {
+		t.Fatal("not in turn")
 	}
-	if Rank(instA, "ha1", []string{"ha1"}) != 0 {
+	if Rank(5, "ha1", []string{"ha1"}) != 0 {
 		t.Fatal("alone is not first")
 	}
 }

@@ -351,7 +351,7 @@ func (m *Member) run(kvs []KV, rev int64) {
 			alive = append(alive, m.cfg.Node)
 		}
 		next2 := time.Time{}
-		for _, inst := range m.cfg.Instances {
+		for i, inst := range m.cfg.Instances {
 			if lease == 0 || draining || standing[inst] {
 				continue
 			}
@@ -360,7 +360,7 @@ func (m *Member) run(kvs []KV, rev int64) {
 			}
 			// The rank counts the members seen by now: one that joined
 			// meanwhile may come first.
-			at := standAt[inst].Add(time.Duration(Rank(inst, m.cfg.Node, alive)) * m.cfg.Stagger)
+			at := standAt[inst].Add(time.Duration(Rank(i, m.cfg.Node, alive)) * m.cfg.Stagger)
 			if next2.IsZero() || at.Before(next2) {
 				next2 = at
 			}
@@ -497,7 +497,7 @@ func (m *Member) run(kvs []KV, rev int64) {
 		case <-deadline.C:
 			recompute()
 		case <-standTimer.C:
-			for _, inst := range m.cfg.Instances {
+			for i, inst := range m.cfg.Instances {
 				var alive []string
 				for n := range members {
 					alive = append(alive, n)
@@ -506,7 +506,7 @@ func (m *Member) run(kvs []KV, rev int64) {
 					alive = append(alive, m.cfg.Node)
 				}
 				if lease == 0 || draining || standing[inst] || standAt[inst].IsZero() ||
-					now().Before(standAt[inst].Add(time.Duration(Rank(inst, m.cfg.Node, alive))*m.cfg.Stagger)) {
+					now().Before(standAt[inst].Add(time.Duration(Rank(i, m.cfg.Node, alive))*m.cfg.Stagger)) {
 					continue
 				}
 				standing[inst] = true

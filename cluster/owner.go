@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"fmt"
-	"hash/fnv"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -138,20 +136,17 @@ func Owned(e *Elections, instances []netip.Addr, lease int64, clock *LeaseClock,
 	return out
 }
 
-// Rank orders the members for an instance (rendezvous hashing): the
-// member of rank 0 stands first and the others after a delay growing with
-// their rank, so that members started together share the instances.
-func Rank(inst netip.Addr, node string, members []string) int {
-	h := func(n string) uint64 {
-		f := fnv.New64a()
-		fmt.Fprintf(f, "%s|%s", inst, n)
-		return f.Sum64()
+// Rank orders the members for the i-th instance: the members alive,
+// sorted by name, take the instances in turn (the i-th instance's first
+// is member i modulo their number), and each member stands after a delay
+// growing with its rank, so that members started together share the
+// instances evenly.
+func Rank(i int, node string, members []string) int {
+	ms := slices.Clone(members)
+	if !slices.Contains(ms, node) {
+		ms = append(ms, node)
 	}
-	mine, r := h(node), 0
-	for _, m := range members {
-		if m != node && (h(m) < mine || h(m) == mine && m < node) {
-			r++
-		}
-	}
-	return r
+	slices.Sort(ms)
+	pos := slices.Index(ms, node)
+	return ((pos-i)%len(ms) + len(ms)) % len(ms)
 }
