@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-
 	"nemod/header"
 	"nemod/nemo"
 )
