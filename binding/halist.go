@@ -357,3 +357,6 @@ func (r *UpdateList) handleSwitch(p *nemo.Packet, now time.Time, ignore func(str
 	r.switchTo(i, h, HAReasonSwitch, now)
 	return nil
 }
+
+// SetHATimeout changes ha_timeout (a configuration reload; 0: never move).
+func (r *UpdateList) SetHATimeout(d time.Duration) { r.cfg.HATimeout = d }
