@@ -100,3 +100,13 @@ func (s *AgentSystem) Close() error {
 	}
 	return s.RouterSystem.Close()
 }
+
+// RemoveAddr takes an address off whichever of the host's links has it.
+func (h *Host) RemoveAddr(a netip.Addr) {
+	h.net.mu.Lock()
+	links := slices.Clone(h.links)
+	h.net.mu.Unlock()
+	for _, l := range links {
+		l.RemoveAddr(a)
+	}
+}
