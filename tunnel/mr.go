@@ -20,16 +20,16 @@ import (
 
 // MRConfig configures the mobile router's data plane.
 type MRConfig struct {
-	HoA     netip.Addr
-	MNPs    []netip.Prefix
-	HA      netip.Addr // the home agent's IPv6 address
-	HAv4    netip.Addr // and IPv4 address (invalid if none)
+	HoA  netip.Addr
+	MNPs []netip.Prefix
+	HA   netip.Addr // the home agent's IPv6 address
+	HAv4 netip.Addr // and IPv4 address (invalid if none)
 	// HomeAgents are the other home agents' addresses the router may move
 	// to (mrha.go).
 	HomeAgents []netip.Addr
-	Devices []string   // uplink devices, by uplink index
-	LANs    []string   // the mobile network's interfaces
-	TunName string     // default "nemo0"
+	Devices    []string // uplink devices, by uplink index
+	LANs       []string // the mobile network's interfaces
+	TunName    string   // default "nemo0"
 	// Table and RulePriority place the policy routing that sends the
 	// mobile network's traffic into the TUN device (defaults 4191, 4191).
 	Table, RulePriority int
