@@ -159,6 +159,10 @@ type pending struct {
 	stay int
 	// first, when set, replaces the timeout of the first transmission.
 	first time.Duration
+	// rapid transmissions go every rapidEvery instead of backing off
+	// (halist.go's rapidRetries).
+	rapid      int
+	rapidEvery time.Duration
 }
 
 type link struct {
@@ -496,7 +500,8 @@ func (r *UpdateList) pollLiveness(i int, now time.Time) (Send, bool) {
 		if l.reg != nil {
 			r.detachOthers(l.reg)
 		}
-		r.registerOpts(i, now, true, 0, 3)
+		r.registerOpts(i, now, true, 0, rapidRetries+3)
+		l.reg.rapid, l.reg.rapidEvery = rapidRetries, l.cfg.ProbeInterval
 		return Send{}, false
 	}
 	if now.Before(l.nextProbe) {
@@ -624,6 +629,9 @@ func (r *UpdateList) sendRegistration(i int, p *pending, now time.Time) (Send, e
 	p.answered = false
 	if p.attempts == 1 && p.first > 0 {
 		p.retryAt = now.Add(p.first)
+	} else if p.rapid > 0 {
+		p.rapid--
+		p.retryAt = now.Add(p.rapidEvery)
 	} else {
 		p.retryAt = now.Add(p.timeout)
 		p.timeout = min(2*p.timeout, r.cfg.MaxTimeout)
