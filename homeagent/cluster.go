@@ -281,16 +281,21 @@ func (d *Daemon) clusterFlush() {
 	g.m.Publish(recs, g.token)
 }
 
-// replySource is where a UDP answer leaves from in a cluster: the
+// replySource is where a UDP answer leaves from: the home agent address
+// it came to, or in a cluster the
 // instance's address the message came to (its IPv4 address for UDP over
 // IPv4), so that the router and its NAT see the source they sent to.
 func (d *Daemon) replySource(res binding.Result) netip.Addr {
-	if d.cl == nil || len(res.Reply) < 40 {
+	if len(res.Reply) < 40 {
 		return netip.Addr{}
 	}
 	src := netip.AddrFrom16([16]byte(res.Reply[8:24]))
 	if res.Encap != nemo.EncapUDP4 {
 		return src
+	}
+	if d.cl == nil {
+		// The home agent's own IPv4 address, wherever it is on the host.
+		return d.cfg.AddressV4
 	}
 	if i, ok := d.cl.insts[src]; ok {
 		return i.AddressV4

@@ -149,7 +149,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 	}
 	defer d.close()
 	plane, err := tunnel.NewHA(tunnel.HAConfig{
-		Address: d.cfg.Address, HomePrefix: d.cfg.HomePrefix, UDP: d.udp,
+		Address: d.cfg.Address, AddressV4: d.cfg.AddressV4, HomePrefix: d.cfg.HomePrefix, UDP: d.udp,
 		OnSignal: d.udpSignal, Routers: haRouters(d.cfg, nil), Logger: log, LivenessTimeout: d.cfg.LivenessTimeout,
 		Stack: opts.Stack, System: opts.System, Instances: clusterInstances(d.cfg),
 	})

@@ -171,16 +171,17 @@ func (h *HA) Active() []netip.Addr {
 }
 
 // srcFor is where a packet to a router's binding leaves from: its
-// instance's address, or by default the home agent's (IPv6) and the
-// kernel's choice (IPv4).
+// instance's address, or the home agent's, whichever address the kernel
+// would pick for the way out (the router, and a NAT in front of it, take
+// only the address they sent to).
 func (h *HA) srcFor(b *agentBinding, v6 bool) netip.Addr {
-	if b.src.IsValid() {
+	if b != nil && b.src.IsValid() {
 		return b.src
 	}
 	if v6 {
 		return h.cfg.Address
 	}
-	return netip.Addr{}
+	return h.cfg.AddressV4
 }
 
 // ClusterPlane is what a cluster member's daemon needs of the data plane

@@ -34,6 +34,7 @@ type HARouter struct {
 // HAConfig configures the home agent's data plane.
 type HAConfig struct {
 	Address    netip.Addr   // the home agent's IPv6 address
+	AddressV4  netip.Addr   // and IPv4 address (UDP over IPv4 leaves from it)
 	HomePrefix netip.Prefix // routed to the TUN device: the virtual home link
 	TunName    string       // default "nemoha0"
 	MTU        int          // default 1500 less the largest encapsulation

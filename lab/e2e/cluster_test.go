@@ -428,3 +428,348 @@ func outersOf(s status.HomeAgent, name string) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// forwardedBy captures, on core's link to each member, what the members
+// send from an instance's addresses: the tunnelled packets they forward
+// to the router (and their signalling).
+func (c *clusterEnv) captureForwarding() []*lab.Capture {
+	c.t.Helper()
+	var caps []*lab.Capture
+	for i := range c.members {
+		cp, err := c.lab.Capture(lab.Core, lab.HARoles[i], "src host "+lab.HA6.String()+" or src host "+lab.HA4.String())
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		caps = append(caps, cp)
+	}
+	return caps
+}
+
+// firstLast are the times of the first and last packet of each capture
+// (zero when it has none).
+func firstLast(t *testing.T, caps []*lab.Capture) (first, last []time.Time, n []int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, cp := range caps {
+		path, err := cp.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := lab.PcapFields(ctx, path, "", "frame.time_epoch")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f, l time.Time
+		for _, r := range rows {
+			ts := time.Unix(0, int64(parseEpoch(r[0])*1e9))
+			if f.IsZero() {
+				f = ts
+			}
+			l = ts
+		}
+		first, last, n = append(first, f), append(last, l), append(n, len(rows))
+	}
+	return first, last, n
+}
+
+// TestClusterPartition: an etcd member killed changes nothing (two of
+// three keep the quorum: the owner keeps its instance, the router's
+// changes still reach every member). Then the owner is cut off from etcd
+// (nft on its management link): it stops forwarding within its lease,
+// and only after its last forwarded packet does another member forward
+// for the instance (captures on core's links to the three); healed, it
+// stands by.
+func TestClusterPartition(t *testing.T) {
+	t.Parallel()
+	c := newClusterEnv(t, lab.ClusterOptions{Members: 3}, lab.FleetOptions{})
+	c.startAll()
+	owner := c.routed(lab.HA6)
+	c.startMR()
+	c.registered()
+	if err := c.lab.Etcd(2).Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.lab.Etcd(2).Wait()
+	// A change of the router's (the Wi-Fi carrier lost and back) reaches
+	// every member through the two etcd members left.
+	if err := c.lab.CarrierDown("wifi"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "every member sees car1 with the cellular binding only", func() bool {
+		for i := range c.members {
+			if outersOf(c.member(i), "car1") == "" || strings.Contains(outersOf(c.member(i), "car1"), "1 ipv6") {
+				return false
+			}
+		}
+		return true
+	})
+	if err := c.lab.CarrierUp("wifi"); err != nil {
+		t.Fatal(err)
+	}
+	c.registered()
+	eventually(t, 10*time.Second, "every member sees both bindings again", func() bool {
+		for i := range c.members {
+			if strings.Count(outersOf(c.member(i), "car1"), ",") != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if got := c.owner(lab.HA6); got != owner {
+		t.Fatalf("the instance moved from ha%d to ha%d with an etcd member killed", owner+1, got+1)
+	}
+	udp := c.udpStream(time.Millisecond)
+	time.Sleep(time.Second)
+	caps := c.captureForwarding()
+	cut := time.Now()
+	if err := c.lab.Partition(lab.HARoles[owner], true); err != nil {
+		t.Fatal(err)
+	}
+	next := -1
+	eventually(t, 15*time.Second, "another member owns and routes the instance", func() bool {
+		next = c.owner(lab.HA6)
+		return next >= 0 && next != owner && c.coreVia(instA) == lab.HARoles[next]
+	})
+	time.Sleep(2 * time.Second)
+	udp.close()
+	first, last, n := firstLast(t, caps)
+	t.Logf("partitioned ha%d at 0: its last forwarded packet at %v, ha%d's first at %v (%d and %d packets captured)",
+		owner+1, last[owner].Sub(cut).Round(time.Millisecond), next+1, first[next].Sub(cut).Round(time.Millisecond), n[owner], n[next])
+	if n[owner] == 0 || n[next] == 0 {
+		t.Fatalf("captured %v packets by member", n)
+	}
+	if !last[owner].Before(first[next]) {
+		t.Errorf("ha%d forwarded for the instance until %v, ha%d from %v: both at once", owner+1, last[owner], next+1, first[next])
+	}
+	if d := last[owner].Sub(cut); d > 2*time.Second {
+		t.Errorf("the isolated member forwarded %v after the partition, beyond its 2 s lease", d)
+	}
+	for i := range c.members {
+		if i != owner && i != next && n[i] != 0 {
+			t.Errorf("ha%d, no owner, forwarded %d packets", i+1, n[i])
+		}
+	}
+	gu, _, _, _ := udp.up.gap(cut.Add(-time.Second))
+	gd, _, _, _ := udp.dn.gap(cut.Add(-time.Second))
+	t.Logf("UDP gap up %v, down %v", gu.Round(time.Millisecond), gd.Round(time.Millisecond))
+	// Healed: the member comes back as a standby.
+	if err := c.lab.Partition(lab.HARoles[owner], false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the healed member stands by", func() bool {
+		s := c.member(owner)
+		return s.Cluster != nil && s.Cluster.Connected && len(s.Cluster.Owned) == 0 && slices.Contains(c.member(next).Cluster.Owned, lab.HA6.String())
+	})
+}
+
+// tcpSession is a TCP connection from a role to the correspondent's echo
+// server, exchanging a kilobyte every 50 ms until stopped.
+type tcpSession struct {
+	stop      chan struct{}
+	done      chan error
+	exchanges int
+}
+
+func (e *env) tcpSession(role string, dst netip.AddrPort) *tcpSession {
+	e.t.Helper()
+	var c net.Conn
+	var err error
+	e.inNS(role, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err = (&net.Dialer{}).DialContext(ctx, "tcp6", dst.String())
+		return nil
+	})
+	if err != nil {
+		e.t.Fatalf("TCP from %s: %v", role, err)
+	}
+	s := &tcpSession{stop: make(chan struct{}), done: make(chan error, 1)}
+	go func() {
+		defer c.Close()
+		buf := make([]byte, 1024)
+		for {
+			select {
+			case <-s.stop:
+				s.done <- nil
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			// A session is lost when an exchange takes longer than TCP
+			// would keep trying through a gap of a few seconds.
+			c.SetDeadline(time.Now().Add(15 * time.Second))
+			if _, err := c.Write(buf); err != nil {
+				s.done <- err
+				return
+			}
+			for got := 0; got < len(buf); {
+				n, err := c.Read(buf[got:])
+				if err != nil {
+					s.done <- err
+					return
+				}
+				got += n
+			}
+			s.exchanges++
+		}
+	}()
+	return s
+}
+
+func (s *tcpSession) end() (int, error) {
+	close(s.stop)
+	err := <-s.done
+	return s.exchanges, err
+}
+
+// listUCI gives a router configuration both instances, in order.
+func listUCI(r string, v4 bool) string {
+	r = strings.Replace(r, "option home_agent '2001:db8:ffff::1'\n", "list home_agent '2001:db8:ffff::1'\n\tlist home_agent '2001:db8:fffe::1'\n", 1)
+	if v4 {
+		r = strings.Replace(r, "option home_agent_v4 '198.51.100.1'\n", "list home_agent_v4 '198.51.100.1'\n\tlist home_agent_v4 '198.51.100.129'\n", 1)
+	}
+	return r
+}
+
+// TestClusterSwitchAndDrain: two routers on instance A; `ctl switch all`
+// at its owner moves both to instance B, on every uplink; `ctl drain` at
+// B's owner moves them back to A and hands B over to another member.
+// Throughout, a TCP session from each mobile network to the
+// correspondent keeps going: no session is lost.
+func TestClusterSwitchAndDrain(t *testing.T) {
+	t.Parallel()
+	c := newClusterEnv(t, lab.ClusterOptions{Members: 3}, lab.FleetOptions{SecondRouter: true})
+	c.mrConf = c.write("mr.uci", listUCI(lab.RouterUCI(c.mrSock, ""), true))
+	mr2Sock := filepath.Join(c.lab.Dir(), "mr2.sock")
+	mr2Conf := c.write("mr2.uci", listUCI(lab.Router2UCI(mr2Sock), false))
+	c.startAll()
+	ownerA, ownerB := c.routed(lab.HA6), c.routed(lab.InstanceB6)
+	c.startMR()
+	if _, err := c.lab.Start(lab.MR2, "router2", c.bin, "router", "-c", mr2Conf); err != nil {
+		t.Fatal(err)
+	}
+	c.waitSocket(mr2Sock)
+	c.registered()
+	mr2 := func() status.Router {
+		var s status.Router
+		ctlStatus(mr2Sock, &s)
+		return s
+	}
+	eventually(t, 10*time.Second, "car2 registered", func() bool {
+		s := mr2()
+		return len(s.Bindings) == 1 && s.Bindings[0].State == "registered"
+	})
+	eventually(t, 10*time.Second, "both mobile networks routed to A's owner", func() bool {
+		return c.coreVia(lab.MNP) == lab.HARoles[ownerA] && c.coreVia(lab.MNP2) == lab.HARoles[ownerA]
+	})
+	c.tcpEcho(lab.CN, netip.AddrPortFrom(lab.CN6, 7000))
+	s1 := c.tcpSession(lab.LAN, netip.AddrPortFrom(lab.CN6, 7000))
+	s2 := c.tcpSession(lab.LAN2, netip.AddrPortFrom(lab.CN6, 7000))
+	at := func(inst netip.Addr) bool {
+		a, b := c.mrStatus(), mr2()
+		return a.HomeAgentInUse.Address == inst.String() && b.HomeAgentInUse.Address == inst.String() &&
+			c.mrStates() == "wifi=registered/ipv6 cell=registered/udp4" && b.Bindings[0].State == "registered" &&
+			c.coreVia(lab.MNP) == lab.HARoles[c.owner(inst)] && c.coreVia(lab.MNP2) == lab.HARoles[c.owner(inst)]
+	}
+	time.Sleep(time.Second)
+	var out string
+	if err := c.runCtl(lab.HARoles[ownerA], c.socks[ownerA], &out, "switch", "all", "--to", lab.InstanceB6.String()); err != nil {
+		t.Fatalf("ctl switch: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "car1") || !strings.Contains(out, "car2") {
+		t.Fatalf("ctl switch said %q", out)
+	}
+	moved := eventually(t, 10*time.Second, "both routers at instance B, routed there", func() bool { return at(lab.InstanceB6) })
+	t.Logf("ctl switch all: both routers moved and routed within %v", moved.Round(time.Millisecond))
+	if r := c.mrStatus().HomeAgentInUse; r.Reason != "home_agent_switch" || r.Switches != 1 {
+		t.Fatalf("car1's home agent: %+v", r)
+	}
+	time.Sleep(time.Second)
+	start := time.Now()
+	if err := c.runCtl(lab.HARoles[ownerB], c.socks[ownerB], &out, "drain"); err != nil {
+		t.Fatalf("ctl drain: %v\n%s", err, out)
+	}
+	t.Logf("ctl drain answered in %v:\n%s", time.Since(start).Round(time.Millisecond), out)
+	if !strings.Contains(out, "moved: car1 car2") && !strings.Contains(out, "moved: car2 car1") || strings.Contains(out, "instances handed over: none") {
+		t.Fatalf("ctl drain said %q", out)
+	}
+	eventually(t, 10*time.Second, "both routers back at A, B owned elsewhere", func() bool {
+		o := c.owner(lab.InstanceB6)
+		return at(lab.HA6) && o >= 0 && o != ownerB
+	})
+	time.Sleep(time.Second)
+	for i, s := range []*tcpSession{s1, s2} {
+		n, err := s.end()
+		if err != nil {
+			t.Errorf("TCP session from mobile network %d lost after %d exchanges: %v", i+1, n, err)
+		}
+		t.Logf("TCP session from mobile network %d: %d exchanges", i+1, n)
+	}
+}
+
+// TestHomeAgentListFailover: two home agents of their own (no cluster),
+// the router's list naming both; the first is stopped, and the router
+// registers with the second within ha_timeout of its first unanswered
+// Binding Update plus one registration.
+func TestHomeAgentListFailover(t *testing.T) {
+	t.Parallel()
+	c := newClusterEnv(t, lab.ClusterOptions{Members: 2, NoEtcd: true}, lab.FleetOptions{})
+	c.mrConf = c.write("mr.uci", listUCI(lab.RouterUCI(c.mrSock, "")+"", true))
+	// Each home agent at its own addresses, on its loopback, with a route
+	// of protocol 135 that its bird announces.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addrs := [][2]netip.Addr{{lab.HA6, lab.HA4}, {lab.InstanceB6, lab.InstanceB4}}
+	for i, a := range addrs {
+		ha := lab.HomeAgentUCI(c.socks[i])
+		ha = strings.Replace(ha, "option address '2001:db8:ffff::1'", "option address '"+a[0].String()+"'", 1)
+		ha = strings.Replace(ha, "option address_v4 '198.51.100.1'", "option address_v4 '"+a[1].String()+"'", 1)
+		c.confs[i] = c.write(fmt.Sprintf("ha%d.uci", i+1), ha)
+		for _, cmd := range [][]string{
+			{"ip", "addr", "add", a[0].String() + "/128", "dev", "lo", "nodad"},
+			{"ip", "route", "add", a[0].String() + "/128", "dev", "lo", "proto", "135"},
+			{"ip", "addr", "add", a[1].String() + "/32", "dev", "lo"},
+			{"ip", "route", "add", a[1].String() + "/32", "dev", "lo", "proto", "135"},
+		} {
+			if _, err := c.lab.Run(ctx, lab.HARoles[i], cmd...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.mrConf = c.write("mr.uci", strings.Replace(listUCI(lab.RouterUCI(c.mrSock, ""), true), "option lifetime '600'", "option lifetime '600'\n\toption ha_timeout '3'", 1))
+	c.startAll()
+	eventually(t, 30*time.Second, "core routes both home agents", func() bool {
+		return c.coreVia(instA) == lab.HA1 && c.coreVia(netip.PrefixFrom(lab.InstanceB6, 128)) == lab.HA2 &&
+			c.coreVia(instA4) == lab.HA1 && c.coreVia(netip.PrefixFrom(lab.InstanceB4, 32)) == lab.HA2
+	})
+	c.startMR()
+	c.registered()
+	if r := c.mrStatus().HomeAgentInUse; r.Address != lab.HA6.String() || r.Reason != "configured" {
+		t.Fatalf("first home agent: %+v", r)
+	}
+	stopped := time.Now()
+	if err := c.procs[0].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var silent float64
+	eventually(t, 15*time.Second, "the router registered with the second home agent", func() bool {
+		r := c.mrStatus()
+		if r.HomeAgentInUse.Silent > silent {
+			silent = r.HomeAgentInUse.Silent
+		}
+		return r.HomeAgentInUse.Address == lab.InstanceB6.String() && c.mrStates() == "wifi=registered/ipv6 cell=registered/udp4"
+	})
+	moved := time.Since(stopped)
+	r := c.mrStatus().HomeAgentInUse
+	since, _ := time.Parse(time.RFC3339Nano, r.Since)
+	t.Logf("first home agent stopped at 0: the router moved at %v and was registered with the second by %v; its first unanswered Binding Update was %.2fs before the move",
+		since.Sub(stopped).Round(time.Millisecond), moved.Round(time.Millisecond), silent)
+	// Probes find the silence within 0.9 s; ha_timeout 3 s; one
+	// registration on top.
+	if r.Reason != "ha_timeout" || since.Sub(stopped) > 900*time.Millisecond+3*time.Second+100*time.Millisecond || moved > since.Sub(stopped)+time.Second {
+		t.Fatalf("moved after %v: %+v", moved, r)
+	}
+	eventually(t, 10*time.Second, "core routes the mobile network to the second", func() bool { return c.coreVia(lab.MNP) == lab.HA2 })
+	if out, err := c.ping6(lab.LAN, lab.CN6.String(), 3); err != nil {
+		t.Fatalf("LAN to the correspondent through the second home agent: %v\n%s", err, out)
+	}
+}
