@@ -9,12 +9,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"nemod/cluster"
 )
@@ -26,6 +28,9 @@ type Config struct {
 	CA, Cert, Key string
 	// DialTimeout bounds the first connection (default 5 s).
 	DialTimeout time.Duration
+	// Dial, when set, makes the connections (a test's, from inside a
+	// network namespace).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // Store is cluster.Store on an etcd client.
@@ -44,6 +49,9 @@ func Open(cfg Config) (*Store, error) {
 		Logger: zap.NewNop(),
 		// A lost connection is found within a lease: the client probes it.
 		DialKeepAliveTime: time.Second, DialKeepAliveTimeout: time.Second,
+	}
+	if cfg.Dial != nil {
+		cc.DialOptions = append(cc.DialOptions, grpc.WithContextDialer(cfg.Dial))
 	}
 	if cc.DialTimeout == 0 {
 		cc.DialTimeout = 5 * time.Second
