@@ -28,7 +28,13 @@ type Config struct {
 	Stagger time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// MaxTxnOps is how many records one transaction writes at most:
+	// etcd's --max-txn-ops (DefaultMaxTxnOps when 0).
+	MaxTxnOps int
 }
+
+// DefaultMaxTxnOps is etcd's default --max-txn-ops.
+const DefaultMaxTxnOps = 128
 
 // Update is what a member reports to the daemon's event loop.
 type Update struct {
@@ -79,6 +85,7 @@ type publish struct {
 }
 
 type commitResult struct {
+	keys      []string
 	tokens    []uint64
 	revs      map[string]int64
 	theirs    []*binding.Record
@@ -129,6 +136,9 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	}
 	if cfg.Stagger == 0 {
 		cfg.Stagger = cfg.LeaseTTL / 4
+	}
+	if cfg.MaxTxnOps <= 0 {
+		cfg.MaxTxnOps = DefaultMaxTxnOps
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	m := &Member{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, updates: make(chan Update, 64),
@@ -202,12 +212,13 @@ func (m *Member) run(kvs []KV, rev int64) {
 		draining  bool
 		since     = now()
 		queue     []publish
-		inFlight  bool
+		inFlight  int
+		startOne  func() bool
 		keeping   bool
 		granting  bool
 		standing  = map[netip.Addr]bool{} // a candidacy sent or held
 		standAt   = map[netip.Addr]time.Time{}
-		buckets   = map[int64]int64{}
+		buckets   = &leaseBuckets{m: map[int64]int64{}}
 		keepRes   = make(chan keepResult, 1)
 		grantRes  = make(chan grantResult, 1)
 		commitRes = make(chan commitResult, 1)
@@ -403,17 +414,31 @@ func (m *Member) run(kvs []KV, rev int64) {
 		grant()
 	}
 	startCommit := func() {
-		if inFlight || len(queue) == 0 {
-			return
+		for inFlight < maxInFlight && len(queue) > 0 && startOne() {
+		}
+	}
+	startOne = func() bool {
+		// A record whose key is being written waits for that commit: its
+		// revision comes with the answer.
+		busy := func(p publish) bool {
+			for _, r := range p.recs {
+				if _, ok := writing[bindingKey(m.cfg.Prefix, r.HoA)]; ok {
+					return true
+				}
+			}
+			return false
 		}
 		var batch []publish
 		n := 0
-		for len(queue) > 0 && n+len(queue[0].recs) <= 128 || len(batch) == 0 && len(queue) > 0 {
+		for len(queue) > 0 && (len(batch) == 0 || n+len(queue[0].recs) <= m.cfg.MaxTxnOps) && !busy(queue[0]) {
 			batch = append(batch, queue[0])
 			n += len(queue[0].recs)
 			queue = queue[1:]
 		}
-		inFlight = true
+		if len(batch) == 0 {
+			return false // the commit in the way comes back first
+		}
+		inFlight++
 		known := map[string]int64{}
 		var recs []*binding.Record
 		var tokens []uint64
@@ -436,6 +461,7 @@ func (m *Member) run(kvs []KV, rev int64) {
 			writing[bindingKey(m.cfg.Prefix, r.HoA)] = string(vals[i])
 		}
 		go func() { commitRes <- m.commit(st, recs, vals, known, tokens, buckets) }()
+		return true
 	}
 
 	for {
@@ -574,8 +600,10 @@ func (m *Member) run(kvs []KV, rev int64) {
 			}
 			startCommit()
 		case r := <-commitRes:
-			inFlight = false
-			clear(writing)
+			inFlight--
+			for _, k := range r.keys {
+				delete(writing, k)
+			}
 			for k, v := range r.revs {
 				if v > revs[k] {
 					revs[k] = v
@@ -615,6 +643,23 @@ func (m *Member) run(kvs []KV, rev int64) {
 	}
 }
 
+// maxInFlight is how many transactions a member has under way at once:
+// etcd's raft pipelines them, and a key is in one at a time.
+const maxInFlight = 4
+
+// leaseBuckets are the leases of the records, by expiry bucket, shared
+// by the commits under way.
+type leaseBuckets struct {
+	mu sync.Mutex
+	m  map[int64]int64
+}
+
+func (b *leaseBuckets) clear() {
+	b.mu.Lock()
+	clear(b.m)
+	b.mu.Unlock()
+}
+
 // leaseBucket groups records by when they expire, so that a lease serves
 // many: each record's lease ends within bucketSize after its last binding.
 const bucketSize = 10 * time.Second
@@ -625,8 +670,11 @@ const noBindingKeep = 60 * time.Second
 
 // commit writes records in one transaction, guarded by the revisions
 // known; on a conflict, key by key, each settled by the records' age.
-func (m *Member) commit(st Store, recs []*binding.Record, vals [][]byte, known map[string]int64, tokens []uint64, buckets map[int64]int64) commitResult {
+func (m *Member) commit(st Store, recs []*binding.Record, vals [][]byte, known map[string]int64, tokens []uint64, buckets *leaseBuckets) commitResult {
 	res := commitResult{tokens: tokens, revs: map[string]int64{}}
+	for _, r := range recs {
+		res.keys = append(res.keys, bindingKey(m.cfg.Prefix, r.HoA))
+	}
 	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
 	defer cancel()
 	now := m.cfg.Now()
@@ -636,7 +684,9 @@ func (m *Member) commit(st Store, recs []*binding.Record, vals [][]byte, known m
 			exp = now.Add(noBindingKeep)
 		}
 		b := exp.UnixNano()/int64(bucketSize) + 1
-		if id, ok := buckets[b]; ok {
+		buckets.mu.Lock()
+		defer buckets.mu.Unlock()
+		if id, ok := buckets.m[b]; ok {
 			return id, nil
 		}
 		ttl := time.Unix(0, b*int64(bucketSize)).Sub(now) + m.cfg.LeaseTTL
@@ -644,12 +694,12 @@ func (m *Member) commit(st Store, recs []*binding.Record, vals [][]byte, known m
 		if err != nil {
 			return 0, err
 		}
-		for old := range buckets {
+		for old := range buckets.m {
 			if old*int64(bucketSize) < now.UnixNano() {
-				delete(buckets, old)
+				delete(buckets.m, old)
 			}
 		}
-		buckets[b] = id
+		buckets.m[b] = id
 		return id, nil
 	}
 	ops := make([]Op, 0, len(recs))
@@ -676,7 +726,7 @@ func (m *Member) commit(st Store, recs []*binding.Record, vals [][]byte, known m
 		return res
 	}
 	if errors.Is(err, ErrNoLease) {
-		clear(buckets)
+		buckets.clear()
 	}
 	// Someone else wrote: each key on its own.
 	for i, op := range ops {
@@ -698,7 +748,7 @@ func (m *Member) commit(st Store, recs []*binding.Record, vals [][]byte, known m
 				break
 			}
 			if errors.Is(err, ErrNoLease) {
-				clear(buckets)
+				buckets.clear()
 				continue
 			}
 			res.conflicts++

@@ -56,7 +56,10 @@ type Cluster struct {
 	// SwitchRate is option switch_rate: Home Agent Switch messages sent
 	// per second, retransmissions included (RFC 5142 §7).
 	SwitchRate float64
-	Line       int
+	// MaxTxnOps is option max_txn_ops: records one transaction writes at
+	// most, etcd's --max-txn-ops (its default, 128, by default).
+	MaxTxnOps int
+	Line      int
 }
 
 // Instance is one home agent address pair of a cluster.
@@ -87,6 +90,7 @@ const (
 	// DefaultSwitchRate is RFC 5142's MAX-HA-SWITCH-TRANSMIT-RATE.
 	DefaultSwitchRate = 1.0
 	DefaultHATimeout  = 3 * time.Second
+	DefaultMaxTxnOps  = 128
 	maxInstances      = 64
 	maxEndpoints      = 16
 	maxHomeAgents     = 8
@@ -94,7 +98,7 @@ const (
 
 func (d *decoder) cluster(x *section, ha *HomeAgent) *Cluster {
 	c := &Cluster{Name: x.name, Line: x.s.Line, LeaseTTL: DefaultLeaseTTL, SwitchRate: DefaultSwitchRate,
-		Prefix: "/nemod/" + x.name}
+		Prefix: "/nemod/" + x.name, MaxTxnOps: DefaultMaxTxnOps}
 	if o := x.items("etcd_endpoint"); o == nil {
 		x.missing("list etcd_endpoint", "")
 	} else {
@@ -151,6 +155,13 @@ func (d *decoder) cluster(x *section, ha *HomeAgent) *Cluster {
 			x.errorf(o, "%s is not a rate (0.1..10000 messages per second)", show(f))
 		} else {
 			c.SwitchRate = r
+		}
+	}
+	if v, o, ok := x.scalar("max_txn_ops"); ok {
+		if n, in := uintIn(v, 1, 100000); in {
+			c.MaxTxnOps = int(n)
+		} else {
+			x.errorf(o, "%s is out of range (1..100000, etcd's --max-txn-ops)", show(v))
 		}
 	}
 	if ha != nil && ha.Address.IsValid() {
@@ -298,6 +309,7 @@ func diffCluster(d *differ, old, new *Cluster) {
 	opt("lease_ttl", old.LeaseTTL != new.LeaseTTL)
 	opt("prefix", old.Prefix != new.Prefix)
 	opt("switch_rate", old.SwitchRate != new.SwitchRate)
+	opt("max_txn_ops", old.MaxTxnOps != new.MaxTxnOps)
 	var oi, ni []string
 	for _, i := range old.Instances[min(1, len(old.Instances)):] {
 		oi = append(oi, i.String())

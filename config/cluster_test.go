@@ -29,7 +29,7 @@ func TestCluster(t *testing.T) {
 	want := &Cluster{Name: "fleet", Endpoints: []string{"http://[2001:db8:e::1]:2379", "https://etcd2.example:2379"}, Node: "ha1",
 		TLSCA: "/etc/ca.pem", TLSCert: "/etc/c.pem", TLSKey: "/etc/k.pem", LeaseTTL: 3 * time.Second, Prefix: "/nemod/fleet",
 		Instances:  []Instance{{a("2001:db8:ffff::1"), a("198.51.100.1")}, {a("2001:db8:fffe::1"), a("198.51.100.129")}, {Address: a("2001:db8:fffd::1")}},
-		SwitchRate: 20, Line: 5}
+		SwitchRate: 20, MaxTxnOps: DefaultMaxTxnOps, Line: 5}
 	if got := f.HomeAgent.Cluster; !reflect.DeepEqual(got, want) {
 		t.Fatalf("cluster\n got %+v\nwant %+v", got, want)
 	}

@@ -83,7 +83,7 @@ var reloadable = map[string]map[string]bool{
 	// instances are made at start.
 	"cluster": {
 		"": false, "etcd_endpoint": false, "node": false, "tls_ca": false, "tls_cert": false, "tls_key": false,
-		"lease_ttl": false, "prefix": false, "instance": false, "switch_rate": false,
+		"lease_ttl": false, "prefix": false, "instance": false, "switch_rate": false, "max_txn_ops": false,
 	},
 	"mobile_router": {
 		"": true, "home_address": true, "spi": true, "key": true, "nai": true, "mnp": true,

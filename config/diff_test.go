@@ -213,7 +213,7 @@ func TestReloadableTable(t *testing.T) {
 	nr.HomeAgents, nr.HATimeout = []HomeAgentAddr{{Address: a}}, 1
 	h.Cluster = &Cluster{Endpoints: []string{"http://[::1]:2379"}, Node: "a", Instances: []Instance{{Address: a}}}
 	nh.Cluster = &Cluster{Endpoints: []string{"http://[::1]:2380"}, Node: "b", TLSCA: "/c", TLSCert: "/c", TLSKey: "/k",
-		LeaseTTL: 1, Prefix: "/x", SwitchRate: 2, Instances: []Instance{{Address: a}, {Address: addr("2001:db8:9::8")}}}
+		LeaseTTL: 1, Prefix: "/x", SwitchRate: 2, MaxTxnOps: 9, Instances: []Instance{{Address: a}, {Address: addr("2001:db8:9::8")}}}
 	nr.SPI, nr.Key, nr.NAI, nr.Lifetime, nr.ControlSocket, nr.ReplayWindow, nr.DefaultPolicy = 9, nil, "x", 1, "/x", 1, "x"
 	nr.RevokedHoldoff, nh.RouteTable = 1, 1
 	nr.Uplinks = []Uplink{{Name: "wifi", Device: "x", BID: 9, Encap: nemo.EncapUDP, Priority: 9, ProbeInterval: 1, ProbeFailures: 9}, {Name: "new"}}
@@ -242,8 +242,8 @@ func TestReloadableTable(t *testing.T) {
 			}
 		}
 	}
-	if n := len(seen); n != 77 {
-		t.Errorf("%d kinds of change, want every option of every section and each section type whole (77)", n)
+	if n := len(seen); n != 78 {
+		t.Errorf("%d kinds of change, want every option of every section and each section type whole (78)", n)
 	}
 }
 

@@ -89,7 +89,8 @@ func (d *Daemon) startCluster(ctx context.Context) error {
 		}
 		insts = append(insts, i.Address)
 	}
-	g.m, err = cluster.Start(ctx, cluster.Config{Store: st, Node: c.Node, Prefix: c.Prefix, Instances: insts, LeaseTTL: c.LeaseTTL, Logger: d.log})
+	g.m, err = cluster.Start(ctx, cluster.Config{Store: st, Node: c.Node, Prefix: c.Prefix, Instances: insts, LeaseTTL: c.LeaseTTL, Logger: d.log,
+		MaxTxnOps: c.MaxTxnOps})
 	if err != nil {
 		st.Close()
 		return fmt.Errorf("cluster: %w", err)

@@ -318,6 +318,7 @@ func ClusterUCI(controlSocket string, i, leaseTTL int) string {
 	option node 'ha%d'
 	option lease_ttl '%d'
 	option switch_rate '20'
+	option max_txn_ops '1024'
 	list instance '%s %s'
 `, EtcdEndpoints()[0], EtcdEndpoints()[1], EtcdEndpoints()[2], i+1, leaseTTL, InstanceB6, InstanceB4)
 }
