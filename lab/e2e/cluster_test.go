@@ -263,19 +263,6 @@ func (a *arrivals) gap(after time.Time) (longest time.Duration, at time.Time, go
 	return longest, at, len(a.seqs), a.sent
 }
 
-// lastBefore is the last arrival before t.
-func (a *arrivals) between(from, to time.Time) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	n := 0
-	for _, x := range a.times {
-		if !x.Before(from) && x.Before(to) {
-			n++
-		}
-	}
-	return n
-}
-
 // iperf runs a TCP transfer from the LAN host to the correspondent for
 // secs seconds and returns a function that waits for it and reports.
 func (e *env) iperf(secs int, rate string) func() (mb float64, err error) {
