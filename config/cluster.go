@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -150,8 +151,10 @@ func (d *decoder) cluster(x *section, ha *HomeAgent) *Cluster {
 		}
 	}
 	if f, o, ok := x.scalar("switch_rate"); ok {
-		var r float64
-		if _, err := fmt.Sscanf(f, "%g", &r); err != nil || !isDecimal(f) || r < 0.1 || r > 10000 {
+		// strconv, not fmt's scanning: the router's binary has no other
+		// use for it.
+		r, err := strconv.ParseFloat(f, 64)
+		if err != nil || !isDecimal(f) || r < 0.1 || r > 10000 {
 			x.errorf(o, "%s is not a rate (0.1..10000 messages per second)", show(f))
 		} else {
 			c.SwitchRate = r
