@@ -55,6 +55,9 @@ var reloadable = map[string]map[string]bool{
 		"default_policy": true,
 		// The bus connection and the listener are made at start (ops.go).
 		"dbus": false, "metrics_listen": false,
+		// The ubus connection and what follows netifd start with the
+		// daemon (openwrt.go).
+		"ubus_socket": false, "netifd_interface": false,
 	},
 	"uplink": {
 		"probe_interval": true,
@@ -181,11 +184,13 @@ func DiffRouter(old, new *Router) []Change {
 	opt("default_policy", old.DefaultPolicy != new.DefaultPolicy)
 	d.diffOps("router", at, old.Ops, new.Ops)
 	diffRouterPD(opt, old.PD, new.PD)
+	diffOpenWrt(opt, old.OpenWrt, new.OpenWrt)
 
 	named(old.Uplinks, new.Uplinks, func(u *Uplink) string { return u.Name },
 		func(o, n *Uplink) {
 			opt := func(option string, changed bool) { d.option("uplink", n.Name, n.Line, option, changed) }
 			opt("device", o.Device != n.Device)
+			opt("interface", o.Interface != n.Interface)
 			opt("bid", o.BID != n.BID)
 			opt("encap", o.Encap != n.Encap)
 			opt("priority", o.Priority != n.Priority)

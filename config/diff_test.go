@@ -219,6 +219,8 @@ func TestReloadableTable(t *testing.T) {
 		a, addr("192.0.2.9"), prefix("2001:db8:9::/64"), 1, "/x", 1, 1
 	nh.MobileRouters = []MobileRouter{{Name: "car1", HomeAddress: a, SPI: 9, NAI: "x", MNPs: []netip.Prefix{prefix("2001:db8:9::/48")}, PD: true, PDPool: "x"}, {Name: "new"}}
 	nr.Ops = Ops{DBus: On, MetricsListen: netip.MustParseAddrPort("[::1]:1")}
+	nr.OpenWrt = OpenWrt{UbusSocket: "/x", NetifdInterface: "x", LanRAUnset: !r.OpenWrt.LanRAUnset}
+	nr.Uplinks[0].Interface = "x"
 	nh.Ops = Ops{DBus: Off, MetricsListen: netip.MustParseAddrPort("[::1]:1"), WebToken: "x"}
 	seen := map[string]bool{}
 	for _, c := range Diff(&File{Router: r, HomeAgent: h}, &File{Router: &nr, HomeAgent: &nh}) {
@@ -235,8 +237,8 @@ func TestReloadableTable(t *testing.T) {
 			}
 		}
 	}
-	if n := len(seen); n != 64 {
-		t.Errorf("%d kinds of change, want every option of every section and each section type whole (64)", n)
+	if n := len(seen); n != 67 {
+		t.Errorf("%d kinds of change, want every option of every section and each section type whole (67)", n)
 	}
 }
 
