@@ -148,9 +148,9 @@ func TestGoodRouter(t *testing.T) {
 			{Name: "video", Proto: 6, DestIP: prefix("2001:db8:c::/48"), DSCP: -1, Policy: "wifi_first", Line: 32},
 			{Name: "roadside", Proto: -1, DestIP: prefix("2001:db8:5::/48"), DSCP: -1, Policy: DirectPolicy, Line: 36},
 		},
-		Line: 1,
-		Path: "testdata/good/router.uci",
-		PD:   &RouterPD{LeaseFile: DefaultRouterLeaseFile, LanRA: true, IP6Assign: 64},
+		Line:    1,
+		Path:    "testdata/good/router.uci",
+		PD:      &RouterPD{LeaseFile: DefaultRouterLeaseFile, LanRA: true, IP6Assign: 64},
 		OpenWrt: OpenWrt{UbusSocket: "/var/run/ubus/ubus.sock", NetifdInterface: "nemo", LanRAUnset: true},
 	}
 	if !reflect.DeepEqual(f.Router, want) {
