@@ -39,6 +39,10 @@ func BindingEvents(prev, cur []binding.BindingStatus, names []UplinkNames) []ubu
 	}
 	var out []ubus.Table
 	for i, b := range cur {
+		var n UplinkNames
+		if i < len(names) {
+			n = names[i]
+		}
 		var was binding.BindingStatus
 		if i < len(prev) {
 			was = prev[i]
@@ -53,10 +57,10 @@ func BindingEvents(prev, cur []binding.BindingStatus, names []UplinkNames) []ubu
 		t := ubus.Table{
 			{Name: "uplink", Value: ubus.String(b.Uplink)},
 			{Name: "bid", Value: ubus.Int32(b.BID)},
-			{Name: "device", Value: ubus.String(names[i].Device)},
+			{Name: "device", Value: ubus.String(n.Device)},
 		}
-		if names[i].Interface != "" {
-			t = append(t, ubus.Field{Name: "interface", Value: ubus.String(names[i].Interface)})
+		if n.Interface != "" {
+			t = append(t, ubus.Field{Name: "interface", Value: ubus.String(n.Interface)})
 		}
 		t = append(t, ubus.Field{Name: "state", Value: ubus.String(b.State.String())},
 			ubus.Field{Name: "previous", Value: ubus.String(previous)})
@@ -82,7 +86,11 @@ func BindingEvents(prev, cur []binding.BindingStatus, names []UplinkNames) []ubu
 func Health(st status.Router, bs []binding.BindingStatus, names []UplinkNames, now time.Time) map[string]status.UplinkHealth {
 	out := map[string]status.UplinkHealth{}
 	for i, b := range st.Bindings {
-		h := status.UplinkHealth{BID: b.BID, Device: names[i].Device, Interface: names[i].Interface,
+		var n UplinkNames
+		if i < len(names) {
+			n = names[i]
+		}
+		h := status.UplinkHealth{BID: b.BID, Device: n.Device, Interface: n.Interface,
 			Status: "offline", RTTms: b.RTTms, Loss: b.Loss}
 		if i < len(bs) && bs[i].State == binding.StateRegistered {
 			h.Status, h.Online = "online", true
