@@ -471,6 +471,7 @@ func TestInitScriptProcdCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ uplinks, netdev string }{
+		// spare, like an uplink with option interface, has no device.
 		{"wifi=phy0-sta0 cell=wwan0 spare=", "procd_set_param netdev phy0-sta0 wwan0\n"},
 		{"", ""},
 	} {
