@@ -77,9 +77,12 @@ bench-codec:
 	$(GO) test -run '^$$' -bench . -benchmem ./nemo/
 
 # A real home agent, 10,000 mobile routers with two bindings each over
-# loopback, authenticated: registrations per second, memory per binding.
+# loopback, authenticated: registrations per second, memory per binding;
+# then the same routers known only to a FreeRADIUS beside the home agent
+# (authorization cache cold, then warm).
 bench-ha: deps build
 	$(GO) run ./bench/haload -nemod bin/nemod -routers $(or $(ROUTERS),10000)
+	$(GO) run ./bench/haload -nemod bin/nemod -routers $(or $(ROUTERS),10000) -radius
 
 # One TCP stream each way between the LAN host and the correspondent, in
 # the lab: plain routing, wireguard-go, nemod's IPv6-in-IPv6, UDP/IPv4 and

@@ -26,7 +26,7 @@ func BenchmarkFreeRADIUS(b *testing.B) {
 			}
 			defer c.Close()
 			req := AccessRequest{NAI: "car9@fleet.example"}
-			srvCPU0, selfCPU0 := procCPU(srv.cmd.Process.Pid), selfCPU()
+			srvCPU0, selfCPU0 := procCPU(srv.pid()), selfCPU()
 			b.ResetTimer()
 			sent, done := 0, 0
 			for sent < min(inflight, b.N) {
@@ -51,7 +51,7 @@ func BenchmarkFreeRADIUS(b *testing.B) {
 			b.StopTimer()
 			el := b.Elapsed().Seconds()
 			b.ReportMetric(float64(b.N)/el, "auths/s")
-			b.ReportMetric((procCPU(srv.cmd.Process.Pid)-srvCPU0).Seconds()*1e6/float64(b.N), "radiusd-cpu-µs/auth")
+			b.ReportMetric((procCPU(srv.pid())-srvCPU0).Seconds()*1e6/float64(b.N), "radiusd-cpu-µs/auth")
 			b.ReportMetric((selfCPU()-selfCPU0).Seconds()*1e6/float64(b.N), "client-cpu-µs/auth")
 			if s := c.Stats(); s.Servers[0].Retransmissions != 0 {
 				b.Logf("%d retransmissions", s.Servers[0].Retransmissions)

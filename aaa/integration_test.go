@@ -2,6 +2,7 @@ package aaa
 
 import (
 	"errors"
+	"nemod/internal/freerad"
 	"net/netip"
 	"os/exec"
 	"reflect"
@@ -211,7 +212,7 @@ func TestFreeRADIUSFailover(t *testing.T) {
 // Error-Cause 503; a wrong secret gets nothing.
 func TestRadclientDisconnect(t *testing.T) {
 	radclient := testenv.NeedTool(t, "radclient")
-	secret := randomSecret(t)
+	secret := freerad.RandomSecret(t)
 	srv, err := ListenDynAuth(DynAuthConfig{
 		Listen:        netip.MustParseAddrPort("[::1]:0"),
 		Clients:       []netip.Addr{netip.MustParseAddr("::1")},

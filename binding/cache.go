@@ -42,6 +42,10 @@ type HAConfig struct {
 	RejectRate  float64
 	RejectBurst float64
 	Peers       []Peer
+	// Authorize holds a Binding Update from a home address inside the home
+	// prefix that no peer has, identified by a NAI, for the daemon to have
+	// its router authorized (Result.Authorize) instead of refusing it.
+	Authorize bool
 }
 
 // Binding is one care-of address of a mobile router.
@@ -73,10 +77,13 @@ type Entry struct {
 	// implicit: its registration named no prefixes (RFC 3963 §5.2).
 	implicit bool
 
-	auth    *nemo.Authenticator
-	hasSeq  bool
-	lastSeq uint16
-	lastTS  uint64
+	auth *nemo.Authenticator
+	// dynamic: installed by AddPeer, authorized until authUntil.
+	dynamic   bool
+	authUntil time.Time
+	hasSeq    bool
+	lastSeq   uint16
+	lastTS    uint64
 }
 
 // Registered reports whether the entry has at least one binding.
@@ -85,8 +92,9 @@ func (e *Entry) Registered() bool { return len(e.Bindings) > 0 }
 // Counters count what the binding cache did with the messages it was given.
 //
 // Each message received is counted once more in exactly one of Accepted,
-// Deregistrations, a refusal (Rejected lists them) or a message not acted
-// on (NotActedOn lists them), so that Received is their sum. Expired,
+// Deregistrations, RevocationAcks, a refusal (Rejected lists them) or a
+// message not acted on (NotActedOn lists them), so that Received is their
+// sum. Expired,
 // FlowsRefused, BIDsRefused and RejectsDropped count other things:
 // bindings, options, and answers left unsent.
 type Counters struct {
@@ -112,6 +120,12 @@ type Counters struct {
 	UnknownMHType  uint64 `json:"unknown_mh_type"`
 	Ignored        uint64 `json:"ignored"`
 	RejectsDropped uint64 `json:"rejects_rate_limited"`
+	// NeedsAuth counts the Binding Updates held for their router's
+	// authorization (not acted on, unless Retry or Refuse takes them back).
+	NeedsAuth uint64 `json:"needs_authorization"`
+	// RevocationAcks counts the Binding Revocation Acknowledgements that
+	// answered a revocation.
+	RevocationAcks uint64 `json:"revocation_acks"`
 }
 
 // Reasons a message is refused or not acted on: Result.Reason, and the
@@ -150,6 +164,7 @@ func (c *Counters) Rejected() map[string]uint64 {
 func (c *Counters) NotActedOn() map[string]uint64 {
 	return map[string]uint64{
 		ReasonMalformed: c.Malformed, ReasonBadChecksum: c.BadChecksum, ReasonUnknownMHType: c.UnknownMHType, ReasonIgnored: c.Ignored,
+		ReasonNeedsAuth: c.NeedsAuth,
 	}
 }
 
@@ -178,6 +193,8 @@ func (c *Counters) counter(reason string) *uint64 {
 		return &c.BIDRejected
 	case ReasonUnknownMHType:
 		return &c.UnknownMHType
+	case ReasonNeedsAuth:
+		return &c.NeedsAuth
 	}
 	return &c.Ignored
 }
@@ -210,6 +227,13 @@ type Result struct {
 	// Reason names the counter a refused or ignored message was counted
 	// under (Reason*); "" for an accepted registration or de-registration.
 	Reason string
+	// Authorize, with ReasonNeedsAuth, is the router to have authorized
+	// before the Binding Update is handled again (Retry) or refused
+	// (Refuse).
+	Authorize *AuthRequest
+	// Revoked is the revocation a Binding Revocation Acknowledgement
+	// completed.
+	Revoked *Revocation
 }
 
 // Cache is the home agent's binding cache. It is not safe for concurrent
@@ -221,6 +245,11 @@ type Cache struct {
 	tokens   float64
 	lastFill time.Time
 	bu       nemo.BindingUpdate // decoded in place, to avoid allocating
+	// nais finds the routers AddPeer installed by NAI; staticNAI holds
+	// the NAIs of the configured ones.
+	nais      map[string]*Entry
+	staticNAI map[string]bool
+	revoking
 }
 
 // NewCache returns an empty binding cache for cfg.
@@ -232,10 +261,14 @@ func NewCache(cfg HAConfig) *Cache {
 	if cfg.RejectRate == 0 {
 		cfg.RejectRate, cfg.RejectBurst = 100, 200
 	}
-	c := &Cache{cfg: cfg, entries: make(map[netip.Addr]*Entry, len(cfg.Peers)), tokens: cfg.RejectBurst}
+	c := &Cache{cfg: cfg, entries: make(map[netip.Addr]*Entry, len(cfg.Peers)), tokens: cfg.RejectBurst,
+		nais: map[string]*Entry{}, staticNAI: map[string]bool{}}
 	for i := range cfg.Peers {
 		p := &c.cfg.Peers[i]
 		c.entries[p.HoA] = &Entry{Peer: p}
+		if p.NAI != "" {
+			c.staticNAI[p.NAI] = true
+		}
 	}
 	return c
 }
@@ -308,7 +341,9 @@ func (c *Cache) handle(pkt []byte, arr Arrival, now time.Time) Result {
 	switch h.Type {
 	case nemo.TypeBU:
 		return c.handleBU(&p, arr, now)
-	case nemo.TypeBA, nemo.TypeBE, nemo.TypeBRR, nemo.TypeHASwitch, nemo.TypeRevocation, nemo.TypeHeartbeat:
+	case nemo.TypeRevocation:
+		return c.handleBRA(&p, arr, now)
+	case nemo.TypeBA, nemo.TypeBE, nemo.TypeBRR, nemo.TypeHASwitch, nemo.TypeHeartbeat:
 		// Messages a home agent does not act on here.
 		return Result{Err: errNotBU, Reason: ReasonIgnored}
 	}
@@ -451,6 +486,9 @@ func (c *Cache) handleBU(p *nemo.Packet, arr Arrival, now time.Time) Result {
 		return Result{Err: err, Reason: ReasonMalformed}
 	}
 	if e == nil {
+		if a := c.needsAuth(p, arr, bu, hoa); a != nil {
+			return Result{Err: errNeedsAuth, Reason: ReasonNeedsAuth, Authorize: a}
+		}
 		status := nemo.StatusNotHomeAgent
 		if !c.cfg.HomePrefix.Contains(hoa) {
 			status = nemo.StatusNotHomeSubnet
@@ -575,7 +613,7 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 	if st != 0 {
 		return c.reject(e, p, arr, bu, st, bu.Timestamp, errors.New("mobile network prefix refused"), ReasonPrefixRejected, now)
 	}
-	lifetime := min(nemo.LifetimeDuration(bu.Lifetime), c.cfg.MaxLifetime)
+	lifetime := e.authCap(min(nemo.LifetimeDuration(bu.Lifetime), c.cfg.MaxLifetime), now)
 	expires := now.Add(lifetime)
 	ba := nemo.BindingAck{Seq: bu.Seq, Lifetime: nemo.Lifetime(lifetime)}
 	if router {
@@ -738,14 +776,26 @@ func (c *Cache) Expire(now time.Time) []*Entry {
 // reload). A router that stays keeps its bindings and replay state unless
 // its key, SPI or allowed prefixes changed, in which case its bindings are
 // dropped and it must register again; a removed router loses its bindings.
-// It returns the entries whose forwarding state changed.
+// Routers authorized at run time (AddPeer) stay, unless a configured one
+// now claims their home address or NAI. It returns the entries whose
+// forwarding state changed.
 func (c *Cache) SetPeers(ps []Peer) []*Entry {
 	c.cfg.Peers = append([]Peer(nil), ps...)
 	next := make(map[netip.Addr]*Entry, len(ps))
 	var changed []*Entry
+	c.staticNAI = map[string]bool{}
 	for i := range c.cfg.Peers {
 		p := &c.cfg.Peers[i]
+		if p.NAI != "" {
+			c.staticNAI[p.NAI] = true
+		}
 		old := c.entries[p.HoA]
+		if old != nil && old.dynamic {
+			if e := c.RemovePeer(p.HoA); e != nil {
+				changed = append(changed, e)
+			}
+			old = nil
+		}
 		if old != nil && old.Peer.SPI == p.SPI && string(old.Peer.Key) == string(p.Key) && slices.Equal(old.Peer.MNPs, p.MNPs) {
 			old.Peer = p
 			next[p.HoA] = old
@@ -762,7 +812,17 @@ func (c *Cache) SetPeers(ps []Peer) []*Entry {
 		}
 	}
 	for hoa, e := range c.entries {
-		if next[hoa] == nil && e.Registered() {
+		if next[hoa] != nil {
+			continue
+		}
+		if e.dynamic && !c.staticNAI[e.Peer.NAI] {
+			next[hoa] = e
+			continue
+		}
+		if e.dynamic {
+			delete(c.nais, e.Peer.NAI)
+		}
+		if e.Registered() {
 			e.Bindings, e.MNPs = e.Bindings[:0], e.MNPs[:0]
 			changed = append(changed, e)
 		}

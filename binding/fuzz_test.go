@@ -184,7 +184,7 @@ func later(a, b time.Time) time.Time {
 }
 
 func outcomes(c *Counters) uint64 {
-	n := c.Accepted + c.Deregistrations
+	n := c.Accepted + c.Deregistrations + c.RevocationAcks
 	for _, v := range c.Rejected() {
 		n += v
 	}
@@ -484,6 +484,18 @@ func FuzzRouterHandlePacket(f *testing.F) {
 			f.Add(mh, n, uint8(i), int16(5), native|frEcho)
 		}
 	}
+	// Revocation indications of one BID and of all, fresh (the
+	// scenarios' clock), natively and in UDP.
+	for _, bids := range [][]nemo.BID{{{ID: 1}}, nil} {
+		bri, err := nemo.Marshal(&nemo.BindingRevocation{Kind: nemo.RevocationIndication, Code: 1, Seq: 9, Options: nemo.Options{
+			BIDs: bids, HasMNID: true, MNIDSubtype: nemo.MNIDSubtypeNAI, MNID: []byte("car1@fleet"),
+			HasTimestamp: true, Timestamp: nemo.NTPTime(t0), Auth: []nemo.Auth{{Subtype: nemo.AuthMNHA, SPI: 256}}}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(bri, uint8(0), uint8(0), int16(0), uint8(frNative))
+		f.Add(bri, uint8(1), uint8(1), int16(0), uint8(0))
+	}
 	f.Fuzz(func(t *testing.T, mh []byte, scen, target uint8, delta int16, flags uint8) {
 		s := newScenario(scen)
 		r := s.r
@@ -520,19 +532,34 @@ func FuzzRouterHandlePacket(f *testing.F) {
 		}
 		decoded := nemo.Unmarshal(mh, &ba) == nil
 		signed := decoded && flags&frBadChecksum == 0 && nemo.NewAuthenticator(key).Verify(mh, &ba.Options, dst, hoa) == nil
+		if br := (nemo.BindingRevocation{}); len(mh) > 2 && mh[2] == nemo.TypeRevocation && nemo.Unmarshal(mh, &br) == nil {
+			signed = flags&frBadChecksum == 0 && nemo.NewAuthenticator(key).Verify(mh, &br.Options, dst, hoa) == nil
+		}
 		now := s.now.Add(time.Duration(delta) * time.Millisecond)
 
-		before, acked, seq, skew := snapList(r), r.Acked, r.seq, r.skew
+		before, acked, taken, seq, skew := snapList(r), r.Acked, r.Revocations.Taken, r.seq, r.skew
 		err = r.HandlePacket(pkt, now)
 		after := snapList(r)
 
-		if r.Received != r.Acked+r.Ignored || (Reason(err) == "") != (err == nil) {
-			t.Fatalf("received %d, acked %d, ignored %d; %v (%s)", r.Received, r.Acked, r.Ignored, err, Reason(err))
+		if r.Received != r.Acked+r.Ignored+r.Revocations.Taken+r.Revocations.Repeated || (Reason(err) == "") != (err == nil) {
+			t.Fatalf("received %d, acked %d, ignored %d, revocations %+v; %v (%s)", r.Received, r.Acked, r.Ignored, r.Revocations, err, Reason(err))
 		}
-		if r.Acked == acked {
+		if r.Revocations.Taken != taken && !signed {
+			t.Fatalf("an unauthenticated revocation was taken: %v", err)
+		}
+		if r.Acked == acked && r.Revocations.Taken == taken {
 			// Not taken: nothing moved.
 			if !slices.Equal(before, after) || r.seq != seq || r.skew != skew {
 				t.Fatalf("an answer not taken (%v) changed the router", err)
+			}
+			return
+		}
+		if r.Revocations.Taken != taken {
+			// A revocation only takes bindings off.
+			for i := range after {
+				if after[i].state == StateRegistered && (before[i].state != StateRegistered || after[i].expires != before[i].expires) {
+					t.Fatalf("a revocation registered uplink %d: %+v", i, after[i])
+				}
 			}
 			return
 		}

@@ -53,6 +53,11 @@ type UpdateListConfig struct {
 	// count.
 	Heard func(uplink int) time.Time
 	Logf  func(format string, args ...any)
+	// ReplayWindow bounds the age of a Binding Revocation Indication's
+	// timestamp (default nemo.DefaultReplayWindow); RevokedHoldoff is how
+	// long a revoked binding waits before registering again (default
+	// DefaultRevokedHoldoff).
+	ReplayWindow, RevokedHoldoff time.Duration
 }
 
 // LinkState is what the interface monitor says of an uplink.
@@ -77,6 +82,8 @@ func (s State) String() string {
 		return "registering"
 	case StateRegistered:
 		return "registered"
+	case StateRevoked:
+		return "revoked"
 	}
 	return "down"
 }
@@ -172,6 +179,8 @@ type link struct {
 	// retimed is when the probing last changed (SetUplinkTiming): silence
 	// from before it is not judged by the new, perhaps shorter, deadline.
 	retimed time.Time
+	// revokedUntil ends the holdoff of a revoked binding (StateRevoked).
+	revokedUntil time.Time
 }
 
 // UpdateList is the mobile router's binding update list: one binding per
@@ -196,7 +205,8 @@ type UpdateList struct {
 	flowStatus map[uint16]uint8
 	// Counters. Every packet HandlePacket is given is Received, and then
 	// either Acked (it answers an outstanding Binding Update, whatever it
-	// says) or Ignored (see Reason for why).
+	// says), a revocation taken or repeated (Revocations), or Ignored (see
+	// Reason for why).
 	Sent, Acked, Rejected, Retransmits uint64
 	Received, Ignored                  uint64
 	// IgnoredBy counts the ignored packets by Reason.
@@ -210,6 +220,12 @@ type UpdateList struct {
 	RejectedBy map[uint8]uint64
 	shutdown   bool
 	accepts    []time.Duration // latency.go
+	// Revocations counts the Binding Revocation Indications acted on.
+	Revocations RevocationCounters
+	lastBRITS   uint64
+	lastBRI     *lastBRI
+	// out holds answers (revocation acknowledgements) for the next Poll.
+	out []Send
 }
 
 // NewUpdateList returns the binding update list for cfg, all uplinks down.
@@ -233,6 +249,12 @@ func NewUpdateList(cfg UpdateListConfig, seq uint16) *UpdateList {
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.ReplayWindow == 0 {
+		cfg.ReplayWindow = nemo.DefaultReplayWindow
+	}
+	if cfg.RevokedHoldoff == 0 {
+		cfg.RevokedHoldoff = DefaultRevokedHoldoff
 	}
 	r := &UpdateList{cfg: cfg, auth: nemo.NewAuthenticator(cfg.Key), seq: seq}
 	for _, u := range cfg.Uplinks {
@@ -300,6 +322,9 @@ func (r *UpdateList) path(i int, e nemo.Encap) Path {
 func (r *UpdateList) SetLink(i int, st LinkState, now time.Time) {
 	l := r.links[i]
 	l.st = st
+	if l.state == StateRevoked {
+		return // its holdoff decides when it registers again
+	}
 	cands := r.candidates(l)
 	if len(cands) == 0 {
 		if l.state != StateDown {
@@ -491,8 +516,10 @@ func (r *UpdateList) Poll(now time.Time) []Send {
 	if r.shutdown {
 		return r.pollDereg(now)
 	}
-	var out []Send
+	out := r.out
+	r.out = nil
 	for i, l := range r.links {
+		r.pollRevoked(i, now)
 		if l.state == StateRegistered && !now.Before(l.expires) {
 			// The binding lapsed at the home agent: start over.
 			r.cfg.Logf("uplink %s (BID %d): binding expired without a refresh", l.cfg.Name, l.cfg.BID)
@@ -778,10 +805,16 @@ func (r *UpdateList) NextDeadline() time.Time {
 		if l.state == StateRegistered {
 			earlier(l.expires)
 		}
+		if l.state == StateRevoked {
+			earlier(l.revokedUntil)
+		}
 		if l.probing() {
 			earlier(l.nextProbe)
 			earlier(r.deadline(i))
 		}
+	}
+	if len(r.out) > 0 {
+		earlier(time.Unix(0, 1)) // at once
 	}
 	if r.best() >= 0 {
 		if r.dereg != nil {
@@ -849,6 +882,9 @@ func (r *UpdateList) HandlePacket(pkt []byte, now time.Time) error {
 	}
 	if !nemo.VerifyChecksum(p.MH, p.PseudoSrc(), p.PseudoDst()) {
 		return ignore(ReasonBadChecksum, nemo.ErrChecksum)
+	}
+	if h, err := nemo.ParseHeader(p.MH); err == nil && h.Type == nemo.TypeRevocation {
+		return r.handleBRI(&p, now, ignore)
 	}
 	var ba nemo.BindingAck
 	if err := nemo.Unmarshal(p.MH, &ba); err != nil {

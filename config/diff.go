@@ -58,6 +58,9 @@ var reloadable = map[string]map[string]bool{
 		// The ubus connection and what follows netifd start with the
 		// daemon (openwrt.go).
 		"ubus_socket": false, "netifd_interface": false,
+		// A new holdoff applies to the bindings revoked from then on; the
+		// reload itself ends the holdoffs running.
+		"revoked_holdoff": true,
 	},
 	"uplink": {
 		"probe_interval": true,
@@ -73,6 +76,8 @@ var reloadable = map[string]map[string]bool{
 		"replay_window":    true,
 		"liveness_timeout": true,
 		"dbus":             false, "metrics_listen": false, "web_token": false,
+		// The routes stay in the table they were installed in.
+		"route_table": false,
 	},
 	"mobile_router": {
 		"": true, "home_address": true, "spi": true, "key": true, "nai": true, "mnp": true,
@@ -185,6 +190,7 @@ func DiffRouter(old, new *Router) []Change {
 	d.diffOps("router", at, old.Ops, new.Ops)
 	diffRouterPD(opt, old.PD, new.PD)
 	diffOpenWrt(opt, old.OpenWrt, new.OpenWrt)
+	opt("revoked_holdoff", old.RevokedHoldoff != new.RevokedHoldoff)
 
 	named(old.Uplinks, new.Uplinks, func(u *Uplink) string { return u.Name },
 		func(o, n *Uplink) {
@@ -263,6 +269,7 @@ func DiffHomeAgent(old, new *HomeAgent) []Change {
 	opt("liveness_timeout", old.LivenessTimeout != new.LivenessTimeout)
 	d.diffOps("homeagent", new.Line, old.Ops, new.Ops)
 	diffHomeAgentPD(&d, opt, old.PD, new.PD)
+	opt("route_table", old.RouteTable != new.RouteTable)
 	named(old.MobileRouters, new.MobileRouters, func(m *MobileRouter) string { return m.Name },
 		func(o, n *MobileRouter) {
 			opt := func(option string, changed bool) { d.option("mobile_router", n.Name, n.Line, option, changed) }

@@ -211,6 +211,7 @@ func TestReloadableTable(t *testing.T) {
 	a := addr("2001:db8:9::9")
 	nr.HomeAgent, nr.HomeAgentV4, nr.HomeAddress, nr.MNPs, nr.LAN = a, addr("192.0.2.9"), a, nil, nil
 	nr.SPI, nr.Key, nr.NAI, nr.Lifetime, nr.ControlSocket, nr.ReplayWindow, nr.DefaultPolicy = 9, nil, "x", 1, "/x", 1, "x"
+	nr.RevokedHoldoff, nh.RouteTable = 1, 1
 	nr.Uplinks = []Uplink{{Name: "wifi", Device: "x", BID: 9, Encap: nemo.EncapUDP, Priority: 9, ProbeInterval: 1, ProbeFailures: 9}, {Name: "new"}}
 	nr.Policies = []Policy{{Name: "voice", Mode: ModeDuplicate}, {Name: "new"}}
 	nr.Rules = []Rule{{Name: "sip", Proto: 1, SrcIP: prefix("2001:db8::/32"), DestIP: prefix("2001:db8::/32"),
@@ -237,8 +238,8 @@ func TestReloadableTable(t *testing.T) {
 			}
 		}
 	}
-	if n := len(seen); n != 67 {
-		t.Errorf("%d kinds of change, want every option of every section and each section type whole (67)", n)
+	if n := len(seen); n != 69 {
+		t.Errorf("%d kinds of change, want every option of every section and each section type whole (69)", n)
 	}
 }
 

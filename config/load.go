@@ -488,6 +488,7 @@ func (d *decoder) router(x *section, uplinks, policies, rules []*section) *Route
 	r.Ops = x.ops(RoleRouter)
 	r.PD = d.routerPD(x, r)
 	r.OpenWrt = x.openWrt(r)
+	x.routerFleet(r)
 	x.finish()
 
 	// Uplinks. A mistake in one is reported once; its name still counts
@@ -773,6 +774,7 @@ func (d *decoder) homeAgent(x *section, mrs, pools []*section) *HomeAgent {
 	}
 	h.Ops = x.ops(RoleHomeAgent)
 	h.PD = d.homeAgentPD(x, pools, h.HomePrefix)
+	x.homeAgentFleet(h)
 	x.finish()
 
 	hoas := make(map[netip.Addr]*section)

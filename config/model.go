@@ -60,11 +60,14 @@ type Router struct {
 	ControlSocket string         // option control_socket
 	ReplayWindow  time.Duration  // option replay_window, seconds
 	DefaultPolicy string         // option default_policy; "" = all registered uplinks in BID order
-	Uplinks       []Uplink       // `config uplink` sections in file order
-	Policies      []Policy       // `config policy` sections in file order
-	Rules         []Rule         // `config rule` sections in file order
-	Ops           Ops            // options dbus, metrics_listen (ops.go)
-	Line          int
+	// RevokedHoldoff is how long a binding the home agent revoked waits
+	// before it registers again (option revoked_holdoff, config/fleet.go).
+	RevokedHoldoff time.Duration
+	Uplinks        []Uplink // `config uplink` sections in file order
+	Policies       []Policy // `config policy` sections in file order
+	Rules          []Rule   // `config rule` sections in file order
+	Ops            Ops      // options dbus, metrics_listen (ops.go)
+	Line           int
 	// Path is the file the section was read from, so that what is found
 	// wrong later (policy.Compile) names it as Load's errors do.
 	Path string
@@ -144,9 +147,12 @@ type HomeAgent struct {
 	// probes when nothing came through it for this long (option
 	// liveness_timeout, like probe_interval: "1s", "800ms").
 	LivenessTimeout time.Duration
-	MobileRouters   []MobileRouter // `config mobile_router` sections in file order
-	Ops             Ops            // options dbus, metrics_listen, web_token (ops.go)
-	Line            int
+	// RouteTable is the kernel table the routes of registered routers go
+	// into (option route_table, config/fleet.go; default main).
+	RouteTable    int
+	MobileRouters []MobileRouter // `config mobile_router` sections in file order
+	Ops           Ops            // options dbus, metrics_listen, web_token (ops.go)
+	Line          int
 	// PD is the delegating router or relay (config/pd.go); nil: none.
 	PD *HomeAgentPD
 }

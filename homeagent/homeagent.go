@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"nemod/aaa"
 	"nemod/binding"
 	"nemod/config"
 	"nemod/control"
@@ -68,6 +69,9 @@ type Daemon struct {
 	refusals *logsum.Summarizer
 	ops      *ops  // publish.go
 	pd       *haPD // the delegating router or relay (pd.go); nil: none
+	// rev: revocations (revoke.go); rad: RADIUS (radius.go), nil without.
+	rev revocations
+	rad *radiusGlue
 }
 
 // Options adjust a daemon. The zero value runs on the host's kernel.
@@ -123,7 +127,15 @@ func Run(ctx context.Context, path string, opts Options) error {
 	}
 	d := &Daemon{path: path, opts: opts, cfg: f.HomeAgent, log: log, sig: make(chan []sigPacket, 4096), start: time.Now(),
 		refusals: logsum.New("refused binding updates", 5, 10*time.Second)}
+	plan.Cache.Authorize = f.Radius != nil
 	d.cache = binding.NewCache(plan.Cache)
+	d.revocationsInit()
+	if a, ok := opts.System.(*hostnet.Agent); ok {
+		a.Table = d.cfg.RouteTable
+	}
+	if err := d.openRadius(f); err != nil {
+		return err
+	}
 	if err := d.open(); err != nil {
 		d.close()
 		return err
@@ -184,6 +196,8 @@ func (d *Daemon) open() error {
 func (d *Daemon) close() {
 	d.stopOps()
 	d.closePD()
+	d.closeRevocations()
+	d.closeRadius()
 	if d.fwd != nil {
 		d.fwd.Close() // closes the UDP socket too
 		d.udp = nil
@@ -311,6 +325,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 			for _, p := range ps {
 				d.handle(p, now, &queued)
 			}
+			d.fwd.Commit()
 			d.flush(&queued)
 		case now := <-tick.C:
 			for _, r := range d.refusals.Flush(now) {
@@ -318,9 +333,18 @@ func (d *Daemon) loop(ctx context.Context) error {
 			}
 			for _, e := range d.cache.Expire(now) {
 				d.log.Info("binding expired", "router", e.Peer.Name, "bindings_left", len(e.Bindings))
-				d.forward(e)
+				d.forwardCause(e, aaa.TerminateLostService)
 			}
 			d.pdTick(now)
+			d.radiusTick(now)
+			d.fwd.Commit()
+		case r := <-d.radiusResults():
+			d.radiusBatch(r)
+		case r := <-d.revocationRequests():
+			d.disconnect(r, time.Now())
+			d.fwd.Commit()
+		case <-d.rev.timer.C:
+			d.pollRevocations(time.Now())
 		case c := <-d.ctl.Calls():
 			d.control(c)
 		case dg := <-d.pdIn():
@@ -333,7 +357,12 @@ func (d *Daemon) loop(ctx context.Context) error {
 }
 
 func (d *Daemon) handle(p sigPacket, now time.Time, queued *int) {
-	res := d.cache.HandlePacket(p.pkt, p.arr, now)
+	d.handleResult(d.cache.HandlePacket(p.pkt, p.arr, now), p, queued, now)
+}
+
+// handleResult sends the answer to a signalling packet and follows what
+// it changed.
+func (d *Daemon) handleResult(res binding.Result, p sigPacket, queued *int, now time.Time) {
 	d.send(res, queued)
 	if res.Err != nil {
 		d.log.Debug("signalling refused", "from", p.arr.Outer, "status", res.Status, "err", res.Err)
@@ -350,10 +379,18 @@ func (d *Daemon) handle(p sigPacket, now time.Time, queued *int) {
 		d.log.Info("bindings changed", attrs...)
 		d.forward(e)
 	}
+	if res.Authorize != nil {
+		d.authorize(p, res.Authorize, now, queued)
+	}
+	if res.Revoked != nil {
+		d.revocationDone(res.Revoked)
+		d.armRevocations()
+	}
 }
 
 func (d *Daemon) forward(e *binding.Entry) {
 	d.fwd.Update(e.Peer.HoA, e.MNPs, e.Bindings, e.Flows)
+	d.accounting(e)
 }
 
 // udpSignal takes the Mobility Header packets the data plane found on the
@@ -395,6 +432,7 @@ func (d *Daemon) reload() (status.Reload, error) {
 		return status.Reload{Applied: []string{}, NeedsRestart: []string{}}, err
 	}
 	rl := plan.Reload(d.cfg)
+	d.radiusReload(plan.File.Radius, &rl.Reply)
 	d.fwd.SetLivenessTimeout(rl.HomeAgent.LivenessTimeout)
 	d.cache.SetLimits(rl.Cache.MaxLifetime, rl.Cache.ReplayWindow)
 	changed := d.cache.SetPeers(rl.Cache.Peers)
@@ -445,6 +483,7 @@ func (d *Daemon) status(now time.Time) status.HomeAgent {
 	}
 	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
+	s.Revocations, s.Radius, s.Hairpin = d.revocationStatus(), d.radiusStatus(), d.fwd.Hairpin()
 	return s
 }
 
@@ -466,6 +505,8 @@ func (d *Daemon) control(c *control.Call) {
 		c.Reply(procstat.ReadMemory(), nil)
 	case "flows":
 		c.Reply(d.flows(), nil)
+	case "revoke":
+		d.revokeCall(c)
 	default:
 		c.Reply(nil, errors.New("unknown command "+c.Cmd))
 	}

@@ -126,6 +126,7 @@ func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateLis
 	rc := binding.UpdateListConfig{
 		HoA: r.HomeAddress, HA: r.HomeAgent, HAv4: r.HomeAgentV4, MNPs: r.MNPs,
 		SPI: r.SPI, Key: r.Key, NAI: r.NAI, Lifetime: r.Lifetime, Logf: logf,
+		ReplayWindow: r.ReplayWindow, RevokedHoldoff: r.RevokedHoldoff,
 	}
 	if r.PD != nil && r.PD.Enabled {
 		rc.MNPs = nil // implicit mode: the home agent knows the prefixes it delegated
@@ -455,6 +456,7 @@ func (d *Daemon) reload() (status.Reload, error) {
 		d.br.SetUplinkTiming(i, u.ProbeInterval, u.ProbeFailures, now)
 	}
 	d.br.SetLifetime(d.cfg.Lifetime)
+	d.reloadRevoked(now)
 	if rl.Table != nil {
 		d.fwd.SetFlows(rl.Table)
 		if err := d.fwd.SetDirect(rl.Table); err != nil {
@@ -496,6 +498,7 @@ func (d *Daemon) status(now time.Time) status.Router {
 	}
 	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
+	s.Revocation = d.revocationStatus()
 	return s
 }
 

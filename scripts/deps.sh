@@ -52,6 +52,10 @@ want kea-dhcp6 kea-dhcp6-server
 # The aaa package's tests run a real FreeRADIUS and send with its radclient.
 want freeradius freeradius
 want radclient freeradius-utils
+# The home agent announces the registered routes to a routing daemon the
+# operator runs; the lab's core and home agent run bird 2 (OSPFv3).
+want bird bird2
+want birdc bird2
 # scapy is checked against Debian's own interpreter, not any python3 on PATH.
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-scapy"
 

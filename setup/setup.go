@@ -123,7 +123,7 @@ func (p *RouterPlan) Reload(running *config.Router) *RouterReload {
 	changes := config.DiffRouter(running, p.Router)
 	next := *running
 	next.Uplinks = slices.Clone(running.Uplinks)
-	next.Lifetime, next.ReplayWindow = p.Router.Lifetime, p.Router.ReplayWindow
+	next.Lifetime, next.ReplayWindow, next.RevokedHoldoff = p.Router.Lifetime, p.Router.ReplayWindow, p.Router.RevokedHoldoff
 	for i := range next.Uplinks {
 		u := &next.Uplinks[i]
 		if j := slices.IndexFunc(p.Router.Uplinks, func(n config.Uplink) bool { return n.Name == u.Name }); j >= 0 {
@@ -155,7 +155,7 @@ func (p *RouterPlan) Reload(running *config.Router) *RouterReload {
 // addresses meanwhile.
 func (rl *RouterReload) ApplyTo(cfg *config.Router) {
 	n := rl.Router
-	cfg.Lifetime, cfg.ReplayWindow, cfg.DefaultPolicy = n.Lifetime, n.ReplayWindow, n.DefaultPolicy
+	cfg.Lifetime, cfg.ReplayWindow, cfg.DefaultPolicy, cfg.RevokedHoldoff = n.Lifetime, n.ReplayWindow, n.DefaultPolicy, n.RevokedHoldoff
 	cfg.Uplinks, cfg.Policies, cfg.Rules, cfg.Path = n.Uplinks, n.Policies, n.Rules, n.Path
 }
 

@@ -52,6 +52,14 @@ type AgentPlane interface {
 	Flows(hoa netip.Addr) status.Flows
 	Traffic(hoa netip.Addr, bid uint16) status.Traffic
 	Close() error
+	// Routers authorized at run time, and what a fleet's home agent
+	// reports (fleet.go).
+	AddRouter(r HARouter)
+	RemoveRouter(hoa netip.Addr)
+	Commit()
+	Routed() []netip.Prefix
+	Hairpin() status.Hairpin
+	RouterTraffic(hoa netip.Addr) status.Traffic
 }
 
 var (

@@ -72,8 +72,12 @@ type Breakout struct {
 // TUN device and the routes into it.
 type AgentSystem interface {
 	OpenTUN(name string, mtu int) (Device, error)
-	// RoutePrefixes routes exactly these prefixes into the device.
+	// RoutePrefixes routes exactly these prefixes into the device: the
+	// home link.
 	RoutePrefixes(device string, prefixes []netip.Prefix) error
-	// Close removes the routes.
+	// RouteChange adds and removes the routes of one registration (its
+	// router's home address and prefixes), beside those.
+	RouteChange(device string, add, del []netip.Prefix) error
+	// Close removes the routes, both kinds.
 	Close() error
 }

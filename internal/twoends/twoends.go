@@ -265,6 +265,9 @@ func (e *Ends) logs() string {
 	return "--- router ---\n" + e.MRLog.String() + "\n--- home agent ---\n" + e.HALog.String()
 }
 
+// MRRunning reports whether the router runs.
+func (e *Ends) MRRunning() bool { return e.mrRunning }
+
 // StopMR sends the router SIGTERM and waits for it to de-register and
 // exit, returning Run's result.
 func (e *Ends) StopMR() error {

@@ -58,12 +58,18 @@ type env struct {
 // newEnv builds a lab (no daemons yet).
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newFleetEnv(t, lab.FleetOptions{})
+}
+
+// newFleetEnv builds a lab with the fleet options (fleet_test.go).
+func newFleetEnv(t *testing.T, fleet lab.FleetOptions) *env {
+	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.NeedTool(t, "ip", "nft", "radvd", "dumpcap", "tshark", "conntrack", "ping")
 	bin := nemodBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	l, err := lab.New(ctx, lab.Options{Logf: t.Logf})
+	l, err := lab.New(ctx, lab.Options{Logf: t.Logf, Fleet: fleet})
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}
