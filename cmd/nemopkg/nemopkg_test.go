@@ -712,3 +712,18 @@ func TestOpenWrtMakefileInstallsTheSameFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestColdPackagesInFeedMakefile: the feed's Makefile compiles the same
+// packages without inlining as make package does.
+func TestColdPackagesInFeedMakefile(t *testing.T) {
+	mk, err := os.ReadFile("../../openwrt/Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, list, _ := strings.Cut(string(mk), "NEMOD_COLD:=")
+	list, _, _ = strings.Cut(list, "\nGO_PKG_BUILD_VARS")
+	got := strings.Fields(strings.ReplaceAll(list, "\\", " "))
+	if !slices.Equal(got, coldPackages) {
+		t.Errorf("openwrt/Makefile's NEMOD_COLD %q, cmd/nemopkg's coldPackages %q", got, coldPackages)
+	}
+}
