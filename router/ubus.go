@@ -19,7 +19,6 @@ package router
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -323,10 +322,7 @@ type ubusOut struct {
 	next, last *netifd.Update
 	events     []outEvent
 	wake       chan struct{}
-	// Counters, for the tests: updates netifd took, updates it refused,
-	// events sent.
-	updates, refusals, sent uint64
-	lastErr                 string
+	lastErr    string // the last failure logged
 }
 
 type outEvent struct {
@@ -388,7 +384,7 @@ func (o *ubusOut) run(ctx context.Context) {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err := o.c.Send(cctx, e.name, e.data)
 			cancel()
-			o.note("ubus: event "+e.name, err, &o.sent)
+			o.note("ubus: event "+e.name, err)
 		}
 		if next != nil {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -396,22 +392,17 @@ func (o *ubusOut) run(ctx context.Context) {
 			cancel()
 			o.mu.Lock()
 			o.last = next
-			if err != nil && !errors.Is(err, ubus.StatusConnectionFailed) && !errors.Is(err, context.Canceled) {
-				o.refusals++
-			}
 			o.mu.Unlock()
-			o.note("netifd: notify_proto "+next.Interface, err, &o.updates)
+			o.note("netifd: notify_proto "+next.Interface, err)
 		}
 	}
 }
 
-// note counts a success, and logs a failure once until the next success
-// or another failure.
-func (o *ubusOut) note(what string, err error, ok *uint64) {
+// note logs a failure once until the next success or another failure.
+func (o *ubusOut) note(what string, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err == nil {
-		*ok++
 		o.lastErr = ""
 		return
 	}
@@ -419,11 +410,4 @@ func (o *ubusOut) note(what string, err error, ok *uint64) {
 		o.lastErr = msg
 		o.warn(msg)
 	}
-}
-
-// counts returns the counters.
-func (o *ubusOut) counts() (updates, refusals, events uint64) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.updates, o.refusals, o.sent
 }
