@@ -20,7 +20,10 @@ import (
 // binding update list's bindings, the prefixes with their lifetimes
 // (configured and delegated: pd.go), the IPv4 the home agent granted.
 func (d *Daemon) tunnelInput() owrt.TunnelInput {
-	return owrt.TunnelInput{Interface: d.cfg.OpenWrt.NetifdInterface, Device: d.fwd.Status().Device,
+	if d.ub.device == "" {
+		d.ub.device = d.fwd.Status().Device // the TUN device's name, fixed at start
+	}
+	return owrt.TunnelInput{Interface: d.cfg.OpenWrt.NetifdInterface, Device: d.ub.device,
 		HoA: d.cfg.HomeAddress, Bindings: d.br.Bindings(), MNPs: d.mnps(), IPv4: d.tunnelIPv4()}
 }
 

@@ -53,6 +53,7 @@ type ubusState struct {
 	prev    []binding.BindingStatus
 	fp      string // the tunnel state last sent, as owrt's fingerprint
 	up      bool   // and whether it was up
+	device  string // the TUN device
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
