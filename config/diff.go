@@ -55,6 +55,9 @@ var reloadable = map[string]map[string]bool{
 		"default_policy": true,
 		// The bus connection and the listener are made at start (ops.go).
 		"dbus": false, "metrics_listen": false,
+		// The ubus connection and what follows netifd start with the
+		// daemon (openwrt.go).
+		"ubus_socket": false, "netifd_interface": false,
 		// A new holdoff applies to the bindings revoked from then on; the
 		// reload itself ends the holdoffs running.
 		"revoked_holdoff": true,
@@ -196,12 +199,14 @@ func DiffRouter(old, new *Router) []Change {
 	opt("default_policy", old.DefaultPolicy != new.DefaultPolicy)
 	d.diffOps("router", at, old.Ops, new.Ops)
 	diffRouterPD(opt, old.PD, new.PD)
+	diffOpenWrt(opt, old.OpenWrt, new.OpenWrt)
 	opt("revoked_holdoff", old.RevokedHoldoff != new.RevokedHoldoff)
 
 	named(old.Uplinks, new.Uplinks, func(u *Uplink) string { return u.Name },
 		func(o, n *Uplink) {
 			opt := func(option string, changed bool) { d.option("uplink", n.Name, n.Line, option, changed) }
 			opt("device", o.Device != n.Device)
+			opt("interface", o.Interface != n.Interface)
 			opt("bid", o.BID != n.BID)
 			opt("encap", o.Encap != n.Encap)
 			opt("priority", o.Priority != n.Priority)

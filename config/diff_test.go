@@ -224,6 +224,8 @@ func TestReloadableTable(t *testing.T) {
 		a, addr("192.0.2.9"), prefix("2001:db8:9::/64"), 1, "/x", 1, 1
 	nh.MobileRouters = []MobileRouter{{Name: "car1", HomeAddress: a, SPI: 9, NAI: "x", MNPs: []netip.Prefix{prefix("2001:db8:9::/48")}, PD: true, PDPool: "x"}, {Name: "new"}}
 	nr.Ops = Ops{DBus: On, MetricsListen: netip.MustParseAddrPort("[::1]:1")}
+	nr.OpenWrt = OpenWrt{UbusSocket: "/x", NetifdInterface: "x", LanRAUnset: !r.OpenWrt.LanRAUnset}
+	nr.Uplinks[0].Interface = "x"
 	nh.Ops = Ops{DBus: Off, MetricsListen: netip.MustParseAddrPort("[::1]:1"), WebToken: "x"}
 	seen := map[string]bool{}
 	withoutCluster := *h
@@ -242,8 +244,8 @@ func TestReloadableTable(t *testing.T) {
 			}
 		}
 	}
-	if n := len(seen); n != 78 {
-		t.Errorf("%d kinds of change, want every option of every section and each section type whole (78)", n)
+	if n := len(seen); n != 81 {
+		t.Errorf("%d kinds of change, want every option of every section and each section type whole (81)", n)
 	}
 }
 

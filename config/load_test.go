@@ -154,6 +154,7 @@ func TestGoodRouter(t *testing.T) {
 		PD:         &RouterPD{LeaseFile: DefaultRouterLeaseFile, LanRA: true, IP6Assign: 64},
 		HomeAgents: []HomeAgentAddr{{Address: netip.MustParseAddr("2001:db8:ffff::1"), AddressV4: netip.MustParseAddr("198.51.100.1")}},
 		HATimeout:  DefaultHATimeout,
+		OpenWrt:    OpenWrt{UbusSocket: "/var/run/ubus/ubus.sock", NetifdInterface: "nemo", LanRAUnset: true},
 	}
 	if !reflect.DeepEqual(f.Router, want) {
 		t.Errorf("router\n got %+v\nwant %+v", f.Router, want)

@@ -79,12 +79,15 @@ type Router struct {
 	// answer nothing before the next is tried (config/cluster.go).
 	HomeAgents []HomeAgentAddr
 	HATimeout  time.Duration
+	// OpenWrt is options ubus_socket and netifd_interface (openwrt.go).
+	OpenWrt OpenWrt
 }
 
 // Uplink is one interface the router registers a care-of address on.
 type Uplink struct {
 	Name          string        // section name
 	Device        string        // option device: the Linux interface
+	Interface     string        // option interface: a netifd interface instead (openwrt.go)
 	BID           uint16        // option bid: Binding ID (RFC 5648), unique
 	Encap         nemo.Encap    // option encap: auto, ipv6 or udp
 	Priority      uint8         // option priority 1..127; 0 = unset (RFC 6089 BID-PRI)

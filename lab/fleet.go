@@ -203,6 +203,7 @@ func Router2UCI(controlSocket string) string {
 	option spi '257'
 	option key '%s'
 	option control_socket '%s'
+	option lan_ra '0'
 config uplink 'wifi'
 	option device 'wlan0'
 	option bid '1'

@@ -44,6 +44,9 @@ type MRConfig struct {
 	// routing: the kernel's, or a test's.
 	Stack  netio.Stack
 	System RouterSystem
+	// NoAddress leaves the home address to whoever owns the device's
+	// addresses (netifd, on OpenWrt: see NetworkRoutes).
+	NoAddress bool
 }
 
 // mrUplink is one uplink: its sockets, opened when its device appears and
@@ -103,6 +106,9 @@ type MR struct {
 	local atomic.Pointer[func([]byte) bool]
 	// ha is the home agent in use (mrha.go).
 	ha atomic.Pointer[mrHA]
+	// breakout is what SetDirect installed last (devices.go); event loop
+	// only.
+	breakout Breakout
 }
 
 // NewMR opens the TUN device, gives it the home address, and routes the
@@ -135,7 +141,7 @@ func NewMR(cfg MRConfig) (*MR, error) {
 		return nil, err
 	}
 	if err := m.sys.RouteNetwork(NetworkRoutes{Device: m.tun.Name(), HoA: cfg.HoA, MNPs: cfg.MNPs, LANs: cfg.LANs,
-		Table: cfg.Table, Priority: cfg.RulePriority}); err != nil {
+		Table: cfg.Table, Priority: cfg.RulePriority, NoAddress: cfg.NoAddress}); err != nil {
 		m.Close()
 		return nil, err
 	}
@@ -250,6 +256,7 @@ func (m *MR) SetDirect(t *policy.Table) error {
 			}
 		}
 	}
+	m.breakout = b
 	return m.sys.SetBreakout(b)
 }
 
