@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"nemod/header"
 	"nemod/nemo"
@@ -126,6 +127,10 @@ type agentBinding struct {
 	encap nemo.Encap
 	outer netip.AddrPort // where to send: the care-of address, or its NAT's address and port
 	stats *Stats
+	// src is the address to send from, standby its instance's flag, in a
+	// cluster (cluster.go); zero and nil otherwise.
+	src     netip.Addr
+	standby *atomic.Bool
 }
 
 // alive reports whether the binding may carry traffic: a probed one only
@@ -142,6 +147,9 @@ type routerView struct {
 	bindings []*agentBinding // by BID
 	order    []uint16        // BIDs by BID-PRI, then BID: the fallback for unmatched packets
 	flows    *flowState
+	// announced: its routes are installed (always, but for a cluster's
+	// instance owned elsewhere: cluster.go).
+	announced bool
 }
 
 func (v *routerView) binding(bid uint16) *agentBinding {

@@ -22,6 +22,7 @@ const (
 	DropDirect                 // a local-breakout packet that reached the tunnel
 	DropSendError              // the socket refused to send
 	DropTunError               // the TUN device refused a packet
+	DropStandby                // home agent in a cluster: for a router whose instance another member owns
 	numDrops
 )
 
@@ -41,6 +42,7 @@ var dropNames = [numDrops]string{
 	DropDirect:     "direct_in_tunnel",
 	DropSendError:  "send_errors",
 	DropTunError:   "tun_errors",
+	DropStandby:    "standby",
 }
 
 func (d Drop) String() string {

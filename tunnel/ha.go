@@ -34,6 +34,7 @@ type HARouter struct {
 // HAConfig configures the home agent's data plane.
 type HAConfig struct {
 	Address    netip.Addr   // the home agent's IPv6 address
+	AddressV4  netip.Addr   // and IPv4 address (UDP over IPv4 leaves from it)
 	HomePrefix netip.Prefix // routed to the TUN device: the virtual home link
 	TunName    string       // default "nemoha0"
 	MTU        int          // default 1500 less the largest encapsulation
@@ -52,6 +53,9 @@ type HAConfig struct {
 	// the kernel's, or a test's.
 	Stack  netio.Stack
 	System AgentSystem
+	// Instances, in a cluster, are the home agent addresses its members
+	// share, each on standby until SetActive (cluster.go).
+	Instances []Instance
 }
 
 // routerSlot is a configured mobile router; its view changes as it
@@ -62,6 +66,8 @@ type routerSlot struct {
 	stats map[uint16]*Stats // by BID, owned by the event loop
 	// outers are the keys this router's bindings have in HA.byOuter.
 	outers []netip.AddrPort
+	// inst is the cluster's instance it registered with (cluster.go).
+	inst netip.Addr
 	// flows is the last flow state, kept while the router has no
 	// binding so that its counters go on when it registers again.
 	flows *flowState
@@ -85,7 +91,8 @@ type HA struct {
 	drops    Drops
 	wg       sync.WaitGroup
 	closed   atomic.Bool
-	fleet    fleet // fleet.go, hairpin.go
+	fleet    fleet         // fleet.go, hairpin.go
+	cl       *clusterState // cluster.go; nil outside a cluster
 }
 
 // NewHA opens the TUN device, routes the home link and the mobile network
@@ -109,6 +116,7 @@ func NewHA(cfg HAConfig) (*HA, error) {
 	}
 	h := &HA{cfg: cfg, log: cfg.Logger, sys: cfg.System, udp: cfg.UDP, slots: map[netip.Addr]*routerSlot{}}
 	h.liveness.Store(int64(cfg.LivenessTimeout))
+	h.cl = newClusterState(cfg.Instances)
 	h.fleetInit()
 	h.table.Store(newPrefixTable[*routerSlot](nil))
 	var err error
@@ -117,13 +125,13 @@ func NewHA(cfg HAConfig) (*HA, error) {
 		return fail(err)
 	}
 	// IPv6-in-IPv6 to the home agent's address only.
-	if h.raw, err = cfg.Stack.ListenIP(header.ProtoIPv6, "", cfg.Address); err != nil {
+	if h.raw, err = cfg.Stack.ListenIP(header.ProtoIPv6, "", h.bindAddr()); err != nil {
 		return fail(fmt.Errorf("protocol 41 socket: %w", err))
 	}
 	// Mobility Header without extension headers: a nemod router's
 	// Heartbeats (a kernel without Mobile IPv6 delivers these to a raw
 	// socket, unlike Binding Updates with a Home Address option).
-	if h.mh, err = cfg.Stack.ListenIP(header.ProtoMH, "", cfg.Address); err != nil {
+	if h.mh, err = cfg.Stack.ListenIP(header.ProtoMH, "", h.bindAddr()); err != nil {
 		return fail(fmt.Errorf("mobility header socket: %w", err))
 	}
 	if err := h.SetRouters(cfg.Routers); err != nil {
@@ -168,7 +176,7 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 		return
 	}
 	now := time.Now().UnixNano()
-	v := &routerView{hoa: hoa, prefixes: append([]netip.Prefix(nil), prefixes...)}
+	v := &routerView{hoa: hoa, prefixes: append([]netip.Prefix(nil), prefixes...), announced: h.active(s)}
 	if old != nil {
 		s.flows = old.flows
 	}
@@ -190,6 +198,7 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 			s.stats[b.BID] = st
 		}
 		ab := &agentBinding{bid: b.BID, encap: b.Encap, outer: b.Outer, stats: st}
+		ab.fill(h.instanceOf(s))
 		if old == nil || old.bindingFrom(b.Outer, b.Encap) == nil {
 			// A new path: its registration came through it, which counts
 			// as hearing from it.
@@ -234,14 +243,18 @@ func (h *HA) readTUN() {
 				continue
 			}
 			for _, b := range targets {
+				if b.onStandby() {
+					h.drops.Add(DropStandby)
+					break
+				}
 				b.stats.sent(len(p))
 				switch b.encap {
 				case nemo.EncapIPv6:
-					raw.add(p, b.outer, netip.Addr{})
+					raw.add(p, b.outer, b.src)
 				case nemo.EncapUDP6:
-					udp.add(p, b.outer, h.cfg.Address)
+					udp.add(p, b.outer, h.srcFor(b, true))
 				default:
-					udp.add(p, b.outer, netip.Addr{})
+					udp.add(p, b.outer, h.srcFor(b, false))
 				}
 			}
 		}
@@ -304,7 +317,7 @@ func (h *HA) readUDP() {
 				switch {
 				case isProbe(p):
 					h.probe(p, from, now, replies)
-				case isSignalling(p, h.cfg.Address):
+				case h.isSignallingHere(p):
 					sig = append(sig, SignalPacket{Pkt: append([]byte(nil), p...), From: from})
 				default:
 					h.uplink(p, from, enc, table, w, hp, now)
@@ -329,14 +342,15 @@ func (h *HA) probe(p []byte, from netip.AddrPort, now int64, replies *sender) {
 		return
 	}
 	b := v.(*agentBinding)
+	if b.onStandby() {
+		h.drops.Add(DropStandby)
+		return
+	}
 	b.stats.heard(now)
 	b.stats.Probed.Store(true)
 	b.stats.Probes.Add(1)
 	var out [nemo.ProbeLen]byte
-	src := netip.Addr{}
-	if from.Addr().Is6() {
-		src = h.cfg.Address
-	}
+	src := h.srcFor(b, from.Addr().Is6())
 	replies.add(nemo.Probe{Reply: true, Seq: pr.Seq}.Append(out[:0]), from, src)
 }
 
@@ -362,11 +376,18 @@ func (h *HA) readMH() {
 			mh := b.Bufs[i][:b.N[i]]
 			var hb nemo.Heartbeat
 			v, known := h.byOuter.Load(netip.AddrPortFrom(src, 0))
-			if nemo.Unmarshal(mh, &hb) != nil || hb.Response || !known || !nemo.VerifyChecksum(mh, src, h.cfg.Address) {
+			var ab *agentBinding
+			if known {
+				ab = v.(*agentBinding)
+			}
+			if nemo.Unmarshal(mh, &hb) != nil || hb.Response || !known || !nemo.VerifyChecksum(mh, src, h.srcFor(ab, true)) {
 				h.drops.Add(DropBadProbe)
 				continue
 			}
-			ab := v.(*agentBinding)
+			if ab.onStandby() {
+				h.drops.Add(DropStandby)
+				continue
+			}
 			ab.stats.heard(now)
 			ab.stats.Probed.Store(true)
 			ab.stats.Probes.Add(1)
@@ -374,8 +395,8 @@ func (h *HA) readMH() {
 			if err != nil {
 				continue
 			}
-			nemo.SetChecksum(resp, h.cfg.Address, src)
-			out.N[k], out.Addr[k], out.Src[k], out.Seg[k] = len(resp), netip.AddrPortFrom(src, 0), netip.Addr{}, 0
+			nemo.SetChecksum(resp, h.srcFor(ab, true), src)
+			out.N[k], out.Addr[k], out.Src[k], out.Seg[k] = len(resp), netip.AddrPortFrom(src, 0), ab.src, 0
 			k++
 		}
 		if k > 0 {
@@ -390,6 +411,9 @@ func (h *HA) readMH() {
 // another mobile router's tunnel (hairpin) or the TUN device.
 func (h *HA) uplink(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable, w *tunWriter, hp *hairpinOut, now int64) {
 	b, d, dup := fromRouter(p, outer, e, table, now)
+	if d == Forward && b.onStandby() {
+		d = DropStandby
+	}
 	if d != Forward {
 		h.drops.Add(d)
 		return
