@@ -65,10 +65,10 @@ func tsharkFullBU() *BindingUpdate {
 	return &BindingUpdate{
 		Seq: 4711, Flags: BUFlagA | BUFlagH | BUFlagR | BUFlagO | BUFlagF, Lifetime: 150,
 		Options: Options{
-			AltCoA:  indCoA,
+			AltCoA:   indCoA,
 			IPv4HoAs: []IPv4HomeAddress{{PrefixLen: 32, Addr: indHoA4}, {PrefixLen: 24, P: true, Addr: netip.IPv4Unspecified()}},
-			IPv4CoA: indCoA4,
-			MNPs:    []netip.Prefix{indMNP1, indMNP2},
+			IPv4CoA:  indCoA4,
+			MNPs:     []netip.Prefix{indMNP1, indMNP2},
 			BIDs: []BID{
 				{ID: 1, Pri: 5, CoA: indCoA},
 				{ID: 2, H: true, CoA: indCoA4},
