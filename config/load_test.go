@@ -148,7 +148,8 @@ func TestGoodRouter(t *testing.T) {
 			{Name: "video", Proto: 6, DestIP: prefix("2001:db8:c::/48"), DSCP: -1, Policy: "wifi_first", Line: 32},
 			{Name: "roadside", Proto: -1, DestIP: prefix("2001:db8:5::/48"), DSCP: -1, Policy: DirectPolicy, Line: 36},
 		},
-		Line: 1,
+		Line:     1,
+		StateDir: DefaultStateDir,
 	}
 	if !reflect.DeepEqual(f.Router, want) {
 		t.Errorf("router\n got %+v\nwant %+v", f.Router, want)
@@ -177,7 +178,9 @@ func TestGoodHomeAgent(t *testing.T) {
 			MNPs:        []netip.Prefix{prefix("2001:db8:100::/56")},
 			Line:        7,
 		}},
-		Line: 1,
+		Line:     1,
+		LeaseV4:  DefaultLeaseV4,
+		StateDir: DefaultStateDir,
 	}
 	if !reflect.DeepEqual(f.HomeAgent, want) {
 		t.Errorf("home agent\n got %+v\nwant %+v", f.HomeAgent, want)
