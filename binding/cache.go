@@ -19,6 +19,10 @@ type Peer struct {
 	// NAI, when set, must match the Mobile Node Identifier option.
 	NAI  string
 	MNPs []netip.Prefix // the prefixes it may claim
+	// HoAv4 and MNPsV4 are the IPv4 home address and prefixes it may claim
+	// (RFC 5555); invalid and nil when none are configured.
+	HoAv4  netip.Addr
+	MNPsV4 []netip.Prefix
 }
 
 // HAConfig is what the binding cache needs of the home agent's
@@ -39,6 +43,11 @@ type HAConfig struct {
 	RejectRate  float64
 	RejectBurst float64
 	Peers       []Peer
+	// Pool4 assigns dynamic IPv4 home addresses and prefixes (nil: none);
+	// LeaseV4 is their lease, which caps the lifetime granted (RFC 5555
+	// §2.5).
+	Pool4   *Pool4
+	LeaseV4 time.Duration
 }
 
 // Binding is one care-of address of a mobile router.
@@ -64,6 +73,9 @@ type Entry struct {
 	// none; replaced whole by each registration (never modified in place,
 	// so a data plane may keep the pointer).
 	Flows *policy.Table
+	// V4 is its IPv4 home address and prefixes (RFC 5555), forwarded
+	// while it has bindings.
+	V4 EntryV4
 
 	auth    *nemo.Authenticator
 	hasSeq  bool
@@ -90,6 +102,7 @@ type Counters struct {
 	PrefixRejected  uint64 `json:"prefix_rejected"`
 	Prohibited      uint64 `json:"prohibited"`
 	FlowsRefused    uint64 `json:"flows_refused"`
+	IPv4Refused     uint64 `json:"ipv4_refused"` // IPv4 home address options answered with a refusal
 	BIDRejected     uint64 `json:"bid_rejected"`
 	UnknownMHType   uint64 `json:"unknown_mh_type"`
 	Ignored         uint64 `json:"ignored"`
@@ -440,6 +453,9 @@ func (c *Cache) prefixes(e *Entry, bu *nemo.BindingUpdate) ([]netip.Prefix, uint
 	}
 	if len(bu.MNPs) == 0 {
 		if len(e.Peer.MNPs) == 0 {
+			if len(bu.IPv4HoAs) > 0 {
+				return nil, 0 // an IPv4-only mobile network
+			}
 			return nil, nemo.StatusForwardingSetupFailed
 		}
 		return e.Peer.MNPs, 0
@@ -476,6 +492,10 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 		return c.reject(e, p, arr, bu, st, bu.Timestamp, errors.New("mobile network prefix refused"), now)
 	}
 	lifetime := min(nemo.LifetimeDuration(bu.Lifetime), c.cfg.MaxLifetime)
+	v4, acks, lease := c.ipv4(e, bu, now)
+	if lease > 0 {
+		lifetime = min(lifetime, lease)
+	}
 	expires := now.Add(lifetime)
 	ba := nemo.BindingAck{Seq: bu.Seq, Lifetime: nemo.Lifetime(lifetime)}
 	if router {
@@ -523,6 +543,7 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 	}
 	e.Router = router
 	e.MNPs = append(e.MNPs[:0], mnps...)
+	e.V4, ba.IPv4AddrAcks = v4, acks
 	c.flows(e, bu, &ba)
 	c.Accepted++
 	r := c.answer(e, p, arr, &ba, bu, bu.Timestamp)
@@ -641,7 +662,7 @@ func (c *Cache) SetPeers(ps []Peer) []*Entry {
 	for i := range c.cfg.Peers {
 		p := &c.cfg.Peers[i]
 		old := c.entries[p.HoA]
-		if old != nil && old.Peer.SPI == p.SPI && string(old.Peer.Key) == string(p.Key) && slices.Equal(old.Peer.MNPs, p.MNPs) {
+		if old != nil && old.Peer.SPI == p.SPI && string(old.Peer.Key) == string(p.Key) && slices.Equal(old.Peer.MNPs, p.MNPs) && sameV4(old.Peer, p) {
 			old.Peer = p
 			next[p.HoA] = old
 			continue

@@ -17,6 +17,7 @@ func (c Counters) Status(sent, queueDropped uint64) status.Counters {
 			"unknown_home_address": c.UnknownHomeAddr, "auth_failed": c.AuthFailed, "no_timestamp": c.NoTimestamp,
 			"bad_timestamp": c.BadTimestamp, "seq_out_of_window": c.SeqOutOfWindow, "prefix_rejected": c.PrefixRejected,
 			"prohibited": c.Prohibited, "bid_rejected": c.BIDRejected, "flows_refused": c.FlowsRefused,
+			"ipv4_refused": c.IPv4Refused,
 		},
 		Ignored: map[string]uint64{
 			"malformed": c.Malformed, "bad_checksum": c.BadChecksum, "unknown_mh_type": c.UnknownMHType, "other": c.Ignored,
@@ -34,6 +35,9 @@ func (r *Router) Counters(queueDropped uint64) status.Counters {
 	}
 	for st, n := range r.RejectedBy {
 		c.Rejected["status_"+strconv.Itoa(int(st))] = n
+	}
+	for st, n := range r.RejectedV4 {
+		c.Rejected["ipv4_status_"+strconv.Itoa(int(st))] = n
 	}
 	return c
 }

@@ -26,6 +26,14 @@ func seedBUs(t testing.TB) [][]byte {
 	if len(out) < 3 {
 		t.Fatalf("only %d seeds", len(out))
 	}
+	// With the IPv4 Home Address options of an address and a prefix.
+	rc := routerConfig()
+	rc.HoAv4, rc.MNPv4Length = netip.IPv4Unspecified(), 24
+	r = NewRouter(rc, 9)
+	r.SetLink(1, LinkState{Up: true, IPv4: cellCoA}, t0)
+	for _, s := range r.Poll(t0) {
+		out = append(out, s.Packet)
+	}
 	return out
 }
 
@@ -66,6 +74,92 @@ func FuzzRouterHandlePacket(f *testing.F) {
 		_ = r.HandlePacket(pkt, t0.Add(time.Millisecond))
 		if r.Bindings()[0].State == StateRegistered {
 			t.Fatal("registered on an unauthenticated answer")
+		}
+	})
+}
+
+// FuzzIPv4Claims: authenticated registrations carrying any IPv4 Home
+// Address options: every option is answered, in order; what is granted is
+// the router's own claim or came from the pool for it, never another
+// router's, and nothing is granted twice.
+func FuzzIPv4Claims(f *testing.F) {
+	f.Add([]byte{0x80, 0, 0, 0, 0, 0, 0x60, 0x00, 10, 201, 5, 0}) // 0.0.0.0/32 and 10.201.5.0/24
+	f.Add([]byte{0x62, 0, 10, 200, 0, 0, 0x80, 0, 10, 199, 0, 9}) // a pool prefix, another's address
+	f.Add([]byte{0x5e, 0, 0, 0, 0, 0, 0x5e, 0, 0, 0, 0, 0, 0x80, 0, 224, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		hc := haConfig()
+		hc.Peers[0].HoAv4, hc.Peers[0].MNPsV4 = hoa4, []netip.Prefix{mnp4}
+		hc.Peers = append(hc.Peers, Peer{Name: "car2", HoA: hoaCar2, SPI: 257, Key: key,
+			HoAv4: netip.MustParseAddr("10.199.0.9"), MNPsV4: []netip.Prefix{pfx("10.201.6.0/24")}})
+		hc.Pool4 = NewPool4(pfx("10.200.0.0/20"), IPv4Claims(hc.Peers), nil)
+		c := NewCache(hc)
+		var opts []nemo.IPv4HomeAddress
+		for len(raw) >= 6 && len(opts) < 20 {
+			w := uint16(raw[0])<<8 | uint16(raw[1])
+			pl := uint8(w >> 10)
+			if pl >= 1 && pl <= 32 {
+				opts = append(opts, nemo.IPv4HomeAddress{PrefixLen: pl, P: w&0x0200 != 0, Addr: netip.AddrFrom4([4]byte(raw[2:6]))})
+			}
+			raw = raw[6:]
+		}
+		rc := routerConfig()
+		r := NewRouter(rc, 1)
+		r.SetLink(0, LinkState{Up: true, IPv6: wifiCoA}, t0)
+		sends := r.Poll(t0)
+		if len(sends) == 0 {
+			t.Fatal("no registration")
+		}
+		p, err := nemo.ParsePacket(sends[0].Packet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bu nemo.BindingUpdate
+		if err := nemo.Unmarshal(p.MH, &bu); err != nil {
+			t.Fatal(err)
+		}
+		bu.IPv4HoAs = opts
+		mh, err := nemo.Marshal(&bu)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nemo.NewAuthenticator(key).Sign(mh, wifiCoA, hoa); err != nil {
+			t.Fatal(err)
+		}
+		pkt, err := nemo.AppendPacket(nil, wifiCoA, haAddr, hoa, netip.Addr{}, 64, mh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := c.HandlePacket(pkt, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0)
+		if res.Status >= 128 {
+			return // refused for other reasons (e.g. no IPv6 prefix)
+		}
+		rp, err := nemo.ParsePacket(res.Reply)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ba nemo.BindingAck
+		if err := nemo.Unmarshal(rp.MH, &ba); err != nil {
+			t.Fatal(err)
+		}
+		if len(ba.IPv4AddrAcks) != len(opts) {
+			t.Fatalf("%d options, %d acknowledgements", len(opts), len(ba.IPv4AddrAcks))
+		}
+		seen := map[netip.Prefix]bool{}
+		for i, a := range ba.IPv4AddrAcks {
+			q := a.Prefix()
+			if a.Status >= 128 {
+				continue
+			}
+			own := q == netip.PrefixFrom(hoa4, 32) || q == mnp4 || hc.Pool4.Owns(hoa, q)
+			if !own || seen[q] {
+				t.Fatalf("option %+v granted %s (own %v, twice %v)", opts[i], q, own, seen[q])
+			}
+			seen[q] = true
+		}
+		for _, q := range c.Entry(hoa).PrefixesV4() {
+			if !seen[q] {
+				t.Fatalf("forwards %s, which no acknowledgement granted", q)
+			}
 		}
 	})
 }

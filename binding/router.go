@@ -53,6 +53,16 @@ type RouterConfig struct {
 	// count.
 	Heard func(uplink int) time.Time
 	Logf  func(format string, args ...any)
+	// IPv4 for the mobile network (RFC 5555; see ipv4router.go): HoAv4 is
+	// the IPv4 home address (0.0.0.0 to be assigned one, invalid for none),
+	// MNPsV4 the IPv4 prefixes claimed, MNPv4Length the length of a prefix
+	// to be assigned (0: none).
+	HoAv4       netip.Addr
+	MNPsV4      []netip.Prefix
+	MNPv4Length int
+	// HASignal is the home agent's IPv6 address inside UDP signalling when
+	// HA is invalid (a home agent reached over IPv4 only).
+	HASignal netip.Addr
 }
 
 // LinkState is what the interface monitor says of an uplink.
@@ -198,6 +208,9 @@ type Router struct {
 	// RejectedBy counts the refusals by status (0: the home agent does
 	// not support mobile routers).
 	RejectedBy map[uint8]uint64
+	// RejectedV4 counts the IPv4 home address options refused, by status.
+	RejectedV4 map[uint8]uint64
+	v4         []v4Slot
 	shutdown   bool
 }
 
@@ -223,7 +236,7 @@ func NewRouter(cfg RouterConfig, seq uint16) *Router {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	r := &Router{cfg: cfg, auth: nemo.NewAuthenticator(cfg.Key), seq: seq}
+	r := &Router{cfg: cfg, auth: nemo.NewAuthenticator(cfg.Key), seq: seq, v4: v4Slots(&cfg)}
 	for _, u := range cfg.Uplinks {
 		r.links = append(r.links, &link{cfg: u})
 	}
@@ -596,6 +609,9 @@ func (r *Router) newBU(now time.Time, p *pending) *nemo.BindingUpdate {
 			Auth:         []nemo.Auth{{Subtype: nemo.AuthMNHA, SPI: r.cfg.SPI}},
 		},
 	}
+	if p.kind != kindDereg {
+		bu.IPv4HoAs = r.ipv4Options()
+	}
 	return bu
 }
 
@@ -617,7 +633,11 @@ func (r *Router) encode(bu *nemo.BindingUpdate, path Path, p *pending) (Send, er
 	if err := r.auth.Sign(mh, src, r.cfg.HoA); err != nil {
 		return Send{}, err
 	}
-	pkt, err := nemo.AppendPacket(make([]byte, 0, 64+len(mh)), src, r.cfg.HA, hao, netip.Addr{}, nemo.DefaultHopLimit, mh)
+	ha := r.cfg.HA
+	if !ha.IsValid() {
+		ha = r.cfg.HASignal
+	}
+	pkt, err := nemo.AppendPacket(make([]byte, 0, 64+len(mh)), src, ha, hao, netip.Addr{}, nemo.DefaultHopLimit, mh)
 	if err != nil {
 		return Send{}, err
 	}
@@ -882,6 +902,7 @@ func (r *Router) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Time) e
 		return errors.New("home agent granted a zero lifetime")
 	}
 	r.noteFlows(ba)
+	r.noteIPv4(ba)
 	var errs []error
 	for _, j := range pd.links {
 		if err := r.bound(j, pd, ba, granted, now); err != nil {
