@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"nemod/config"
+	"nemod/header"
 	"nemod/nemo"
 )
 
@@ -58,8 +59,10 @@ type Table struct {
 }
 
 // Compile builds the router's flow binding list from its rules, in rule
-// order, then the default_policy catch-alls. It rejects IPv4 rules: the
-// data plane carries only IPv6.
+// order, then the default_policy catch-alls. A rule naming addresses
+// compiles to a selector of their family; one naming none, to one selector
+// for each family the mobile network has (see families), the IPv4 entries
+// after the IPv6 ones in the rule's FID-PRI block.
 func Compile(r *config.Router) (*Table, error) {
 	if r == nil {
 		return nil, errors.New("policy: no router configuration")
@@ -87,9 +90,9 @@ func Compile(r *config.Router) (*Table, error) {
 		}
 		return 1
 	}
-	n := entries(r.DefaultPolicy)
+	n := 2 * entries(r.DefaultPolicy)
 	for i := range r.Rules {
-		n += entries(r.Rules[i].Policy)
+		n += 2 * entries(r.Rules[i].Policy)
 	}
 	t := &Table{Entries: make([]Entry, 0, n)}
 	var fid uint16
@@ -137,16 +140,37 @@ func Compile(r *config.Router) (*Table, error) {
 		return nil
 	}
 
+	// addFamilies appends a rule's (or the default policy's) entries for
+	// each family it matches, the second family's after the first's in
+	// the same FID-PRI block.
+	addFamilies := func(rule, policy string, base uint16, formats []uint8, selector func(uint8) (nemo.TrafficSelector, error)) error {
+		next := base
+		for _, f := range formats {
+			ts, err := selector(f)
+			if err != nil {
+				return err
+			}
+			if len(formats) > 1 && int(next-base)+entries(policy) > PriBlock {
+				return fmt.Errorf("a rule for both IPv6 and IPv4 takes two FID-PRIs per uplink of its failover policy: at most %d uplinks", PriBlock/2)
+			}
+			if policy == config.DirectPolicy {
+				t.Entries = append(t.Entries, Entry{Pri: next, Rule: rule, Policy: policy, Direct: true, TS: ts})
+				next++
+				continue
+			}
+			before := len(t.Entries)
+			if err := add(rule, policy, next, ts); err != nil {
+				return err
+			}
+			next += uint16(len(t.Entries) - before)
+		}
+		return nil
+	}
 	for k := range r.Rules {
 		ru := &r.Rules[k]
-		base := uint16(PriBlock * (k + 1))
-		ts, err := ruleSelector(ru)
-		if err == nil && ru.Policy == config.DirectPolicy {
-			t.Entries = append(t.Entries, Entry{Pri: base, Rule: ru.Name, Policy: ru.Policy, Direct: true, TS: ts})
-			continue
-		}
+		formats, err := families(r, ru)
 		if err == nil {
-			err = add(ru.Name, ru.Policy, base, ts)
+			err = addFamilies(ru.Name, ru.Policy, uint16(PriBlock*(k+1)), formats, func(f uint8) (nemo.TrafficSelector, error) { return ruleSelector(ru, f) })
 		}
 		if err != nil {
 			return nil, fmt.Errorf("policy: rule %q (line %d): %w", ru.Name, ru.Line, err)
@@ -156,21 +180,64 @@ func Compile(r *config.Router) (*Table, error) {
 		if r.DefaultPolicy == config.DirectPolicy {
 			return nil, errors.New("policy: default_policy cannot be direct: the mobile network's traffic goes through the home agent")
 		}
-		if err := add(DefaultRule, r.DefaultPolicy, DefaultPri, nemo.TrafficSelector{Format: nemo.TSFormatIPv6}); err != nil {
+		catchAll := func(f uint8) (nemo.TrafficSelector, error) { return nemo.TrafficSelector{Format: f}, nil }
+		if err := addFamilies(DefaultRule, r.DefaultPolicy, DefaultPri, networkFamilies(r), catchAll); err != nil {
 			return nil, fmt.Errorf("policy: default_policy: %w", err)
 		}
 	}
 	return t, nil
 }
 
-// ruleSelector turns a rule, written from the mobile network's side, into
-// the home agent's downlink selector: the rule's dest is the selector's
-// source.
-func ruleSelector(ru *config.Rule) (nemo.TrafficSelector, error) {
-	ts := nemo.TrafficSelector{Format: nemo.TSFormatIPv6}
+// networkFamilies are the selector formats of the families the mobile
+// network carries: IPv6 unless it has IPv4 and no IPv6 prefix, IPv4 when
+// it has IPv4.
+func networkFamilies(r *config.Router) []uint8 {
+	var out []uint8
+	if len(r.MNPs) > 0 || !r.HasIPv4() {
+		out = append(out, nemo.TSFormatIPv6)
+	}
+	if r.HasIPv4() {
+		out = append(out, nemo.TSFormatIPv4)
+	}
+	return out
+}
+
+// families are the selector formats a rule compiles to: its addresses'
+// family, the family of ICMP or ICMPv6, else every family the mobile
+// network carries.
+func families(r *config.Router, ru *config.Rule) ([]uint8, error) {
+	var v4, v6 bool
 	for _, p := range [2]netip.Prefix{ru.SrcIP, ru.DestIP} {
-		if p.IsValid() && (p.Addr().Is4() || p.Addr().Is4In6()) {
-			return ts, fmt.Errorf("%s is IPv4; IPv4 rules are not supported, the data plane carries only IPv6", p)
+		if p.IsValid() {
+			v4 = v4 || p.Addr().Is4()
+			v6 = v6 || !p.Addr().Is4()
+		}
+	}
+	switch {
+	case v4 && v6:
+		return nil, errors.New("src_ip and dest_ip are of different address families")
+	case v4 && !r.HasIPv4():
+		return nil, errors.New("an IPv4 rule, and the router has no IPv4 home address or prefix")
+	case v4:
+		return []uint8{nemo.TSFormatIPv4}, nil
+	case v6:
+		return []uint8{nemo.TSFormatIPv6}, nil
+	case ru.Proto == header.ProtoICMP && r.HasIPv4():
+		return []uint8{nemo.TSFormatIPv4}, nil
+	case ru.Proto == header.ProtoICMPv6:
+		return []uint8{nemo.TSFormatIPv6}, nil
+	}
+	return networkFamilies(r), nil
+}
+
+// ruleSelector turns a rule, written from the mobile network's side, into
+// the home agent's downlink selector of the given format: the rule's dest
+// is the selector's source.
+func ruleSelector(ru *config.Rule, format uint8) (nemo.TrafficSelector, error) {
+	ts := nemo.TrafficSelector{Format: format}
+	for _, p := range [2]netip.Prefix{ru.SrcIP, ru.DestIP} {
+		if p.IsValid() && (p.Addr().Is4() != (format == nemo.TSFormatIPv4) || p.Addr().Is4In6()) {
+			return ts, fmt.Errorf("%s does not fit a selector of format %d", p, format)
 		}
 	}
 	if ru.DestIP.IsValid() {
