@@ -75,8 +75,11 @@ func rangePrefix(lo, hi netip.Addr, hasEnd bool) netip.Prefix {
 		return netip.PrefixFrom(lo, lo.BitLen())
 	}
 	a, b := lo.As16(), hi.As16()
-	n := 0
-	for i := 0; i < 16; i++ {
+	n, from := 0, 0
+	if lo.Is4() {
+		from = 12 // the IPv4 address in its mapped form
+	}
+	for i := from; i < 16; i++ {
 		x := a[i] ^ b[i]
 		if x == 0 {
 			n += 8
@@ -91,6 +94,9 @@ func rangePrefix(lo, hi netip.Addr, hasEnd bool) netip.Prefix {
 // breakoutScript is the nftables table masquerading the mobile network's
 // breakout to each uplink's address.
 func breakoutScript(devices []string, mnps []netip.Prefix) string {
+	if len(mnps) == 0 {
+		return clearBreakoutScript // an IPv4-only mobile network
+	}
 	var devs, pfx []string
 	for _, d := range devices {
 		devs = append(devs, fmt.Sprintf("%q", d))

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"nemod/nemo"
 	"nemod/tunnel"
 )
 
@@ -55,6 +56,7 @@ type Router struct {
 	directRules []*netlink.Rule
 	defRoute    *netlink.Route
 	nat         bool
+	v4          v4State // the mobile network's IPv4 (ipv4.go)
 }
 
 var _ tunnel.RouterSystem = (*Router)(nil)
@@ -124,7 +126,9 @@ func (r *Router) RouteNetwork(n tunnel.NetworkRoutes) error {
 }
 
 func (r *Router) addRule(rl *netlink.Rule, into *[]*netlink.Rule) error {
-	rl.Family = unix.AF_INET6
+	if rl.Family == 0 {
+		rl.Family = unix.AF_INET6
+	}
 	rl.Protocol = RouteProtocol
 	netlink.RuleDel(rl) // left by a daemon that crashed
 	if err := netlink.RuleAdd(rl); err != nil {
@@ -149,13 +153,18 @@ func (r *Router) SetBreakout(b tunnel.Breakout) error {
 		r.clearNAT()
 		return nil
 	}
-	if err := nft(breakoutScript(b.Uplinks, b.MNPs)); err != nil {
+	if err := nft(breakoutScript(b.Uplinks, b.MNPs) + breakoutScript4(b.Uplinks, b.MNPs4)); err != nil {
 		return err
 	}
 	r.nat = true
 	prio := b.Priority
 	for _, e := range b.Entries {
-		for _, rl := range directRules(&e.TS, b.MNPs) {
+		mnps, family := b.MNPs, unix.AF_INET6
+		if e.TS.Format == nemo.TSFormatIPv4 {
+			mnps, family = b.MNPs4, unix.AF_INET
+		}
+		for _, rl := range directRules(&e.TS, mnps) {
+			rl.Family = family
 			rl.Priority = prio
 			rl.Table = unix.RT_TABLE_MAIN
 			if err := r.addRule(rl, &r.directRules); err != nil {
@@ -169,7 +178,7 @@ func (r *Router) SetBreakout(b tunnel.Breakout) error {
 
 func (r *Router) clearNAT() {
 	if r.nat {
-		nft(clearBreakoutScript)
+		nft(clearBreakoutScript + clearBreakoutScript4)
 		r.nat = false
 	}
 }
@@ -180,6 +189,7 @@ func (r *Router) Close() error {
 		netlink.RuleDel(rl)
 	}
 	r.rules, r.directRules = nil, nil
+	r.close4()
 	r.clearNAT()
 	if r.defRoute != nil {
 		netlink.RouteDel(r.defRoute)
@@ -192,6 +202,7 @@ func (r *Router) Close() error {
 type Agent struct {
 	index int
 	have  map[netip.Prefix]bool
+	masq  bool // masquerade_v4's table is installed (ipv4.go)
 }
 
 var _ tunnel.AgentSystem = (*Agent)(nil)
@@ -249,5 +260,5 @@ func (a *Agent) Close() error {
 		netlink.RouteDel(route(a.index, p, 0))
 	}
 	a.have = nil
-	return nil
+	return a.Masquerade4("", nil, netip.Addr{})
 }

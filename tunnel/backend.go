@@ -25,6 +25,9 @@ type RouterPlane interface {
 	// SetFlows and SetDirect install the flow table and local breakout.
 	SetFlows(t *policy.Table)
 	SetDirect(t *policy.Table) error
+	// SetIPv4 installs the mobile network's IPv4 as the home agent granted
+	// it (RFC 5555): what is forwarded and routed into the tunnel.
+	SetIPv4(hoa netip.Addr, prefixes []netip.Prefix) error
 	// Heard is uplink i's liveness clock: when the home agent was last
 	// heard through it.
 	Heard(i int) time.Time
@@ -52,7 +55,7 @@ var (
 )
 
 func dataPlaneStatus(dev Device, mtu int, drops *Drops) status.DataPlane {
-	return status.DataPlane{Backend: "userspace-tun", Kernel: KernelBackend(), Device: dev.Name(), MTU: mtu, Drops: drops.View()}
+	return status.DataPlane{Backend: "userspace-tun", Kernel: KernelBackend(), Device: dev.Name(), MTU: mtu, Drops: drops.View(), DropsV4: drops.View4()}
 }
 
 // KernelBackend says whether a kernel tunnel backend could run here; the

@@ -34,6 +34,11 @@ type RouterSystem interface {
 	SetBreakout(b Breakout) error
 	// Forwarding reports whether the host forwards IPv6.
 	Forwarding() bool
+	// RouteNetwork4 does for the mobile network's IPv4 what RouteNetwork
+	// does for IPv6, replacing what it installed before (ipv4.go).
+	RouteNetwork4(r NetworkRoutes4) error
+	// Forwarding4 reports whether the host forwards IPv4.
+	Forwarding4() bool
 	// Close removes what RouteNetwork and SetBreakout installed.
 	Close() error
 }
@@ -58,6 +63,7 @@ type Breakout struct {
 	Entries  []*policy.Entry
 	Uplinks  []string       // devices the packets may leave by
 	MNPs     []netip.Prefix // only these sources may break out
+	MNPs4    []netip.Prefix // and for IPv4 entries these
 	Priority int            // of the first rule, ahead of RouteNetwork's
 }
 
@@ -67,6 +73,11 @@ type AgentSystem interface {
 	OpenTUN(name string, mtu int) (Device, error)
 	// RoutePrefixes routes exactly these prefixes into the device.
 	RoutePrefixes(device string, prefixes []netip.Prefix) error
+	// Masquerade4 NATs the IPv4 these prefixes send towards the Internet
+	// to the home agent's address to (ipv4.go); no prefixes: none.
+	Masquerade4(device string, prefixes []netip.Prefix, to netip.Addr) error
+	// Forwarding4 reports whether the host forwards IPv4.
+	Forwarding4() bool
 	// Close removes the routes.
 	Close() error
 }

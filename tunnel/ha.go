@@ -52,6 +52,13 @@ type HAConfig struct {
 	// the kernel's, or a test's.
 	Stack  netio.Stack
 	System AgentSystem
+	// AddressV4 is where the ICMP errors answering the mobile networks'
+	// IPv4 come from (none when invalid). NoIPv6: the home agent has no
+	// IPv6 address of its own (Address is a signalling address only), so
+	// it opens no IPv6 sockets and serves care-of addresses in UDP over
+	// IPv4 only.
+	AddressV4 netip.Addr
+	NoIPv6    bool
 }
 
 // routerSlot is a configured mobile router; its view changes as it
@@ -66,13 +73,14 @@ type routerSlot struct {
 
 // HA is the home agent's data plane.
 type HA struct {
-	cfg HAConfig
-	log *slog.Logger
-	sys AgentSystem
-	tun Device
-	raw netio.Conn // IPv6-in-IPv6
-	mh  netio.Conn // Heartbeats (liveness probes) from native care-of addresses
-	udp netio.Conn
+	cfg  HAConfig
+	log  *slog.Logger
+	sys  AgentSystem
+	tun  Device
+	raw  netio.Conn // IPv6-in-IPv6
+	raw4 netio.Conn // IPv4-in-IPv6
+	mh   netio.Conn // Heartbeats (liveness probes) from native care-of addresses
+	udp  netio.Conn
 	// byOuter finds a binding by the outer address its probes come from;
 	// the event loop writes it, the readers look up.
 	byOuter  sync.Map // netip.AddrPort -> *agentBinding
@@ -111,24 +119,33 @@ func NewHA(cfg HAConfig) (*HA, error) {
 	if h.tun, err = h.sys.OpenTUN(cfg.TunName, cfg.MTU); err != nil {
 		return fail(err)
 	}
-	// IPv6-in-IPv6 to the home agent's address only.
-	if h.raw, err = cfg.Stack.ListenIP(header.ProtoIPv6, "", cfg.Address); err != nil {
-		return fail(fmt.Errorf("protocol 41 socket: %w", err))
-	}
-	// Mobility Header without extension headers: a nemod router's
-	// Heartbeats (a kernel without Mobile IPv6 delivers these to a raw
-	// socket, unlike Binding Updates with a Home Address option).
-	if h.mh, err = cfg.Stack.ListenIP(header.ProtoMH, "", cfg.Address); err != nil {
-		return fail(fmt.Errorf("mobility header socket: %w", err))
+	if !cfg.NoIPv6 {
+		// IPv6-in-IPv6 and IPv4-in-IPv6 to the home agent's address only.
+		if h.raw, err = cfg.Stack.ListenIP(header.ProtoIPv6, "", cfg.Address); err != nil {
+			return fail(fmt.Errorf("protocol 41 socket: %w", err))
+		}
+		if h.raw4, err = cfg.Stack.ListenIP(header.ProtoIPv4, "", cfg.Address); err != nil {
+			return fail(fmt.Errorf("protocol 4 socket: %w", err))
+		}
+		// Mobility Header without extension headers: a nemod router's
+		// Heartbeats (a kernel without Mobile IPv6 delivers these to a raw
+		// socket, unlike Binding Updates with a Home Address option).
+		if h.mh, err = cfg.Stack.ListenIP(header.ProtoMH, "", cfg.Address); err != nil {
+			return fail(fmt.Errorf("mobility header socket: %w", err))
+		}
 	}
 	if err := h.SetRouters(cfg.Routers); err != nil {
 		return fail(err)
 	}
-	h.wg.Add(4)
+	h.wg.Add(2)
 	go h.readTUN()
-	go h.readRaw()
 	go h.readUDP()
-	go h.readMH()
+	if !cfg.NoIPv6 {
+		h.wg.Add(3)
+		go h.readRaw()
+		go h.readRaw4()
+		go h.readMH()
+	}
 	return h, nil
 }
 
@@ -215,9 +232,11 @@ func (h *HA) readTUN() {
 	pkts := make([][]byte, 0, h.tun.BatchSize())
 	udp := newSender(h.udp, true, 64, &h.drops)
 	raw := newSender(h.raw, false, 64, &h.drops)
+	raw4 := newSender(h.raw4, false, 64, &h.drops)
 	w := newTunWriter(h.tun, 8, &h.drops) // Packet Too Big answers
 	targets := make([]*agentBinding, 0, 8)
 	ptb := make([]byte, 0, header.ICMPv6MinMTU)
+	var frag fragmenter
 	for {
 		var err error
 		pkts, err = r.read(pkts)
@@ -231,26 +250,31 @@ func (h *HA) readTUN() {
 			var mtu int
 			targets, d, mtu = towardsRouter(p, table, h.cfg.MTU, liveness, now, targets[:0])
 			if d != Forward {
-				h.drops.Add(d)
+				h.drops.AddPacket(d, p)
 				if d == DropTooBig {
-					w.add(header.AppendPacketTooBig(ptb[:0], h.cfg.Address, header.IPv6(p), mtu))
+					if e := tooBig(ptb[:0], p, mtu, h.cfg.Address, h.cfg.AddressV4); e != nil {
+						w.add(e)
+					}
 				}
 				continue
 			}
 			for _, b := range targets {
-				b.stats.sent(len(p))
-				switch b.encap {
-				case nemo.EncapIPv6:
+				b.stats.sentPacket(p)
+				switch {
+				case b.encap == nemo.EncapIPv6 && header.Version(p) == 4:
+					frag.add(raw4, p, h.cfg.MTU, b.outer, netip.Addr{})
+				case b.encap == nemo.EncapIPv6:
 					raw.add(p, b.outer, netip.Addr{})
-				case nemo.EncapUDP6:
-					udp.add(p, b.outer, h.cfg.Address)
+				case b.encap == nemo.EncapUDP6:
+					frag.add(udp, p, h.cfg.MTU, b.outer, h.cfg.Address)
 				default:
-					udp.add(p, b.outer, netip.Addr{})
+					frag.add(udp, p, h.cfg.MTU, b.outer, netip.Addr{})
 				}
 			}
 		}
 		udp.flush()
 		raw.flush()
+		raw4.flush()
 		w.flush()
 	}
 }
@@ -390,10 +414,10 @@ func (h *HA) readMH() {
 func (h *HA) uplink(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable, w *tunWriter, now int64) {
 	b, d, dup := fromRouter(p, outer, e, table, now)
 	if d != Forward {
-		h.drops.Add(d)
+		h.drops.AddPacket(d, p)
 		return
 	}
-	b.stats.received(len(p), now)
+	b.stats.receivedPacket(p, now)
 	if !dup {
 		w.add(p)
 	}
@@ -436,7 +460,7 @@ func (h *HA) Close() error {
 		return nil
 	}
 	h.sys.Close()
-	for _, c := range []netio.Conn{h.raw, h.mh, h.udp} {
+	for _, c := range []netio.Conn{h.raw, h.raw4, h.mh, h.udp} {
 		if c != nil {
 			c.Close()
 		}

@@ -13,6 +13,7 @@ type RouterSystem struct {
 	mu       sync.Mutex
 	tuns     map[string]*TUN
 	routes   tunnel.NetworkRoutes
+	routes4  tunnel.NetworkRoutes4
 	breakout tunnel.Breakout
 	closed   bool
 	// NoForwarding makes Forwarding report false.
@@ -96,6 +97,8 @@ func (s *RouterSystem) Close() error {
 type AgentSystem struct {
 	RouterSystem
 	prefixes []netip.Prefix
+	masq4    []netip.Prefix
+	masqTo   netip.Addr
 }
 
 var _ tunnel.AgentSystem = (*AgentSystem)(nil)
