@@ -6,7 +6,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 LDFLAGS   := -s -w
 BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 # Packages with no I/O: unit tested, fuzzed and run under qemu on other CPUs.
-PURE_PKGS := ./nemo/... ./config/... ./policy/... ./binding/... ./ifmon/...
+PURE_PKGS := ./nemo/... ./config/... ./policy/... ./binding/... ./ifmon/... ./dhcp4/...
 FUZZTIME  ?= 100000x
 
 .PHONY: all build cross deps lint unit race fuzz-smoke fuzz qemu e2e test demo \
