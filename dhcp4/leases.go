@@ -47,10 +47,10 @@ type Lease struct {
 // Leases is a LAN's DHCPv4 state. Its methods are safe for concurrent use:
 // the server handles each message on a goroutine of its own.
 type Leases struct {
-	mu      sync.Mutex
-	cfg     Config
-	byMAC   map[string]*Lease
-	byAddr  map[netip.Addr]*Lease
+	mu     sync.Mutex
+	cfg    Config
+	byMAC  map[string]*Lease
+	byAddr map[netip.Addr]*Lease
 	// declined are addresses a host found in use (DHCPDECLINE), kept out
 	// of the pool until then.
 	declined map[netip.Addr]time.Time
