@@ -299,3 +299,21 @@ func TestPool4(t *testing.T) {
 		t.Fatal("nothing used")
 	}
 }
+
+// A reload's new static claims take back the pool assignments they
+// overlap.
+func TestPool4SetReserved(t *testing.T) {
+	p := NewPool4(pfx("10.200.0.0/22"), nil, nil)
+	a, _ := p.Address(hoa, t0)
+	q, _ := p.Prefix(hoa, 24, nil, t0)
+	p.Saved()
+	p.SetReserved([]netip.Prefix{q})
+	got, ok := p.Of(hoa)
+	if !ok || got.Address != a || len(got.Prefixes) != 0 || !p.Changed() {
+		t.Fatalf("after the reservation: %+v %v", got, ok)
+	}
+	p.SetReserved([]netip.Prefix{netip.PrefixFrom(a, 32)})
+	if _, ok := p.Of(hoa); ok {
+		t.Fatal("an emptied assignment kept")
+	}
+}

@@ -287,3 +287,47 @@ func (p *Pool4) Used() uint64 {
 	}
 	return n
 }
+
+// SetReserved replaces what the pool must not assign (the routers' static
+// claims changed on a reload): assignments that now overlap a reservation
+// are taken back.
+func (p *Pool4) SetReserved(reserved []netip.Prefix) {
+	p.reserved = slices.Clone(reserved)
+	for hoa, a := range p.byHoA {
+		keep := a.Prefixes[:0]
+		for _, q := range a.Prefixes {
+			if !p.overlapsReserved(q) {
+				keep = append(keep, q)
+			} else {
+				p.changed = true
+			}
+		}
+		a.Prefixes = keep
+		if a.Address.IsValid() && p.overlapsReserved(netip.PrefixFrom(a.Address, 32)) {
+			a.Address, p.changed = netip.Addr{}, true
+		}
+		if !a.Address.IsValid() && len(a.Prefixes) == 0 {
+			delete(p.byHoA, hoa)
+		}
+	}
+}
+
+func (p *Pool4) overlapsReserved(q netip.Prefix) bool {
+	for _, r := range p.reserved {
+		if r.Overlaps(q) {
+			return true
+		}
+	}
+	return false
+}
+
+// Of returns the assignment of the router with home address hoa.
+func (p *Pool4) Of(hoa netip.Addr) (Assignment4, bool) {
+	a := p.byHoA[hoa]
+	if a == nil {
+		return Assignment4{}, false
+	}
+	c := *a
+	c.Prefixes = slices.Clone(a.Prefixes)
+	return c, true
+}

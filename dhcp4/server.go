@@ -5,12 +5,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+
+	"nemod/internal/atomicfile"
 )
 
 // Server is a LAN's DHCPv4 server: Leases on a UDP socket, the leases kept
@@ -114,30 +115,7 @@ func (s *Server) save() {
 	if !changed {
 		return
 	}
-	if err := WriteFileAtomic(s.file, b); err != nil {
+	if err := atomicfile.Write(s.file, b); err != nil {
 		s.log.Warn("saving DHCPv4 leases", "file", s.file, "err", err)
 	}
-}
-
-// WriteFileAtomic writes b to path through a temporary file in the same
-// folder (created if missing), renamed over path.
-func WriteFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

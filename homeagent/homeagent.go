@@ -53,6 +53,8 @@ type Daemon struct {
 	// replies collects the UDP answers of one batch of signalling, sent
 	// together.
 	replies *netio.Batch
+	// pool assigns dynamic IPv4 (nil without pool_v4; ipv4.go).
+	pool *binding.Pool4
 	// dropped counts signalling packets the readers could not queue; the
 	// readers are goroutines of their own. sent counts the answers sent.
 	dropped atomic.Uint64
@@ -94,7 +96,8 @@ func (o *Options) defaults() {
 func peers(ha *config.HomeAgent) []binding.Peer {
 	out := make([]binding.Peer, 0, len(ha.MobileRouters))
 	for _, m := range ha.MobileRouters {
-		out = append(out, binding.Peer{Name: m.Name, HoA: m.HomeAddress, SPI: m.SPI, Key: m.Key, NAI: m.NAI, MNPs: m.MNPs})
+		out = append(out, binding.Peer{Name: m.Name, HoA: m.HomeAddress, SPI: m.SPI, Key: m.Key, NAI: m.NAI, MNPs: m.MNPs,
+			HoAv4: m.HomeAddressV4, MNPsV4: m.MNPsV4})
 	}
 	return out
 }
@@ -119,7 +122,9 @@ func Run(ctx context.Context, path string, opts Options) error {
 		log.Warn(w)
 	}
 	d := &Daemon{path: path, opts: opts, cfg: f.HomeAgent, log: log, sig: make(chan []sigPacket, 4096), start: time.Now()}
-	d.cache = binding.NewCache(cacheConfig(d.cfg))
+	cc := cacheConfig(d.cfg)
+	d.openPool(&cc)
+	d.cache = binding.NewCache(cc)
 	if err := d.open(); err != nil {
 		d.close()
 		return err
@@ -127,13 +132,16 @@ func Run(ctx context.Context, path string, opts Options) error {
 	defer d.close()
 	plane, err := tunnel.NewHA(tunnel.HAConfig{
 		Address: d.cfg.Address, HomePrefix: d.cfg.HomePrefix, UDP: d.udp,
-		OnSignal: d.udpSignal, Routers: haRouters(d.cfg), Logger: log, LivenessTimeout: d.cfg.LivenessTimeout,
-		Stack: opts.Stack, System: opts.System,
+		OnSignal: d.udpSignal, Routers: d.routers(d.cfg), Logger: log, LivenessTimeout: d.cfg.LivenessTimeout,
+		Stack: opts.Stack, System: opts.System, AddressV4: d.cfg.AddressV4, NoIPv6: d.cfg.IPv4Only,
 	})
 	if err != nil {
 		return err
 	}
 	d.fwd = plane
+	if err := d.startIPv4(); err != nil {
+		return err
+	}
 	go d.readNative()
 	sigPath := "packet socket (no Mobile IPv6 in this kernel)"
 	if _, ok := d.sigIn.(*netio.MHListener); ok {
@@ -297,12 +305,14 @@ func (d *Daemon) loop(ctx context.Context) error {
 			for _, p := range ps {
 				d.handle(p, now, &queued)
 			}
+			d.afterSignalling()
 			d.flush(&queued)
 		case now := <-tick.C:
 			for _, e := range d.cache.Expire(now) {
 				d.log.Info("binding expired", "router", e.Peer.Name, "bindings_left", len(e.Bindings))
 				d.forward(e)
 			}
+			d.savePool()
 		case c := <-d.ctl.Calls():
 			d.control(c)
 		}
@@ -330,7 +340,7 @@ func (d *Daemon) handle(p sigPacket, now time.Time, queued *int) {
 }
 
 func (d *Daemon) forward(e *binding.Entry) {
-	d.fwd.Update(e.Peer.HoA, e.MNPs, e.Bindings, e.Flows)
+	d.fwd.Update(e.Peer.HoA, forwarded(e), e.Bindings, e.Flows)
 }
 
 // udpSignal takes the Mobility Header packets the data plane found on the
@@ -364,7 +374,8 @@ func (d *Daemon) reload() error {
 		return err
 	}
 	changed := d.cache.SetPeers(peers(f.HomeAgent))
-	if err := d.fwd.SetRouters(haRouters(f.HomeAgent)); err != nil {
+	d.reloadIPv4(f.HomeAgent)
+	if err := d.fwd.SetRouters(d.routers(f.HomeAgent)); err != nil {
 		d.log.Warn("routes after reload", "err", err)
 	}
 	d.cfg.MobileRouters = f.HomeAgent.MobileRouters
@@ -385,7 +396,8 @@ func (d *Daemon) status(now time.Time) status.HomeAgent {
 	if d.cfg.AddressV4.IsValid() {
 		s.AddressV4 = d.cfg.AddressV4.String()
 	}
-	for _, e := range d.cache.Entries() {
+	entries := d.cache.Entries()
+	for _, e := range entries {
 		rs := status.MobileRouter{Name: e.Peer.Name, HomeAddress: e.Peer.HoA.String(), MNP: []string{}, Bindings: []status.Binding{}}
 		for _, p := range e.MNPs {
 			rs.MNP = append(rs.MNP, p.String())
@@ -399,6 +411,7 @@ func (d *Daemon) status(now time.Time) status.HomeAgent {
 		}
 		s.MobileRouters = append(s.MobileRouters, rs)
 	}
+	d.statusIPv4(&s, entries)
 	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
 	return s

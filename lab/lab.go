@@ -174,7 +174,7 @@ func (l *Lab) build(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := l.ipBatch(ctx, role, ipBatch(role, l.noRadvd)); err != nil {
+		if err := l.ipBatch(ctx, role, append(ipBatch(role, l.noRadvd), ipBatch4(role)...)); err != nil {
 			return err
 		}
 		if role == Wifi || role == Cell {

@@ -58,6 +58,9 @@ type Options struct {
 	Monitor func(ctx context.Context, devices []string) (Monitor, error)
 	// Signals replaces the process's SIGTERM, SIGINT and SIGHUP when set.
 	Signals <-chan os.Signal
+	// LAN4 takes the LAN's IPv4 as the home agent grants it (HostLAN4
+	// when nil: the address on the first lan interface, DHCPv4 there).
+	LAN4 LAN4
 }
 
 func (o *Options) defaults() {
@@ -74,6 +77,9 @@ func (o *Options) defaults() {
 		o.Monitor = func(ctx context.Context, devices []string) (Monitor, error) {
 			return ifmon.Start(ctx, devices, ifmon.Options{})
 		}
+	}
+	if o.LAN4 == nil {
+		o.LAN4 = &HostLAN4{Log: o.Logger}
 	}
 }
 
@@ -104,6 +110,11 @@ type Daemon struct {
 	// and the data plane's goroutines) could not queue.
 	dropped atomic.Uint64
 	start   time.Time
+	// The mobile network's IPv4 last applied (ipv4.go).
+	lan4       LAN4
+	v4HoA      netip.Addr
+	v4Prefixes []netip.Prefix
+	v4Applied  bool
 }
 
 func routerConfig(r *config.Router, logf func(string, ...any)) binding.RouterConfig {
@@ -140,6 +151,8 @@ func Run(ctx context.Context, path string, opts Options) error {
 		d.uplinks = append(d.uplinks, &Uplink{Cfg: u})
 	}
 	rc := routerConfig(d.cfg, logf)
+	withIPv4(&rc, d.cfg)
+	d.lan4 = opts.LAN4
 	rc.Flows = table.FlowIDs()
 	rc.Heard = func(i int) time.Time { return d.fwd.Heard(i) }
 	// A random first sequence number: after a restart, an old one could
@@ -160,7 +173,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 	plane, err := tunnel.NewMR(tunnel.MRConfig{
 		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4,
 		Devices: d.devices(), LANs: d.cfg.LAN, OnSignal: d.queue, Logger: log, Order: policy.UplinkOrder(d.cfg),
-		Stack: opts.Stack, System: opts.System,
+		Stack: opts.Stack, System: opts.System, IPv4: d.cfg.HasIPv4(),
 	})
 	if err != nil {
 		return err
@@ -177,6 +190,9 @@ func Run(ctx context.Context, path string, opts Options) error {
 }
 
 func (d *Daemon) close() {
+	if d.lan4 != nil {
+		d.lan4.Close()
+	}
 	if d.fwd != nil {
 		d.fwd.Close()
 	}
@@ -348,6 +364,7 @@ func (d *Daemon) afterChange() {
 	if g := d.br.Gen(); g != d.gen {
 		d.gen = g
 		d.fwd.SetBindings(d.br.Bindings(), func(i int) int { return d.uplinks[i].Link.MTU })
+		d.followIPv4()
 	}
 }
 
@@ -426,6 +443,7 @@ func (d *Daemon) status(now time.Time) status.Router {
 	}
 	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
+	s.IPv4 = d.statusIPv4()
 	return s
 }
 

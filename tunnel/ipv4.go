@@ -299,16 +299,6 @@ type NetworkRoutes4 struct {
 	Table, Priority int
 }
 
-// ipv4Prefixes is what the home agent forwards to a router over IPv4.
-func ipv4Prefixes(ps []netip.Prefix) (out []netip.Prefix) {
-	for _, p := range ps {
-		if p.Addr().Is4() {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // readRaw4 reads IPv4-in-IPv6 arriving on an uplink.
 func (m *MR) readRaw4(u *mrUplink, s *mrSocks) {
 	defer s.wg.Done()

@@ -56,6 +56,9 @@ type Ends struct {
 	MRLog         *syncBuffer
 	HALog         *syncBuffer
 	mrRunning     bool
+	// LAN4 stands for the router's LAN IPv4 host side (ipv4.go).
+	LAN4 *LAN4
+	ctx  context.Context
 }
 
 // New builds the network and writes the configurations; extra is added to
@@ -66,7 +69,7 @@ func New(t *testing.T, extra string) *Ends {
 	e := &Ends{t: t, Net: n, MRHost: n.Host("mr"), HAHost: n.Host("ha"), Stranger: n.Host("cn"),
 		MRSys: &netsim.RouterSystem{}, HASys: &netsim.AgentSystem{}, Dir: t.TempDir(),
 		MRSignals: make(chan os.Signal, 4), HASignals: make(chan os.Signal, 4),
-		MRLog: &syncBuffer{}, HALog: &syncBuffer{}}
+		MRLog: &syncBuffer{}, HALog: &syncBuffer{}, LAN4: &LAN4{}}
 	e.Wifi = e.MRHost.Link(lab.MRWLANDev, lab.MRWLANStatic6.String(), lab.MRWLAN4.String())
 	e.Cell = e.MRHost.Link(lab.MRWWANDev, lab.MRWWAN4.String())
 	e.NAT = e.Cell.NAT44(lab.CellWAN4.String())
@@ -96,7 +99,7 @@ func (e *Ends) write(path, text string) {
 func (e *Ends) Start() {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
+	e.cancel, e.ctx = cancel, ctx
 	e.StartHA(ctx)
 	e.StartMR(ctx)
 }
@@ -122,7 +125,7 @@ func (e *Ends) StartMR(ctx context.Context) {
 	go func() {
 		e.mrDone <- router.Run(ctx, e.MRConf, router.Options{
 			Logger: slog.New(slog.NewTextHandler(e.MRLog, nil)), Stack: e.MRHost.Stack(), System: e.MRSys,
-			Monitor: e.monitor, Signals: e.MRSignals,
+			Monitor: e.monitor, Signals: e.MRSignals, LAN4: e.LAN4,
 		})
 	}()
 	e.waitSocket(e.MRSock, e.mrDone, "mobile router")
