@@ -69,8 +69,9 @@ bench-ha: deps build
 
 # One TCP stream each way between the LAN host and the correspondent, in
 # the lab: plain routing, wireguard-go, nemod's IPv6-in-IPv6, UDP/IPv4 and
-# UDP/IPv6 tunnels, side by side, with the daemons' CPU and the ratios to the
-# targets. REPEAT=3 reports the median of three fresh labs per case.
+# UDP/IPv6 tunnels, side by side, and the same carrying IPv4 (RFC 5555), with
+# the daemons' CPU and the ratios to the targets. REPEAT=3 reports the median
+# of three fresh labs per case.
 bench-throughput: deps build
 	$(GO) run ./bench/throughput -nemod bin/nemod -repeat $(or $(REPEAT),1)
 
