@@ -77,8 +77,9 @@ bench-throughput: deps build
 
 # Failover in the lab: a 1000 packets/s UDP stream each way, a duplicated
 # flow and a TCP transfer through three faults (Wi-Fi carrier lost, Wi-Fi
-# black-holed, cellular NAT mapping dropped): longest gap and packets lost
-# per direction, TCP survival, the targets. TRIALS=n per fault.
+# black-holed, cellular NAT mapping dropped), over IPv6 and again over IPv4
+# (a4, b4, c4): longest gap and packets lost per direction, TCP survival,
+# the targets. TRIALS=n per fault.
 bench-failover: deps build
 	$(GO) run ./bench/failover -nemod bin/nemod -trials $(or $(TRIALS),10)
 
