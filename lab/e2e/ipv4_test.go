@@ -618,3 +618,28 @@ func echo4(src, dst netip.Addr, id uint16) []byte {
 	icmp[2], icmp[3] = byte(sum>>8), byte(sum)
 	return append(header.AppendIPv4(nil, src, dst, header.ProtoICMP, 64, len(icmp)), icmp...)
 }
+
+// TestIPv4FragmentationNeeded: an IPv4 packet with DF too big for the
+// tunnel gets ICMP fragmentation needed with the tunnel's MTU, and a retry
+// at that size gets through.
+func TestIPv4FragmentationNeeded(t *testing.T) {
+	t.Parallel()
+	e := ipv4Env(t, lab.RouterIPv4Static, "", car1Static, "")
+	e.startHA()
+	e.startMR()
+	e.registered()
+	e.granted4()
+	e.staticLAN4(netip.MustParseAddr("10.201.5.10"))
+	out, err := e.ping4(lab.LAN, lab.CN4.String(), 1, "-M", "do", "-s", "1472") // 1500 octets on the wire
+	if err == nil {
+		t.Fatalf("a 1500-octet IPv4 packet went through a tunnel over 1500-octet links:\n%s", out)
+	}
+	// The tunnel carries the smallest of its bindings' paths: IPv4-in-IPv6
+	// (1460) and IPv4 in UDP/IPv4 (1472).
+	if !strings.Contains(out, "mtu = 1460") {
+		t.Fatalf("no fragmentation needed with the tunnel's MTU:\n%s", out)
+	}
+	if out, err := e.ping4(lab.LAN, lab.CN4.String(), 2, "-M", "do", "-s", strconv.Itoa(1460-28)); err != nil {
+		t.Fatalf("retry at 1460 octets: %v\n%s", err, out)
+	}
+}
