@@ -71,6 +71,14 @@ func (c *Cache) ipv4(e *Entry, bu *nemo.BindingUpdate, now time.Time) (EntryV4, 
 	var granted []netip.Prefix // in this registration, not to be granted twice
 	for _, h := range bu.IPv4HoAs {
 		q, st, dyn := c.ipv4One(p, pool, h, granted, now)
+		if st == nemo.IPv4StatusOK && !isPrefixRequest(h) && v.HoA.IsValid() {
+			// A router has one IPv4 home address: a second request for
+			// one gets none.
+			st = nemo.IPv4StatusDynamicNotAvail
+			if !h.Addr.IsUnspecified() {
+				st = nemo.IPv4StatusIncorrectHoA
+			}
+		}
 		ack := nemo.IPv4AddrAck{Status: st, Addr: h.Addr}
 		if st != nemo.IPv4StatusOK {
 			c.IPv4Refused++
@@ -83,7 +91,7 @@ func (c *Cache) ipv4(e *Entry, bu *nemo.BindingUpdate, now time.Time) (EntryV4, 
 		v.Dynamic = v.Dynamic || dyn
 		if isPrefixRequest(h) {
 			v.Prefixes = append(v.Prefixes, q)
-		} else if !v.HoA.IsValid() {
+		} else {
 			v.HoA = q.Addr()
 		}
 	}
