@@ -643,3 +643,48 @@ func TestIPv4FragmentationNeeded(t *testing.T) {
 		t.Fatalf("retry at 1460 octets: %v\n%s", err, out)
 	}
 }
+
+// TestIPv4Direct: an IPv4 rule with policy direct leaves by the Wi-Fi
+// uplink untunnelled, masqueraded to its address, both ways; the rest of
+// the IPv4 still goes through the home agent.
+func TestIPv4Direct(t *testing.T) {
+	t.Parallel()
+	e := ipv4Env(t, lab.RouterIPv4Static, "", car1Static,
+		"config rule 'road4'\n\toption dest_ip '203.0.113.18'\n\toption proto 'udp'\n\toption dest_port '5353'\n\toption policy 'direct'\n")
+	e.startHA()
+	e.startMR()
+	e.registered()
+	e.granted4()
+	src := netip.MustParseAddr("10.201.5.10")
+	e.staticLAN4(src)
+	road := e.udpEcho4(lab.CN, netip.AddrPortFrom(lab.CN4, 5353))
+	e.udpEcho4(lab.CN, netip.AddrPortFrom(lab.CN4, 9000))
+	wifi, err := e.lab.Capture(lab.Wifi, "eth0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.udpExchange4(src, netip.AddrPortFrom(lab.CN4, 5353), "road", 10, 10*time.Millisecond); n != 10 || road.count("road-0") != 1 {
+		t.Errorf("direct: %d of 10 answered", n)
+	}
+	if n, _ := e.udpExchange4(src, netip.AddrPortFrom(lab.CN4, 9000), "tun", 10, 10*time.Millisecond); n != 10 {
+		t.Errorf("tunnelled: %d of 10 answered", n)
+	}
+	wp, err := wifi.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what, filter string
+		want         func(int) bool
+	}{
+		{"direct up, plain, from the Wi-Fi address", "!ipv6 && udp.dstport == 5353 && ip.src == " + lab.MRWLAN4.String(), func(n int) bool { return n == 10 }},
+		{"direct down, plain, to the Wi-Fi address", "!ipv6 && udp.srcport == 5353 && ip.dst == " + lab.MRWLAN4.String(), func(n int) bool { return n == 10 }},
+		{"direct never tunnelled", "ipv6.nxt == 4 && udp.port == 5353", func(n int) bool { return n == 0 }},
+		{"the LAN address never on the link", "!ipv6 && ip.addr == 10.201.5.10", func(n int) bool { return n == 0 }},
+		{"the rest tunnelled", "ipv6.nxt == 4 && udp.dstport == 9000", func(n int) bool { return n == 10 }},
+	} {
+		if n := len(fields(t, wp, c.filter, "frame.number")); !c.want(n) {
+			t.Errorf("%s: %d packets (%s)", c.what, n, c.filter)
+		}
+	}
+}
