@@ -256,18 +256,45 @@ func (d *decoder) applyAgentV4(h *HomeAgent, v *v4Agent, peers []v4Peer) {
 			all = append(all, owned{q, p})
 		}
 	}
-	// An IPv4 home address or prefix belongs to one router only.
-	for i := range all {
-		for j := range all[:i] {
-			a, b := &all[j], &all[i]
-			if a.owner != b.owner && a.p.Overlaps(b.p) {
-				b.owner.x.itemErrorf(b.opt, b.item, "%s overlaps mnp_v4 %s of %s (line %d)", b.p, a.p, a.owner.x.label, a.line)
-			}
+	// An IPv4 home address or prefix belongs to one router only. Sorted by
+	// address, a prefix overlaps an earlier one exactly when it starts
+	// inside the furthest-reaching one so far (one pass, as for IPv6: a
+	// fleet has thousands of routers).
+	slices.SortStableFunc(all, func(a, b owned) int {
+		if c := a.p.Addr().Compare(b.p.Addr()); c != 0 {
+			return c
 		}
-		for a, p := range hoas {
-			if q := &all[i]; p != q.owner && q.p.Contains(a) {
-				q.owner.x.itemErrorf(q.opt, q.item, "%s contains the IPv4 home address %s of %s (line %d)", q.p, a, p.x.label, p.hoaOpt.Line)
+		return a.p.Bits() - b.p.Bits()
+	})
+	var reach *owned
+	for i := range all {
+		q := &all[i]
+		if reach == nil || !reach.p.Contains(q.p.Addr()) {
+			reach = q
+			continue
+		}
+		// Within one router's list, prefixesV4 reported overlaps already.
+		if reach.owner != q.owner {
+			first, later := reach, q
+			if q.line < reach.line {
+				first, later = q, reach
 			}
+			later.owner.x.itemErrorf(later.opt, later.item, "%s overlaps mnp_v4 %s of %s (line %d)", later.p, first.p, first.owner.x.label, first.line)
+		}
+	}
+	// A home address inside another router's prefix: among the sorted
+	// prefixes, only the last one starting at or before it can hold it
+	// (overlapping ones are reported above).
+	for a, p := range hoas {
+		i, found := slices.BinarySearchFunc(all, a, func(o owned, a netip.Addr) int { return o.p.Addr().Compare(a) })
+		if !found {
+			i--
+		}
+		if i < 0 {
+			continue
+		}
+		if q := &all[i]; q.owner != p && q.p.Contains(a) {
+			q.owner.x.itemErrorf(q.opt, q.item, "%s contains the IPv4 home address %s of %s (line %d)", q.p, a, p.x.label, p.hoaOpt.Line)
 		}
 	}
 }
