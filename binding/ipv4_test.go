@@ -21,7 +21,7 @@ func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 // ipv4World is a router asking for the given IPv4 and a home agent with a
 // pool and car1's static claims, both uplinks up.
-func ipv4World(t *testing.T, v4 func(*RouterConfig), ha func(*HAConfig)) *world {
+func ipv4World(t *testing.T, v4 func(*UpdateListConfig), ha func(*HAConfig)) *world {
 	rc := routerConfig()
 	v4(&rc)
 	hc := haConfig()
@@ -60,7 +60,7 @@ func (w *world) lastBA() *nemo.BindingAck {
 // option answered in order, the home agent forwarding them, the router's
 // IPv4 what was granted; the lifetime is not capped (no lease).
 func TestIPv4StaticClaims(t *testing.T) {
-	w := ipv4World(t, func(rc *RouterConfig) { rc.HoAv4, rc.MNPsV4 = hoa4, []netip.Prefix{mnp4} }, nil)
+	w := ipv4World(t, func(rc *UpdateListConfig) { rc.HoAv4, rc.MNPsV4 = hoa4, []netip.Prefix{mnp4} }, nil)
 	ba := w.lastBA()
 	want := []nemo.IPv4AddrAck{{Status: 0, PrefixLen: 32, Addr: hoa4}, {Status: 0, PrefixLen: 24, Addr: mnp4.Addr()}}
 	if !reflect.DeepEqual(ba.IPv4AddrAcks, want) || ba.Lifetime != nemo.Lifetime(600*time.Second) {
@@ -88,7 +88,7 @@ func TestIPv4StaticClaims(t *testing.T) {
 // prefix from the pool; refreshes name them as granted and keep them; the
 // lease caps the lifetime; the pool remembers them for the router.
 func TestIPv4DynamicAssignment(t *testing.T) {
-	w := ipv4World(t, func(rc *RouterConfig) { rc.HoAv4, rc.MNPv4Length = netip.IPv4Unspecified(), 24 },
+	w := ipv4World(t, func(rc *UpdateListConfig) { rc.HoAv4, rc.MNPv4Length = netip.IPv4Unspecified(), 24 },
 		func(hc *HAConfig) { hc.Peers[0].HoAv4, hc.Peers[0].MNPsV4 = netip.Addr{}, nil })
 	ba := w.lastBA()
 	want := []nemo.IPv4AddrAck{{Status: 0, PrefixLen: 32, Addr: netip.MustParseAddr("10.200.0.1")}, {Status: 0, PrefixLen: 24, Addr: netip.MustParseAddr("10.200.1.0")}}
@@ -124,20 +124,20 @@ func TestIPv4DynamicAssignment(t *testing.T) {
 func TestIPv4RefusedClaims(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		rc   func(*RouterConfig)
+		rc   func(*UpdateListConfig)
 		ha   func(*HAConfig)
 		want []uint8
 	}{
-		{"another router's address", func(rc *RouterConfig) { rc.HoAv4 = netip.MustParseAddr("10.199.0.9") }, nil, []uint8{nemo.IPv4StatusIncorrectHoA}},
-		{"a prefix not its own", func(rc *RouterConfig) { rc.MNPsV4 = []netip.Prefix{pfx("10.201.6.0/24")} }, nil, []uint8{nemo.IPv4StatusPrefixUnauth}},
-		{"a pool address not assigned to it", func(rc *RouterConfig) { rc.HoAv4 = netip.MustParseAddr("10.200.0.7") }, nil, []uint8{nemo.IPv4StatusIncorrectHoA}},
-		{"a multicast address", func(rc *RouterConfig) { rc.HoAv4 = netip.MustParseAddr("224.0.0.9") }, nil, []uint8{nemo.IPv4StatusInvalidAddr}},
-		{"no pool", func(rc *RouterConfig) { rc.MNPv4Length = 24 }, func(hc *HAConfig) { hc.Pool4 = nil; hc.Peers[0].MNPsV4 = nil }, []uint8{nemo.IPv4StatusDynamicNotAvail}},
-		{"no IPv4 at all", func(rc *RouterConfig) { rc.HoAv4 = netip.IPv4Unspecified() }, func(hc *HAConfig) {
+		{"another router's address", func(rc *UpdateListConfig) { rc.HoAv4 = netip.MustParseAddr("10.199.0.9") }, nil, []uint8{nemo.IPv4StatusIncorrectHoA}},
+		{"a prefix not its own", func(rc *UpdateListConfig) { rc.MNPsV4 = []netip.Prefix{pfx("10.201.6.0/24")} }, nil, []uint8{nemo.IPv4StatusPrefixUnauth}},
+		{"a pool address not assigned to it", func(rc *UpdateListConfig) { rc.HoAv4 = netip.MustParseAddr("10.200.0.7") }, nil, []uint8{nemo.IPv4StatusIncorrectHoA}},
+		{"a multicast address", func(rc *UpdateListConfig) { rc.HoAv4 = netip.MustParseAddr("224.0.0.9") }, nil, []uint8{nemo.IPv4StatusInvalidAddr}},
+		{"no pool", func(rc *UpdateListConfig) { rc.MNPv4Length = 24 }, func(hc *HAConfig) { hc.Pool4 = nil; hc.Peers[0].MNPsV4 = nil }, []uint8{nemo.IPv4StatusDynamicNotAvail}},
+		{"no IPv4 at all", func(rc *UpdateListConfig) { rc.HoAv4 = netip.IPv4Unspecified() }, func(hc *HAConfig) {
 			hc.Pool4 = nil
 			hc.Peers[0].HoAv4, hc.Peers[0].MNPsV4 = netip.Addr{}, nil
 		}, []uint8{nemo.IPv4StatusProhibited}},
-		{"more than the pool holds", func(rc *RouterConfig) { rc.MNPv4Length = 15 }, func(hc *HAConfig) { hc.Peers[0].MNPsV4 = nil }, []uint8{nemo.IPv4StatusDynamicNotAvail}},
+		{"more than the pool holds", func(rc *UpdateListConfig) { rc.MNPv4Length = 15 }, func(hc *HAConfig) { hc.Peers[0].MNPsV4 = nil }, []uint8{nemo.IPv4StatusDynamicNotAvail}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := ipv4World(t, tc.rc, tc.ha)
@@ -173,7 +173,7 @@ func itoaTest(n uint8) string { b, _ := json.Marshal(n); return string(b) }
 // (RFC 5555 §4.4.2.1); a home agent that answers none leaves the router
 // without IPv4.
 func TestIPv4ConfiguredPrefixAndRemoval(t *testing.T) {
-	w := ipv4World(t, func(rc *RouterConfig) { rc.MNPv4Length = 28 }, nil)
+	w := ipv4World(t, func(rc *UpdateListConfig) { rc.MNPv4Length = 28 }, nil)
 	if a := w.lastBA().IPv4AddrAcks; len(a) != 1 || a[0].Prefix() != mnp4 {
 		t.Fatalf("acknowledgements %+v", a)
 	}
@@ -188,7 +188,7 @@ func TestIPv4ConfiguredPrefixAndRemoval(t *testing.T) {
 		t.Fatalf("still forwarded: %v", got)
 	}
 	// A BA without acknowledgements: the home agent does not do IPv4.
-	w2 := ipv4World(t, func(rc *RouterConfig) { rc.HoAv4 = hoa4 }, nil)
+	w2 := ipv4World(t, func(rc *UpdateListConfig) { rc.HoAv4 = hoa4 }, nil)
 	gen := w2.r.Gen()
 	w2.r.noteIPv4(&nemo.BindingAck{})
 	if a, _ := w2.r.IPv4(); a.IsValid() || w2.r.Gen() == gen || w2.r.RejectedV4[nemo.IPv4StatusUnspecified] != 1 {

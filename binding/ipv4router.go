@@ -21,7 +21,7 @@ type v4Slot struct {
 	status uint8                // the last answer's status
 }
 
-func v4Slots(cfg *RouterConfig) []v4Slot {
+func v4Slots(cfg *UpdateListConfig) []v4Slot {
 	var s []v4Slot
 	if cfg.HoAv4.Is4() {
 		s = append(s, v4Slot{want: nemo.IPv4HomeAddress{PrefixLen: 32, Addr: cfg.HoAv4}})
@@ -39,7 +39,7 @@ func v4Slots(cfg *RouterConfig) []v4Slot {
 // Update: what was granted is named as granted (RFC 5555 §3.1.1: a refresh
 // carries the assigned address and prefix length), the rest as
 // configured.
-func (r *Router) ipv4Options() []nemo.IPv4HomeAddress {
+func (r *UpdateList) ipv4Options() []nemo.IPv4HomeAddress {
 	if len(r.v4) == 0 {
 		return nil
 	}
@@ -56,7 +56,7 @@ func (r *Router) ipv4Options() []nemo.IPv4HomeAddress {
 // noteIPv4 applies the IPv4 Address Acknowledgements of an accepting BA.
 // Without any, the home agent does not do IPv4 (§4.4.2): the router has
 // none. A refusal is counted and logged when it is news.
-func (r *Router) noteIPv4(ba *nemo.BindingAck) {
+func (r *UpdateList) noteIPv4(ba *nemo.BindingAck) {
 	if len(r.v4) == 0 {
 		return
 	}
@@ -107,7 +107,7 @@ func (r *Router) noteIPv4(ba *nemo.BindingAck) {
 // IPv4 is the mobile network's IPv4 as the home agent last granted it:
 // the IPv4 home address (invalid if none) and prefixes. The data plane, the
 // LAN's address and DHCPv4 follow it; Gen changes when it does.
-func (r *Router) IPv4() (hoa netip.Addr, prefixes []netip.Prefix) {
+func (r *UpdateList) IPv4() (hoa netip.Addr, prefixes []netip.Prefix) {
 	for _, s := range r.v4 {
 		switch {
 		case !s.got.IsValid():
@@ -122,7 +122,7 @@ func (r *Router) IPv4() (hoa netip.Addr, prefixes []netip.Prefix) {
 
 // IPv4Status is what the last answer said of each IPv4 option: the
 // configured request, what was granted and the status.
-func (r *Router) IPv4Status() []IPv4Slot {
+func (r *UpdateList) IPv4Status() []IPv4Slot {
 	out := make([]IPv4Slot, len(r.v4))
 	for i, s := range r.v4 {
 		out[i] = IPv4Slot{Requested: s.want.Prefix(), Prefix: s.prefix, Granted: s.got, Status: s.status}

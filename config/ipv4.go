@@ -299,17 +299,6 @@ func (d *decoder) applyAgentV4(h *HomeAgent, v *v4Agent, peers []v4Peer) {
 	}
 }
 
-// boolean reads a UCI boolean the way OpenWrt's scripts do.
-func boolean(s string) (bool, string) {
-	switch strings.ToLower(s) {
-	case "1", "on", "true", "yes", "enabled":
-		return true, ""
-	case "0", "off", "false", "no", "disabled":
-		return false, ""
-	}
-	return false, show(s) + " is not a boolean (1 or 0)"
-}
-
 func absPath(s string) (string, string) {
 	if !filepath.IsAbs(s) {
 		return "", show(s) + " is not an absolute path"

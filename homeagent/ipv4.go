@@ -11,6 +11,7 @@ import (
 	"nemod/binding"
 	"nemod/config"
 	"nemod/internal/atomicfile"
+	"nemod/setup"
 	"nemod/status"
 	"nemod/tunnel"
 )
@@ -26,7 +27,6 @@ const PoolFile = "ipv4-pool.json"
 // run saved (a file it cannot read is reported and set aside: the routers
 // then get new assignments).
 func (d *Daemon) openPool(cc *binding.HAConfig) {
-	cc.LeaseV4 = d.cfg.LeaseV4
 	if !d.cfg.PoolV4.IsValid() {
 		return
 	}
@@ -75,40 +75,47 @@ func (d *Daemon) savePool() {
 	d.pool.Saved()
 }
 
-// afterSignalling follows what a batch of registrations did to the pool:
-// a new assignment is saved before anything else (it must survive a
-// restart) and routed into the tunnel.
-func (d *Daemon) afterSignalling() {
-	if d.pool == nil || !d.pool.Changed() {
-		return
+// commit follows what a batch of signalling (or of RADIUS answers) did:
+// a new pool assignment is saved before anything else (it must survive a
+// restart) and joins its router's prefixes in the data plane's lookup
+// table, configured routers and those RADIUS authorized alike; then the
+// routers added or removed are committed.
+func (d *Daemon) commit() {
+	if d.pool != nil && d.pool.Changed() {
+		d.savePool()
+		if err := d.fwd.SetRouters(d.haRouters(d.cfg, d.delegated())); err != nil {
+			d.log.Warn("routes for the IPv4 assignments", "err", err)
+		}
+		for _, e := range d.cache.DynamicPeers() {
+			d.fwd.AddRouter(d.dynamicRouter(e.Peer))
+		}
 	}
-	d.savePool()
-	if err := d.fwd.SetRouters(d.routers(d.cfg)); err != nil {
-		d.log.Warn("routes for the IPv4 assignments", "err", err)
-	}
+	d.fwd.Commit()
 }
 
-// routers is what the data plane routes and looks up: every configured
-// router's prefixes, its IPv4 claims and what the pool gave it.
-func (d *Daemon) routers(ha *config.HomeAgent) []tunnel.HARouter {
-	rs := haRouters(ha)
-	for i, m := range ha.MobileRouters {
-		ps := slices.Clone(rs[i].Prefixes)
-		if m.HomeAddressV4.IsValid() {
-			ps = append(ps, netip.PrefixFrom(m.HomeAddressV4, 32))
-		}
-		ps = append(ps, m.MNPsV4...)
-		if d.pool != nil {
-			if a, ok := d.pool.Of(m.HomeAddress); ok {
-				if a.Address.IsValid() {
-					ps = append(ps, netip.PrefixFrom(a.Address, 32))
-				}
-				ps = append(ps, a.Prefixes...)
-			}
-		}
-		rs[i].Prefixes = ps
+// dynamicRouter is the data plane's router for a peer RADIUS authorized:
+// the prefixes it may claim and what the IPv4 pool gave it.
+func (d *Daemon) dynamicRouter(p *binding.Peer) tunnel.HARouter {
+	return tunnel.HARouter{HoA: p.HoA, Prefixes: slices.Concat(p.MNPs, d.prefixesV4(p.HoA, p.HoAv4, p.MNPsV4))}
+}
+
+// prefixesV4 is a router's IPv4 for the data plane's lookup table: its
+// static claims (home address as a /32) and what the pool assigned it.
+func (d *Daemon) prefixesV4(hoa, hoa4 netip.Addr, mnps4 []netip.Prefix) []netip.Prefix {
+	var ps []netip.Prefix
+	if hoa4.IsValid() {
+		ps = append(ps, netip.PrefixFrom(hoa4, 32))
 	}
-	return rs
+	ps = append(ps, mnps4...)
+	if d.pool != nil {
+		if a, ok := d.pool.Of(hoa); ok {
+			if a.Address.IsValid() {
+				ps = append(ps, netip.PrefixFrom(a.Address, 32))
+			}
+			ps = append(ps, a.Prefixes...)
+		}
+	}
+	return ps
 }
 
 // forwarded is what the data plane forwards to a router: its IPv6 and
@@ -149,7 +156,7 @@ func (d *Daemon) masquerade(ha *config.HomeAgent) error {
 		if ha.PoolV4.IsValid() {
 			ps = append(ps, ha.PoolV4)
 		}
-		ps = append(ps, binding.IPv4Claims(peers(ha))...)
+		ps = append(ps, binding.IPv4Claims(setup.Peers(ha))...)
 	}
 	return d.opts.System.Masquerade4(d.fwd.Status().Device, ps, ha.AddressV4)
 }
@@ -158,10 +165,9 @@ func (d *Daemon) masquerade(ha *config.HomeAgent) error {
 // their addresses in the pool, routes and masquerading follow.
 func (d *Daemon) reloadIPv4(ha *config.HomeAgent) {
 	if d.pool != nil {
-		d.pool.SetReserved(d.reservedV4(peers(ha)))
+		d.pool.SetReserved(d.reservedV4(setup.Peers(ha)))
 		d.savePool()
 	}
-	d.cfg.MasqueradeV4 = ha.MasqueradeV4
 	if err := d.masquerade(ha); err != nil {
 		d.log.Warn("masquerade_v4 after reload", "err", err)
 	}

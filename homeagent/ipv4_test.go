@@ -94,10 +94,17 @@ func TestIPv4DynamicAssignmentSurvivesRestarts(t *testing.T) {
 	if p := e.HAStatus().PoolV4; p == nil || p.Prefix != "10.200.0.0/16" || p.Assigned != 2 || p.Used != 2*257 {
 		t.Fatalf("pool status %+v", p)
 	}
+	// Routed into the tunnel: what car1 registered, not car2's assignment
+	// (car2 is not registered).
 	routed := e.HASys.Prefixes()
-	for _, want := range []string{"10.200.0.1/32", "10.200.1.0/24"} {
+	for _, want := range []string{"10.200.0.2/32", "10.200.2.0/24"} {
 		if !contains(routed, want) {
 			t.Fatalf("%s not routed into the tunnel: %v", want, routed)
+		}
+	}
+	for _, not := range []string{"10.200.0.1/32", "10.200.1.0/24"} {
+		if contains(routed, not) {
+			t.Fatalf("%s of an unregistered router routed into the tunnel: %v", not, routed)
 		}
 	}
 	saved := readPool(t, e)

@@ -63,17 +63,27 @@ type Table struct {
 // compiles to a selector of their family; one naming none, to one selector
 // for each family the mobile network has (see families), the IPv4 entries
 // after the IPv6 ones in the rule's FID-PRI block.
+//
+// Each error is a *config.Error naming r.Path and the line of the section
+// it is about (the rule, the policy, the uplink, or the router section for
+// default_policy), so that the daemon and check-config report it as they
+// report config.Load's.
 func Compile(r *config.Router) (*Table, error) {
 	if r == nil {
 		return nil, errors.New("policy: no router configuration")
 	}
+	errAt := func(line int, format string, args ...any) error {
+		return &config.Error{Path: r.Path, Line: line, Msg: fmt.Sprintf(format, args...)}
+	}
 	if len(r.Rules) > MaxRules {
-		return nil, fmt.Errorf("policy: %d rules, at most %d can be numbered", len(r.Rules), MaxRules)
+		extra := &r.Rules[MaxRules]
+		return nil, errAt(extra.Line, "rule %q is rule %d: at most %d rules can be numbered below the default_policy catch-alls",
+			extra.Name, MaxRules+1, MaxRules)
 	}
 	bids := make(map[string]uint16, len(r.Uplinks))
 	for _, u := range r.Uplinks {
 		if u.BID == 0 {
-			return nil, fmt.Errorf("policy: uplink %q has BID 0, which RFC 5648 reserves", u.Name)
+			return nil, errAt(u.Line, "uplink %q has BID 0, which RFC 5648 reserves", u.Name)
 		}
 		bids[u.Name] = u.BID
 	}
@@ -96,27 +106,29 @@ func Compile(r *config.Router) (*Table, error) {
 	}
 	t := &Table{Entries: make([]Entry, 0, n)}
 	var fid uint16
-	// add appends the entries of one rule or of the default policy.
-	add := func(rule, policy string, base uint16, ts nemo.TrafficSelector) error {
+	// add appends the entries of one rule or of the default policy; what
+	// names the policy is at line at, and user describes it in messages.
+	add := func(rule, policy string, base uint16, ts nemo.TrafficSelector, at int, user string) error {
 		p := policies[policy]
 		if p == nil {
-			return fmt.Errorf("no policy %q", policy)
+			return errAt(at, "%s: no policy %q", user, policy)
 		}
 		if len(p.Use) == 0 {
-			return fmt.Errorf("policy %q uses no uplink", policy)
+			return errAt(p.Line, "policy %q uses no uplink (%s uses it)", policy, user)
 		}
 		use := make([]uint16, len(p.Use))
 		for i, name := range p.Use {
 			b, ok := bids[name]
 			if !ok {
-				return fmt.Errorf("policy %q uses %q, which is not an uplink", policy, name)
+				return errAt(p.Line, "policy %q uses %q, which is not an uplink", policy, name)
 			}
 			use[i] = b
 		}
 		switch p.Mode {
 		case config.ModeFailover:
 			if len(use) > PriBlock {
-				return fmt.Errorf("failover policy %q lists %d uplinks, at most %d", policy, len(use), PriBlock)
+				return errAt(p.Line, "failover policy %q lists %d uplinks, at most %d (each rule has %d FID-PRI values; %s uses it)",
+					policy, len(use), PriBlock, PriBlock, user)
 			}
 			for i := range use {
 				fid++
@@ -127,7 +139,8 @@ func Compile(r *config.Router) (*Table, error) {
 			}
 		case config.ModeDuplicate:
 			if len(use) > maxBindingRef {
-				return fmt.Errorf("duplicate policy %q lists %d uplinks, a Binding Reference holds at most %d", policy, len(use), maxBindingRef)
+				return errAt(p.Line, "duplicate policy %q lists %d uplinks, a Binding Reference holds at most %d (%s uses it)",
+					policy, len(use), maxBindingRef, user)
 			}
 			fid++
 			t.Entries = append(t.Entries, Entry{
@@ -135,7 +148,7 @@ func Compile(r *config.Router) (*Table, error) {
 				BIDs: use, Duplicate: true, TS: ts,
 			})
 		default:
-			return fmt.Errorf("policy %q has unknown mode %v", policy, p.Mode)
+			return errAt(p.Line, "policy %q has unknown mode %v", policy, p.Mode)
 		}
 		return nil
 	}
@@ -143,15 +156,18 @@ func Compile(r *config.Router) (*Table, error) {
 	// addFamilies appends a rule's (or the default policy's) entries for
 	// each family it matches, the second family's after the first's in
 	// the same FID-PRI block.
-	addFamilies := func(rule, policy string, base uint16, formats []uint8, selector func(uint8) (nemo.TrafficSelector, error)) error {
+	// A selector's error is about the rule, at line at; add's name what
+	// they are about.
+	addFamilies := func(rule, policy string, base uint16, formats []uint8, selector func(uint8) (nemo.TrafficSelector, error), at int, user string) error {
 		next := base
 		for _, f := range formats {
 			ts, err := selector(f)
 			if err != nil {
-				return err
+				return errAt(at, "rule %q: %v", rule, err)
 			}
-			if len(formats) > 1 && int(next-base)+entries(policy) > PriBlock {
-				return fmt.Errorf("a rule for both IPv6 and IPv4 takes two FID-PRIs per uplink of its failover policy: at most %d uplinks", PriBlock/2)
+			if p := policies[policy]; p != nil && len(formats) > 1 && int(next-base)+entries(policy) > PriBlock {
+				return errAt(p.Line, "failover policy %q lists %d uplinks, at most %d for a rule of both IPv6 and IPv4 (two FID-PRI values per uplink; %s uses it)",
+					policy, len(p.Use), PriBlock/2, user)
 			}
 			if policy == config.DirectPolicy {
 				t.Entries = append(t.Entries, Entry{Pri: next, Rule: rule, Policy: policy, Direct: true, TS: ts})
@@ -159,7 +175,7 @@ func Compile(r *config.Router) (*Table, error) {
 				continue
 			}
 			before := len(t.Entries)
-			if err := add(rule, policy, next, ts); err != nil {
+			if err := add(rule, policy, next, ts, at, user); err != nil {
 				return err
 			}
 			next += uint16(len(t.Entries) - before)
@@ -169,20 +185,21 @@ func Compile(r *config.Router) (*Table, error) {
 	for k := range r.Rules {
 		ru := &r.Rules[k]
 		formats, err := families(r, ru)
-		if err == nil {
-			err = addFamilies(ru.Name, ru.Policy, uint16(PriBlock*(k+1)), formats, func(f uint8) (nemo.TrafficSelector, error) { return ruleSelector(ru, f) })
-		}
 		if err != nil {
-			return nil, fmt.Errorf("policy: rule %q (line %d): %w", ru.Name, ru.Line, err)
+			return nil, errAt(ru.Line, "rule %q: %v", ru.Name, err)
+		}
+		sel := func(f uint8) (nemo.TrafficSelector, error) { return ruleSelector(ru, f) }
+		if err := addFamilies(ru.Name, ru.Policy, uint16(PriBlock*(k+1)), formats, sel, ru.Line, fmt.Sprintf("rule %q (line %d)", ru.Name, ru.Line)); err != nil {
+			return nil, err
 		}
 	}
 	if r.DefaultPolicy != "" {
 		if r.DefaultPolicy == config.DirectPolicy {
-			return nil, errors.New("policy: default_policy cannot be direct: the mobile network's traffic goes through the home agent")
+			return nil, errAt(r.Line, "default_policy cannot be direct: the mobile network's traffic goes through the home agent")
 		}
 		catchAll := func(f uint8) (nemo.TrafficSelector, error) { return nemo.TrafficSelector{Format: f}, nil }
-		if err := addFamilies(DefaultRule, r.DefaultPolicy, DefaultPri, networkFamilies(r), catchAll); err != nil {
-			return nil, fmt.Errorf("policy: default_policy: %w", err)
+		if err := addFamilies(DefaultRule, r.DefaultPolicy, DefaultPri, networkFamilies(r), catchAll, r.Line, "default_policy"); err != nil {
+			return nil, err
 		}
 	}
 	return t, nil

@@ -79,7 +79,7 @@ func isOpenWrt() bool {
 
 // withIPv4 adds the IPv4 requests to the binding update list's
 // configuration, and the home agent's signalling address.
-func withIPv4(rc *binding.RouterConfig, r *config.Router) {
+func withIPv4(rc *binding.UpdateListConfig, r *config.Router) {
 	rc.HoAv4, rc.MNPsV4, rc.MNPv4Length = r.HomeAddressV4, r.MNPsV4, r.MNPv4Length
 	rc.HASignal = r.SignallingHomeAgent()
 }

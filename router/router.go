@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,10 +27,12 @@ import (
 	"nemod/control"
 	"nemod/hostnet"
 	"nemod/ifmon"
+	"nemod/internal/logsum"
 	"nemod/internal/procstat"
 	"nemod/nemo"
 	"nemod/netio"
 	"nemod/policy"
+	"nemod/setup"
 	"nemod/status"
 	"nemod/tunnel"
 )
@@ -61,6 +65,12 @@ type Options struct {
 	// LAN4 takes the LAN's IPv4 as the home agent grants it (HostLAN4
 	// when nil: the address on the first lan interface, DHCPv4 there).
 	LAN4 LAN4
+	// ListenHTTP opens option metrics_listen's listener (net.Listen's
+	// TCP when nil).
+	ListenHTTP func(netip.AddrPort) (net.Listener, error)
+	// LAN opens a list lan interface's router advertisements (pd.go;
+	// ranet.Open on the kernel when nil).
+	LAN LANOpener
 }
 
 func (o *Options) defaults() {
@@ -98,7 +108,7 @@ type Daemon struct {
 	opts    Options
 	cfg     *config.Router
 	log     *slog.Logger
-	br      *binding.Router
+	br      *binding.UpdateList
 	mon     Monitor
 	ctl     *control.Server
 	pl      netio.Listener
@@ -110,6 +120,11 @@ type Daemon struct {
 	// and the data plane's goroutines) could not queue.
 	dropped atomic.Uint64
 	start   time.Time
+	// answers keeps a flood of answers the router ignores or is refused
+	// to a few lines and a summary per interval.
+	answers *logsum.Summarizer
+	ops     *ops     // publish.go
+	pd      *pdState // prefix delegation and the LANs (pd.go)
 	// The mobile network's IPv4 last applied (ipv4.go).
 	lan4       LAN4
 	v4HoA      netip.Addr
@@ -117,10 +132,14 @@ type Daemon struct {
 	v4Applied  bool
 }
 
-func routerConfig(r *config.Router, logf func(string, ...any)) binding.RouterConfig {
-	rc := binding.RouterConfig{
+func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateListConfig {
+	rc := binding.UpdateListConfig{
 		HoA: r.HomeAddress, HA: r.HomeAgent, HAv4: r.HomeAgentV4, MNPs: r.MNPs,
 		SPI: r.SPI, Key: r.Key, NAI: r.NAI, Lifetime: r.Lifetime, Logf: logf,
+		ReplayWindow: r.ReplayWindow, RevokedHoldoff: r.RevokedHoldoff,
+	}
+	if r.PD != nil && r.PD.Enabled {
+		rc.MNPs = nil // implicit mode: the home agent knows the prefixes it delegated
 	}
 	for _, u := range r.Uplinks {
 		rc.Uplinks = append(rc.Uplinks, binding.UplinkConfig{Name: u.Name, BID: u.BID, Pri: u.Priority, Mode: u.Encap,
@@ -132,21 +151,21 @@ func routerConfig(r *config.Router, logf func(string, ...any)) binding.RouterCon
 // Run loads the configuration at path and runs the mobile router until ctx
 // is done or SIGTERM/SIGINT arrives, then de-registers every binding.
 func Run(ctx context.Context, path string, opts Options) error {
-	f, err := config.LoadFor(path, config.RoleRouter)
+	// What check-config runs too: the file loaded and its flow bindings
+	// compiled.
+	plan, err := setup.Router(path)
 	if err != nil {
 		return err
 	}
+	f, table := plan.File, plan.Table
 	opts.defaults()
 	log := opts.Logger
 	for _, w := range f.Warnings {
 		log.Warn(w)
 	}
-	d := &Daemon{path: path, opts: opts, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now()}
+	d := &Daemon{path: path, opts: opts, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now(),
+		answers: logsum.New("binding acknowledgements not taken", 5, 10*time.Second)}
 	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
-	table, err := policy.Compile(d.cfg)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
 	for _, u := range d.cfg.Uplinks {
 		d.uplinks = append(d.uplinks, &Uplink{Cfg: u})
 	}
@@ -157,7 +176,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 	rc.Heard = func(i int) time.Time { return d.fwd.Heard(i) }
 	// A random first sequence number: after a restart, an old one could
 	// look like a replay (RFC 6275 §11.7.1 leaves the choice open).
-	d.br = binding.NewRouter(rc, uint16(rand.Uint32()))
+	d.br = binding.NewUpdateList(rc, uint16(rand.Uint32()))
 	defer d.close()
 	if d.ctl, err = control.Listen(d.cfg.ControlSocket); err != nil {
 		return err
@@ -183,13 +202,23 @@ func Run(ctx context.Context, path string, opts Options) error {
 	if err := d.fwd.SetDirect(table); err != nil {
 		return err
 	}
+	if err := d.startPD(ctx); err != nil {
+		return err
+	}
 	go d.readPackets()
+	if err := d.startOps(); err != nil {
+		return err
+	}
 	log.Info("mobile router running", "home_address", d.cfg.HomeAddress, "home_agent", d.cfg.HomeAgent,
 		"home_agent_v4", d.cfg.HomeAgentV4, "uplinks", len(d.uplinks), "control", d.cfg.ControlSocket)
 	return d.loop(ctx)
 }
 
 func (d *Daemon) close() {
+	d.stopOps()
+	if d.pd != nil {
+		d.pd.cancel()
+	}
 	if d.lan4 != nil {
 		d.lan4.Close()
 	}
@@ -318,7 +347,15 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.send(s)
 		}
 		d.afterChange()
-		if next := d.br.NextDeadline(); !next.IsZero() {
+		d.opsTick(now)
+		for _, r := range d.answers.Flush(now) {
+			d.log.Warn(r.String())
+		}
+		next := d.br.NextDeadline()
+		if due := d.answers.Due(); !due.IsZero() && (next.IsZero() || due.Before(next)) {
+			next = due
+		}
+		if !next.IsZero() {
 			timer.Reset(max(time.Until(next), 0))
 		} else {
 			timer.Reset(time.Hour)
@@ -349,13 +386,26 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.mon = mon
 			d.linkChanged(time.Now())
 		case pkt := <-d.sig:
-			if err := d.br.HandlePacket(pkt, time.Now()); err != nil {
-				d.log.Warn("binding acknowledgement", "err", err)
-			}
+			d.handle(pkt)
 		case <-timer.C:
 		case c := <-d.ctl.Calls():
 			d.control(c)
+		case ev := <-d.pdEvents():
+			d.pdHandle(ev)
+		case f := <-d.ops.calls.C:
+			f()
+		case <-d.ops.timer.C:
 		}
+	}
+}
+
+// handle gives a signalling packet to the binding update list; what it
+// does not take is logged, the first few of each reason per interval one
+// by one and the rest in the loop's summaries.
+func (d *Daemon) handle(pkt []byte) {
+	now := time.Now()
+	if err := d.br.HandlePacket(pkt, now); err != nil && d.answers.Admit(binding.Reason(err), now) {
+		d.log.Warn("binding acknowledgement", "reason", binding.Reason(err), "err", err)
 	}
 }
 
@@ -365,11 +415,14 @@ func (d *Daemon) afterChange() {
 		d.gen = g
 		d.fwd.SetBindings(d.br.Bindings(), func(i int) int { return d.uplinks[i].Link.MTU })
 		d.followIPv4()
+		d.pdBindings()
 	}
 }
 
 // shutdown de-registers every binding, waiting up to 2 s for the answer.
 func (d *Daemon) shutdown() error {
+	d.stopping()
+	d.stopPD()
 	for _, s := range d.br.Shutdown(time.Now()) {
 		d.send(s)
 	}
@@ -378,9 +431,7 @@ func (d *Daemon) shutdown() error {
 		timer := time.NewTimer(max(time.Until(d.br.NextDeadline()), time.Millisecond))
 		select {
 		case pkt := <-d.sig:
-			if err := d.br.HandlePacket(pkt, time.Now()); err != nil {
-				d.log.Warn("binding acknowledgement", "err", err)
-			}
+			d.handle(pkt)
 		case <-timer.C:
 			for _, s := range d.br.Poll(time.Now()) {
 				d.send(s)
@@ -396,29 +447,40 @@ func (d *Daemon) shutdown() error {
 	return nil
 }
 
-func (d *Daemon) reload() error {
-	f, err := config.LoadFor(d.path, config.RoleRouter)
+// reload re-reads the configuration and applies every option a running
+// router can take; a bad file is reported and the running configuration
+// stays.
+func (d *Daemon) reload() (status.Reload, error) {
+	defer d.reloading()()
+	plan, err := setup.Router(d.path)
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)
-		return err
+		return status.Reload{Applied: []string{}, NeedsRestart: []string{}}, err
 	}
-	// Policies and rules can change on the fly; what defines the bindings
-	// (addresses, keys, uplinks) needs a restart, so it is kept.
-	next := *d.cfg
-	next.Policies, next.Rules, next.DefaultPolicy = f.Router.Policies, f.Router.Rules, f.Router.DefaultPolicy
-	table, err := policy.Compile(&next)
-	if err != nil {
-		d.log.Error("reload refused, keeping the running configuration", "err", err)
-		return err
+	now := time.Now()
+	rl := plan.Reload(d.cfg)
+	rl.ApplyTo(d.cfg)
+	for i, u := range d.cfg.Uplinks {
+		d.br.SetUplinkTiming(i, u.ProbeInterval, u.ProbeFailures, now)
 	}
-	*d.cfg = next
-	d.fwd.SetFlows(table)
-	if err := d.fwd.SetDirect(table); err != nil {
-		d.log.Error("local breakout after reload", "err", err)
+	d.br.SetLifetime(d.cfg.Lifetime)
+	d.reloadRevoked(now)
+	if rl.Table != nil {
+		d.fwd.SetFlows(rl.Table)
+		if err := d.fwd.SetDirect(rl.Table); err != nil {
+			d.log.Error("local breakout after reload", "err", err)
+		}
+		d.br.SetFlows(rl.Table.FlowIDs(), now)
 	}
-	d.br.SetFlows(table.FlowIDs(), time.Now())
-	d.log.Info("configuration reloaded", "flow_bindings", len(table.Entries))
-	return nil
+	d.log.Info("configuration reloaded", "applied", strings.Join(rl.Reply.Applied, ", "))
+	if len(rl.Reply.NeedsRestart) > 0 {
+		attrs := []any{"options", strings.Join(rl.Reply.NeedsRestart, ", ")}
+		if rl.Held != nil {
+			attrs = append(attrs, "why", rl.Held)
+		}
+		d.log.Warn("changed options wait for a restart", attrs...)
+	}
+	return rl.Reply, nil
 }
 
 func (d *Daemon) status(now time.Time) status.Router {
@@ -427,9 +489,10 @@ func (d *Daemon) status(now time.Time) status.Router {
 		MNP: []string{}, Uptime: int64(now.Sub(d.start) / time.Second), Bindings: []status.Binding{},
 		Counters: d.br.Counters(d.dropped.Load()),
 	}
-	for _, p := range d.cfg.MNPs {
-		s.MNP = append(s.MNP, p.String())
+	for _, p := range d.mnps() {
+		s.MNP = append(s.MNP, p.Prefix.String())
 	}
+	s.PD, s.LANs = d.pdStatus(now)
 	for i, b := range d.br.Bindings() {
 		bs := status.Binding{BID: b.BID, Uplink: b.Uplink, Device: d.uplinks[i].Cfg.Device, Encap: b.Encap.String(),
 			State: b.State.String(), NAT: b.NAT, Traffic: d.fwd.Traffic(i)}
@@ -444,6 +507,7 @@ func (d *Daemon) status(now time.Time) status.Router {
 	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
 	s.IPv4 = d.statusIPv4()
+	s.Revocation = d.revocationStatus()
 	return s
 }
 
@@ -452,7 +516,7 @@ func (d *Daemon) control(c *control.Call) {
 	case "status":
 		c.Reply(d.status(time.Now()), nil)
 	case "reload":
-		c.Reply(map[string]bool{"reloaded": true}, d.reload())
+		c.Reply(d.reload())
 	case "memstats":
 		c.Reply(procstat.ReadMemory(), nil)
 	case "flows":

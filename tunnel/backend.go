@@ -28,6 +28,12 @@ type RouterPlane interface {
 	// SetIPv4 installs the mobile network's IPv4 as the home agent granted
 	// it (RFC 5555): what is forwarded and routed into the tunnel.
 	SetIPv4(hoa netip.Addr, prefixes []netip.Prefix) error
+	// SendLocal, SetLocal and SetMNPs are prefix delegation's
+	// (local.go): the router's own packets through the tunnel, the
+	// packets back for it, and prefixes that change while it runs.
+	SendLocal(pkt []byte) error
+	SetLocal(take func(pkt []byte) bool)
+	SetMNPs(mnps []netip.Prefix) error
 	// Heard is uplink i's liveness clock: when the home agent was last
 	// heard through it.
 	Heard(i int) time.Time
@@ -47,6 +53,14 @@ type AgentPlane interface {
 	Flows(hoa netip.Addr) status.Flows
 	Traffic(hoa netip.Addr, bid uint16) status.Traffic
 	Close() error
+	// Routers authorized at run time, and what a fleet's home agent
+	// reports (fleet.go).
+	AddRouter(r HARouter)
+	RemoveRouter(hoa netip.Addr)
+	Commit()
+	Routed() []netip.Prefix
+	Hairpin() status.Hairpin
+	RouterTraffic(hoa netip.Addr) status.Traffic
 }
 
 var (

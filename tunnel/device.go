@@ -29,6 +29,9 @@ type RouterSystem interface {
 	// everything the mobile network sends off its own links (see
 	// NetworkRoutes), and the router's own traffic from the home address.
 	RouteNetwork(r NetworkRoutes) error
+	// SetMNPs replaces the mobile network prefixes of RouteNetwork's
+	// routing (delegated prefixes come and go while it runs).
+	SetMNPs(mnps []netip.Prefix) error
 	// SetBreakout installs exactly the local breakout of b (none when it
 	// has no entries).
 	SetBreakout(b Breakout) error
@@ -71,13 +74,17 @@ type Breakout struct {
 // TUN device and the routes into it.
 type AgentSystem interface {
 	OpenTUN(name string, mtu int) (Device, error)
-	// RoutePrefixes routes exactly these prefixes into the device.
+	// RoutePrefixes routes exactly these prefixes into the device: the
+	// home link.
 	RoutePrefixes(device string, prefixes []netip.Prefix) error
 	// Masquerade4 NATs the IPv4 these prefixes send towards the Internet
 	// to the home agent's address to (ipv4.go); no prefixes: none.
 	Masquerade4(device string, prefixes []netip.Prefix, to netip.Addr) error
 	// Forwarding4 reports whether the host forwards IPv4.
 	Forwarding4() bool
-	// Close removes the routes.
+	// RouteChange adds and removes the routes of one registration (its
+	// router's home address and prefixes), beside those.
+	RouteChange(device string, add, del []netip.Prefix) error
+	// Close removes the routes, both kinds.
 	Close() error
 }

@@ -90,6 +90,7 @@ type HA struct {
 	drops    Drops
 	wg       sync.WaitGroup
 	closed   atomic.Bool
+	fleet    fleet // fleet.go, hairpin.go
 }
 
 // NewHA opens the TUN device, routes the home link and the mobile network
@@ -113,6 +114,7 @@ func NewHA(cfg HAConfig) (*HA, error) {
 	}
 	h := &HA{cfg: cfg, log: cfg.Logger, sys: cfg.System, udp: cfg.UDP, slots: map[netip.Addr]*routerSlot{}}
 	h.liveness.Store(int64(cfg.LivenessTimeout))
+	h.fleetInit()
 	h.table.Store(newPrefixTable[*routerSlot](nil))
 	var err error
 	fail := func(e error) (*HA, error) { h.Close(); return nil, e }
@@ -149,29 +151,11 @@ func NewHA(cfg HAConfig) (*HA, error) {
 	return h, nil
 }
 
-// SetRouters installs the configured mobile routers: routes for their
-// prefixes (and the home link) into the TUN device, and the table the
-// packets are looked up in. Routers that stay keep their registrations.
-func (h *HA) SetRouters(routers []HARouter) error {
-	entries := map[netip.Prefix]*routerSlot{}
-	want := []netip.Prefix{h.cfg.HomePrefix}
-	slots := map[netip.Addr]*routerSlot{}
-	for _, r := range routers {
-		s := h.slots[r.HoA]
-		if s == nil {
-			s = &routerSlot{hoa: r.HoA, stats: map[uint16]*Stats{}}
-		}
-		slots[r.HoA] = s
-		entries[netip.PrefixFrom(r.HoA, 128)] = s
-		for _, p := range r.Prefixes {
-			entries[p] = s
-			want = append(want, p)
-		}
-	}
-	h.slots = slots
-	h.table.Store(newPrefixTable(entries))
-	return h.sys.RoutePrefixes(h.tun.Name(), want)
-}
+// SetRouters installs the configured mobile routers and the table the
+// packets are looked up in; the home link is routed into the TUN device,
+// and each router's home address and prefixes while it is registered
+// (Update). Routers that stay keep their registrations.
+func (h *HA) SetRouters(routers []HARouter) error { return h.setRouters(routers) }
 
 // SetLivenessTimeout changes how long a probed binding may stay silent
 // before it is not used.
@@ -191,6 +175,7 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 	s.outers = s.outers[:0]
 	if len(bindings) == 0 {
 		s.view.Store(nil)
+		h.announce(hoa, old, nil)
 		return
 	}
 	now := time.Now().UnixNano()
@@ -222,6 +207,7 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 		s.outers = append(s.outers, b.Outer)
 	}
 	s.view.Store(v)
+	h.announce(hoa, old, v)
 }
 
 // readTUN carries packets towards the mobile networks: each by the
@@ -230,13 +216,8 @@ func (h *HA) readTUN() {
 	defer h.wg.Done()
 	r := newTunReader(h.tun)
 	pkts := make([][]byte, 0, h.tun.BatchSize())
-	udp := newSender(h.udp, true, 64, &h.drops)
-	raw := newSender(h.raw, false, 64, &h.drops)
-	raw4 := newSender(h.raw4, false, 64, &h.drops)
 	w := newTunWriter(h.tun, 8, &h.drops) // Packet Too Big answers
-	targets := make([]*agentBinding, 0, 8)
-	ptb := make([]byte, 0, header.ICMPv6MinMTU)
-	var frag fragmenter
+	o := h.newTunnelOut(w)
 	for {
 		var err error
 		pkts, err = r.read(pkts)
@@ -248,33 +229,19 @@ func (h *HA) readTUN() {
 		for _, p := range pkts {
 			var d Drop
 			var mtu int
-			targets, d, mtu = towardsRouter(p, table, h.cfg.MTU, liveness, now, targets[:0])
+			o.targets, d, mtu = towardsRouter(p, table, h.cfg.MTU, liveness, now, o.targets[:0])
 			if d != Forward {
 				h.drops.AddPacket(d, p)
 				if d == DropTooBig {
-					if e := tooBig(ptb[:0], p, mtu, h.cfg.Address, h.cfg.AddressV4); e != nil {
+					if e := tooBig(o.ptb[:0], p, mtu, h.cfg.Address, h.cfg.AddressV4); e != nil {
 						w.add(e)
 					}
 				}
 				continue
 			}
-			for _, b := range targets {
-				b.stats.sentPacket(p)
-				switch {
-				case b.encap == nemo.EncapIPv6 && header.Version(p) == 4:
-					frag.add(raw4, p, h.cfg.MTU, b.outer, netip.Addr{})
-				case b.encap == nemo.EncapIPv6:
-					raw.add(p, b.outer, netip.Addr{})
-				case b.encap == nemo.EncapUDP6:
-					frag.add(udp, p, h.cfg.MTU, b.outer, h.cfg.Address)
-				default:
-					frag.add(udp, p, h.cfg.MTU, b.outer, netip.Addr{})
-				}
-			}
+			h.send(o, p)
 		}
-		udp.flush()
-		raw.flush()
-		raw4.flush()
+		o.flush()
 		w.flush()
 	}
 }
@@ -284,6 +251,7 @@ func (h *HA) readRaw() {
 	defer h.wg.Done()
 	b := netio.NewBatch(64, 2048)
 	w := newTunWriter(h.tun, 64, &h.drops)
+	hp := h.newTunnelOut(w)
 	for {
 		n, err := h.raw.Recv(b)
 		if err != nil {
@@ -295,8 +263,9 @@ func (h *HA) readRaw() {
 		table := h.table.Load()
 		now := time.Now().UnixNano()
 		for i := 0; i < n; i++ {
-			h.uplink(b.Bufs[i][:b.N[i]], netip.AddrPortFrom(b.Addr[i].Addr(), 0), nemo.EncapIPv6, table, w, now)
+			h.uplink(b.Bufs[i][:b.N[i]], netip.AddrPortFrom(b.Addr[i].Addr(), 0), nemo.EncapIPv6, table, w, hp, now)
 		}
+		hp.flush()
 		w.flush()
 	}
 }
@@ -308,6 +277,7 @@ func (h *HA) readUDP() {
 	b := netio.NewBatch(64, maxPacket)
 	w := newTunWriter(h.tun, 128, &h.drops)
 	replies := newSender(h.udp, true, 64, &h.drops)
+	hp := h.newTunnelOut(w)
 	for {
 		n, err := h.udp.Recv(b)
 		if err != nil {
@@ -332,10 +302,11 @@ func (h *HA) readUDP() {
 				case isSignalling(p, h.cfg.Address):
 					sig = append(sig, SignalPacket{Pkt: append([]byte(nil), p...), From: from})
 				default:
-					h.uplink(p, from, enc, table, w, now)
+					h.uplink(p, from, enc, table, w, hp, now)
 				}
 			})
 		}
+		hp.flush()
 		w.flush()
 		replies.flush()
 		if len(sig) > 0 && h.cfg.OnSignal != nil {
@@ -410,15 +381,16 @@ func (h *HA) readMH() {
 	}
 }
 
-// uplink forwards a decapsulated packet if fromRouter lets it.
-func (h *HA) uplink(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable, w *tunWriter, now int64) {
+// uplink forwards a decapsulated packet if fromRouter lets it: into
+// another mobile router's tunnel (hairpin) or the TUN device.
+func (h *HA) uplink(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable, w *tunWriter, hp *tunnelOut, now int64) {
 	b, d, dup := fromRouter(p, outer, e, table, now)
 	if d != Forward {
 		h.drops.AddPacket(d, p)
 		return
 	}
 	b.stats.receivedPacket(p, now)
-	if !dup {
+	if !dup && !h.hairpin(p, table, now, hp) {
 		w.add(p)
 	}
 }

@@ -276,7 +276,7 @@ func (m *MR) SetIPv4(hoa netip.Addr, prefixes []netip.Prefix) error {
 	if (hoa.IsValid() || len(prefixes) > 0) && !m.sys.Forwarding4() {
 		m.log.Warn("IPv4 forwarding is off: the mobile network's IPv4 will not reach the tunnel (sysctl net.ipv4.ip_forward=1)")
 	}
-	return m.SetDirect(m.direct)
+	return m.SetDirect(m.flows.table)
 }
 
 // route4 routes the mobile network's IPv4 into the TUN device.
@@ -331,6 +331,7 @@ func (h *HA) readRaw4() {
 	defer h.wg.Done()
 	b := netio.NewBatch(64, 2048)
 	w := newTunWriter(h.tun, 64, &h.drops)
+	hp := h.newTunnelOut(w)
 	for {
 		n, err := h.raw4.Recv(b)
 		if err != nil {
@@ -342,8 +343,9 @@ func (h *HA) readRaw4() {
 		table := h.table.Load()
 		now := time.Now().UnixNano()
 		for i := 0; i < n; i++ {
-			h.uplink(b.Bufs[i][:b.N[i]], netip.AddrPortFrom(b.Addr[i].Addr(), 0), nemo.EncapIPv6, table, w, now)
+			h.uplink(b.Bufs[i][:b.N[i]], netip.AddrPortFrom(b.Addr[i].Addr(), 0), nemo.EncapIPv6, table, w, hp, now)
 		}
+		hp.flush()
 		w.flush()
 	}
 }

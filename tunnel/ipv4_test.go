@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -226,9 +227,74 @@ func TestIPv4HomeAgentIngressFilter(t *testing.T) {
 	g := netsim.UDP4(lan4, cn4, 1, 2, 10, 'g', false)
 	r.mrTUN.Inject(g)
 	expect(t, r.haTUN, g, "genuine IPv4")
-	if got := r.haSys.Prefixes(); len(got) != 6 {
-		t.Fatalf("routes into the home agent's device: %v", got)
+	// Routed into the home agent's device: the home link and what car1
+	// registered, IPv4 too; not car2's prefix, which it has not registered.
+	want := []netip.Prefix{netip.MustParsePrefix("2001:db8:ffff:1::/64"), netip.PrefixFrom(hoa, 128), mnp, netip.PrefixFrom(hoa4, 32), mnp4}
+	if got := r.haSys.Prefixes(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("routes into the home agent's device: %v, want %v", got, want)
 	}
+}
+
+// TestIPv4HairpinBetweenMobileNetworks: IPv4 from one mobile network to
+// another of the same home agent goes from the first router's tunnel into
+// the second's, both ways, never into the home agent's TUN device, and is
+// counted as hairpinned IPv4; the second's IPv4 prefix is routed into the
+// device only while it is registered.
+func TestIPv4HairpinBetweenMobileNetworks(t *testing.T) {
+	r := newRig4(t, nil)
+	host := r.net.Host("mr2")
+	l := host.Link("wlan0", wifi2.String())
+	sys := &netsim.RouterSystem{}
+	mr2, err := tunnel.NewMR(tunnel.MRConfig{
+		HoA: hoa2, MNPs: []netip.Prefix{mnp2}, HA: ha6, Devices: []string{"wlan0"}, LANs: []string{"lan0"},
+		OnSignal: func([]byte) {}, Order: []uint16{bidWifi}, Stack: host.Stack(), System: sys, IPv4: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mr2.Close() })
+	if err := mr2.SetUplink(0, l.Index); err != nil {
+		t.Fatal(err)
+	}
+	if err := mr2.SetIPv4(netip.Addr{}, []netip.Prefix{mnp4b}); err != nil {
+		t.Fatal(err)
+	}
+	mr2.SetBindings([]binding.BindingStatus{{BID: bidWifi, State: binding.StateRegistered, Encap: nemo.EncapIPv6, CoA: wifi2}}, nil)
+	r.ha.Update(hoa2, []netip.Prefix{mnp2, mnp4b}, []binding.Binding{{BID: bidWifi, CoA: wifi2, Outer: netip.AddrPortFrom(wifi2, 0), Encap: nemo.EncapIPv6}}, nil)
+	tun2 := sys.TUN("nemo0")
+	if !slices.Contains(r.haSys.Prefixes(), mnp4b) {
+		t.Fatalf("car2 registered, its IPv4 prefix not routed: %v", r.haSys.Prefixes())
+	}
+
+	lan4b := netip.MustParseAddr("10.201.6.10")
+	there := netsim.UDP4(lan4, lan4b, 4000, 5000, 200, 'h', true)
+	r.mrTUN.Inject(there)
+	expect(t, tun2, there, "car1's IPv4 LAN to car2's")
+	quiet(t, r.haTUN, there, "car1's IPv4 LAN to car2's, at the home agent's TUN device")
+	back := netsim.UDP4(lan4b, lan4, 5000, 4000, 200, 'b', true)
+	tun2.Inject(back)
+	expect(t, r.mrTUN, back, "car2's IPv4 LAN to car1's")
+	quiet(t, r.haTUN, back, "car2's IPv4 LAN to car1's, at the home agent's TUN device")
+	if hp := r.ha.Hairpin(); hp.Packets != 2 || hp.Octets != uint64(len(there)+len(back)) || hp.Dropped != 0 {
+		t.Fatalf("hairpin %+v", hp)
+	}
+	if tr := r.ha.Traffic(hoa2, bidWifi); tr.TxPacketsV4 != 1 || tr.RxPacketsV4 != 1 {
+		t.Fatalf("car2's binding at the home agent: %+v", tr)
+	}
+	// car2 gone: its IPv4 prefix leaves the routes, and what is for it is
+	// dropped in the data plane, not handed to the kernel.
+	r.ha.Update(hoa2, nil, nil, nil)
+	if slices.Contains(r.haSys.Prefixes(), mnp4b) {
+		t.Fatalf("car2 deregistered, its IPv4 prefix still routed: %v", r.haSys.Prefixes())
+	}
+	lost := netsim.UDP4(lan4, lan4b, 4000, 5000, 200, 'l', true)
+	r.mrTUN.Inject(lost)
+	for start := time.Now(); r.ha.Hairpin().Dropped != 1; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 2*time.Second {
+			t.Fatalf("hairpin %+v", r.ha.Hairpin())
+		}
+	}
+	quiet(t, r.haTUN, lost, "to an unregistered mobile network's IPv4, at the TUN device")
 }
 
 func (r *rig) mrHost() *netsim.Host { return r.wlan.Host() }

@@ -96,10 +96,14 @@ type MR struct {
 	bindings []binding.BindingStatus
 	linkMTU  func(int) int
 	flows    *flowState
-	// v4 is the mobile network's IPv4 and direct the flow table local
-	// breakout was last set up from; event loop only.
-	v4     routerV4
-	direct *policy.Table
+	// mnps are the mobile network prefixes now (local.go: delegated ones
+	// come and go); event loop only.
+	mnps []netip.Prefix
+	// local takes the packets from the home agent for the router itself
+	// (local.go); nil: none.
+	local atomic.Pointer[func([]byte) bool]
+	// v4 is the mobile network's IPv4 (ipv4.go); event loop only.
+	v4 routerV4
 }
 
 // NewMR opens the TUN device, gives it the home address, and routes the
@@ -121,7 +125,7 @@ func NewMR(cfg MRConfig) (*MR, error) {
 	if cfg.Stack == nil || cfg.System == nil {
 		return nil, errors.New("data plane: no network stack or system")
 	}
-	m := &MR{cfg: cfg, log: cfg.Logger, sys: cfg.System, mtu: MTU(1500, nemo.EncapUDP6), flows: newFlowState(nil)}
+	m := &MR{cfg: cfg, log: cfg.Logger, sys: cfg.System, mtu: MTU(1500, nemo.EncapUDP6), flows: newFlowState(nil), mnps: cfg.MNPs}
 	for _, d := range cfg.Devices {
 		m.uplinks = append(m.uplinks, &mrUplink{dev: d, stats: new(Stats)})
 	}
@@ -251,8 +255,7 @@ func (m *MR) SetFlows(t *policy.Table) {
 // table (charter item A.5): the host routes them out of the uplinks,
 // masqueraded, ahead of the tunnel.
 func (m *MR) SetDirect(t *policy.Table) error {
-	m.direct = t
-	b := Breakout{Uplinks: m.cfg.Devices, MNPs: m.cfg.MNPs, MNPs4: m.v4.mnps, Priority: m.cfg.RulePriority - 64}
+	b := Breakout{Uplinks: m.cfg.Devices, MNPs: m.mnps, MNPs4: m.v4.mnps, Priority: m.cfg.RulePriority - 64}
 	if t != nil {
 		for i := range t.Entries {
 			if t.Entries[i].Direct {
@@ -297,7 +300,7 @@ func (m *MR) SetBindings(bs []binding.BindingStatus, linkMTU func(uplink int) in
 // sockets and the flow table, and swaps it in.
 func (m *MR) rebuild() {
 	m.gen++
-	t := &routerTable{gen: m.gen, hoa: m.cfg.HoA, mnps: m.cfg.MNPs, order: m.cfg.Order, flows: m.flows, v4: m.v4}
+	t := &routerTable{gen: m.gen, hoa: m.cfg.HoA, mnps: m.mnps, order: m.cfg.Order, flows: m.flows, v4: m.v4}
 	for i, b := range m.bindings {
 		if i >= len(m.uplinks) || b.State != binding.StateRegistered {
 			continue
@@ -494,7 +497,7 @@ func (m *MR) downlink(p []byte, u *mrUplink, t *routerTable, w *tunWriter, now i
 		return
 	}
 	u.stats.receivedPacket(p, now)
-	if !dup {
+	if !dup && !m.takeLocal(p) {
 		w.add(p)
 	}
 }

@@ -57,6 +57,7 @@ type rig struct {
 	mrSig      chan []byte
 	cellOuter  netip.AddrPort
 	bindings   []binding.BindingStatus
+	net        *netsim.Net
 	// prefixes are what the home agent forwards to the router.
 	prefixes []netip.Prefix
 }
@@ -71,7 +72,7 @@ func newRig(t *testing.T, flows *policy.Table, opts ...rigOption) *rig {
 	n := netsim.New()
 	mrHost, haHost := n.Host("mr"), n.Host("ha")
 	r := &rig{t: t, evil: n.Host("evil"), mrSys: &netsim.RouterSystem{}, haSys: &netsim.AgentSystem{},
-		haSig: make(chan tunnel.SignalPacket, 64), mrSig: make(chan []byte, 64), prefixes: []netip.Prefix{mnp}}
+		haSig: make(chan tunnel.SignalPacket, 64), mrSig: make(chan []byte, 64), net: n, prefixes: []netip.Prefix{mnp}}
 	r.wlan = mrHost.Link("wlan0", wifi6.String(), "192.168.50.2")
 	r.wwan = mrHost.Link("wwan0", cell4.String())
 	r.nat = r.wwan.NAT44(cgn.String())

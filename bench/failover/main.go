@@ -15,7 +15,7 @@
 // For each fault and direction it prints the longest gap between
 // consecutive datagrams and the datagrams lost (median and maximum over
 // the trials), the duplicated flow's losses, whether the TCP transfer
-// survived, and the issue's targets with PASS or FAIL. So that a figure
+// survived, and the targets with PASS or FAIL. So that a figure
 // far from its target can be explained from the output alone, it also
 // prints the noise floor (gaps before the fault, this process's own
 // sender pauses), what the daemons reported while the fault lasted, their
@@ -45,7 +45,7 @@ import (
 	"nemod/status"
 )
 
-// fault is one kind of failure and how the issue judges it.
+// fault is one kind of failure and the target it is judged by.
 type fault struct {
 	key, title   string
 	short        string // the title in the summary table

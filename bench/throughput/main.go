@@ -4,9 +4,10 @@
 // the home agent, and nemod's tunnel in IPv6-in-IPv6 and in UDP/IPv4; and
 // the same for the mobile network's IPv4 (RFC 5555: IPv4-in-IPv6, IPv4 in
 // UDP/IPv4 and UDP/IPv6, with plain IPv4 routing and wireguard-go carrying
-// IPv4 as their baselines). Each case gets a fresh lab. It prints Gbit/s both ways (iperf3, the
-// receiver's figure), the CPU each daemon used, and the ratios the issue
-// sets targets for: nemod at least 1.5 times wireguard-go and at least a
+// IPv4 as their baselines). Each case gets a fresh lab. It prints Gbit/s
+// both ways (iperf3, the receiver's figure), the CPU each daemon used, and
+// the ratios with targets: nemod at least 1.5 times wireguard-go and at
+// least a
 // quarter of plain routing.
 //
 //	throughput -nemod bin/nemod [-time 10] [-repeat 1] [-cases plain,wireguard,nemod-ipv6,nemod-udp4,...,plain4,wireguard4,nemod4-ipv6,...]
@@ -38,7 +39,7 @@ import (
 	"time"
 )
 
-// Targets from the issue, single TCP stream on a 2-core machine.
+// Targets, single TCP stream on a 2-core machine.
 const (
 	targetVsWireguard = 1.5
 	targetVsPlain     = 0.25

@@ -3,8 +3,6 @@ package twoends
 import (
 	"net/netip"
 	"sync"
-	"syscall"
-	"time"
 
 	"nemod/router"
 	"nemod/status"
@@ -77,39 +75,3 @@ func (e *Ends) HACar1() status.MobileRouter {
 
 // LAN4Host is an address on the lab's IPv4 mobile network prefix.
 var LAN4Host = netip.MustParseAddr("10.201.5.10")
-
-// StopHA sends the home agent SIGTERM and waits for it to exit.
-func (e *Ends) StopHA() error {
-	e.t.Helper()
-	e.HASignals <- syscall.SIGTERM
-	select {
-	case err := <-e.haDone:
-		e.haDone = nil
-		return err
-	case <-time.After(5 * time.Second):
-		e.t.Fatalf("home agent did not stop\n%s", e.logs())
-		return nil
-	}
-}
-
-// RestartHA stops the home agent and starts it again, calling while (when
-// not nil) in between.
-func (e *Ends) RestartHA(while func()) {
-	e.t.Helper()
-	if err := e.StopHA(); err != nil {
-		e.t.Fatalf("home agent: %v", err)
-	}
-	if while != nil {
-		while()
-	}
-	e.StartHA(e.ctx)
-}
-
-// RestartMR stops the router (it de-registers) and starts it again.
-func (e *Ends) RestartMR() {
-	e.t.Helper()
-	if err := e.StopMR(); err != nil {
-		e.t.Fatalf("router: %v", err)
-	}
-	e.StartMR(e.ctx)
-}
