@@ -2,8 +2,9 @@
 // hosts get their addresses from the IPv4 prefix the home agent granted,
 // the router's LAN address as their router, and DNS servers. Leases is the
 // protocol's state machine, with no I/O, taking the time as a parameter;
-// Server is the shell around it on a UDP socket (insomniacslk/dhcp's
-// server4), keeping the leases in a file across restarts.
+// Server is the shell around it on a UDP socket, keeping the leases in a
+// file across restarts. The messages are the package's own codec
+// (message.go).
 package dhcp4
 
 import (
@@ -14,8 +15,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
 // Defaults of a LAN's DHCPv4.
@@ -45,7 +44,7 @@ type Lease struct {
 }
 
 // Leases is a LAN's DHCPv4 state. Its methods are safe for concurrent use:
-// the server handles each message on a goroutine of its own.
+// the server answers on its goroutine while the daemon reads the state.
 type Leases struct {
 	mu     sync.Mutex
 	cfg    Config
@@ -162,12 +161,9 @@ func (l *Leases) bind(mac string, a netip.Addr, until time.Time, offered bool, h
 	}
 }
 
-func fromIP(ip net.IP) netip.Addr {
-	a, ok := netip.AddrFromSlice(ip)
-	if !ok {
-		return netip.Addr{}
-	}
-	a = a.Unmap()
+// fromMsg is an address field or option of a message: invalid when unset
+// (0.0.0.0).
+func fromMsg(a netip.Addr) netip.Addr {
 	if !a.Is4() || a.IsUnspecified() {
 		return netip.Addr{}
 	}
@@ -176,24 +172,25 @@ func fromIP(ip net.IP) netip.Addr {
 
 // Handle answers one message from a host at now; nil when nothing is to
 // be sent (not a request, not for this server, or no address to offer).
-func (l *Leases) Handle(req *dhcpv4.DHCPv4, now time.Time) *dhcpv4.DHCPv4 {
-	if req.OpCode != dhcpv4.OpcodeBootRequest || len(req.ClientHWAddr) == 0 {
+func (l *Leases) Handle(req *Message, now time.Time) *Message {
+	if req.Op != OpRequest || req.HLen == 0 {
 		return nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	mac := req.ClientHWAddr.String()
-	want := fromIP(req.RequestedIPAddress())
-	server := fromIP(req.ServerIdentifier())
-	switch req.MessageType() {
-	case dhcpv4.MessageTypeDiscover:
+	mac := req.HardwareAddr().String()
+	want := fromMsg(req.Addr(OptRequestedIP))
+	server := fromMsg(req.Addr(OptServerID))
+	host, _ := req.Option(OptHostname)
+	switch req.Type() {
+	case Discover:
 		a, ok := l.pick(mac, want, now)
 		if !ok {
 			return nil // the pool is full: no offer (RFC 2131 §4.3.1)
 		}
-		l.bind(mac, a, now.Add(offerHold), true, req.HostName())
-		return l.reply(req, dhcpv4.MessageTypeOffer, a)
-	case dhcpv4.MessageTypeRequest:
+		l.bind(mac, a, now.Add(offerHold), true, string(host))
+		return l.reply(req, Offer, a)
+	case Request:
 		if server.IsValid() && server != l.cfg.Router {
 			// The host chose another server's offer: ours lapses.
 			if le := l.byMAC[mac]; le != nil && le.offered {
@@ -204,20 +201,20 @@ func (l *Leases) Handle(req *dhcpv4.DHCPv4, now time.Time) *dhcpv4.DHCPv4 {
 		}
 		a := want // SELECTING and INIT-REBOOT name it (RFC 2131 §4.3.2)
 		if !a.IsValid() {
-			a = fromIP(req.ClientIPAddr) // RENEWING, REBINDING
+			a = fromMsg(req.CIAddr) // RENEWING, REBINDING
 		}
 		if !a.IsValid() || !l.free(a, mac, now) {
 			return l.nak(req)
 		}
-		l.bind(mac, a, now.Add(l.cfg.LeaseTime), false, req.HostName())
-		return l.reply(req, dhcpv4.MessageTypeAck, a)
-	case dhcpv4.MessageTypeRelease:
-		if le := l.byMAC[mac]; le != nil && le.Addr == fromIP(req.ClientIPAddr) {
+		l.bind(mac, a, now.Add(l.cfg.LeaseTime), false, string(host))
+		return l.reply(req, Ack, a)
+	case Release:
+		if le := l.byMAC[mac]; le != nil && le.Addr == fromMsg(req.CIAddr) {
 			delete(l.byMAC, mac)
 			delete(l.byAddr, le.Addr)
 			l.changed = true
 		}
-	case dhcpv4.MessageTypeDecline:
+	case Decline:
 		// Someone else uses it: keep it out of the pool for a lease time.
 		if le := l.byMAC[mac]; want.IsValid() && le != nil && le.Addr == want {
 			delete(l.byMAC, mac)
@@ -225,47 +222,43 @@ func (l *Leases) Handle(req *dhcpv4.DHCPv4, now time.Time) *dhcpv4.DHCPv4 {
 			l.declined[want] = now.Add(l.cfg.LeaseTime)
 			l.changed = true
 		}
-	case dhcpv4.MessageTypeInform:
-		r := l.reply(req, dhcpv4.MessageTypeAck, netip.Addr{})
-		if r != nil {
-			r.Options.Del(dhcpv4.OptionIPAddressLeaseTime)
-		}
+	case Inform:
+		// Configuration only: no address and no lease times (RFC 2131
+		// §4.3.5).
+		r := l.reply(req, Ack, netip.Addr{})
+		r.Del(OptLeaseTime)
+		r.Del(OptRenewalTime)
+		r.Del(OptRebindTime)
 		return r
 	}
 	return nil
 }
 
-func (l *Leases) reply(req *dhcpv4.DHCPv4, t dhcpv4.MessageType, a netip.Addr) *dhcpv4.DHCPv4 {
-	dns := make([]net.IP, len(l.cfg.DNS))
-	for i, d := range l.cfg.DNS {
-		dns[i] = d.AsSlice()
-	}
-	mods := []dhcpv4.Modifier{
-		dhcpv4.WithMessageType(t),
-		dhcpv4.WithServerIP(l.cfg.Router.AsSlice()),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(l.cfg.Router.AsSlice())),
-		dhcpv4.WithNetmask(net.CIDRMask(l.cfg.Prefix.Bits(), 32)),
-		dhcpv4.WithRouter(l.cfg.Router.AsSlice()),
-		dhcpv4.WithDNS(dns...),
-		dhcpv4.WithOption(dhcpv4.OptBroadcastAddress(broadcast(l.cfg.Prefix).AsSlice())),
-		dhcpv4.WithLeaseTime(uint32(l.cfg.LeaseTime / time.Second)),
-	}
+// reply is an OFFER or ACK of a (none for an INFORM's ACK) with what the
+// LAN's hosts are given: mask, router, DNS, broadcast address, the lease
+// time and when to renew and rebind (RFC 2131 §4.4.5's defaults).
+func (l *Leases) reply(req *Message, t MessageType, a netip.Addr) *Message {
+	r := NewReply(req, t)
+	r.SIAddr = l.cfg.Router
 	if a.IsValid() {
-		mods = append(mods, dhcpv4.WithYourIP(a.AsSlice()))
+		r.YIAddr = a
 	}
-	r, err := dhcpv4.NewReplyFromRequest(req, mods...)
-	if err != nil {
-		return nil
-	}
+	lease := uint32(l.cfg.LeaseTime / time.Second)
+	mask := net.CIDRMask(l.cfg.Prefix.Bits(), 32)
+	r.Set(OptServerID, addrsData(l.cfg.Router))
+	r.Set(OptLeaseTime, secondsData(lease))
+	r.Set(OptRenewalTime, secondsData(lease/2))
+	r.Set(OptRebindTime, secondsData(uint32(uint64(lease)*7/8)))
+	r.Set(OptSubnetMask, mask)
+	r.Set(OptRouter, addrsData(l.cfg.Router))
+	r.Set(OptDNS, addrsData(l.cfg.DNS...))
+	r.Set(OptBroadcast, addrsData(broadcast(l.cfg.Prefix)))
 	return r
 }
 
-func (l *Leases) nak(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
-	r, err := dhcpv4.NewReplyFromRequest(req, dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(l.cfg.Router.AsSlice())))
-	if err != nil {
-		return nil
-	}
+func (l *Leases) nak(req *Message) *Message {
+	r := NewReply(req, Nak)
+	r.Set(OptServerID, addrsData(l.cfg.Router))
 	return r
 }
 

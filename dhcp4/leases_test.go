@@ -3,6 +3,7 @@ package dhcp4
 import (
 	"net"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -15,6 +16,30 @@ var (
 	mac1 = net.HardwareAddr{2, 0, 0, 0, 0, 1}
 	mac2 = net.HardwareAddr{2, 0, 0, 0, 0, 2}
 )
+
+// handle gives m, encoded by the independent library, to l as the server
+// reads it (Parse), and decodes l's answer with that library again: every
+// test of the state machine checks the codec against another one too.
+func handle(t *testing.T, l *Leases, m *dhcpv4.DHCPv4, now time.Time) *dhcpv4.DHCPv4 {
+	t.Helper()
+	req, err := Parse(m.ToBytes())
+	if err != nil {
+		t.Fatalf("%s does not parse: %v", m.Summary(), err)
+	}
+	r := l.Handle(req, now)
+	if r == nil {
+		return nil
+	}
+	b := r.Append(nil)
+	out, err := dhcpv4.FromBytes(b)
+	if err != nil {
+		t.Fatalf("the answer does not decode: %v\n%x", err, b)
+	}
+	if got, err := Parse(b); err != nil || !reflect.DeepEqual(got, r) {
+		t.Fatalf("the answer reads back as %+v (%v), was %+v", got, err, r)
+	}
+	return out
+}
 
 func discover(t *testing.T, mac net.HardwareAddr, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
 	t.Helper()
@@ -37,11 +62,11 @@ func request(t *testing.T, offer *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 // dora runs DISCOVER, OFFER, REQUEST, ACK for mac and returns the ACK.
 func dora(t *testing.T, l *Leases, mac net.HardwareAddr, now time.Time) *dhcpv4.DHCPv4 {
 	t.Helper()
-	offer := l.Handle(discover(t, mac), now)
+	offer := handle(t, l, discover(t, mac), now)
 	if offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer {
 		t.Fatalf("no offer for %s: %v", mac, offer)
 	}
-	ack := l.Handle(request(t, offer), now)
+	ack := handle(t, l, request(t, offer), now)
 	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck || !ack.YourIPAddr.Equal(offer.YourIPAddr) {
 		t.Fatalf("no ACK for %s: %v", mac, ack)
 	}
@@ -69,7 +94,7 @@ func TestLeasesDORA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := l.Handle(renew, t0.Add(30*time.Minute)); r == nil || r.MessageType() != dhcpv4.MessageTypeAck || !r.YourIPAddr.Equal(ack.YourIPAddr) {
+	if r := handle(t, l, renew, t0.Add(30*time.Minute)); r == nil || r.MessageType() != dhcpv4.MessageTypeAck || !r.YourIPAddr.Equal(ack.YourIPAddr) {
 		t.Fatalf("renewal: %v", r)
 	}
 	if n := l.Active(t0.Add(50 * time.Minute)); n != 2 {
@@ -104,16 +129,16 @@ func TestLeasesRefusals(t *testing.T) {
 	for _, want := range []string{"192.168.1.5", ack.YourIPAddr.String(), "10.201.5.1", "10.201.5.7"} {
 		m, _ := dhcpv4.New(dhcpv4.WithHwAddr(mac2), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
 			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP(want))))
-		if r := l.Handle(m, t0); r == nil || r.MessageType() != dhcpv4.MessageTypeNak {
+		if r := handle(t, l, m, t0); r == nil || r.MessageType() != dhcpv4.MessageTypeNak {
 			t.Errorf("request for %s: %v", want, r)
 		}
 	}
 	// mac2 selects another server's offer.
-	offer := l.Handle(discover(t, mac2), t0)
+	offer := handle(t, l, discover(t, mac2), t0)
 	other, _ := dhcpv4.New(dhcpv4.WithHwAddr(mac2), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
 		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr)),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.201.5.254"))))
-	if r := l.Handle(other, t0); r != nil {
+	if r := handle(t, l, other, t0); r != nil {
 		t.Fatalf("answered another server's selection: %v", r)
 	}
 	// The pool of a /29: .2 to .6 (network, router and broadcast out).
@@ -123,12 +148,12 @@ func TestLeasesRefusals(t *testing.T) {
 		dora(t, l, m, t0)
 		macs = append(macs, m)
 	}
-	if r := l.Handle(discover(t, net.HardwareAddr{2, 0, 0, 0, 2, 0}), t0); r != nil {
+	if r := handle(t, l, discover(t, net.HardwareAddr{2, 0, 0, 0, 2, 0}), t0); r != nil {
 		t.Fatalf("an offer from a full pool: %v", r)
 	}
 	// A release frees its address for the next host.
 	rel, _ := dhcpv4.NewReleaseFromACK(ack)
-	l.Handle(rel, t0)
+	handle(t, l, rel, t0)
 	if a := dora(t, l, net.HardwareAddr{2, 0, 0, 0, 2, 0}, t0); !a.YourIPAddr.Equal(ack.YourIPAddr) {
 		t.Fatalf("after the release: %s", a.YourIPAddr)
 	}
@@ -136,12 +161,12 @@ func TestLeasesRefusals(t *testing.T) {
 	last, _ := l.Lookup(macs[3])
 	dec, _ := dhcpv4.New(dhcpv4.WithHwAddr(macs[3]), dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline),
 		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(last.Addr.AsSlice())))
-	l.Handle(dec, t0)
-	if r := l.Handle(discover(t, net.HardwareAddr{2, 0, 0, 0, 3, 0}), t0); r != nil {
+	handle(t, l, dec, t0)
+	if r := handle(t, l, discover(t, net.HardwareAddr{2, 0, 0, 0, 3, 0}), t0); r != nil {
 		t.Fatalf("offered %s, declined or taken", r.YourIPAddr)
 	}
 	// Expired leases go to new hosts.
-	if r := l.Handle(discover(t, net.HardwareAddr{2, 0, 0, 0, 3, 0}), t0.Add(2*time.Hour)); r == nil {
+	if r := handle(t, l, discover(t, net.HardwareAddr{2, 0, 0, 0, 3, 0}), t0.Add(2*time.Hour)); r == nil {
 		t.Fatal("no offer once the leases ran out")
 	}
 	// Another prefix: the old leases are gone, the router is the new one.
@@ -154,13 +179,14 @@ func TestLeasesRefusals(t *testing.T) {
 	}
 	// INFORM: options, no address or lease.
 	inf, _ := dhcpv4.New(dhcpv4.WithHwAddr(mac2), dhcpv4.WithMessageType(dhcpv4.MessageTypeInform), dhcpv4.WithClientIP(net.ParseIP("10.200.1.9")))
-	if r := l.Handle(inf, t0); r == nil || r.MessageType() != dhcpv4.MessageTypeAck || !r.YourIPAddr.IsUnspecified() || r.Options.Has(dhcpv4.OptionIPAddressLeaseTime) {
+	if r := handle(t, l, inf, t0); r == nil || r.MessageType() != dhcpv4.MessageTypeAck || !r.YourIPAddr.IsUnspecified() || r.Options.Has(dhcpv4.OptionIPAddressLeaseTime) {
 		t.Fatalf("INFORM: %v", r)
 	}
 }
 
-// FuzzHandle: any message from the LAN is answered without panicking, and
-// whatever is offered or acknowledged is an address of the pool.
+// FuzzHandle: any datagram from the LAN is refused by Parse or answered
+// without panicking, and whatever is offered or acknowledged is an
+// address of the pool, in an answer the independent library decodes.
 func FuzzHandle(f *testing.F) {
 	d, _ := dhcpv4.NewDiscovery(mac1)
 	f.Add(d.ToBytes())
@@ -168,19 +194,24 @@ func FuzzHandle(f *testing.F) {
 		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.201.5.3"))))
 	f.Add(r.ToBytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := dhcpv4.FromBytes(b)
+		m, err := Parse(b)
 		if err != nil {
 			return
 		}
 		l := NewLeases(cfg, nil)
 		for _, now := range []time.Time{t0, t0.Add(time.Second)} {
 			resp := l.Handle(m, now)
-			if resp == nil || resp.MessageType() == dhcpv4.MessageTypeNak || resp.YourIPAddr.IsUnspecified() {
+			if resp == nil {
 				continue
 			}
-			a, _ := netip.AddrFromSlice(resp.YourIPAddr)
-			if !l.usable(a.Unmap()) {
-				t.Fatalf("handed out %s", resp.YourIPAddr)
+			if _, err := dhcpv4.FromBytes(resp.Append(nil)); err != nil {
+				t.Fatalf("answer %+v does not decode: %v", resp, err)
+			}
+			if resp.Type() == Nak || !fromMsg(resp.YIAddr).IsValid() {
+				continue
+			}
+			if !l.usable(resp.YIAddr) {
+				t.Fatalf("handed out %s", resp.YIAddr)
 			}
 		}
 	})

@@ -1,15 +1,18 @@
 package dhcp4
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"golang.org/x/sys/unix"
 
 	"nemod/internal/atomicfile"
 )
@@ -18,11 +21,14 @@ import (
 // in a file.
 type Server struct {
 	leases *Leases
-	srv    *server4.Server
+	conn   net.PacketConn
 	file   string
 	log    *slog.Logger
 	saveMu sync.Mutex
 	done   chan struct{}
+	closed atomic.Bool
+	// malformed counts the datagrams Parse refused.
+	malformed atomic.Uint64
 	// Now is the clock (time.Now unless a test sets it before Serve).
 	Now func() time.Time
 }
@@ -46,26 +52,67 @@ func Listen(ifname string, cfg Config, leaseFile string, conn net.PacketConn, lo
 		}
 	}
 	s.leases = NewLeases(cfg, saved)
-	var opts []server4.ServerOpt
-	if conn != nil {
-		opts = append(opts, server4.WithConn(conn))
+	if conn == nil {
+		var err error
+		if conn, err = listen(ifname); err != nil {
+			return nil, err
+		}
 	}
-	srv, err := server4.NewServer(ifname, &net.UDPAddr{Port: dhcpv4.ServerPort}, s.handle, opts...)
-	if err != nil {
-		return nil, err
-	}
-	s.srv = srv
+	s.conn = conn
 	return s, nil
 }
 
-// Serve answers until Close.
+// listen opens UDP port 67 on the interface only (a router has other
+// LANs and uplinks), allowed to broadcast: a host without an address yet
+// hears its answer only at 255.255.255.255 (RFC 2131 §4.1).
+func listen(ifname string) (net.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
+				return
+			}
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1); serr != nil {
+				return
+			}
+			if ifname != "" {
+				serr = unix.BindToDevice(int(fd), ifname)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.ListenPacket(context.Background(), "udp4", net.JoinHostPort("0.0.0.0", "67"))
+}
+
+// Serve answers until Close, one message at a time.
 func (s *Server) Serve() {
 	defer close(s.done)
-	s.srv.Serve()
+	buf := make([]byte, 65536)
+	for {
+		n, peer, err := s.conn.ReadFrom(buf)
+		if err != nil {
+			if s.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		m, err := Parse(buf[:n])
+		if err != nil {
+			s.malformed.Add(1)
+			continue
+		}
+		s.handle(peer, m)
+	}
 }
 
 // Leases is the server's state.
 func (s *Server) Leases() *Leases { return s.leases }
+
+// Malformed is the number of datagrams that were not DHCPv4 messages.
+func (s *Server) Malformed() uint64 { return s.malformed.Load() }
 
 // SetConfig changes what the server hands out.
 func (s *Server) SetConfig(cfg Config) {
@@ -75,13 +122,16 @@ func (s *Server) SetConfig(cfg Config) {
 
 // Close stops the server.
 func (s *Server) Close() error {
-	err := s.srv.Close()
+	if s.closed.Swap(true) {
+		return nil
+	}
+	err := s.conn.Close()
 	<-s.done
 	return err
 }
 
-// handle answers one message, on a goroutine of its own.
-func (s *Server) handle(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
+// handle answers one message.
+func (s *Server) handle(peer net.Addr, m *Message) {
 	r := s.leases.Handle(m, s.Now())
 	// The lease is on disk before the host hears of it (RFC 2131 §4.3.1:
 	// the server commits the binding before the DHCPACK).
@@ -93,12 +143,12 @@ func (s *Server) handle(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
 	if u, ok := peer.(*net.UDPAddr); ok && (u.IP.Equal(net.IPv4bcast) || u.IP.IsUnspecified()) {
 		// A host without an address yet: the answer is broadcast to the
 		// client port (RFC 2131 §4.1), which every client accepts.
-		to = &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+		to = &net.UDPAddr{IP: net.IPv4bcast, Port: ClientPort}
 	}
-	if !m.GatewayIPAddr.IsUnspecified() && m.GatewayIPAddr != nil {
-		to = &net.UDPAddr{IP: m.GatewayIPAddr, Port: dhcpv4.ServerPort} // through a relay
+	if g := fromMsg(m.GIAddr); g.IsValid() {
+		to = net.UDPAddrFromAddrPort(netip.AddrPortFrom(g, ServerPort)) // through a relay
 	}
-	if _, err := conn.WriteTo(r.ToBytes(), to); err != nil {
+	if _, err := s.conn.WriteTo(r.Append(make([]byte, 0, bootpMin)), to); err != nil {
 		s.log.Warn("DHCPv4 answer", "to", to, "err", err)
 	}
 }
