@@ -223,9 +223,11 @@ func (d *decoder) applyAgentV4(h *HomeAgent, v *v4Agent, peers []v4Peer) {
 		d.errorf(v.poolOpt.Line, "option pool_v4: %s contains the home agent's address_v4 %s", h.PoolV4, h.AddressV4)
 	}
 	hoas := map[netip.Addr]*v4Peer{}
+	// The same shape as the IPv6 check's (load.go), so that both share one
+	// instance of the generic sort in the binary.
 	type owned struct {
 		prefixAt
-		owner *v4Peer
+		owner *section
 	}
 	var all []owned
 	for i := range peers {
@@ -253,7 +255,7 @@ func (d *decoder) applyAgentV4(h *HomeAgent, v *v4Agent, peers []v4Peer) {
 				p.x.itemErrorf(q.opt, q.item, "%s contains the home agent's address_v4 %s", q.p, h.AddressV4)
 				continue
 			}
-			all = append(all, owned{q, p})
+			all = append(all, owned{q, p.x})
 		}
 	}
 	// An IPv4 home address or prefix belongs to one router only. Sorted by
@@ -279,7 +281,7 @@ func (d *decoder) applyAgentV4(h *HomeAgent, v *v4Agent, peers []v4Peer) {
 			if q.line < reach.line {
 				first, later = q, reach
 			}
-			later.owner.x.itemErrorf(later.opt, later.item, "%s overlaps mnp_v4 %s of %s (line %d)", later.p, first.p, first.owner.x.label, first.line)
+			later.owner.itemErrorf(later.opt, later.item, "%s overlaps mnp_v4 %s of %s (line %d)", later.p, first.p, first.owner.label, first.line)
 		}
 	}
 	// A home address inside another router's prefix: among the sorted
@@ -293,8 +295,8 @@ func (d *decoder) applyAgentV4(h *HomeAgent, v *v4Agent, peers []v4Peer) {
 		if i < 0 {
 			continue
 		}
-		if q := &all[i]; q.owner != p && q.p.Contains(a) {
-			q.owner.x.itemErrorf(q.opt, q.item, "%s contains the IPv4 home address %s of %s (line %d)", q.p, a, p.x.label, p.hoaOpt.Line)
+		if q := &all[i]; q.owner != p.x && q.p.Contains(a) {
+			q.owner.itemErrorf(q.opt, q.item, "%s contains the IPv4 home address %s of %s (line %d)", q.p, a, p.x.label, p.hoaOpt.Line)
 		}
 	}
 }

@@ -295,13 +295,20 @@ func (l *Leases) Save() ([]byte, bool) {
 		return nil, false
 	}
 	l.changed = false
-	out := make([]Lease, 0, len(l.byMAC))
+	// Sorted as pointers: the generic sort's instance for pointers is in
+	// the binary already, one for Lease would cost 12 KB of the router's
+	// flash.
+	ptrs := make([]*Lease, 0, len(l.byMAC))
 	for _, le := range l.byMAC {
 		if !le.offered {
-			out = append(out, *le)
+			ptrs = append(ptrs, le)
 		}
 	}
-	slices.SortFunc(out, func(a, b Lease) int { return a.Addr.Compare(b.Addr) })
+	slices.SortFunc(ptrs, func(a, b *Lease) int { return a.Addr.Compare(b.Addr) })
+	out := make([]Lease, len(ptrs))
+	for i, le := range ptrs {
+		out[i] = *le
+	}
 	b, err := json.MarshalIndent(out, "", "\t")
 	if err != nil {
 		return nil, false

@@ -164,17 +164,12 @@ func Parse(b []byte) (*Message, error) {
 		m.Options = append(m.Options, o)
 	}
 	// Option 53 first, as Append writes it.
-	slices.SortStableFunc(m.Options, func(a, b Option) int {
-		return btoi(b.Code == OptMessageType) - btoi(a.Code == OptMessageType)
-	})
-	return m, nil
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
+	if i := slices.IndexFunc(m.Options, func(o Option) bool { return o.Code == OptMessageType }); i > 0 {
+		t := m.Options[i]
+		copy(m.Options[1:i+1], m.Options[:i])
+		m.Options[0] = t
 	}
-	return 0
+	return m, nil
 }
 
 type optParser struct{ opts []Option }
