@@ -6,7 +6,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 LDFLAGS   := -s -w
 BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 # Packages with no I/O: unit tested, fuzzed and run under qemu on other CPUs.
-PURE_PKGS := ./header/... ./nemo/... ./config/... ./policy/... ./binding/... ./ifmon/... ./status/... ./dhcp4/... ./dhcpv6pd ./ra ./ubus/... ./netifd/... ./setup/... ./internal/logsum/... ./internal/pubsched/...
+PURE_PKGS := ./header/... ./nemo/... ./config/... ./policy/... ./binding/... ./ifmon/... ./status/... ./dhcp4/... ./dhcpv6pd ./ra ./ubus/... ./netifd/... ./setup/... ./internal/logsum/... ./internal/pubsched/... ./owrt/...
 FUZZTIME  ?= 100000x
 AAA_IO_TESTS := ^Test(FreeRADIUS|Radclient|Client|NewClient|DynAuth|ListenDynAuth)
 

@@ -125,6 +125,8 @@ type BindingStatus struct {
 	Expires time.Time // zero unless registered
 	// Since is when this binding last became registered.
 	Since time.Time
+	// RefreshAt is when its refresh is due (zero unless registered).
+	RefreshAt time.Time
 }
 
 type buKind uint8
@@ -285,7 +287,7 @@ func (r *UpdateList) Bindings() []BindingStatus {
 	for i, l := range r.links {
 		out[i] = BindingStatus{BID: l.cfg.BID, Uplink: l.cfg.Name, State: l.state, CoA: l.coa, Encap: l.encap, NAT: l.nat}
 		if l.state == StateRegistered {
-			out[i].Expires, out[i].Since = l.expires, l.since
+			out[i].Expires, out[i].Since, out[i].RefreshAt = l.expires, l.since, l.refreshAt
 		}
 	}
 	return out

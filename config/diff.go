@@ -62,6 +62,9 @@ var reloadable = map[string]map[string]bool{
 		"default_policy": true,
 		// The bus connection and the listener are made at start (ops.go).
 		"dbus": false, "metrics_listen": false,
+		// The ubus connection and what follows netifd start with the
+		// daemon (openwrt.go).
+		"ubus_socket": false, "netifd_interface": false,
 		// A new holdoff applies to the bindings revoked from then on; the
 		// reload itself ends the holdoffs running.
 		"revoked_holdoff": true,
@@ -198,6 +201,7 @@ func DiffRouter(old, new *Router) []Change {
 	opt("default_policy", old.DefaultPolicy != new.DefaultPolicy)
 	d.diffOps("router", at, old.Ops, new.Ops)
 	diffRouterPD(opt, old.PD, new.PD)
+	diffOpenWrt(opt, old.OpenWrt, new.OpenWrt)
 	opt("revoked_holdoff", old.RevokedHoldoff != new.RevokedHoldoff)
 	opt("home_address_v4", old.HomeAddressV4 != new.HomeAddressV4)
 	opt("mnp_v4", !slices.Equal(old.MNPsV4, new.MNPsV4))
@@ -210,6 +214,7 @@ func DiffRouter(old, new *Router) []Change {
 		func(o, n *Uplink) {
 			opt := func(option string, changed bool) { d.option("uplink", n.Name, n.Line, option, changed) }
 			opt("device", o.Device != n.Device)
+			opt("interface", o.Interface != n.Interface)
 			opt("bid", o.BID != n.BID)
 			opt("encap", o.Encap != n.Encap)
 			opt("priority", o.Priority != n.Priority)

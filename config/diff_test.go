@@ -243,6 +243,8 @@ func TestReloadableTable(t *testing.T) {
 	nh.MobileRouters = []MobileRouter{{Name: "car1", HomeAddress: a, SPI: 9, NAI: "x", MNPs: []netip.Prefix{prefix("2001:db8:9::/48")}, PD: true, PDPool: "x",
 		HomeAddressV4: addr("10.199.0.9"), MNPsV4: []netip.Prefix{prefix("10.201.9.0/24")}}, {Name: "new"}}
 	nr.Ops = Ops{DBus: On, MetricsListen: netip.MustParseAddrPort("[::1]:1")}
+	nr.OpenWrt = OpenWrt{UbusSocket: "/x", NetifdInterface: "x", LanRAUnset: !r.OpenWrt.LanRAUnset}
+	nr.Uplinks[0].Interface = "x"
 	nh.Ops = Ops{DBus: Off, MetricsListen: netip.MustParseAddrPort("[::1]:1"), WebToken: "x"}
 	seen := map[string]bool{}
 	for _, c := range Diff(&File{Router: r, HomeAgent: h}, &File{Router: &nr, HomeAgent: &nh}) {
@@ -259,8 +261,8 @@ func TestReloadableTable(t *testing.T) {
 			}
 		}
 	}
-	if n := len(seen); n != 78 {
-		t.Errorf("%d kinds of change, want every option of every section and each section type whole (78)", n)
+	if n := len(seen); n != 81 {
+		t.Errorf("%d kinds of change, want every option of every section and each section type whole (81)", n)
 	}
 }
 

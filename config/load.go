@@ -489,6 +489,7 @@ func (d *decoder) router(x *section, uplinks, policies, rules []*section) *Route
 	r.DefaultPolicy = defPolicy
 	r.Ops = x.ops(RoleRouter)
 	r.PD = d.routerPD(x, r)
+	r.OpenWrt = x.openWrt(r)
 	x.routerFleet(r)
 	x.finish()
 
@@ -499,6 +500,7 @@ func (d *decoder) router(x *section, uplinks, policies, rules []*section) *Route
 	devices := make(map[string]*section)
 	for _, u := range uplinks {
 		up := d.uplink(u, lanAt, bids, devices)
+		d.checkUplinkInterface(u, &up, r)
 		if u.s.Name != "" {
 			known[u.s.Name] = true
 		}
@@ -553,10 +555,12 @@ func (d *decoder) uplink(x *section, lanAt map[string]int, bids map[uint16]*sect
 	if x.s.Name == "" {
 		d.errorf(x.s.Line, "%s has no name: policies refer to uplinks by name (config uplink 'NAME')", x.label)
 	}
+	byInterface := x.uplinkInterface(&u)
 	dev, devOpt, ok := x.scalar("device")
 	switch {
+	case byInterface:
 	case devOpt == nil:
-		x.missing("option device", "")
+		x.missing("option device", "interface")
 	case !ok:
 	case ifname(dev) != "":
 		x.errorf(devOpt, "%s", ifname(dev))

@@ -152,6 +152,7 @@ func TestGoodRouter(t *testing.T) {
 		Line:     1,
 		Path:     "testdata/good/router.uci",
 		PD:       &RouterPD{LeaseFile: DefaultRouterLeaseFile, LanRA: true, IP6Assign: 64},
+		OpenWrt:  OpenWrt{UbusSocket: "/var/run/ubus/ubus.sock", NetifdInterface: "nemo", LanRAUnset: true},
 		StateDir: DefaultStateDir,
 	}
 	if !reflect.DeepEqual(f.Router, want) {

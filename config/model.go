@@ -76,6 +76,8 @@ type Router struct {
 	// PD is prefix delegation and the LANs' router advertisements
 	// (config/pd.go); never nil in a decoded file.
 	PD *RouterPD
+	// OpenWrt is options ubus_socket and netifd_interface (openwrt.go).
+	OpenWrt OpenWrt
 
 	// IPv4 for the mobile network (RFC 5555), read by config/ipv4.go.
 	// HomeAddressV4 is option home_address_v4: the router's IPv4 home
@@ -116,6 +118,7 @@ func HomeAgentsAnycast(p netip.Prefix) netip.Addr {
 type Uplink struct {
 	Name          string        // section name
 	Device        string        // option device: the Linux interface
+	Interface     string        // option interface: a netifd interface instead (openwrt.go)
 	BID           uint16        // option bid: Binding ID (RFC 5648), unique
 	Encap         nemo.Encap    // option encap: auto, ipv6 or udp
 	Priority      uint8         // option priority 1..127; 0 = unset (RFC 6089 BID-PRI)

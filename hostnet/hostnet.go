@@ -92,9 +92,11 @@ func (r *Router) RouteNetwork(n tunnel.NetworkRoutes) error {
 	if err != nil {
 		return err
 	}
-	hoa := &netlink.Addr{IPNet: ipnet(netip.PrefixFrom(n.HoA, 128)), Flags: unix.IFA_F_NODAD}
-	if err := netlink.AddrReplace(l, hoa); err != nil {
-		return fmt.Errorf("home address on %s: %w", n.Device, err)
+	if !n.NoAddress {
+		hoa := &netlink.Addr{IPNet: ipnet(netip.PrefixFrom(n.HoA, 128)), Flags: unix.IFA_F_NODAD}
+		if err := netlink.AddrReplace(l, hoa); err != nil {
+			return fmt.Errorf("home address on %s: %w", n.Device, err)
+		}
 	}
 	if err := netlink.LinkSetUp(l); err != nil {
 		return err

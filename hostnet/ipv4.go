@@ -50,7 +50,7 @@ func (r *Router) RouteNetwork4(n tunnel.NetworkRoutes4) error {
 		return err
 	}
 	r.v4.link = l
-	if n.HoA.IsValid() {
+	if n.HoA.IsValid() && !n.NoAddress {
 		a := &netlink.Addr{IPNet: ipnet(netip.PrefixFrom(n.HoA, 32))}
 		if err := netlink.AddrReplace(l, a); err != nil {
 			return fmt.Errorf("IPv4 home address on %s: %w", n.Device, err)

@@ -95,7 +95,7 @@ func (d *Daemon) startPD(ctx context.Context) error {
 			return r.Deliver(pkt)
 		})
 	}
-	if pc.LanRA && len(d.cfg.LAN) > 0 {
+	if d.lanRA() && len(d.cfg.LAN) > 0 {
 		open := d.opts.LAN
 		if open == nil {
 			open = func(ifname string, adv *ra.Advertiser) (*ranet.LAN, error) {

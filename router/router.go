@@ -123,8 +123,9 @@ type Daemon struct {
 	// answers keeps a flood of answers the router ignores or is refused
 	// to a few lines and a summary per interval.
 	answers *logsum.Summarizer
-	ops     *ops     // publish.go
-	pd      *pdState // prefix delegation and the LANs (pd.go)
+	ops     *ops       // publish.go
+	pd      *pdState   // prefix delegation and the LANs (pd.go)
+	ub      *ubusState // OpenWrt's ubus and netifd (ubus.go, netifd.go)
 	// The mobile network's IPv4 last applied (ipv4.go).
 	lan4       LAN4
 	v4HoA      netip.Addr
@@ -186,13 +187,16 @@ func Run(ctx context.Context, path string, opts Options) error {
 	if d.pl, err = opts.Stack.ListenExtHeaders(0); err != nil {
 		return err
 	}
+	if err := d.startUbus(ctx); err != nil {
+		return err
+	}
 	if d.mon, err = opts.Monitor(ctx, d.devices()); err != nil {
 		return err
 	}
 	plane, err := tunnel.NewMR(tunnel.MRConfig{
 		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4,
 		Devices: d.devices(), LANs: d.cfg.LAN, OnSignal: d.queue, Logger: log, Order: policy.UplinkOrder(d.cfg),
-		Stack: opts.Stack, System: opts.System, IPv4: d.cfg.HasIPv4(),
+		Stack: opts.Stack, System: opts.System, NoAddress: d.netifdOwns(), IPv4: d.cfg.HasIPv4(),
 	})
 	if err != nil {
 		return err
@@ -215,6 +219,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 }
 
 func (d *Daemon) close() {
+	d.stopUbus()
 	d.stopOps()
 	if d.pd != nil {
 		d.pd.cancel()
@@ -285,6 +290,7 @@ func (d *Daemon) send(s binding.Send) {
 
 func (d *Daemon) linkChanged(now time.Time) {
 	for i, l := range d.mon.Snapshot() {
+		l = d.netifdLink(i, l)
 		u := d.uplinks[i]
 		if err := d.fwd.SetUplink(i, l.Index); err != nil {
 			d.log.Error("opening uplink sockets", "uplink", u.Cfg.Name, "err", err)
@@ -348,6 +354,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 		}
 		d.afterChange()
 		d.opsTick(now)
+		d.ubusTick(now)
 		for _, r := range d.answers.Flush(now) {
 			d.log.Warn(r.String())
 		}
@@ -392,6 +399,8 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.control(c)
 		case ev := <-d.pdEvents():
 			d.pdHandle(ev)
+		case ch := <-d.ubusChanges():
+			d.netifdChanged(ch, time.Now(), true)
 		case f := <-d.ops.calls.C:
 			f()
 		case <-d.ops.timer.C:

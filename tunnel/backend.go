@@ -18,6 +18,8 @@ import (
 type RouterPlane interface {
 	// SetUplink follows an uplink's device (interface index, 0: gone).
 	SetUplink(i, index int) error
+	// SetDevice moves an uplink to another device (devices.go).
+	SetDevice(i int, dev string) error
 	// SendSignal sends a Binding Update or probe through an uplink.
 	SendSignal(i int, e nemo.Encap, pkt []byte) error
 	// SetBindings installs the usable bindings.

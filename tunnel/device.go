@@ -58,6 +58,10 @@ type NetworkRoutes struct {
 	LANs []string
 	// Table and Priority place the policy routing.
 	Table, Priority int
+	// NoAddress: the home address is someone else's to put on the device
+	// (netifd's on OpenWrt, which it is told of with the binding's
+	// lifetimes); the policy routing is installed all the same.
+	NoAddress bool
 }
 
 // Breakout is the local breakout of the direct flow entries: their

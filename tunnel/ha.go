@@ -69,6 +69,9 @@ type routerSlot struct {
 	stats map[uint16]*Stats // by BID, owned by the event loop
 	// outers are the keys this router's bindings have in HA.byOuter.
 	outers []netip.AddrPort
+	// flows is the last flow state, kept while the router has no
+	// binding so that its counters go on when it registers again.
+	flows *flowState
 }
 
 // HA is the home agent's data plane.
@@ -174,17 +177,24 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 	}
 	s.outers = s.outers[:0]
 	if len(bindings) == 0 {
+		if old != nil {
+			s.flows = old.flows
+		}
 		s.view.Store(nil)
 		h.announce(hoa, old, nil)
 		return
 	}
 	now := time.Now().UnixNano()
 	v := &routerView{hoa: hoa, prefixes: append([]netip.Prefix(nil), prefixes...)}
-	if old != nil && (old.flows.table == flows || flows == nil && old.flows.table == emptyTable) {
-		v.flows = old.flows // the same table: keep its counters
-	} else {
-		v.flows = newFlowState(flows)
+	if old != nil {
+		s.flows = old.flows
 	}
+	if s.flows != nil && (s.flows.table == flows || flows == nil && s.flows.table == emptyTable) {
+		v.flows = s.flows // the same table: keep its counters
+	} else {
+		v.flows = s.flows.carry(flows)
+	}
+	s.flows = v.flows
 	bids := make([]nemo.BID, 0, len(bindings))
 	for _, b := range bindings {
 		bids = append(bids, nemo.BID{ID: b.BID, Pri: b.Pri})

@@ -282,7 +282,7 @@ func (m *MR) SetIPv4(hoa netip.Addr, prefixes []netip.Prefix) error {
 // route4 routes the mobile network's IPv4 into the TUN device.
 func (m *MR) route4() error {
 	return m.sys.RouteNetwork4(NetworkRoutes4{Device: m.tun.Name(), HoA: m.v4.hoa, MNPs: m.v4.mnps, LANs: m.cfg.LANs,
-		Table: m.cfg.Table, Priority: m.cfg.RulePriority})
+		Table: m.cfg.Table, Priority: m.cfg.RulePriority, NoAddress: m.cfg.NoAddress})
 }
 
 // NetworkRoutes4 is the routing of the mobile network's IPv4 into the
@@ -297,6 +297,9 @@ type NetworkRoutes4 struct {
 	// Table and Priority are the IPv6 routing's: the IPv4 rules take the
 	// same places in their own family.
 	Table, Priority int
+	// NoAddress: the IPv4 home address is someone else's to put on the
+	// device, as NetworkRoutes' home address (netifd's on OpenWrt).
+	NoAddress bool
 }
 
 // readRaw4 reads IPv4-in-IPv6 arriving on an uplink.

@@ -41,6 +41,9 @@ type MRConfig struct {
 	// routing: the kernel's, or a test's.
 	Stack  netio.Stack
 	System RouterSystem
+	// NoAddress leaves the home address to whoever owns the device's
+	// addresses (netifd, on OpenWrt: see NetworkRoutes).
+	NoAddress bool
 	// IPv4: the mobile network asks for IPv4 (RFC 5555), so each uplink
 	// also has an IPv4-in-IPv6 socket.
 	IPv4 bool
@@ -102,6 +105,9 @@ type MR struct {
 	// local takes the packets from the home agent for the router itself
 	// (local.go); nil: none.
 	local atomic.Pointer[func([]byte) bool]
+	// breakout is what SetDirect installed last (devices.go); event loop
+	// only.
+	breakout Breakout
 	// v4 is the mobile network's IPv4 (ipv4.go); event loop only.
 	v4 routerV4
 }
@@ -135,7 +141,7 @@ func NewMR(cfg MRConfig) (*MR, error) {
 		return nil, err
 	}
 	if err := m.sys.RouteNetwork(NetworkRoutes{Device: m.tun.Name(), HoA: cfg.HoA, MNPs: cfg.MNPs, LANs: cfg.LANs,
-		Table: cfg.Table, Priority: cfg.RulePriority}); err != nil {
+		Table: cfg.Table, Priority: cfg.RulePriority, NoAddress: cfg.NoAddress}); err != nil {
 		m.Close()
 		return nil, err
 	}
@@ -263,6 +269,7 @@ func (m *MR) SetDirect(t *policy.Table) error {
 			}
 		}
 	}
+	m.breakout = b
 	return m.sys.SetBreakout(b)
 }
 

@@ -471,6 +471,7 @@ func TestInitScriptProcdCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ uplinks, netdev string }{
+		// spare, like an uplink with option interface, has no device.
 		{"wifi=phy0-sta0 cell=wwan0 spare=", "procd_set_param netdev phy0-sta0 wwan0\n"},
 		{"", ""},
 	} {
@@ -709,5 +710,20 @@ func TestOpenWrtMakefileInstallsTheSameFiles(t *testing.T) {
 		if got[p] != v {
 			t.Errorf("%s: Makefile %q, nemopkg %q", p, got[p], v)
 		}
+	}
+}
+
+// TestColdPackagesInFeedMakefile: the feed's Makefile compiles the same
+// packages without inlining as make package does.
+func TestColdPackagesInFeedMakefile(t *testing.T) {
+	mk, err := os.ReadFile("../../openwrt/Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, list, _ := strings.Cut(string(mk), "NEMOD_COLD:=")
+	list, _, _ = strings.Cut(list, "\nGO_PKG_BUILD_VARS")
+	got := strings.Fields(strings.ReplaceAll(list, "\\", " "))
+	if !slices.Equal(got, coldPackages) {
+		t.Errorf("openwrt/Makefile's NEMOD_COLD %q, cmd/nemopkg's coldPackages %q", got, coldPackages)
 	}
 }
