@@ -79,8 +79,11 @@ func dataPlaneStatus(dev Device, mtu int, drops *Drops) status.DataPlane {
 // status is asked for often, and the answer does not change while the
 // kernel runs.
 var KernelBackend = sync.OnceValue(func() string {
-	if netio.KernelHas("CONFIG_IPV6_TUNNEL", "ip6_tunnel") {
+	switch has, known := netio.KernelCheck("CONFIG_IPV6_TUNNEL", "ip6_tunnel"); {
+	case has:
 		return "ip6_tunnel available (not used)"
+	case !known:
+		return "unknown: ip6_tunnel not loaded, and this build does not read the kernel's compressed configuration"
 	}
 	return "unavailable: no ip6_tunnel or fou in this kernel"
 })
