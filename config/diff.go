@@ -123,6 +123,9 @@ func Diff(old, new *File) []Change {
 	if new != nil {
 		nr, nh = new.Router, new.HomeAgent
 	}
+	if routerOnly { // no home agent sections (build_routeronly.go)
+		return DiffRouter(or, nr)
+	}
 	return append(DiffRouter(or, nr), DiffHomeAgent(oh, nh)...)
 }
 

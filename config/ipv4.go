@@ -57,6 +57,9 @@ func (d *decoder) readIPv4(routers, agents, mrs []*section) *v4Options {
 	if len(routers) > 0 {
 		v.router = readRouterV4(routers[0])
 	}
+	if routerOnly {
+		return v
+	}
 	if len(agents) > 0 {
 		v.agent = readAgentV4(agents[0])
 	}
@@ -159,7 +162,7 @@ func (d *decoder) applyIPv4(f *File, v *v4Options, rules []*section) {
 	if r := f.Router; r != nil && v.router != nil {
 		d.applyRouterV4(r, v.router, rules)
 	}
-	if h := f.HomeAgent; h != nil && v.agent != nil {
+	if h := f.HomeAgent; !routerOnly && h != nil && v.agent != nil {
 		d.applyAgentV4(h, v.agent, v.peers)
 	}
 }

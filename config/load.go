@@ -421,7 +421,9 @@ func (d *decoder) file(pkg *Package) *File {
 			}
 		}
 	}
-	if len(agents) > 0 {
+	if routerOnly { // the home agent's sections are not decoded (build_routeronly.go)
+		d.refuseAgent(agents, mrs, radii, pools)
+	} else if len(agents) > 0 {
 		f.HomeAgent = d.homeAgent(agents[0], mrs, pools)
 		if len(radii) > 0 {
 			f.Radius = d.radius(radii[0])
