@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sort"
 
 	"nemod/config"
 	"nemod/header"
@@ -523,11 +524,15 @@ func BindingOrder(bids []nemo.BID, out []uint16) []uint16 {
 		}
 		return int(b.Pri)
 	}
-	slices.SortFunc(sorted, func(a, b nemo.BID) int {
-		if d := pri(&a) - pri(&b); d != 0 {
-			return d
+	// sort.SliceStable, not slices.SortFunc: the router-only binary has
+	// its code already, where each element type of slices.SortFunc adds
+	// 12 KB of generic code to a router's flash (see BENCHMARKS.md).
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := &sorted[i], &sorted[j]
+		if d := pri(a) - pri(b); d != 0 {
+			return d < 0
 		}
-		return int(a.ID) - int(b.ID)
+		return a.ID < b.ID
 	})
 	for _, b := range sorted {
 		out = append(out, b.ID)
