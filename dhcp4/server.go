@@ -1,7 +1,6 @@
 package dhcp4
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -9,12 +8,12 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"nemod/internal/atomicfile"
+	"nemod/internal/sock"
 )
 
 // Server is a LAN's DHCPv4 server: Leases on a UDP socket, the leases kept
@@ -66,25 +65,9 @@ func Listen(ifname string, cfg Config, leaseFile string, conn net.PacketConn, lo
 // LANs and uplinks), allowed to broadcast: a host without an address yet
 // hears its answer only at 255.255.255.255 (RFC 2131 §4.1).
 func listen(ifname string) (net.PacketConn, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
-				return
-			}
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1); serr != nil {
-				return
-			}
-			if ifname != "" {
-				serr = unix.BindToDevice(int(fd), ifname)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	return lc.ListenPacket(context.Background(), "udp4", net.JoinHostPort("0.0.0.0", "67"))
+	reuse := func(fd int) error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) }
+	// SO_BROADCAST: sock sets it on every datagram socket.
+	return sock.ListenUDP("udp4", netip.AddrPortFrom(netip.IPv4Unspecified(), 67), reuse, sock.BindToDevice(ifname))
 }
 
 // Serve answers until Close, one message at a time.
