@@ -75,6 +75,14 @@ func TestRouterOnlyBinary(t *testing.T) {
 	if strings.Contains(string(syms), " nemod/homeagent.") {
 		t.Error("the routeronly binary has symbols of nemod/homeagent")
 	}
+	// No socket is opened through a string address (internal/sock): that
+	// would link net's DNS resolver, about 300 KB on mipsle, and the
+	// gzip reader stays out too (netio/kernel_routeronly.go).
+	for _, sym := range []string{" net.(*Resolver).lookupIPAddr", " net.(*Resolver).resolveAddrList", " compress/flate."} {
+		if strings.Contains(string(syms), sym) {
+			t.Errorf("the routeronly binary has%s", sym)
+		}
+	}
 	if !strings.Contains(string(syms), " nemod/router.Run") {
 		t.Error("the routeronly binary has no nemod/router.Run: is the symbol check looking at the right names?")
 	}
