@@ -62,6 +62,9 @@ type Options struct {
 	Monitor func(ctx context.Context, devices []string) (Monitor, error)
 	// Signals replaces the process's SIGTERM, SIGINT and SIGHUP when set.
 	Signals <-chan os.Signal
+	// LAN4 takes the LAN's IPv4 as the home agent grants it (HostLAN4
+	// when nil: the address on the first lan interface, DHCPv4 there).
+	LAN4 LAN4
 	// ListenHTTP opens option metrics_listen's listener (net.Listen's
 	// TCP when nil).
 	ListenHTTP func(netip.AddrPort) (net.Listener, error)
@@ -84,6 +87,9 @@ func (o *Options) defaults() {
 		o.Monitor = func(ctx context.Context, devices []string) (Monitor, error) {
 			return ifmon.Start(ctx, devices, ifmon.Options{})
 		}
+	}
+	if o.LAN4 == nil {
+		o.LAN4 = &HostLAN4{Log: o.Logger}
 	}
 }
 
@@ -124,6 +130,11 @@ type Daemon struct {
 	// reads it), curHA the one the data plane uses (halist.go).
 	has   atomic.Value
 	curHA binding.HomeAgentAddr
+	// The mobile network's IPv4 last applied (ipv4.go).
+	lan4       LAN4
+	v4HoA      netip.Addr
+	v4Prefixes []netip.Prefix
+	v4Applied  bool
 }
 
 func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateListConfig {
@@ -165,6 +176,8 @@ func Run(ctx context.Context, path string, opts Options) error {
 		d.uplinks = append(d.uplinks, &Uplink{Cfg: u})
 	}
 	rc := routerConfig(d.cfg, logf)
+	withIPv4(&rc, d.cfg)
+	d.lan4 = opts.LAN4
 	rc.Flows = table.FlowIDs()
 	rc.Heard = func(i int) time.Time { return d.fwd.Heard(i) }
 	// A random first sequence number: after a restart, an old one could
@@ -190,7 +203,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 	plane, err := tunnel.NewMR(tunnel.MRConfig{
 		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4, HomeAgents: homeAgentAddrs(d.cfg),
 		Devices: d.devices(), LANs: d.cfg.LAN, OnSignal: d.queue, Logger: log, Order: policy.UplinkOrder(d.cfg),
-		Stack: opts.Stack, System: opts.System, NoAddress: d.netifdOwns(),
+		Stack: opts.Stack, System: opts.System, NoAddress: d.netifdOwns(), IPv4: d.cfg.HasIPv4(),
 	})
 	if err != nil {
 		return err
@@ -217,6 +230,9 @@ func (d *Daemon) close() {
 	d.stopOps()
 	if d.pd != nil {
 		d.pd.cancel()
+	}
+	if d.lan4 != nil {
+		d.lan4.Close()
 	}
 	if d.fwd != nil {
 		d.fwd.Close()
@@ -415,6 +431,7 @@ func (d *Daemon) afterChange() {
 		d.gen = g
 		d.followHomeAgent()
 		d.fwd.SetBindings(d.br.Bindings(), func(i int) int { return d.uplinks[i].Link.MTU })
+		d.followIPv4()
 		d.pdBindings()
 	}
 }
@@ -507,6 +524,7 @@ func (d *Daemon) status(now time.Time) status.Router {
 	}
 	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
+	s.IPv4 = d.statusIPv4()
 	s.Revocation = d.revocationStatus()
 	s.HomeAgentInUse = d.homeAgentStatus(now)
 	return s

@@ -9,6 +9,9 @@
 //	(b) the Wi-Fi path silently black-holed at its access router
 //	(c) the cellular carrier-grade NAT's mapping dropped
 //
+// and the same three, a4, b4 and c4, with the traffic in IPv4 (RFC 5555:
+// IPv4-in-IPv6 on the Wi-Fi, IPv4 in UDP through the cellular NAT).
+//
 // For each fault and direction it prints the longest gap between
 // consecutive datagrams and the datagrams lost (median and maximum over
 // the trials), the duplicated flow's losses, whether the TCP transfer
@@ -34,6 +37,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,6 +63,7 @@ type fault struct {
 	// target, not just the longest gap to be short.
 	spreadCounts bool
 	dupTarget    bool // the duplicated flow must lose nothing
+	v4           bool // the traffic is the mobile network's IPv4 (ipv4.go)
 }
 
 func faults(hold time.Duration) []fault {
@@ -110,7 +115,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.nemod, "nemod", "bin/nemod", "the nemod binary the daemons run (a non-race build: make build)")
 	flag.IntVar(&o.trials, "trials", 10, "trials per fault")
-	flag.StringVar(&o.faults, "faults", "a,b,c", "the faults to run, of a, b and c")
+	flag.StringVar(&o.faults, "faults", "a,b,c,a4,b4,c4", "the faults to run, of a, b and c, and a4, b4 and c4 (the same carrying IPv4)")
 	flag.DurationVar(&o.hold, "hold", 3*time.Second, "how long each fault lasts")
 	flag.DurationVar(&o.steady, "steady", time.Second, "steady traffic before each fault")
 	flag.BoolVar(&o.verbose, "v", false, "lab progress and a line per trial")
@@ -137,13 +142,14 @@ func run(o options) error {
 		return fmt.Errorf("%w: build it first (make build)", err)
 	}
 	var todo []fault
-	for _, f := range faults(o.hold) {
-		if strings.Contains(o.faults, f.key) {
+	want := strings.Split(strings.ReplaceAll(o.faults, " ", ""), ",")
+	for _, f := range withIPv4(faults(o.hold)) {
+		if slices.Contains(want, f.key) {
 			todo = append(todo, f)
 		}
 	}
 	if len(todo) == 0 {
-		return fmt.Errorf("-faults %q names none of a, b, c", o.faults)
+		return fmt.Errorf("-faults %q names none of a, b, c, a4, b4, c4", o.faults)
 	}
 	printHeader(bin, o.steady)
 	start := time.Now()
@@ -171,7 +177,8 @@ func runFault(bin string, f fault, o options) (fr *faultResult, err error) {
 	if o.verbose {
 		logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) }
 	}
-	r, err := newRig(bin, policies(f.streamPolicy, f.tcpPolicy), o.keep, logf)
+	useFamily(f.v4)
+	r, err := newRig(bin, policies(f.streamPolicy, f.tcpPolicy), o.keep, logf, f.v4)
 	if err != nil {
 		return nil, err
 	}
