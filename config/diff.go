@@ -70,7 +70,7 @@ var reloadable = map[string]map[string]bool{
 		"revoked_holdoff": true,
 		// The home agent list waits for a restart (the bindings are with
 		// one of them); its timeout applies from the next silence on.
-		"ha_timeout": true,
+		"ha_timeout":      true,
 		"home_address_v4": false, "mnp_v4": false, "mnp_v4_length": false,
 		"lan_dhcp4": false, "dns_v4": false, "state_dir": false,
 	},

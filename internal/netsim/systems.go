@@ -112,8 +112,8 @@ type AgentSystem struct {
 	// (instance.go); instances those it holds.
 	Link      *Link
 	instances []tunnel.Instance
-	masq4        []netip.Prefix
-	masqTo       netip.Addr
+	masq4     []netip.Prefix
+	masqTo    netip.Addr
 }
 
 var _ tunnel.AgentSystem = (*AgentSystem)(nil)
