@@ -159,6 +159,9 @@ func TestTakeoverAfterPartition(t *testing.T) {
 	if len(w2.owns()) != 0 || len(w1.owns()) != 1 {
 		t.Fatalf("ha2 took an owned instance: %v %v", w1.owns(), w2.owns())
 	}
+	if f := w1.m.Fence().Load(); f <= time.Now().UnixNano() {
+		t.Fatalf("the owner's fence %v is not ahead", time.Unix(0, f))
+	}
 	c1.off.Store(true)
 	cutAt := time.Now()
 	eventually(t, 4*ttl, "ha2 takes over", func() bool { return len(w2.owns()) == 1 })
@@ -171,6 +174,10 @@ func TestTakeoverAfterPartition(t *testing.T) {
 	t.Logf("cut at 0: ha1 gave up at %v, ha2 took over at %v", gaveUp.Sub(cutAt), took.Sub(cutAt))
 	if len(w1.owns()) != 0 || !gaveUp.Before(took) || gaveUp.Sub(cutAt) > ttl {
 		t.Fatalf("ha1 still owned it when ha2 took it: gave up %v, taken %v", gaveUp, took)
+	}
+	// The data plane's fence fell before the other member took over.
+	if f := w1.m.Fence().Load(); f != 0 && !time.Unix(0, f).Before(took) {
+		t.Fatalf("ha1's fence %v is not before ha2's takeover at %v", time.Unix(0, f), took)
 	}
 	// Healed: ha1 stands again behind ha2.
 	c1.off.Store(false)

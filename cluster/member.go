@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"nemod/binding"
@@ -103,6 +104,7 @@ type keepResult struct {
 
 type grantResult struct {
 	lease int64
+	sent  time.Time // when the grant was asked for
 	err   error
 }
 
@@ -120,7 +122,17 @@ type Member struct {
 
 	mu     sync.Mutex
 	status Status
+	// fence is the lease's deadline in Unix nanoseconds (0: no lease),
+	// for the data plane to check per packet (Fence).
+	fence atomic.Int64
 }
+
+// Fence is the member's lease deadline in Unix nanoseconds, 0 while it
+// holds none: until when the instances it owns are surely its own. The
+// member keeps it current from its own goroutine, so that a reader that
+// checks it stops in time even when the daemon's event loop, which takes
+// the instances off, runs late.
+func (m *Member) Fence() *atomic.Int64 { return &m.fence }
 
 // Start joins the cluster: a lease, the member's key, the watch, the
 // candidacies. What the store holds arrives as the first Update.
@@ -298,6 +310,10 @@ func (m *Member) run(kvs []KV, rev int64) {
 		go func() {
 			ctx, cancel := context.WithTimeout(m.ctx, m.cfg.LeaseTTL)
 			defer cancel()
+			// The lease runs from when the store granted it, which is
+			// after this and before the answer: its deadline counts from
+			// here, not from the answer, however late that arrives.
+			sent := now()
 			id, err := st.Grant(ctx, m.cfg.LeaseTTL)
 			if err == nil {
 				v, _ := json.Marshal(memberValue{Node: m.cfg.Node, Since: since, Draining: draining})
@@ -305,7 +321,7 @@ func (m *Member) run(kvs []KV, rev int64) {
 					st.Revoke(context.Background(), id)
 				}
 			}
-			grantRes <- grantResult{id, err}
+			grantRes <- grantResult{id, sent, err}
 		}()
 	}
 	needResync := false
@@ -348,6 +364,11 @@ func (m *Member) run(kvs []KV, rev int64) {
 		if !slices.Equal(next, owned) {
 			owned = next
 			send(Update{Owned: slices.Clone(owned), OwnedChanged: true})
+		}
+		if d := clock.Deadline(); d.IsZero() {
+			m.fence.Store(0)
+		} else {
+			m.fence.Store(d.UnixNano())
 		}
 		deadline.Reset(max(time.Until(clock.Deadline()), time.Millisecond))
 		if clock.Deadline().IsZero() {
@@ -482,7 +503,7 @@ func (m *Member) run(kvs []KV, rev int64) {
 				continue
 			}
 			lease, connected = g.lease, true
-			clock.Answered(now().Add(-time.Millisecond), m.cfg.LeaseTTL)
+			clock.Answered(g.sent, m.cfg.LeaseTTL)
 			recompute()
 		case <-retry.C:
 			if lease == 0 {

@@ -95,6 +95,7 @@ func (d *Daemon) startCluster(ctx context.Context) error {
 		st.Close()
 		return fmt.Errorf("cluster: %w", err)
 	}
+	cp.SetFence(g.m.Fence())
 	d.cl = g
 	d.log.Info("cluster member", "node", c.Node, "instances", len(insts), "lease_ttl", c.LeaseTTL, "endpoints", c.Endpoints)
 	return nil

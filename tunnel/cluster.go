@@ -3,6 +3,7 @@ package tunnel
 import (
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"nemod/header"
 )
@@ -27,6 +28,21 @@ type Instance struct {
 type instanceState struct {
 	Instance
 	standby atomic.Bool
+	cl      *clusterState
+}
+
+// forwarding reports whether the member forwards for the instance now:
+// it owns it, and its lease surely holds. The lease's deadline is checked
+// here, per packet, and not only by the event loop that takes the
+// instance off when the member finds its lease lost: a loaded event loop
+// runs late, and a member cut off from etcd must have stopped forwarding
+// before the lease ends and another member takes the instance over.
+func (i *instanceState) forwarding() bool {
+	if i.standby.Load() {
+		return false
+	}
+	f := i.cl.fence.Load()
+	return f == nil || time.Now().UnixNano() < f.Load()
 }
 
 // clusterState is the instances; set once, before the readers start.
@@ -34,6 +50,9 @@ type clusterState struct {
 	by   map[netip.Addr]*instanceState // by IPv6 address
 	by4  map[netip.Addr]*instanceState
 	list []*instanceState
+	// fence is the member's lease deadline in Unix nanoseconds, 0 while
+	// it holds no lease (SetFence); nil: no deadline is checked.
+	fence atomic.Pointer[atomic.Int64]
 }
 
 func newClusterState(insts []Instance) *clusterState {
@@ -42,7 +61,7 @@ func newClusterState(insts []Instance) *clusterState {
 	}
 	c := &clusterState{by: map[netip.Addr]*instanceState{}, by4: map[netip.Addr]*instanceState{}}
 	for _, i := range insts {
-		s := &instanceState{Instance: i}
+		s := &instanceState{Instance: i, cl: c}
 		s.standby.Store(true)
 		c.by[i.Address] = s
 		if i.AddressV4.IsValid() {
@@ -106,15 +125,16 @@ func (b *agentBinding) fill(inst *instanceState) {
 	if inst == nil {
 		return
 	}
-	b.standby = &inst.standby
+	b.inst = inst
 	b.src = inst.Address
 	if b.outer.Addr().Is4() {
 		b.src = inst.AddressV4
 	}
 }
 
-// onStandby reports whether a binding's instance is owned elsewhere.
-func (b *agentBinding) onStandby() bool { return b.standby != nil && b.standby.Load() }
+// onStandby reports whether a binding's instance is owned elsewhere, or
+// by this member past its lease.
+func (b *agentBinding) onStandby() bool { return b.inst != nil && !b.inst.forwarding() }
 
 // active reports whether the slot's router is forwarded for here.
 func (h *HA) active(s *routerSlot) bool {
@@ -156,6 +176,15 @@ func (h *HA) SetActive(inst netip.Addr, on bool) {
 	}
 }
 
+// SetFence gives the data plane the member's lease deadline (Unix
+// nanoseconds, 0 without a lease), which the member keeps current: past
+// it, nothing is forwarded for any instance, whatever SetActive said last.
+func (h *HA) SetFence(deadline *atomic.Int64) {
+	if h.cl != nil {
+		h.cl.fence.Store(deadline)
+	}
+}
+
 // Active returns the instances this member forwards for.
 func (h *HA) Active() []netip.Addr {
 	if h.cl == nil {
@@ -189,6 +218,7 @@ func (h *HA) srcFor(b *agentBinding, v6 bool) netip.Addr {
 type ClusterPlane interface {
 	SetRouterInstance(hoa, inst netip.Addr)
 	SetActive(inst netip.Addr, on bool)
+	SetFence(deadline *atomic.Int64)
 	Active() []netip.Addr
 	Local(a netip.Addr) bool
 }

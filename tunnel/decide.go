@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"net/netip"
-	"sync/atomic"
 
 	"nemod/header"
 	"nemod/nemo"
@@ -137,10 +136,10 @@ type agentBinding struct {
 	encap nemo.Encap
 	outer netip.AddrPort // where to send: the care-of address, or its NAT's address and port
 	stats *Stats
-	// src is the address to send from, standby its instance's flag, in a
-	// cluster (cluster.go); zero and nil otherwise.
-	src     netip.Addr
-	standby *atomic.Bool
+	// src is the address to send from, inst its instance, in a cluster
+	// (cluster.go); zero and nil otherwise.
+	src  netip.Addr
+	inst *instanceState
 }
 
 // alive reports whether the binding may carry traffic: a probed one only
