@@ -38,7 +38,12 @@ type HAConfig struct {
 	// dropped.
 	RejectRate  float64
 	RejectBurst float64
-	Peers       []Peer
+	// Offer is what the home agent agrees to of what a nemod router
+	// offers in nemod's Vendor Specific option: the acknowledgement of a
+	// registration that carries the option answers with the
+	// capabilities both have (see binding/offer.go).
+	Offer nemo.Caps
+	Peers []Peer
 }
 
 // Binding is one care-of address of a mobile router.
@@ -524,6 +529,9 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 	e.Router = router
 	e.MNPs = append(e.MNPs[:0], mnps...)
 	c.flows(e, bu, &ba)
+	if caps, ok := bu.NemodCaps(); ok {
+		ba.SetNemodCaps(caps & c.cfg.Offer)
+	}
 	c.Accepted++
 	r := c.answer(e, p, arr, &ba, bu, bu.Timestamp)
 	r.Changed, r.Status = e, ba.Status

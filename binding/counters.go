@@ -29,7 +29,7 @@ func (c Counters) Status(sent, queueDropped uint64) status.Counters {
 func (r *Router) Counters(queueDropped uint64) status.Counters {
 	c := status.Counters{
 		Sent: r.Sent, Received: r.Acked, Accepted: r.Accepted, Retransmits: r.Retransmits,
-		Probes: r.Probes, DeadPaths: r.DeadPaths, QueueDropped: queueDropped,
+		Probes: r.Probes, DeadPaths: r.DeadPaths, Failovers: r.Failovers, QueueDropped: queueDropped,
 		Rejected: map[string]uint64{}, Ignored: map[string]uint64{},
 	}
 	for st, n := range r.RejectedBy {

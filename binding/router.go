@@ -17,9 +17,10 @@ type UplinkConfig struct {
 	Pri  uint8
 	Mode nemo.Encap // what the configuration allows: auto, ipv6 or udp
 	// ProbeInterval and ProbeFailures set the liveness probing of the
-	// uplink's binding: a probe every interval, and the path is dead when
-	// nothing came back from the home agent for failures intervals. Zero
-	// interval: no probing.
+	// uplink's binding (see liveness.go): an idle native path gets a
+	// probe every interval, larger UDP probes go proportionally less often,
+	// and a probe episode sends failures probes before the path is dead.
+	// Zero interval: no probing.
 	ProbeInterval time.Duration
 	ProbeFailures int
 }
@@ -52,6 +53,13 @@ type RouterConfig struct {
 	// (traffic, a probe's answer, signalling). Nil: only registrations
 	// count.
 	Heard func(uplink int) time.Time
+	// Clock, when set, is each uplink's whole path clock (what was heard
+	// and sent, see Clock), which traffic-driven probing needs; it
+	// replaces Heard.
+	Clock func(uplink int) Clock
+	// Offer is what the router offers the home agent in nemod's Vendor
+	// Specific option (see offer.go); zero sends no option.
+	Offer nemo.Caps
 	Logf  func(format string, args ...any)
 }
 
@@ -108,6 +116,10 @@ type BindingStatus struct {
 	Expires time.Time // zero unless registered
 	// Since is when this binding last became registered.
 	Since time.Time
+	// RTT is the smoothed round-trip time of its probes (zero before the
+	// first answer), Loss the share of its recent probes left unanswered.
+	RTT  time.Duration
+	Loss float64
 }
 
 type buKind uint8
@@ -164,9 +176,10 @@ type link struct {
 	reg *pending
 	// confirmed is when the binding last became registered, which counts
 	// as hearing from the home agent over it; after that, the data plane's
-	// liveness clock (RouterConfig.Heard) tells. nextProbe is when the
-	// next probe is due.
+	// liveness clock (RouterConfig.Clock) tells. nextProbe is when the
+	// next idle probe is due.
 	confirmed, nextProbe time.Time
+	path                 pathState
 }
 
 // Router is the mobile router's binding update list: one binding per
@@ -192,6 +205,9 @@ type Router struct {
 	// Counters
 	Sent, Acked, Rejected, Retransmits uint64
 	Probes, DeadPaths                  uint64
+	// Failovers counts the usable bindings lost while another one could
+	// take their traffic.
+	Failovers uint64
 	// Accepted counts the registrations and refreshes the home agent
 	// accepted, binding by binding.
 	Accepted uint64
@@ -199,6 +215,10 @@ type Router struct {
 	// not support mobile routers).
 	RejectedBy map[uint8]uint64
 	shutdown   bool
+	// peerFast: the home agent agreed to UDP over IPv6 with offload (see
+	// offer.go); polled is the last Poll's time.
+	peerFast bool
+	polled   time.Time
 }
 
 // NewRouter returns the binding update list for cfg, all uplinks down.
@@ -240,6 +260,7 @@ func (r *Router) Bindings() []BindingStatus {
 	out := make([]BindingStatus, len(r.links))
 	for i, l := range r.links {
 		out[i] = BindingStatus{BID: l.cfg.BID, Uplink: l.cfg.Name, State: l.state, CoA: l.coa, Encap: l.encap, NAT: l.nat}
+		out[i].RTT, out[i].Loss = l.pathStatus(r.polled)
 		if l.state == StateRegistered {
 			out[i].Expires, out[i].Since = l.expires, l.since
 		}
@@ -265,7 +286,9 @@ func (r *Router) candidates(l *link) []nemo.Encap {
 			c = append(c, nemo.EncapUDP4)
 		}
 	default:
-		if v6 {
+		if v6 && r.peerFast {
+			c = append(c, nemo.EncapUDP6, nemo.EncapIPv6)
+		} else if v6 {
 			c = append(c, nemo.EncapIPv6, nemo.EncapUDP6)
 		}
 		if v4 {
@@ -303,6 +326,8 @@ func (r *Router) SetLink(i int, st LinkState, now time.Time) {
 	if l.state != StateDown {
 		r.cfg.Logf("uplink %s (BID %d): care-of address changed, registering again", l.cfg.Name, l.cfg.BID)
 	}
+	// A carrier or address change registers at once, dead path or not.
+	l.path.rec = nil
 	l.candidates, l.cand = cands, 0
 	r.registerOpts(i, now, false, r.cfg.FirstTimeout, 0)
 }
@@ -314,6 +339,8 @@ func (r *Router) loseLink(l *link) {
 	if l.reg != nil && l.reg.via == r.indexOf(l) {
 		r.detachOthers(l.reg)
 	}
+	r.countFailover(r.indexOf(l))
+	l.path.rec = nil
 	l.state, l.reg, l.candidates, l.coa, l.encap, l.nat = StateDown, nil, nil, netip.Addr{}, nemo.EncapNone, false
 	r.gen++
 }
@@ -371,71 +398,9 @@ func (r *Router) SetFlows(flows []nemo.FlowID, now time.Time) {
 // in its last acknowledgement (FID to RFC 6089 status).
 func (r *Router) FlowStatus() map[uint16]uint8 { return r.flowStatus }
 
-// lastHeard is when anything last came from the home agent over uplink
-// i's binding: the data plane's clock, or the registration.
-func (r *Router) lastHeard(i int) time.Time {
-	t := r.links[i].confirmed
-	if r.cfg.Heard != nil {
-		if h := r.cfg.Heard(i); h.After(t) {
-			t = h
-		}
-	}
-	return t
-}
-
 // probing reports whether a registered uplink's path is probed.
 func (l *link) probing() bool {
 	return l.state == StateRegistered && l.cfg.ProbeInterval > 0 && l.cfg.ProbeFailures > 0
-}
-
-func (r *Router) deadline(i int) time.Time {
-	l := r.links[i]
-	return r.lastHeard(i).Add(l.cfg.ProbeInterval * time.Duration(l.cfg.ProbeFailures))
-}
-
-// pollLiveness probes registered paths and declares dead the ones the home
-// agent has been silent on for ProbeFailures intervals: the home agent is
-// told through another uplink (so that it stops using the path at once),
-// and the router tries to register the path again through itself, which
-// also repairs a path whose NAT mapping changed.
-func (r *Router) pollLiveness(i int, now time.Time) (Send, bool) {
-	l := r.links[i]
-	if !l.probing() {
-		return Send{}, false
-	}
-	if !now.Before(r.deadline(i)) {
-		r.DeadPaths++
-		r.cfg.Logf("uplink %s (BID %d): nothing from the home agent for %v: path dead, de-registering it and registering it again",
-			l.cfg.Name, l.cfg.BID, now.Sub(r.lastHeard(i)).Round(time.Millisecond))
-		if !slices.Contains(r.lost, l.cfg.BID) {
-			r.lost = append(r.lost, l.cfg.BID)
-		}
-		if l.reg != nil {
-			r.detachOthers(l.reg)
-		}
-		r.registerOpts(i, now, true, 0, 3)
-		return Send{}, false
-	}
-	if now.Before(l.nextProbe) {
-		return Send{}, false
-	}
-	l.nextProbe = now.Add(l.cfg.ProbeInterval)
-	r.probeSeq++
-	path := r.path(i, l.encap)
-	var pkt []byte
-	if l.encap == nemo.EncapIPv6 {
-		mh, err := nemo.Marshal(&nemo.Heartbeat{Seq: r.probeSeq})
-		if err != nil {
-			return Send{}, false
-		}
-		if pkt, err = nemo.AppendPacket(make([]byte, 0, 56), path.Src, r.cfg.HA, netip.Addr{}, netip.Addr{}, nemo.DefaultHopLimit, mh); err != nil {
-			return Send{}, false
-		}
-	} else {
-		pkt = nemo.Probe{Seq: uint16(r.probeSeq)}.Append(make([]byte, 0, nemo.ProbeLen))
-	}
-	r.Probes++
-	return Send{Path: path, Packet: pkt, Probe: true}, true
 }
 
 // Poll returns the Binding Updates due at now: registrations and their
@@ -445,6 +410,7 @@ func (r *Router) Poll(now time.Time) []Send {
 		return r.pollDereg(now)
 	}
 	var out []Send
+	r.polled = now
 	for i, l := range r.links {
 		if l.state == StateRegistered && !now.Before(l.expires) {
 			// The binding lapsed at the home agent: start over.
@@ -455,7 +421,7 @@ func (r *Router) Poll(now time.Time) []Send {
 			l.candidates, l.cand = r.candidates(l), 0
 			r.startRegistration(i, now)
 		}
-		if s, ok := r.pollLiveness(i, now); ok {
+		if s, ok := r.pollPath(i, now); ok {
 			out = append(out, s)
 		}
 		if l.state == StateRegistered && l.reg == nil && !now.Before(l.refreshAt) {
@@ -477,6 +443,9 @@ func (r *Router) Poll(now time.Time) []Send {
 	for i, l := range r.links {
 		p := l.reg
 		if p == nil || p.via != i || now.Before(p.retryAt) {
+			continue
+		}
+		if r.recoveryGaveUp(i, p, now) {
 			continue
 		}
 		if p.attempts > 0 {
@@ -595,6 +564,9 @@ func (r *Router) newBU(now time.Time, p *pending) *nemo.BindingUpdate {
 			Timestamp:    ts,
 			Auth:         []nemo.Auth{{Subtype: nemo.AuthMNHA, SPI: r.cfg.SPI}},
 		},
+	}
+	if p.kind != kindDereg && r.cfg.Offer != 0 {
+		bu.SetNemodCaps(r.cfg.Offer)
 	}
 	return bu
 }
@@ -731,10 +703,7 @@ func (r *Router) NextDeadline() time.Time {
 		if l.state == StateRegistered {
 			earlier(l.expires)
 		}
-		if l.probing() {
-			earlier(l.nextProbe)
-			earlier(r.deadline(i))
-		}
+		earlier(r.pathDeadline(i))
 	}
 	if r.best() >= 0 {
 		if r.dereg != nil {
@@ -888,6 +857,7 @@ func (r *Router) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Time) e
 			errs = append(errs, err)
 		}
 	}
+	r.negotiate(ba, now)
 	return errors.Join(errs...)
 }
 
@@ -945,7 +915,7 @@ func (r *Router) bound(j int, pd *pending, ba *nemo.BindingAck, granted time.Dur
 	// pending (its path had died) is moot, and the path counts as heard.
 	r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool { return b == l.cfg.BID })
 	if was != StateRegistered {
-		l.confirmed, l.nextProbe = now, now.Add(l.cfg.ProbeInterval)
+		r.pathRegistered(j, now)
 	}
 	if j == pd.via {
 		if l.encap != pd.encap {

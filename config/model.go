@@ -35,8 +35,14 @@ const (
 	DefaultMaxLifetime     = 3600 * time.Second
 	DefaultReplayWindow    = 7 * time.Second
 	DefaultLivenessTimeout = time.Second
-	DefaultProbeInterval   = 450 * time.Millisecond // with 2 failures: a dead path within 0.9 s, probes under 1 kbit/s each way
-	DefaultProbeFailures   = 2
+	// DefaultProbeInterval spaces an idle native path's Heartbeats (56
+	// octets: 996 bit/s each way); UDP paths' larger ones go
+	// proportionally less often (binding.ProbeGap). DefaultProbeFailures
+	// probes of an episode unanswered and the path is dead: an idle path
+	// within 0.55 s (native) to 0.94 s (UDP/IPv6), one with traffic
+	// flowing within about 150 ms.
+	DefaultProbeInterval   = 450 * time.Millisecond
+	DefaultProbeFailures   = 3
 	DefaultControlSocket   = "/var/run/nemod.sock"
 	DefaultHAControlSocket = "/var/run/nemod-ha.sock"
 	// DirectPolicy is the built-in policy of a rule whose traffic leaves
@@ -73,7 +79,7 @@ type Uplink struct {
 	Encap         nemo.Encap    // option encap: auto, ipv6 or udp
 	Priority      uint8         // option priority 1..127; 0 = unset (RFC 6089 BID-PRI)
 	ProbeInterval time.Duration // option probe_interval
-	ProbeFailures int           // option probe_failures: lost probes before the uplink is down
+	ProbeFailures int           // option probe_failures: unanswered probes of an episode before the path is dead
 	Line          int
 }
 
