@@ -57,6 +57,9 @@ type Binding struct {
 	// Since is when this care-of address was registered; Expires when the
 	// binding lapses without a refresh.
 	Since, Expires time.Time
+	// Caps is what the router offered in nemod's option (nemo.Caps) in
+	// the registration that made or refreshed the binding.
+	Caps nemo.Caps
 }
 
 // Entry is the binding cache entry of one mobile router.
@@ -498,6 +501,7 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 		}
 		b := Binding{CoA: coa, Outer: outerFor(arr), Encap: arr.Encap, Expires: expires, Since: now}
 		b.NAT = natted(bu, arr)
+		b.Caps, _ = bu.NemodCaps()
 		if len(e.Bindings) == 1 && e.Bindings[0].BID == 0 && e.Bindings[0].CoA == coa {
 			b.Since = e.Bindings[0].Since
 		}
@@ -604,6 +608,7 @@ func (c *Cache) bindOne(e *Entry, bo nemo.BID, arr Arrival, bu *nemo.BindingUpda
 	}
 	b.Pri = bo.Pri
 	b.Expires = expires
+	b.Caps, _ = bu.NemodCaps()
 	if i >= 0 && e.Bindings[i].CoA == b.CoA && e.Bindings[i].Outer == b.Outer {
 		b.Since = e.Bindings[i].Since
 	} else {

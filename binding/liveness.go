@@ -169,6 +169,10 @@ func (w *Watch) settle(c Clock) {
 	w.start, w.sent, w.suspected, w.settled = time.Time{}, 0, false, c.Heard
 }
 
+// Suspect is how long traffic may go unanswered before Judge probes,
+// its back-off included, capped at ceiling.
+func (w *Watch) Suspect(ceiling time.Duration) time.Duration { return w.suspect(ceiling) }
+
 func (w *Watch) suspect(ceiling time.Duration) time.Duration {
 	s := w.RTT.Suspect() << w.backoff
 	if ceiling > w.RTT.Suspect() && s > ceiling {

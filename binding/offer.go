@@ -22,15 +22,30 @@ import (
 func (r *Router) negotiate(ba *nemo.BindingAck, now time.Time) {
 	caps, _ := ba.NemodCaps()
 	fast := r.cfg.Offer&caps&nemo.CapUDP6Offload != 0
-	if fast == r.peerFast {
-		return
+	if fast != r.peerFast {
+		r.peerFast = fast
+		if fast {
+			r.cfg.Logf("home agent agreed to UDP over IPv6 with offload: uplinks with encap auto use it")
+		}
+		for i := range r.links {
+			r.reorder(i, now)
+		}
 	}
-	r.peerFast = fast
-	if fast {
-		r.cfg.Logf("home agent agreed to UDP over IPv6 with offload: uplinks with encap auto use it")
+	for i, l := range r.links {
+		if l.reorderLater && l.state == StateRegistered && l.reg == nil {
+			l.reorderLater = false
+			r.tryPreferred(i, now)
+		}
 	}
-	for i := range r.links {
-		r.reorder(i, now)
+}
+
+// tryPreferred has a registered binding on a fallback try the preferred
+// encapsulation; the binding keeps its path until the home agent
+// confirms.
+func (r *Router) tryPreferred(i int, now time.Time) {
+	l := r.links[i]
+	if l.cand > 0 && l.path.rec == nil {
+		l.reg = &pending{kind: kindRegister, via: i, links: []int{i}, timeout: r.cfg.InitialTimeout, retryAt: now}
 	}
 }
 
@@ -54,7 +69,12 @@ func (r *Router) reorder(i int, now time.Time) {
 	if p := l.reg; p != nil && p.kind == kindRegister && p.cand < len(old) {
 		p.cand = max(slices.Index(want, old[p.cand]), 0)
 	}
-	if l.state == StateRegistered && l.reg == nil && l.cand > 0 && l.path.rec == nil {
-		l.reg = &pending{kind: kindRegister, via: i, links: []int{i}, timeout: r.cfg.InitialTimeout, retryAt: now}
+	switch {
+	case l.state == StateRegistered && l.reg == nil:
+		r.tryPreferred(i, now)
+	case l.state == StateRegistering && l.path.rec == nil:
+		// Its registration in flight lands on what is now a fallback:
+		// move once it is acknowledged.
+		l.reorderLater = true
 	}
 }

@@ -180,6 +180,9 @@ type link struct {
 	// next idle probe is due.
 	confirmed, nextProbe time.Time
 	path                 pathState
+	// reorderLater: the negotiation reordered the candidates while a
+	// registration was in flight (see offer.go).
+	reorderLater bool
 }
 
 // Router is the mobile router's binding update list: one binding per

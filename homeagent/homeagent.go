@@ -74,6 +74,12 @@ type Options struct {
 	KernelMIP6 func() bool
 	// Signals replaces the process's SIGTERM, SIGINT and SIGHUP when set.
 	Signals <-chan os.Signal
+	// Offer is what the home agent agrees to of what nemod routers offer
+	// in nemod's Vendor Specific option (nemo.Caps): when nil, Heartbeat
+	// answers and, where the kernel segments UDP, UDP over IPv6 with
+	// offload. A test gives it nothing to stand for a home agent of
+	// another make, which ignores the option.
+	Offer func() nemo.Caps
 }
 
 func (o *Options) defaults() {
@@ -88,6 +94,15 @@ func (o *Options) defaults() {
 	}
 	if o.KernelMIP6 == nil {
 		o.KernelMIP6 = netio.KernelMIP6
+	}
+	if o.Offer == nil {
+		o.Offer = func() nemo.Caps {
+			c := nemo.CapHeartbeat
+			if netio.UDPSegmentation() {
+				c |= nemo.CapUDP6Offload
+			}
+			return c
+		}
 	}
 }
 
@@ -119,7 +134,9 @@ func Run(ctx context.Context, path string, opts Options) error {
 		log.Warn(w)
 	}
 	d := &Daemon{path: path, opts: opts, cfg: f.HomeAgent, log: log, sig: make(chan []sigPacket, 4096), start: time.Now()}
-	d.cache = binding.NewCache(cacheConfig(d.cfg))
+	cc := cacheConfig(d.cfg)
+	cc.Offer = opts.Offer()
+	d.cache = binding.NewCache(cc)
 	if err := d.open(); err != nil {
 		d.close()
 		return err

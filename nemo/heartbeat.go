@@ -6,20 +6,20 @@ import (
 	"nemod/header"
 )
 
-// HeartbeatPacketLen is the length of a Heartbeat packet as nemod sends
-// it: the IPv6 header and the 12-octet message padded to 16 (Mobility
-// Headers are a multiple of 8 octets long).
+// HeartbeatPacketLen is the length of a Heartbeat packet without options,
+// every probe nemod sends: the IPv6 header and the 12-octet message
+// padded to 16 (Mobility Headers are a multiple of 8 octets long).
 const HeartbeatPacketLen = header.IPv6MinSize + 16
 
 // AppendHeartbeatPacket appends an IPv6 packet from src to dst carrying hb
-// (RFC 5847 §5.1), its checksum set, without options. The same packet is
+// (RFC 5847 §5.1), its checksum set. The same packet is
 // a native path's liveness probe (sent as is) and a UDP path's (the
 // payload of a datagram to port 4191, as RFC 5555 §4.4 frames an IPv6
 // packet there): a decoder told that the port carries IPv6 sees a
 // well-formed Heartbeat either way.
 func AppendHeartbeatPacket(b []byte, src, dst netip.Addr, hb *Heartbeat) ([]byte, error) {
-	var mh [16]byte
-	m, err := AppendMessage(mh[:0], &Heartbeat{Unsolicited: hb.Unsolicited, Response: hb.Response, Seq: hb.Seq})
+	var mh [32]byte
+	m, err := AppendMessage(mh[:0], hb)
 	if err != nil {
 		return b, err
 	}

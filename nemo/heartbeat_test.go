@@ -104,3 +104,22 @@ func TestNemodCaps(t *testing.T) {
 		t.Fatal("a one-octet option read as caps")
 	}
 }
+
+// The unbound mark rides in a Heartbeat response and is read back; a
+// response without it is not unbound.
+func TestNemodUnbound(t *testing.T) {
+	hb := Heartbeat{Response: true, Seq: 4}
+	hb.SetNemodUnbound()
+	hb.SetNemodUnbound()
+	p, err := AppendHeartbeatPacket(nil, haV6, hoa, &hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Heartbeat
+	if _, err := ParseHeartbeatPacket(p, &got); err != nil || !got.NemodUnbound() || len(got.Vendor) != 1 || got.Seq != 4 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if plain := (Heartbeat{Response: true}); plain.NemodUnbound() {
+		t.Fatal("a plain response is unbound")
+	}
+}

@@ -45,6 +45,19 @@ func heartbeatTsharkCases(t *testing.T) []tsharkCase {
 			wantFlag(r, d, "mip6.hb.r_flag", true)
 		}})
 	}
+	unbound := &Heartbeat{Response: true, Seq: 10}
+	unbound.SetNemodUnbound()
+	ub, err := AppendHeartbeatPacket(nil, indHA, indHoA, unbound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ubPkt := udpIn4(indHA4, indCoA4, UDPPort, 49152, ub)
+	cs = append(cs, tsharkCase{name: "unbound Heartbeat in UDPv4", pkt: ubPkt, mh: ubPkt[len(ubPkt)-(len(ub)-40):], psrc: indHA, pdst: indHoA, check: func(r reporter, d *dissection) {
+		want(r, d, "mip6.mhtype", "13")
+		want(r, d, "mip6.hb.seqnr", "10")
+		want(r, d, "mip6.vsm.vendorId", "32473")
+		want(r, d, "mip6.vsm.subtype", "2")
+	}})
 	bu := &BindingUpdate{Seq: 77, Flags: BUFlagA | BUFlagH | BUFlagR, Lifetime: 150, Options: Options{
 		BIDs: []BID{{ID: 1, CoA: indCoA}}, HasTimestamp: true, Timestamp: NTPTime(indTime),
 		Auth: []Auth{{Subtype: AuthMNHA, SPI: 0x1234}},

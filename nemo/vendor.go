@@ -18,6 +18,12 @@ const (
 	// NemodCapsSubType is the sub-type of the capabilities option: its
 	// data is a 16-bit set of Caps, network byte order.
 	NemodCapsSubType uint8 = 1
+	// NemodUnboundSubType, with no data, marks a home agent's Heartbeat
+	// response to a probe from a path it has no binding for: the path
+	// works, the binding does not (a NAT that moved the router to a new
+	// port, a binding de-registered when its path died). The router
+	// registers the path again at once.
+	NemodUnboundSubType uint8 = 2
 )
 
 // Caps is a set of capabilities a nemod peer announces.
@@ -30,6 +36,11 @@ const (
 	// datagram carries up to 64 KB of a TCP burst, where a raw protocol-41
 	// socket sends every packet through the kernel on its own.
 	CapUDP6Offload Caps = 1 << 0
+	// CapHeartbeat: answers the peer's Heartbeat requests on every path
+	// kind (natively and inside UDP). A home agent probes a router's
+	// binding itself only when the router said so: a peer that does not
+	// answer would look dead.
+	CapHeartbeat Caps = 1 << 1
 )
 
 // NemodCaps returns the capabilities of nemod's option in o, if o has one.
@@ -52,4 +63,21 @@ func (o *Options) SetNemodCaps(c Caps) {
 		}
 	}
 	o.Vendor = append(o.Vendor, Vendor{ID: NemodVendorID, SubType: NemodCapsSubType, Data: binary.BigEndian.AppendUint16(nil, uint16(c))})
+}
+
+// NemodUnbound reports whether o carries nemod's unbound mark.
+func (o *Options) NemodUnbound() bool {
+	for _, v := range o.Vendor {
+		if v.ID == NemodVendorID && v.SubType == NemodUnboundSubType {
+			return true
+		}
+	}
+	return false
+}
+
+// SetNemodUnbound adds nemod's unbound mark to o.
+func (o *Options) SetNemodUnbound() {
+	if !o.NemodUnbound() {
+		o.Vendor = append(o.Vendor, Vendor{ID: NemodVendorID, SubType: NemodUnboundSubType})
+	}
 }

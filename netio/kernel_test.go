@@ -55,3 +55,11 @@ func TestConfigHas(t *testing.T) {
 		t.Log("this kernel processes the Home Address option itself")
 	}
 }
+
+// The machines nemod runs on (and this one) have UDP segmentation: the
+// probe must say so, or the fast encapsulation would never be offered.
+func TestUDPSegmentation(t *testing.T) {
+	if !UDPSegmentation() {
+		t.Fatal("this kernel does not segment UDP, or the probe cannot tell")
+	}
+}

@@ -58,6 +58,10 @@ type Options struct {
 	Monitor func(ctx context.Context, devices []string) (Monitor, error)
 	// Signals replaces the process's SIGTERM, SIGINT and SIGHUP when set.
 	Signals <-chan os.Signal
+	// Offer is what the router offers its home agent in nemod's Vendor
+	// Specific option (nemo.Caps): when nil, Heartbeat answers and, where
+	// the kernel segments UDP, UDP over IPv6 with offload.
+	Offer func() nemo.Caps
 }
 
 func (o *Options) defaults() {
@@ -75,6 +79,20 @@ func (o *Options) defaults() {
 			return ifmon.Start(ctx, devices, ifmon.Options{})
 		}
 	}
+	if o.Offer == nil {
+		o.Offer = DefaultOffer
+	}
+}
+
+// DefaultOffer is what a router offers its home agent: it answers
+// Heartbeats, and does UDP over IPv6 with offload where the kernel
+// segments UDP.
+func DefaultOffer() nemo.Caps {
+	c := nemo.CapHeartbeat
+	if netio.UDPSegmentation() {
+		c |= nemo.CapUDP6Offload
+	}
+	return c
 }
 
 // Uplink is one configured uplink and what the interface monitor last said
@@ -99,6 +117,7 @@ type Daemon struct {
 	uplinks []*Uplink
 	fwd     tunnel.RouterPlane
 	sig     chan []byte
+	answers chan probeAnswer
 	gen     uint64
 	// dropped counts signalling packets the readers (the packet listener
 	// and the data plane's goroutines) could not queue.
@@ -130,7 +149,8 @@ func Run(ctx context.Context, path string, opts Options) error {
 	for _, w := range f.Warnings {
 		log.Warn(w)
 	}
-	d := &Daemon{path: path, opts: opts, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now()}
+	d := &Daemon{path: path, opts: opts, cfg: f.Router, log: log, sig: make(chan []byte, 256),
+		answers: make(chan probeAnswer, 64), start: time.Now()}
 	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
 	table, err := policy.Compile(d.cfg)
 	if err != nil {
@@ -141,7 +161,8 @@ func Run(ctx context.Context, path string, opts Options) error {
 	}
 	rc := routerConfig(d.cfg, logf)
 	rc.Flows = table.FlowIDs()
-	rc.Heard = func(i int) time.Time { return d.fwd.Heard(i) }
+	rc.Clock = func(i int) binding.Clock { return d.fwd.Clock(i) }
+	rc.Offer = opts.Offer()
 	// A random first sequence number: after a restart, an old one could
 	// look like a replay (RFC 6275 §11.7.1 leaves the choice open).
 	d.br = binding.NewRouter(rc, uint16(rand.Uint32()))
@@ -159,7 +180,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 	}
 	plane, err := tunnel.NewMR(tunnel.MRConfig{
 		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4,
-		Devices: d.devices(), LANs: d.cfg.LAN, OnSignal: d.queue, Logger: log, Order: policy.UplinkOrder(d.cfg),
+		Devices: d.devices(), LANs: d.cfg.LAN, OnSignal: d.queue, OnProbeAnswer: d.queueAnswer, Logger: log, Order: policy.UplinkOrder(d.cfg),
 		Stack: opts.Stack, System: opts.System,
 	})
 	if err != nil {
@@ -203,6 +224,25 @@ func (d *Daemon) devices() []string {
 func (d *Daemon) queue(pkt []byte) {
 	select {
 	case d.sig <- pkt:
+	default:
+		d.dropped.Add(1)
+	}
+}
+
+// probeAnswer is the home agent's answer to one of the router's probes,
+// from the data plane's readers to the event loop.
+type probeAnswer struct {
+	uplink  int
+	seq     uint32
+	at      time.Time
+	unbound bool
+}
+
+// queueAnswer hands a probe's answer to the event loop; when it is behind,
+// the answer is dropped (the data plane's clock already heard it).
+func (d *Daemon) queueAnswer(uplink int, seq uint32, at time.Time, unbound bool) {
+	select {
+	case d.answers <- probeAnswer{uplink, seq, at, unbound}:
 	default:
 		d.dropped.Add(1)
 	}
@@ -336,6 +376,8 @@ func (d *Daemon) loop(ctx context.Context) error {
 			if err := d.br.HandlePacket(pkt, time.Now()); err != nil {
 				d.log.Warn("binding acknowledgement", "err", err)
 			}
+		case a := <-d.answers:
+			d.br.ProbeAnswered(a.uplink, a.seq, a.at, a.unbound)
 		case <-timer.C:
 		case c := <-d.ctl.Calls():
 			d.control(c)
@@ -422,6 +464,7 @@ func (d *Daemon) status(now time.Time) status.Router {
 		if b.State == binding.StateRegistered {
 			bs.Lifetime = int64(b.Expires.Sub(now) / time.Second)
 		}
+		bs.RTTms, bs.Loss = float64(b.RTT)/float64(time.Millisecond), b.Loss
 		s.Bindings = append(s.Bindings, bs)
 	}
 	s.DataPlane = d.fwd.Status()

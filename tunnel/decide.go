@@ -125,13 +125,22 @@ type agentBinding struct {
 	bid   uint16
 	encap nemo.Encap
 	outer netip.AddrPort // where to send: the care-of address, or its NAT's address and port
-	stats *Stats
+	hoa   netip.Addr     // the router's home address, where probes in UDP go
+	// answers: the router answers Heartbeat requests, so the home agent
+	// may probe the binding itself (nemo.CapHeartbeat).
+	answers bool
+	stats   *Stats
 }
 
-// alive reports whether the binding may carry traffic: a probed one only
-// if something came through it lately.
+// alive reports whether the binding may carry traffic: not if the home
+// agent's own probes found it dead and nothing came through it since, and
+// a probed one only if something came through it lately.
 func (b *agentBinding) alive(now int64, timeout int64) bool {
-	return !b.stats.Probed.Load() || now-b.stats.lastRx.Load() < timeout
+	last := b.stats.lastRx.Load()
+	if d := b.stats.dead.Load(); d != 0 && last < d {
+		return false
+	}
+	return !b.stats.Probed.Load() || now-last < timeout
 }
 
 // routerView is what a mobile router's registration allows: immutable,

@@ -22,6 +22,9 @@ const (
 	DropDirect                 // a local-breakout packet that reached the tunnel
 	DropSendError              // the socket refused to send
 	DropTunError               // the TUN device refused a packet
+	// DropProbeRateLimited: home agent: a probe from a path with no
+	// binding left unanswered by the rate limit.
+	DropProbeRateLimited
 	numDrops
 )
 
@@ -41,6 +44,8 @@ var dropNames = [numDrops]string{
 	DropDirect:     "direct_in_tunnel",
 	DropSendError:  "send_errors",
 	DropTunError:   "tun_errors",
+
+	DropProbeRateLimited: "probe_rate_limited",
 }
 
 func (d Drop) String() string {

@@ -45,8 +45,8 @@ type HAConfig struct {
 	Routers  []HARouter
 	Logger   *slog.Logger
 	// LivenessTimeout: a probed binding that nothing came through for
-	// this long is not used (default 1 s: a nemod router probes every
-	// 450 ms).
+	// this long is not used (default 1.5 s: a nemod router's idle probes
+	// go every 450 ms natively, every 836 ms in UDP over IPv6).
 	LivenessTimeout time.Duration
 	// Stack opens the sockets and System the TUN device and its routes:
 	// the kernel's, or a test's.
@@ -60,8 +60,11 @@ type routerSlot struct {
 	hoa   netip.Addr
 	view  atomic.Pointer[routerView]
 	stats map[uint16]*Stats // by BID, owned by the event loop
-	// outers are the keys this router's bindings have in HA.byOuter.
+	// outers are the keys this router's bindings have in HA.byOuter;
+	// known the outer addresses its bindings have had, latest last
+	// (HA.known).
 	outers []netip.AddrPort
+	known  []netip.Addr
 }
 
 // HA is the home agent's data plane.
@@ -75,7 +78,11 @@ type HA struct {
 	udp netio.Conn
 	// byOuter finds a binding by the outer address its probes come from;
 	// the event loop writes it, the readers look up.
-	byOuter  sync.Map // netip.AddrPort -> *agentBinding
+	byOuter sync.Map // netip.AddrPort -> *agentBinding
+	// known finds the router an address one of its bindings had belongs
+	// to (a native probe from a path with no binding carries no home
+	// address); the event loop writes it.
+	known    sync.Map // netip.Addr -> *routerSlot
 	table    atomic.Pointer[agentTable]
 	slots    map[netip.Addr]*routerSlot // event loop only
 	liveness atomic.Int64               // LivenessTimeout in nanoseconds
@@ -98,7 +105,7 @@ func NewHA(cfg HAConfig) (*HA, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.LivenessTimeout == 0 {
-		cfg.LivenessTimeout = time.Second
+		cfg.LivenessTimeout = 1500 * time.Millisecond
 	}
 	if cfg.Stack == nil || cfg.System == nil || cfg.UDP == nil {
 		return nil, errors.New("data plane: no network stack, system or UDP socket")
@@ -194,7 +201,8 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 			st = new(Stats)
 			s.stats[b.BID] = st
 		}
-		ab := &agentBinding{bid: b.BID, encap: b.Encap, outer: b.Outer, stats: st}
+		ab := &agentBinding{bid: b.BID, encap: b.Encap, outer: b.Outer, hoa: hoa, answers: b.Caps&nemo.CapHeartbeat != 0, stats: st}
+		h.remember(s, b.Outer.Addr())
 		if old == nil || old.bindingFrom(b.Outer, b.Encap) == nil {
 			// A new path: its registration came through it, which counts
 			// as hearing from it.
@@ -216,6 +224,7 @@ func (h *HA) readTUN() {
 	udp := newSender(h.udp, true, 64, &h.drops)
 	raw := newSender(h.raw, false, 64, &h.drops)
 	w := newTunWriter(h.tun, 8, &h.drops) // Packet Too Big answers
+	probes := h.newProber(udp)
 	targets := make([]*agentBinding, 0, 8)
 	ptb := make([]byte, 0, header.ICMPv6MinMTU)
 	for {
@@ -238,7 +247,8 @@ func (h *HA) readTUN() {
 				continue
 			}
 			for _, b := range targets {
-				b.stats.sent(len(p))
+				b.stats.sent(len(p), now)
+				probes.watch(b, now)
 				switch b.encap {
 				case nemo.EncapIPv6:
 					raw.add(p, b.outer, netip.Addr{})
@@ -284,6 +294,7 @@ func (h *HA) readUDP() {
 	b := netio.NewBatch(64, maxPacket)
 	w := newTunWriter(h.tun, 128, &h.drops)
 	replies := newSender(h.udp, true, 64, &h.drops)
+	hs := newHeartbeats()
 	for {
 		n, err := h.udp.Recv(b)
 		if err != nil {
@@ -305,6 +316,8 @@ func (h *HA) readUDP() {
 				switch {
 				case isProbe(p):
 					h.probe(p, from, now, replies)
+				case isHeartbeat(p, h.cfg.Address):
+					h.udpHeartbeat(p, from, now, replies, hs)
 				case isSignalling(p, h.cfg.Address):
 					sig = append(sig, SignalPacket{Pkt: append([]byte(nil), p...), From: from})
 				default:
@@ -320,7 +333,8 @@ func (h *HA) readUDP() {
 	}
 }
 
-// probe answers a liveness probe on a UDP path of a registered binding.
+// probe answers the 8-octet probe of routers from before Heartbeats in UDP
+// (nemo.Probe), so that a home agent can be upgraded before its routers.
 func (h *HA) probe(p []byte, from netip.AddrPort, now int64, replies *sender) {
 	pr, err := nemo.ParseProbe(p)
 	v, ok := h.byOuter.Load(from)
@@ -342,11 +356,14 @@ func (h *HA) probe(p []byte, from netip.AddrPort, now int64, replies *sender) {
 
 // readMH answers the Heartbeats of native paths (RFC 5847): a request
 // from a registered care-of address gets a response with its sequence
-// number, and counts as hearing from the binding.
+// number and counts as hearing from the binding; one from an address a
+// binding had gets the unbound mark, within the rate limit; a response
+// answers the home agent's own probe (see mhHeartbeat).
 func (h *HA) readMH() {
 	defer h.wg.Done()
 	b := netio.NewBatch(16, 2048)
 	out := netio.NewBatch(16, 64)
+	hs := newHeartbeats()
 	for {
 		n, err := h.mh.Recv(b)
 		if err != nil {
@@ -359,18 +376,11 @@ func (h *HA) readMH() {
 		k := 0
 		for i := 0; i < n; i++ {
 			src := b.Addr[i].Addr()
-			mh := b.Bufs[i][:b.N[i]]
-			var hb nemo.Heartbeat
-			v, known := h.byOuter.Load(netip.AddrPortFrom(src, 0))
-			if nemo.Unmarshal(mh, &hb) != nil || hb.Response || !known || !nemo.VerifyChecksum(mh, src, h.cfg.Address) {
-				h.drops.Add(DropBadProbe)
+			answer, ok := h.mhHeartbeat(b.Bufs[i][:b.N[i]], src, now, hs)
+			if !ok {
 				continue
 			}
-			ab := v.(*agentBinding)
-			ab.stats.heard(now)
-			ab.stats.Probed.Store(true)
-			ab.stats.Probes.Add(1)
-			resp, err := nemo.AppendMessage(out.Bufs[k][:0], &nemo.Heartbeat{Response: true, Seq: hb.Seq})
+			resp, err := nemo.AppendMessage(out.Bufs[k][:0], &answer)
 			if err != nil {
 				continue
 			}
