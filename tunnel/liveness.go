@@ -368,7 +368,21 @@ func (p *prober) send(b *agentBinding, now int64) {
 	if b.outer.Addr().Is6() {
 		src = h.cfg.Address
 	}
-	p.udp.add(pkt, b.outer, src)
+	p.udp.addAlone(pkt, b.outer, src)
+}
+
+// addAlone queues pkt as a datagram of its own: a probe must not join a
+// run of tunnelled packets in one offloaded send, nor they it, or a
+// capture taken before segmentation (a veth passes the run whole) shows
+// the packets behind the probe as its trailer.
+func (s *sender) addAlone(pkt []byte, to netip.AddrPort, src netip.Addr) {
+	if s.n > 0 {
+		s.closed[s.n-1] = true
+	}
+	s.add(pkt, to, src)
+	if s.n > 0 {
+		s.closed[s.n-1] = true
+	}
 }
 
 // isHeartbeat reports whether a UDP payload is a Heartbeat packet to
