@@ -147,17 +147,17 @@ func faults(hold time.Duration) []fault {
 }
 
 type options struct {
-	nemod   string
-	trials  int
+	nemod  string
+	trials int
 	// longTrials is the trials of the long faults (outages of 30 s and
 	// 120 s, a minute of random loss).
 	longTrials int
-	faults  string
-	hold    time.Duration
-	steady  time.Duration
-	verbose bool
-	keep    bool
-	dump    string
+	faults     string
+	hold       time.Duration
+	steady     time.Duration
+	verbose    bool
+	keep       bool
+	dump       string
 }
 
 func main() {
