@@ -18,10 +18,15 @@ import (
 //     Heartbeat, proportionally longer for the larger UDP ones, so that
 //     every path kind costs the same bits).
 //   - Either kind of probe opens an episode: up to ProbeFailures probes,
-//     each given Gap (the larger of SRTT + 4 x RTTVAR and 100 ms shared
-//     among them) to be answered, and the path is dead when nothing was
-//     heard from the peer by the time the last one's Gap ran out. Anything
-//     heard ends the episode.
+//     each given Gap (the larger of SRTT + 4 x RTTVAR and the episode's
+//     span shared among them) to be answered, and the path is dead when
+//     nothing was heard from the peer by the time the last one's Gap ran
+//     out. Anything heard ends the episode. A suspicion's span is 150 ms;
+//     an idle probe's is what is left of two native probe intervals
+//     (900 ms by default) after its probe gap, at least 150 ms: an idle
+//     path is dead about 900 ms after it was last heard, as when it was
+//     judged by its idle probes alone, and no stall of the daemons
+//     shorter than that span makes a false failure.
 //   - One-way traffic is answered only by probes: each episode a probe
 //     ends without traffic from the peer doubles the silence the next
 //     one needs, up to the idle interval, until traffic comes back.
@@ -33,7 +38,7 @@ const (
 	// TimeoutFloor is the shortest time an episode waits for an answer,
 	// all its probes together: room for the two daemons' goroutines to be
 	// scheduled on a loaded router.
-	TimeoutFloor = 100 * time.Millisecond
+	TimeoutFloor = 150 * time.Millisecond
 	// maxBackoff caps the doubling of the suspicion threshold.
 	maxBackoff = 8
 )
@@ -92,9 +97,10 @@ func (r RTT) RTO() time.Duration { return r.SRTT + 4*r.RTTVar }
 func (r RTT) Timeout() time.Duration { return max(r.RTO(), TimeoutFloor) }
 
 // Gap is how long each of an episode's failures probes waits for an
-// answer before the next goes, or the path is dead after the last.
-func (r RTT) Gap(failures int) time.Duration {
-	return max(TimeoutFloor/time.Duration(max(failures, 1)), r.RTO())
+// answer before the next goes, or the path is dead after the last: its
+// share of the episode's span, at least one RTO.
+func (r RTT) Gap(span time.Duration, failures int) time.Duration {
+	return max(max(span, TimeoutFloor)/time.Duration(max(failures, 1)), r.RTO())
 }
 
 // Clock is what the data plane saw cross one binding's path.
@@ -132,8 +138,9 @@ type Watch struct {
 	start, last time.Time
 	sent        int
 	// suspected: the episode began on unanswered traffic, not on an idle
-	// probe.
+	// probe; span is how long it lasts, all its probes together.
 	suspected bool
+	span      time.Duration
 	backoff   uint8
 	settled   time.Time // when the last episode ended
 }
@@ -142,10 +149,11 @@ type Watch struct {
 func (w *Watch) Probing() bool { return !w.start.IsZero() }
 
 // Probed records a probe the caller sent at now on its own schedule (an
-// idle probe): it opens an episode, or counts in the open one.
-func (w *Watch) Probed(now time.Time) {
+// idle probe): it opens an episode of span (at least TimeoutFloor), or
+// counts in the open one.
+func (w *Watch) Probed(now time.Time, span time.Duration) {
 	if w.start.IsZero() {
-		w.start, w.sent, w.suspected = now, 0, false
+		w.start, w.sent, w.suspected, w.span = now, 0, false, span
 	}
 	w.sent++
 	w.last = now
@@ -191,7 +199,12 @@ func (w *Watch) Judge(c Clock, now time.Time, failures int, ceiling time.Duratio
 		w.backoff = 0
 	}
 	if !w.start.IsZero() {
-		if now.Before(w.last.Add(w.RTT.Gap(failures))) {
+		if at, ok := c.unanswered(); ok && !w.suspected && !now.Before(at.Add(w.suspect(ceiling))) {
+			// Traffic went unanswered during an idle probe's episode: judge
+			// it as a suspicion, on the shorter span.
+			w.suspected, w.span = true, TimeoutFloor
+		}
+		if now.Before(w.last.Add(w.RTT.Gap(w.span, failures))) {
 			return Alive
 		}
 		if w.sent >= failures {
@@ -202,7 +215,7 @@ func (w *Watch) Judge(c Clock, now time.Time, failures int, ceiling time.Duratio
 		return ProbeNow
 	}
 	if at, ok := c.unanswered(); ok && !now.Before(at.Add(w.suspect(ceiling))) {
-		w.start, w.last, w.sent, w.suspected = now, now, 1, true
+		w.start, w.last, w.sent, w.suspected, w.span = now, now, 1, true, TimeoutFloor
 		return ProbeNow
 	}
 	return Alive
@@ -217,7 +230,11 @@ func (w *Watch) Judge(c Clock, now time.Time, failures int, ceiling time.Duratio
 func (w *Watch) Next(c Clock, polled time.Time, failures int, ceiling time.Duration) time.Time {
 	failures = max(failures, 1)
 	if !w.start.IsZero() && c.Heard.Before(w.start) {
-		return w.last.Add(w.RTT.Gap(failures))
+		next := w.last.Add(w.RTT.Gap(w.span, failures))
+		if at, ok := c.unanswered(); ok && !w.suspected {
+			next = earliest(next, at.Add(w.suspect(ceiling)))
+		}
+		return next
 	}
 	s := w.suspect(ceiling)
 	if at, ok := c.unanswered(); ok {

@@ -41,7 +41,11 @@ type pathState struct {
 type recovery struct {
 	primary nemo.Encap // the encapsulation the path died on
 	next    time.Time  // the next probe
-	probes  int
+	// nextEncap is the next probe's encapsulation: the gap before a probe
+	// is its own size's, so that no stretch of probes costs more than the
+	// budget.
+	nextEncap nemo.Encap
+	probes    int
 	// An alternate encapsulation's probe was answered and the primary is
 	// being asked once more until confirmUntil: a path that came back
 	// whole returns on the encapsulation it had.
@@ -71,6 +75,12 @@ func (r *Router) clock(i int) Clock {
 
 func (r *Router) idleGap(l *link) time.Duration { return ProbeGap(l.cfg.ProbeInterval, l.encap) }
 
+// idleSpan is how long an idle probe's episode lasts: what is left of two
+// native probe intervals after the path's probe gap (see liveness.go).
+func (r *Router) idleSpan(l *link) time.Duration {
+	return max(2*l.cfg.ProbeInterval-r.idleGap(l), TimeoutFloor)
+}
+
 // pollPath probes uplink i's path as due at now: a registered binding's
 // watch and idle probes, or a dead path's recovery probes.
 func (r *Router) pollPath(i int, now time.Time) (Send, bool) {
@@ -99,7 +109,7 @@ func (r *Router) pollPath(i int, now time.Time) (Send, bool) {
 	if l.path.watch.Probing() {
 		return Send{}, false // the episode's own probes are on their way
 	}
-	l.path.watch.Probed(now)
+	l.path.watch.Probed(now, r.idleSpan(l))
 	return r.probe(i, l.encap, now)
 }
 
@@ -193,7 +203,7 @@ func (r *Router) pathDied(i int, why string, now time.Time) {
 	}
 	l.state = StateRegistering
 	l.path.watch.Reset()
-	l.path.rec = &recovery{primary: l.encap, next: now}
+	l.path.rec = &recovery{primary: l.encap, nextEncap: l.encap, next: now}
 	r.gen++
 }
 
@@ -228,12 +238,16 @@ func (r *Router) pollRecovery(i int, now time.Time) (Send, bool) {
 	if now.Before(rec.next) {
 		return Send{}, false
 	}
-	e := rec.primary
-	if others := r.alternates(l, rec.primary); len(others) > 0 && rec.confirmUntil.IsZero() && rec.probes >= alternateAfter && rec.probes%4 == 3 {
-		e = others[(rec.probes/4)%len(others)]
+	e := rec.nextEncap
+	if !rec.confirmUntil.IsZero() || !slices.Contains(l.candidates, e) {
+		e = rec.primary
 	}
 	rec.probes++
-	rec.next = now.Add(ProbeGap(l.cfg.ProbeInterval, e))
+	rec.nextEncap = rec.primary
+	if others := r.alternates(l, rec.primary); len(others) > 0 && rec.probes >= alternateAfter && rec.probes%4 == 3 {
+		rec.nextEncap = others[(rec.probes/4)%len(others)]
+	}
+	rec.next = now.Add(ProbeGap(l.cfg.ProbeInterval, rec.nextEncap))
 	return r.probe(i, e, now)
 }
 

@@ -39,8 +39,8 @@ const (
 	// octets: 996 bit/s each way); UDP paths' larger ones go
 	// proportionally less often (binding.ProbeGap). DefaultProbeFailures
 	// probes of an episode unanswered and the path is dead: an idle path
-	// within 0.55 s (native) to 0.94 s (UDP/IPv6), one with traffic
-	// flowing within about 150 ms.
+	// about 0.9 s after it was last heard (1 s over UDP/IPv6), one with
+	// traffic flowing about 200 ms after.
 	DefaultProbeInterval   = 450 * time.Millisecond
 	DefaultProbeFailures   = 3
 	DefaultControlSocket   = "/var/run/nemod.sock"
