@@ -53,6 +53,8 @@ type world struct {
 	// probe (up) or its answer (down) is lost.
 	clocks map[int]Clock
 	lose   func(up bool) bool
+	// blockUDP6 drops UDP over IPv6 on these uplinks.
+	blockUDP6 map[int]bool
 }
 
 func haConfig() HAConfig {
@@ -92,6 +94,9 @@ func (w *world) deliver(s Send) {
 		return
 	}
 	if w.lose != nil && (w.lose(true) || w.lose(false)) {
+		return
+	}
+	if s.Path.Encap == nemo.EncapUDP6 && w.blockUDP6[s.Path.Uplink] {
 		return
 	}
 	if s.Probe {

@@ -452,3 +452,43 @@ func TestProbeGap(t *testing.T) {
 		}
 	}
 }
+
+// A dead UDP/IPv6 path is probed natively (the same addresses, the
+// smallest probe, the shortest gap) and registered again in UDP; when
+// UDP has become blocked meanwhile, natively.
+func TestNegotiatedPathRecoversNatively(t *testing.T) {
+	for _, blockUDP := range []bool{false, true} {
+		rc, hc := defaultProbing(), haConfig()
+		rc.Offer, hc.Offer = nemo.CapUDP6Offload, nemo.CapUDP6Offload
+		w := newWorld(t, rc, hc)
+		w.up(0, wifiCoA, netip.Addr{})
+		w.up(1, netip.Addr{}, cellCoA)
+		w.run(2 * time.Second)
+		if got := w.states(); got != "wifi=registered/udp6 cell=registered/udp4" {
+			t.Fatalf("negotiated: %s", got)
+		}
+		w.dead[0] = true
+		w.recordFor(2*time.Second, 5*time.Millisecond)
+		log := w.recordFor(3*time.Second, 5*time.Millisecond)
+		for _, s := range log {
+			if s.send.Path.Uplink == 0 && s.send.Path.Encap != nemo.EncapIPv6 {
+				t.Fatalf("a recovery probe in %s", s.send.Path.Encap)
+			}
+		}
+		delete(w.dead, 0)
+		want := "wifi=registered/udp6 cell=registered/udp4"
+		if blockUDP {
+			w.blockUDP6 = map[int]bool{0: true}
+			want = "wifi=registered/ipv6 cell=registered/udp4"
+		}
+		back := w.now
+		for w.states() != want && w.now.Sub(back) < 10*time.Second {
+			w.recordFor(5*time.Millisecond, 5*time.Millisecond)
+		}
+		took := w.now.Sub(back)
+		if w.states() != want || (!blockUDP && took > ProbeGap(config.DefaultProbeInterval, nemo.EncapIPv6)+10*time.Millisecond) {
+			t.Fatalf("UDP blocked %v: %s %v after the path came back", blockUDP, w.states(), took)
+		}
+		t.Logf("UDP blocked %v: %s %v after the path came back", blockUDP, want, took)
+	}
+}

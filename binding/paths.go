@@ -20,7 +20,8 @@ import (
 // with no back-off, a path is in use again within one probe gap, under
 // a second, of working again, however long it was out), and a Binding
 // Update goes out only once a probe is answered, or the carrier comes
-// back. That is still safe for the home agent: it sees no more
+// back. The probes go natively where the path had UDP over IPv6: the
+// same addresses in the smallest probe, so the shortest gap. That is still safe for the home agent: it sees no more
 // Binding Updates than it answered probes, it answers probes from paths
 // it has no binding for within a token bucket (tunnel.HA, Bucket), so
 // that a fleet whose paths come back together re-registers at the rate the
@@ -39,8 +40,15 @@ type pathState struct {
 
 // recovery is a dead path being probed until it answers.
 type recovery struct {
-	primary nemo.Encap // the encapsulation the path died on
-	next    time.Time  // the next probe
+	primary nemo.Encap // the encapsulation the path died on, to register
+	// probe is the encapsulation that stands for the path in the probes:
+	// the primary, or IPv6-in-IPv6 in place of UDP over IPv6 (the same
+	// addresses, half the octets). primaryFailed: a registration on the
+	// primary after the stand-in answered went unanswered (a firewall
+	// that blocks it now): the next answer registers the stand-in.
+	probe         nemo.Encap
+	primaryFailed bool
+	next          time.Time // the next probe
 	// nextEncap is the next probe's encapsulation: the gap before a probe
 	// is its own size's, so that no stretch of probes costs more than the
 	// budget.
@@ -177,11 +185,13 @@ func (r *Router) ProbeAnswered(i int, seq uint32, at time.Time, unbound bool) {
 		return
 	}
 	switch {
-	case p.encap == rec.primary:
+	case p.encap == rec.probe && rec.primaryFailed:
+		r.recoverOn(i, rec.probe, at)
+	case p.encap == rec.primary || p.encap == rec.probe:
 		r.recoverOn(i, rec.primary, at)
 	case rec.confirmUntil.IsZero():
-		// Another encapsulation works: see whether the one the path died
-		// on does too, before settling for it.
+		// Another encapsulation works: see whether the path's own does
+		// too, before settling for it.
 		rec.alt, rec.confirmUntil, rec.next = p.encap, at.Add(l.path.watch.RTT.Timeout()), at
 	}
 }
@@ -203,7 +213,11 @@ func (r *Router) pathDied(i int, why string, now time.Time) {
 	}
 	l.state = StateRegistering
 	l.path.watch.Reset()
-	l.path.rec = &recovery{primary: l.encap, nextEncap: l.encap, next: now}
+	probe := l.encap
+	if probe == nemo.EncapUDP6 && slices.Contains(l.candidates, nemo.EncapIPv6) {
+		probe = nemo.EncapIPv6
+	}
+	l.path.rec = &recovery{primary: l.encap, probe: probe, nextEncap: probe, next: now}
 	r.gen++
 }
 
@@ -221,9 +235,9 @@ func (r *Router) countFailover(i int) {
 	}
 }
 
-// pollRecovery sends a dead path's next probe when due: on the
-// encapsulation it died on, and after alternateAfter probes every fourth
-// on another candidate.
+// pollRecovery sends a dead path's next probe when due: on its stand-in
+// encapsulation, and after alternateAfter probes every fourth on another
+// candidate.
 func (r *Router) pollRecovery(i int, now time.Time) (Send, bool) {
 	l := r.links[i]
 	rec := l.path.rec
@@ -240,21 +254,22 @@ func (r *Router) pollRecovery(i int, now time.Time) (Send, bool) {
 	}
 	e := rec.nextEncap
 	if !rec.confirmUntil.IsZero() || !slices.Contains(l.candidates, e) {
-		e = rec.primary
+		e = rec.probe
 	}
 	rec.probes++
-	rec.nextEncap = rec.primary
-	if others := r.alternates(l, rec.primary); len(others) > 0 && rec.probes >= alternateAfter && rec.probes%4 == 3 {
+	rec.nextEncap = rec.probe
+	if others := r.alternates(l, rec.probe, rec.primary); len(others) > 0 && rec.probes >= alternateAfter && rec.probes%4 == 3 {
 		rec.nextEncap = others[(rec.probes/4)%len(others)]
 	}
 	rec.next = now.Add(ProbeGap(l.cfg.ProbeInterval, rec.nextEncap))
 	return r.probe(i, e, now)
 }
 
-func (r *Router) alternates(l *link, primary nemo.Encap) []nemo.Encap {
+// alternates are uplink l's candidates other than these.
+func (r *Router) alternates(l *link, these ...nemo.Encap) []nemo.Encap {
 	var out []nemo.Encap
 	for _, e := range l.candidates {
-		if e != primary {
+		if !slices.Contains(these, e) {
 			out = append(out, e)
 		}
 	}
@@ -283,6 +298,9 @@ func (r *Router) recoveryGaveUp(i int, p *pending, now time.Time) bool {
 	l := r.links[i]
 	if l.path.rec == nil || p.kind != kindRegister || p.attempts < 2 {
 		return false
+	}
+	if p.encap == l.path.rec.primary && p.encap != l.path.rec.probe {
+		l.path.rec.primaryFailed = true
 	}
 	l.reg = nil
 	l.path.rec.next = now
