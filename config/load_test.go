@@ -168,7 +168,7 @@ func TestGoodHomeAgent(t *testing.T) {
 		MaxLifetime:     time.Hour,
 		ControlSocket:   "/var/run/nemod-ha.sock",
 		ReplayWindow:    7 * time.Second,
-		LivenessTimeout: time.Second,
+		LivenessTimeout: DefaultLivenessTimeout,
 		MobileRouters: []MobileRouter{{
 			Name:        "car1",
 			HomeAddress: addr("2001:db8:ffff:1::100"),

@@ -31,10 +31,13 @@ type File struct {
 
 // Defaults for options a configuration may leave out.
 const (
-	DefaultLifetime        = 600 * time.Second
-	DefaultMaxLifetime     = 3600 * time.Second
-	DefaultReplayWindow    = 7 * time.Second
-	DefaultLivenessTimeout = time.Second
+	DefaultLifetime     = 600 * time.Second
+	DefaultMaxLifetime  = 3600 * time.Second
+	DefaultReplayWindow = 7 * time.Second
+	// DefaultLivenessTimeout outlasts the longest idle probe gap (836 ms,
+	// UDP over IPv6) with one probe lost and answered by the next of its
+	// episode.
+	DefaultLivenessTimeout = 1500 * time.Millisecond
 	// DefaultProbeInterval spaces an idle native path's Heartbeats (56
 	// octets: 996 bit/s each way); UDP paths' larger ones go
 	// proportionally less often (binding.ProbeGap). DefaultProbeFailures

@@ -222,7 +222,7 @@ func (h *HA) readTUN() {
 	r := newTunReader(h.tun)
 	pkts := make([][]byte, 0, h.tun.BatchSize())
 	udp := newSender(h.udp, true, 64, &h.drops)
-	raw := newSender(h.raw, false, 64, &h.drops)
+	raw := newSender(h.raw, false, senderBatch(nemo.EncapIPv6, h.tun), &h.drops)
 	w := newTunWriter(h.tun, 8, &h.drops) // Packet Too Big answers
 	probes := h.newProber(udp)
 	targets := make([]*agentBinding, 0, 8)

@@ -362,7 +362,7 @@ func (m *MR) readTUN() {
 			for _, b := range targets {
 				s := senders[b.conn]
 				if s == nil {
-					s = newSender(b.conn, b.encap != nemo.EncapIPv6, 32, &m.drops)
+					s = newSender(b.conn, b.encap != nemo.EncapIPv6, senderBatch(b.encap, m.tun), &m.drops)
 					senders[b.conn] = s
 				}
 				b.stats.sent(len(p), now)
