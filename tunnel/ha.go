@@ -158,6 +158,11 @@ func (h *HA) SetRouters(routers []HARouter) error {
 			want = append(want, p)
 		}
 	}
+	for hoa, s := range h.slots {
+		if slots[hoa] == nil {
+			h.forget(s) // a router no longer served
+		}
+	}
 	h.slots = slots
 	h.table.Store(newPrefixTable(entries))
 	return h.sys.RoutePrefixes(h.tun.Name(), want)

@@ -286,6 +286,16 @@ func (h *HA) remember(s *routerSlot, a netip.Addr) {
 	}
 }
 
+// forget drops the addresses a router's bindings had.
+func (h *HA) forget(s *routerSlot) {
+	for _, a := range s.known {
+		if v, ok := h.known.Load(a); ok && v.(*routerSlot) == s {
+			h.known.Delete(a)
+		}
+	}
+	s.known = nil
+}
+
 // prober sends the home agent's own probes, from the goroutine that
 // sends towards the routers.
 type prober struct {

@@ -129,6 +129,14 @@ func TestUnboundAnswers(t *testing.T) {
 	nemo.SetChecksum(mh, forger, ha6)
 	c.Send(batchOf(mh, netip.AddrPortFrom(ha6, 0)), 1)
 	counted(t, r.ha.Drops(), tunnel.DropBadProbe, bad+1)
+	// A router no longer served: its addresses are forgotten too.
+	if err := r.ha.SetRouters([]tunnel.HARouter{{HoA: hoa2, Prefixes: []netip.Prefix{mnp2}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.mr.SendSignal(0, nemo.EncapIPv6, native); err != nil {
+		t.Fatal(err)
+	}
+	counted(t, r.ha.Drops(), tunnel.DropBadProbe, bad+2)
 }
 
 func waitAnswer(t *testing.T, r *rig) answer {
