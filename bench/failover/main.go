@@ -354,7 +354,7 @@ func runTrial(r *rig, tr *traffic, f fault, steady time.Duration, prevEnd time.D
 	if err := f.undo(r.lab); err != nil {
 		return t, err
 	}
-	m, err := r.waitRegistered(15 * time.Second)
+	m, err := r.waitRegistered(40 * time.Second) // a router before recovery by probes waits out its back-off, up to 32 s
 	if err != nil {
 		return t, err
 	}
