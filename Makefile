@@ -6,11 +6,12 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 LDFLAGS   := -s -w
 BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 # Packages with no I/O: unit tested, fuzzed and run under qemu on other CPUs.
-PURE_PKGS := ./nemo/... ./config/... ./policy/... ./binding/... ./ifmon/...
+PURE_PKGS := ./header/... ./nemo/... ./config/... ./policy/... ./binding/... ./ifmon/... ./status/... ./dhcpv6pd ./ra ./ubus/... ./netifd/... ./setup/... ./internal/logsum/... ./internal/pubsched/... ./owrt/...
 FUZZTIME  ?= 100000x
+AAA_IO_TESTS := ^Test(FreeRADIUS|Radclient|Client|NewClient|DynAuth|ListenDynAuth)
 
 .PHONY: all build cross deps lint unit race fuzz-smoke fuzz qemu e2e test demo \
-        bench bench-codec bench-ha bench-throughput bench-failover clean
+        bench bench-codec bench-ha bench-throughput bench-failover clean package deb
 
 all: build
 
@@ -26,6 +27,17 @@ cross:
 	GOOS=linux GOARCH=arm64                   $(BUILD) -o bin/nemod-linux-arm64  ./cmd/nemod
 	GOOS=linux GOARCH=amd64                   $(BUILD) -o bin/nemod-linux-amd64  ./cmd/nemod
 	@ls -l bin/nemod-linux-*
+
+# OpenWrt packages (router-only binary): .ipk for 24.10 and older and
+# .apk for 25.12 and later, for every architecture nemopkg knows, in dist/
+# (the .apk files in dist/apk/ARCH/). ARCH=mipsel_24kc,x86_64 picks some.
+# Reproducible: SOURCE_DATE_EPOCH or the last commit's time.
+package:
+	$(GO) run ./cmd/nemopkg -out dist -formats ipk,apk -openwrt-arch $(or $(ARCH),all)
+
+# Debian packages (full binary, systemd units) for amd64 and arm64 in dist/.
+deb:
+	$(GO) run ./cmd/nemopkg -out dist -formats deb -deb-arch $(or $(DEB_ARCH),all)
 
 deps:
 	@scripts/deps.sh
@@ -53,6 +65,8 @@ fuzz:
 
 qemu:
 	@cross/qemu-test.sh $(PURE_PKGS)
+	@# aaa's pure core; its shells' tests (sockets, FreeRADIUS) run natively.
+	@cross/qemu-test.sh -skip '$(AAA_IO_TESTS)' ./aaa
 
 test: deps lint unit fuzz-smoke qemu
 
@@ -63,9 +77,12 @@ bench-codec:
 	$(GO) test -run '^$$' -bench . -benchmem ./nemo/
 
 # A real home agent, 10,000 mobile routers with two bindings each over
-# loopback, authenticated: registrations per second, memory per binding.
+# loopback, authenticated: registrations per second, memory per binding;
+# then the same routers known only to a FreeRADIUS beside the home agent
+# (authorization cache cold, then warm).
 bench-ha: deps build
 	$(GO) run ./bench/haload -nemod bin/nemod -routers $(or $(ROUTERS),10000)
+	$(GO) run ./bench/haload -nemod bin/nemod -routers $(or $(ROUTERS),10000) -radius
 
 # One TCP stream each way between the LAN host and the correspondent, in
 # the lab: plain routing, wireguard-go, nemod as shipped (encap 'auto',
@@ -86,4 +103,4 @@ bench-failover: deps build
 	$(GO) run ./bench/failover -nemod bin/nemod -trials $(or $(TRIALS),10) -long-trials $(or $(LONG_TRIALS),3)
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -3,6 +3,7 @@ package binding
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,12 +27,12 @@ var (
 	t0       = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 )
 
-// world connects a Router and a Cache through a simulated network: a NAT
+// world connects an UpdateList and a Cache through a simulated network: a NAT
 // in front of IPv4 uplinks, and per-uplink faults.
 type world struct {
 	t       *testing.T
 	now     time.Time
-	r       *Router
+	r       *UpdateList
 	c       *Cache
 	natPort uint16
 	// blockNative drops native (protocol 135) signalling on these uplinks;
@@ -42,7 +43,7 @@ type world struct {
 	hold           bool
 	held           []Send
 	results        []Result
-	logs           []string
+	sent           []Send // everything the router sent, delivered or not
 	probesAnswered int
 	// heard is the liveness clock a data plane would keep, by uplink;
 	// known the care-of addresses the home agent has had.
@@ -64,17 +65,16 @@ func haConfig() HAConfig {
 	}
 }
 
-func routerConfig() RouterConfig {
-	return RouterConfig{
+func routerConfig() UpdateListConfig {
+	return UpdateListConfig{
 		HoA: hoa, HA: haAddr, HAv4: haAddr4, MNPs: []netip.Prefix{mnp}, SPI: 256, Key: key, NAI: "car1@fleet",
 		Lifetime: 600 * time.Second,
 		Uplinks:  []UplinkConfig{{Name: "wifi", BID: 1}, {Name: "cell", BID: 2}},
 	}
 }
 
-func newWorld(t *testing.T, rc RouterConfig, hc HAConfig) *world {
+func newWorld(t *testing.T, rc UpdateListConfig, hc HAConfig) *world {
 	w := &world{t: t, now: t0, natPort: 40000, blockNative: map[int]bool{}, dead: map[int]bool{}, heard: map[int]time.Time{}, known: map[netip.Addr]bool{}, clocks: map[int]Clock{}}
-	rc.Logf = func(f string, a ...any) { w.logs = append(w.logs, f) }
 	rc.Clock = func(i int) Clock {
 		c := w.clocks[i]
 		if h := w.heard[i]; h.After(c.Heard) {
@@ -82,7 +82,7 @@ func newWorld(t *testing.T, rc RouterConfig, hc HAConfig) *world {
 		}
 		return c
 	}
-	w.r = NewRouter(rc, 1000)
+	w.r = NewUpdateList(rc, 1000)
 	w.c = NewCache(hc)
 	return w
 }
@@ -90,6 +90,7 @@ func newWorld(t *testing.T, rc RouterConfig, hc HAConfig) *world {
 // deliver carries one signalling packet to the home agent and its answer
 // back.
 func (w *world) deliver(s Send) {
+	w.sent = append(w.sent, s)
 	if w.dead[s.Path.Uplink] || (s.Path.Encap == nemo.EncapIPv6 && w.blockNative[s.Path.Uplink]) {
 		return
 	}
@@ -307,19 +308,19 @@ func TestRejections(t *testing.T) {
 	// rate; the others it must ignore, and it keeps backing off normally.
 	cases := []struct {
 		name   string
-		rc     func(*RouterConfig)
+		rc     func(*UpdateListConfig)
 		status uint8
 		count  func(*Cache) uint64
 	}{
-		{"wrong key", func(c *RouterConfig) { c.Key = []byte("fedcba9876543210") }, nemo.StatusAuthFailed, func(c *Cache) uint64 { return c.AuthFailed }},
-		{"wrong SPI", func(c *RouterConfig) { c.SPI = 999 }, nemo.StatusAuthFailed, func(c *Cache) uint64 { return c.AuthFailed }},
-		{"unknown home address", func(c *RouterConfig) { c.HoA = netip.MustParseAddr("2001:db8:ffff:1::999") }, nemo.StatusNotHomeAgent, func(c *Cache) uint64 { return c.UnknownHomeAddr }},
-		{"not home subnet", func(c *RouterConfig) { c.HoA = netip.MustParseAddr("2001:db8:eeee::1") }, nemo.StatusNotHomeSubnet, func(c *Cache) uint64 { return c.UnknownHomeAddr }},
-		{"prefix not authorized", func(c *RouterConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:200::/56")} }, nemo.StatusNotAuthorizedPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
-		{"prefix too wide", func(c *RouterConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:100::/48")} }, nemo.StatusNotAuthorizedPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
-		{"prefix over the home link", func(c *RouterConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")} }, nemo.StatusInvalidPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
-		{"invalid prefix", func(c *RouterConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:100::1/56")} }, nemo.StatusInvalidPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
-		{"wrong NAI", func(c *RouterConfig) { c.NAI = "car2@fleet" }, nemo.StatusProhibited, func(c *Cache) uint64 { return c.Prohibited }},
+		{"wrong key", func(c *UpdateListConfig) { c.Key = []byte("fedcba9876543210") }, nemo.StatusAuthFailed, func(c *Cache) uint64 { return c.AuthFailed }},
+		{"wrong SPI", func(c *UpdateListConfig) { c.SPI = 999 }, nemo.StatusAuthFailed, func(c *Cache) uint64 { return c.AuthFailed }},
+		{"unknown home address", func(c *UpdateListConfig) { c.HoA = netip.MustParseAddr("2001:db8:ffff:1::999") }, nemo.StatusNotHomeAgent, func(c *Cache) uint64 { return c.UnknownHomeAddr }},
+		{"not home subnet", func(c *UpdateListConfig) { c.HoA = netip.MustParseAddr("2001:db8:eeee::1") }, nemo.StatusNotHomeSubnet, func(c *Cache) uint64 { return c.UnknownHomeAddr }},
+		{"prefix not authorized", func(c *UpdateListConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:200::/56")} }, nemo.StatusNotAuthorizedPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
+		{"prefix too wide", func(c *UpdateListConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:100::/48")} }, nemo.StatusNotAuthorizedPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
+		{"prefix over the home link", func(c *UpdateListConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")} }, nemo.StatusInvalidPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
+		{"invalid prefix", func(c *UpdateListConfig) { c.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:100::1/56")} }, nemo.StatusInvalidPrefix, func(c *Cache) uint64 { return c.PrefixRejected }},
+		{"wrong NAI", func(c *UpdateListConfig) { c.NAI = "car2@fleet" }, nemo.StatusProhibited, func(c *Cache) uint64 { return c.Prohibited }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -464,7 +465,7 @@ func TestRejectionAnswersAreRateLimited(t *testing.T) {
 	c := NewCache(hc)
 	rc := routerConfig()
 	rc.Key = []byte("wrongwrongwrong!")
-	r := NewRouter(rc, 1)
+	r := NewUpdateList(rc, 1)
 	r.SetLink(0, LinkState{Up: true, IPv6: wifiCoA}, t0)
 	replies := 0
 	for i := 0; i < 20; i++ {
@@ -542,7 +543,7 @@ func TestRestartedRouterAdoptsSequenceNumber(t *testing.T) {
 	// The router restarts with a sequence number behind the home agent's.
 	w.now = w.now.Add(time.Minute)
 	rc := routerConfig()
-	w.r = NewRouter(rc, 100)
+	w.r = NewUpdateList(rc, 100)
 	w.results = nil
 	w.up(0, wifiCoA, netip.Addr{})
 	w.step()
@@ -602,7 +603,7 @@ func TestFallbackReprobesNativeAtRefresh(t *testing.T) {
 	}
 }
 
-func probingConfig() RouterConfig {
+func probingConfig() UpdateListConfig {
 	rc := routerConfig()
 	for i := range rc.Uplinks {
 		rc.Uplinks[i].ProbeInterval, rc.Uplinks[i].ProbeFailures = 450*time.Millisecond, 2
@@ -761,11 +762,30 @@ func TestDeadPathKeepsEncapsulation(t *testing.T) {
 	w.up(1, netip.Addr{}, cellCoA)
 	w.step()
 	w.dead[0] = true
-	w.run(5 * time.Second) // dead at 0.9 s, then retries at about 1, 3 s
-	for _, l := range w.logs {
-		if strings.Contains(l, "trying") {
-			t.Fatalf("changed encapsulation while the path was dead: %q", l)
+	w.sent = nil
+	for end := w.now.Add(5 * time.Second); w.now.Before(end); { // dead within a second, then probed at the idle rate
+		w.run(50 * time.Millisecond)
+		if b := w.r.Bindings()[0]; b.Encap != nemo.EncapIPv6 {
+			t.Fatalf("at %v the Wi-Fi binding is %s/%s", w.now.Sub(t0), b.State, b.Encap)
 		}
+	}
+	// A dead path is probed (see paths.go), not registered, until it
+	// answers: mostly on its own encapsulation, now and then on another
+	// in case only the one it had is blocked.
+	own, other := 0, 0
+	for _, s := range w.sent {
+		switch {
+		case s.Path.Uplink != 0:
+		case !s.Probe:
+			t.Fatalf("a %s Binding Update through the dead path", s.Path.Encap)
+		case s.Path.Encap == nemo.EncapIPv6:
+			own++
+		default:
+			other++
+		}
+	}
+	if w.r.DeadPaths != 1 || own < 2 || other > own {
+		t.Fatalf("dead paths %d, %d probes through the dead path on its encapsulation, %d on others", w.r.DeadPaths, own, other)
 	}
 	delete(w.dead, 0)
 	w.run(5 * time.Second)
@@ -833,5 +853,181 @@ func TestOvertakenDeregistrationNotResent(t *testing.T) {
 	}
 	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/udp4" {
 		t.Fatal(got)
+	}
+}
+
+// A reload's new probe timing takes effect at once: probes go out at the
+// new pace, a dead path is found within the new timing, and
+// a silence that began before the change is not judged by the new, shorter
+// deadline.
+func TestReloadedProbeTiming(t *testing.T) {
+	w := newWorld(t, probingConfig(), haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	w.run(2 * time.Second)
+	// Just before the next probe is due, 400 ms after the last answer,
+	// the deadline shrinks from 900 ms to 100 ms.
+	w.now = w.now.Add(400 * time.Millisecond)
+	w.r.SetUplinkTiming(0, 50*time.Millisecond, 2, w.now)
+	w.step()
+	if w.r.DeadPaths != 0 {
+		t.Fatalf("declared dead by a deadline set after the silence began")
+	}
+	probes := w.r.Probes
+	w.run(time.Second)
+	// 20 on the Wi-Fi, 2 or 3 on the cellular uplink.
+	if n := w.r.Probes - probes; n < 21 || n > 24 {
+		t.Fatalf("%d probes in a second after the reload", n)
+	}
+	w.dead[0] = true
+	dead := w.now
+	for w.now.Sub(dead) < time.Second {
+		w.run(5 * time.Millisecond)
+		if _, ok := w.haBindings()[1]; !ok {
+			break
+		}
+	}
+	// An idle path is dead one probe gap plus an episode (at least
+	// TimeoutFloor) after it went silent: 200 ms at the new timing, 900 ms
+	// at the old one.
+	if took, want := w.now.Sub(dead), ProbeGap(50*time.Millisecond, nemo.EncapIPv6)+TimeoutFloor; w.r.DeadPaths != 1 || took > want+5*time.Millisecond {
+		t.Fatalf("dead paths %d, found after %v; want within %v", w.r.DeadPaths, took, want)
+	}
+	// Setting the same timing again changes nothing.
+	w.r.SetUplinkTiming(1, 450*time.Millisecond, 2, w.now)
+	if l := w.r.links[1]; !l.retimed.IsZero() {
+		t.Fatal("an unchanged timing counted as a change")
+	}
+}
+
+// A reload's lifetime is asked for from the next refresh on; the binding
+// keeps what it was granted until then.
+func TestReloadedLifetime(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.step()
+	granted := w.haBindings()[1].Expires
+	w.r.SetLifetime(120 * time.Second)
+	w.run(time.Second)
+	if b := w.haBindings()[1]; !b.Expires.Equal(granted) {
+		t.Fatalf("the reload changed a granted lifetime: %v -> %v", granted, b.Expires)
+	}
+	// The refresh at 80 % of 600 s asks for 120 s, and the next one
+	// follows at 80 % of that.
+	w.run(480 * time.Second)
+	refreshed := w.now
+	if b := w.haBindings()[1]; b.Expires.Sub(refreshed) > 120*time.Second || b.Expires.Sub(refreshed) < 119*time.Second {
+		t.Fatalf("refreshed for %v, want 120 s", b.Expires.Sub(refreshed))
+	}
+	if d := w.r.links[0].refreshAt.Sub(refreshed); d > 96*time.Second || d < 95*time.Second {
+		t.Fatalf("next refresh in %v, want 96 s", d)
+	}
+}
+
+// A reload's max_lifetime caps the next registration, and its replay
+// window judges the next timestamp.
+func TestReloadedLimits(t *testing.T) {
+	w := newWorld(t, routerConfig(), haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.step()
+	if b := w.haBindings()[1]; b.Expires.Sub(w.now) != 600*time.Second {
+		t.Fatalf("granted %v", b.Expires.Sub(w.now))
+	}
+	w.c.SetLimits(60*time.Second, 4*time.Second)
+	// A refresh (through a reload of the flows) gets 60 s.
+	w.r.SetFlows(nil, w.now)
+	w.step()
+	if b := w.haBindings()[1]; b.Expires.Sub(w.now) != 60*time.Second {
+		t.Fatalf("granted %v after the reload, want 60 s", b.Expires.Sub(w.now))
+	}
+	// A router whose clock is 5 s slow is within the default window of 7 s,
+	// not within 4 s.
+	for _, window := range []time.Duration{0, 4 * time.Second} {
+		w := newWorld(t, routerConfig(), haConfig())
+		w.c.SetLimits(0, window)
+		w.r.skew = -5 * time.Second
+		w.up(0, wifiCoA, netip.Addr{})
+		w.step()
+		want := uint8(0)
+		if window != 0 {
+			want = nemo.StatusIDMismatch
+		}
+		if st := w.results[0].Status; st != want || w.c.Config().MaxLifetime != time.Hour {
+			t.Errorf("window %v: status %d, want %d; max lifetime %v", window, st, want, w.c.Config().MaxLifetime)
+		}
+	}
+}
+
+// Every message is counted once among the outcomes, and a refusal or a
+// message not acted on carries the reason it was counted under.
+func TestCountersAddUp(t *testing.T) {
+	w := newWorld(t, probingConfig(), haConfig())
+	w.up(0, wifiCoA, netip.Addr{})
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	w.deliver(w.sent[0]) // a replay: refused with status 144, which answers nothing the router has outstanding
+	w.down(0)
+	w.step()
+	w.c.HandlePacket([]byte{1, 2, 3}, Arrival{Encap: nemo.EncapIPv6}, w.now)
+	mh, _ := nemo.Marshal(&nemo.Heartbeat{Seq: 1})
+	hb, _ := nemo.AppendPacket(nil, hoa, haAddr, netip.Addr{}, netip.Addr{}, 64, mh)
+	w.c.HandlePacket(hb, Arrival{Encap: nemo.EncapUDP6, Outer: netip.AddrPortFrom(wifiCoA, 1)}, w.now)
+	c := w.c.Counters
+	sum := c.Accepted + c.Deregistrations
+	for _, n := range c.Rejected() {
+		sum += n
+	}
+	for _, n := range c.NotActedOn() {
+		sum += n
+	}
+	if sum != c.Received || c.Received < 6 || c.BadTimestamp != 1 || c.Malformed != 1 || c.Ignored != 1 || c.Deregistrations != 1 {
+		t.Fatalf("outcomes add up to %d of %d received: %+v", sum, c.Received, c)
+	}
+	var reasons []string
+	for _, r := range w.results {
+		reasons = append(reasons, r.Reason)
+	}
+	if !slices.Contains(reasons, ReasonBadTimestamp) || slices.ContainsFunc(reasons, func(r string) bool { return r != "" && r != ReasonBadTimestamp }) {
+		t.Fatalf("reasons %q", reasons)
+	}
+	if w.r.Received != w.r.Acked+w.r.Ignored || w.r.Ignored != 1 || w.r.Acked != 3 {
+		t.Fatalf("router: received %d, acked %d, ignored %d", w.r.Received, w.r.Acked, w.r.Ignored)
+	}
+	if err := w.r.HandlePacket(hb, w.now); Reason(err) != ReasonNotOurs || w.r.Ignored != 2 || w.r.Received != w.r.Acked+2 {
+		t.Fatalf("not for us: %v (%s), counters %d %d %d", err, Reason(err), w.r.Received, w.r.Acked, w.r.Ignored)
+	}
+	if Reason(nil) != "" || Reason(errors.New("x")) != "other" {
+		t.Fatal("Reason")
+	}
+}
+
+// A registration whose every BID is refused leaves the router without a
+// binding, and then its prefixes are not forwarded either.
+func TestAllBIDsRefusedForwardsNothing(t *testing.T) {
+	r := NewUpdateList(routerConfig(), 7)
+	r.SetLink(1, LinkState{Up: true, IPv4: cellCoA}, t0)
+	sends := r.Poll(t0)
+	c := NewCache(haConfig())
+	// The IPv4 care-of address arrives natively through another path: a
+	// bulk registration of an IPv4 address, which RFC 5648 does not allow.
+	res := c.HandlePacket(sends[0].Packet, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0)
+	e := c.Entry(hoa)
+	if res.Status != nemo.StatusMCoANotComplete || c.BIDsRefused != 1 || e.Registered() || len(e.MNPs) != 0 {
+		t.Fatalf("status %d, refused %d, bindings %v, prefixes %v", res.Status, c.BIDsRefused, e.Bindings, e.MNPs)
+	}
+}
+
+// A NAT keepalive of decades (the option holds up to 2^32-2 s) leaves
+// the refresh at 80 % of the lifetime; it once overflowed into the past,
+// refreshing the binding at every poll.
+func TestLongNATKeepalive(t *testing.T) {
+	hc := haConfig()
+	hc.NATKeepalive = 1_100_000_000 * time.Second
+	w := newWorld(t, routerConfig(), hc)
+	w.up(1, netip.Addr{}, cellCoA)
+	w.step()
+	if l := w.r.links[1]; l.state != StateRegistered || !l.nat || l.refreshAt.Sub(t0) != 480*time.Second {
+		t.Fatalf("state %s, NAT %v, refresh after %v", l.state, l.nat, l.refreshAt.Sub(t0))
 	}
 }

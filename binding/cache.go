@@ -19,6 +19,9 @@ type Peer struct {
 	// NAI, when set, must match the Mobile Node Identifier option.
 	NAI  string
 	MNPs []netip.Prefix // the prefixes it may claim
+	// PD: it may have prefixes delegated (delegated.go), so an implicit
+	// registration without configured prefixes is accepted.
+	PD bool
 }
 
 // HAConfig is what the binding cache needs of the home agent's
@@ -44,6 +47,10 @@ type HAConfig struct {
 	// capabilities both have (see binding/offer.go).
 	Offer nemo.Caps
 	Peers []Peer
+	// Authorize holds a Binding Update from a home address inside the home
+	// prefix that no peer has, identified by a NAI, for the daemon to have
+	// its router authorized (Result.Authorize) instead of refusing it.
+	Authorize bool
 }
 
 // Binding is one care-of address of a mobile router.
@@ -72,17 +79,32 @@ type Entry struct {
 	// none; replaced whole by each registration (never modified in place,
 	// so a data plane may keep the pointer).
 	Flows *policy.Table
+	// Delegated are the prefixes delegated to it by DHCPv6 and still
+	// valid (delegated.go): it may claim them besides Peer.MNPs.
+	Delegated []netip.Prefix
+	// implicit: its registration named no prefixes (RFC 3963 §5.2).
+	implicit bool
 
-	auth    *nemo.Authenticator
-	hasSeq  bool
-	lastSeq uint16
-	lastTS  uint64
+	auth *nemo.Authenticator
+	// dynamic: installed by AddPeer, authorized until authUntil.
+	dynamic   bool
+	authUntil time.Time
+	hasSeq    bool
+	lastSeq   uint16
+	lastTS    uint64
 }
 
 // Registered reports whether the entry has at least one binding.
 func (e *Entry) Registered() bool { return len(e.Bindings) > 0 }
 
 // Counters count what the binding cache did with the messages it was given.
+//
+// Each message received is counted once more in exactly one of Accepted,
+// Deregistrations, RevocationAcks, a refusal (Rejected lists them) or a
+// message not acted on (NotActedOn lists them), so that Received is their
+// sum. Expired,
+// FlowsRefused, BIDsRefused and RejectsDropped count other things:
+// bindings, options, and answers left unsent.
 type Counters struct {
 	Received        uint64 `json:"received"`
 	Accepted        uint64 `json:"accepted"`
@@ -98,10 +120,91 @@ type Counters struct {
 	PrefixRejected  uint64 `json:"prefix_rejected"`
 	Prohibited      uint64 `json:"prohibited"`
 	FlowsRefused    uint64 `json:"flows_refused"`
-	BIDRejected     uint64 `json:"bid_rejected"`
-	UnknownMHType   uint64 `json:"unknown_mh_type"`
-	Ignored         uint64 `json:"ignored"`
-	RejectsDropped  uint64 `json:"rejects_rate_limited"`
+	// BIDRejected counts registrations refused for their BID options as
+	// a whole (a binding without BID exists); BIDsRefused the BID options
+	// refused one by one inside registrations otherwise accepted.
+	BIDRejected    uint64 `json:"bid_rejected"`
+	BIDsRefused    uint64 `json:"bids_refused"`
+	UnknownMHType  uint64 `json:"unknown_mh_type"`
+	Ignored        uint64 `json:"ignored"`
+	RejectsDropped uint64 `json:"rejects_rate_limited"`
+	// NeedsAuth counts the Binding Updates held for their router's
+	// authorization (not acted on, unless Retry or Refuse takes them back).
+	NeedsAuth uint64 `json:"needs_authorization"`
+	// RevocationAcks counts the Binding Revocation Acknowledgements that
+	// answered a revocation.
+	RevocationAcks uint64 `json:"revocation_acks"`
+}
+
+// Reasons a message is refused or not acted on: Result.Reason, and the
+// keys of Counters.Rejected and Counters.NotActedOn (and so of the status
+// both roles report).
+const (
+	ReasonMalformed       = "malformed"
+	ReasonBadChecksum     = "bad_checksum"
+	ReasonUnknownHomeAddr = "unknown_home_address"
+	ReasonAuthFailed      = "auth_failed"
+	ReasonNoTimestamp     = "no_timestamp"
+	ReasonBadTimestamp    = "bad_timestamp"
+	ReasonSeqOutOfWindow  = "seq_out_of_window"
+	ReasonPrefixRejected  = "prefix_rejected"
+	ReasonProhibited      = "prohibited"
+	ReasonBIDRejected     = "bid_rejected"
+	ReasonUnknownMHType   = "unknown_mh_type"
+	ReasonIgnored         = "other" // a message a home agent does not act on (a BA, a Heartbeat, ...)
+)
+
+// Rejected returns the refusals by reason: the Binding Updates answered
+// with an error status (or that would have been, but for the rate limit).
+func (c *Counters) Rejected() map[string]uint64 {
+	return map[string]uint64{
+		ReasonUnknownHomeAddr: c.UnknownHomeAddr, ReasonAuthFailed: c.AuthFailed, ReasonNoTimestamp: c.NoTimestamp,
+		ReasonBadTimestamp: c.BadTimestamp, ReasonSeqOutOfWindow: c.SeqOutOfWindow, ReasonPrefixRejected: c.PrefixRejected,
+		ReasonProhibited: c.Prohibited, ReasonBIDRejected: c.BIDRejected,
+	}
+}
+
+// NotActedOn returns, by reason, the messages not taken as Binding
+// Updates: malformed ones (a BU from a known router whose option is wrong
+// is still answered, with the option's status), bad checksums, and
+// messages of types a home agent does not act on (an unknown type is
+// answered with a Binding Error).
+func (c *Counters) NotActedOn() map[string]uint64 {
+	return map[string]uint64{
+		ReasonMalformed: c.Malformed, ReasonBadChecksum: c.BadChecksum, ReasonUnknownMHType: c.UnknownMHType, ReasonIgnored: c.Ignored,
+		ReasonNeedsAuth: c.NeedsAuth,
+	}
+}
+
+// counter returns the counter of a refusal or a message not acted on.
+func (c *Counters) counter(reason string) *uint64 {
+	switch reason {
+	case ReasonMalformed:
+		return &c.Malformed
+	case ReasonBadChecksum:
+		return &c.BadChecksum
+	case ReasonUnknownHomeAddr:
+		return &c.UnknownHomeAddr
+	case ReasonAuthFailed:
+		return &c.AuthFailed
+	case ReasonNoTimestamp:
+		return &c.NoTimestamp
+	case ReasonBadTimestamp:
+		return &c.BadTimestamp
+	case ReasonSeqOutOfWindow:
+		return &c.SeqOutOfWindow
+	case ReasonPrefixRejected:
+		return &c.PrefixRejected
+	case ReasonProhibited:
+		return &c.Prohibited
+	case ReasonBIDRejected:
+		return &c.BIDRejected
+	case ReasonUnknownMHType:
+		return &c.UnknownMHType
+	case ReasonNeedsAuth:
+		return &c.NeedsAuth
+	}
+	return &c.Ignored
 }
 
 // Arrival says how a signalling packet reached the home agent.
@@ -129,6 +232,16 @@ type Result struct {
 	// answer was rate limited); Err says why a message was dropped.
 	Status uint8
 	Err    error
+	// Reason names the counter a refused or ignored message was counted
+	// under (Reason*); "" for an accepted registration or de-registration.
+	Reason string
+	// Authorize, with ReasonNeedsAuth, is the router to have authorized
+	// before the Binding Update is handled again (Retry) or refused
+	// (Refuse).
+	Authorize *AuthRequest
+	// Revoked is the revocation a Binding Revocation Acknowledgement
+	// completed.
+	Revoked *Revocation
 }
 
 // Cache is the home agent's binding cache. It is not safe for concurrent
@@ -140,28 +253,51 @@ type Cache struct {
 	tokens   float64
 	lastFill time.Time
 	bu       nemo.BindingUpdate // decoded in place, to avoid allocating
+	// nais finds the routers AddPeer installed by NAI; staticNAI holds
+	// the NAIs of the configured ones.
+	nais      map[string]*Entry
+	staticNAI map[string]bool
+	revoking
 }
 
 // NewCache returns an empty binding cache for cfg.
 func NewCache(cfg HAConfig) *Cache {
-	if cfg.ReplayWindow == 0 {
-		cfg.ReplayWindow = nemo.DefaultReplayWindow
-	}
-	if cfg.MaxLifetime == 0 {
-		cfg.MaxLifetime = time.Hour
-	}
+	cfg.MaxLifetime, cfg.ReplayWindow = limits(cfg.MaxLifetime, cfg.ReplayWindow)
 	if cfg.NATKeepalive == 0 {
 		cfg.NATKeepalive = 110 * time.Second
 	}
 	if cfg.RejectRate == 0 {
 		cfg.RejectRate, cfg.RejectBurst = 100, 200
 	}
-	c := &Cache{cfg: cfg, entries: make(map[netip.Addr]*Entry, len(cfg.Peers)), tokens: cfg.RejectBurst}
+	c := &Cache{cfg: cfg, entries: make(map[netip.Addr]*Entry, len(cfg.Peers)), tokens: cfg.RejectBurst,
+		nais: map[string]*Entry{}, staticNAI: map[string]bool{}}
 	for i := range cfg.Peers {
 		p := &c.cfg.Peers[i]
 		c.entries[p.HoA] = &Entry{Peer: p}
+		if p.NAI != "" {
+			c.staticNAI[p.NAI] = true
+		}
 	}
 	return c
+}
+
+// limits fills in the defaults of the lifetime and replay window.
+func limits(maxLifetime, replayWindow time.Duration) (time.Duration, time.Duration) {
+	if maxLifetime == 0 {
+		maxLifetime = time.Hour
+	}
+	if replayWindow == 0 {
+		replayWindow = nemo.DefaultReplayWindow
+	}
+	return maxLifetime, replayWindow
+}
+
+// SetLimits replaces the longest lifetime granted and the replay window (a
+// configuration reload; zero means the default). They apply from the next
+// Binding Update on: a lifetime already granted runs its course, as the
+// router was told it would.
+func (c *Cache) SetLimits(maxLifetime, replayWindow time.Duration) {
+	c.cfg.MaxLifetime, c.cfg.ReplayWindow = limits(maxLifetime, replayWindow)
 }
 
 // Entry returns the entry of a home address, or nil.
@@ -189,39 +325,48 @@ var (
 // packet itself for native signalling, the UDP payload for RFC 5555.
 func (c *Cache) HandlePacket(pkt []byte, arr Arrival, now time.Time) Result {
 	c.Received++
+	r := c.handle(pkt, arr, now)
+	if r.Reason != "" {
+		*c.counter(r.Reason)++
+	}
+	return r
+}
+
+// handle does HandlePacket's work; every way out but an accepted
+// registration or de-registration gives the Reason it is counted under.
+func (c *Cache) handle(pkt []byte, arr Arrival, now time.Time) Result {
 	p, err := nemo.ParsePacket(pkt)
 	if err != nil {
-		c.Malformed++
-		return Result{Err: err}
+		return Result{Err: err, Reason: ReasonMalformed}
 	}
 	if !nemo.VerifyChecksum(p.MH, p.PseudoSrc(), p.PseudoDst()) {
-		c.BadChecksum++
-		return Result{Err: nemo.ErrChecksum}
+		return Result{Err: nemo.ErrChecksum, Reason: ReasonBadChecksum}
 	}
 	h, err := nemo.ParseHeader(p.MH)
 	if err != nil {
-		c.Malformed++
-		return Result{Err: err}
+		return Result{Err: err, Reason: ReasonMalformed}
 	}
 	switch h.Type {
 	case nemo.TypeBU:
 		return c.handleBU(&p, arr, now)
-	case nemo.TypeBA, nemo.TypeBE, nemo.TypeBRR, nemo.TypeHASwitch, nemo.TypeRevocation, nemo.TypeHeartbeat:
+	case nemo.TypeRevocation:
+		return c.handleBRA(&p, arr, now)
+	case nemo.TypeBA, nemo.TypeBE, nemo.TypeBRR, nemo.TypeHASwitch, nemo.TypeHeartbeat:
 		// Messages a home agent does not act on here.
-		c.Ignored++
-		return Result{Err: errNotBU}
+		return Result{Err: errNotBU, Reason: ReasonIgnored}
 	}
 	// An unknown MH type is answered with a Binding Error, status 2
 	// (RFC 6275 §9.2), within the rejection rate.
-	c.UnknownMHType++
 	if !c.allowReject(now) {
-		return Result{Err: errRateLimited}
+		return Result{Err: errRateLimited, Reason: ReasonUnknownMHType}
 	}
 	be, err := nemo.Marshal(&nemo.BindingError{Status: nemo.BEUnknownType, HomeAddress: p.PseudoSrc()})
 	if err != nil {
-		return Result{Err: err}
+		return Result{Err: err, Reason: ReasonUnknownMHType}
 	}
-	return c.reply(&p, arr, be, errNotBU)
+	r := c.reply(&p, arr, be, errNotBU)
+	r.Reason = ReasonUnknownMHType
+	return r
 }
 
 // reply wraps an encoded MH into the answer packet: to the care-of address
@@ -261,16 +406,17 @@ func (c *Cache) allowReject(now time.Time) bool {
 
 // reject answers a BU with a failure status. For a known router the answer
 // is authenticated; for an unknown home address it cannot be.
-func (c *Cache) reject(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.BindingUpdate, status uint8, ts uint64, why error, now time.Time) Result {
+// reason names the counter the refusal goes to.
+func (c *Cache) reject(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.BindingUpdate, status uint8, ts uint64, why error, reason string, now time.Time) Result {
 	if !c.allowReject(now) {
-		return Result{Status: status, Err: errRateLimited}
+		return Result{Status: status, Err: errRateLimited, Reason: reason}
 	}
 	ba := nemo.BindingAck{Status: status, Seq: bu.Seq}
 	if status == nemo.StatusSeqOutOfWindow && e != nil {
 		ba.Seq = e.lastSeq
 	}
 	r := c.answer(e, p, arr, &ba, bu, ts)
-	r.Status, r.Err = status, why
+	r.Status, r.Err, r.Reason = status, why, reason
 	return r
 }
 
@@ -339,57 +485,51 @@ func (c *Cache) handleBU(p *nemo.Packet, arr Arrival, now time.Time) Result {
 	hoa := p.PseudoSrc()
 	e := c.entries[hoa]
 	if err := nemo.Unmarshal(p.MH, bu); err != nil {
-		c.Malformed++
 		var ne *nemo.Error
 		if e != nil && errors.As(err, &ne) && ne.Status != 0 {
 			// Only the fixed part is trusted: answer without echoing options.
 			*bu = nemo.BindingUpdate{Seq: bu.Seq}
-			return c.reject(e, p, arr, bu, ne.Status, 0, err, now)
+			return c.reject(e, p, arr, bu, ne.Status, 0, err, ReasonMalformed, now)
 		}
-		return Result{Err: err}
+		return Result{Err: err, Reason: ReasonMalformed}
 	}
 	if e == nil {
-		c.UnknownHomeAddr++
+		if a := c.needsAuth(p, arr, bu, hoa); a != nil {
+			return Result{Err: errNeedsAuth, Reason: ReasonNeedsAuth, Authorize: a}
+		}
 		status := nemo.StatusNotHomeAgent
 		if !c.cfg.HomePrefix.Contains(hoa) {
 			status = nemo.StatusNotHomeSubnet
 		}
-		return c.reject(nil, p, arr, bu, status, bu.Timestamp, errors.New("unknown home address "+hoa.String()), now)
+		return c.reject(nil, p, arr, bu, status, bu.Timestamp, errors.New("unknown home address "+hoa.String()), ReasonUnknownHomeAddr, now)
 	}
 	// RFC 4285: authenticate first, then check the timestamp.
 	auth, ok := bu.MNHA()
 	if !ok || auth.SPI != e.Peer.SPI {
-		c.AuthFailed++
-		return c.reject(e, p, arr, bu, nemo.StatusAuthFailed, bu.Timestamp, nemo.ErrNoAuth, now)
+		return c.reject(e, p, arr, bu, nemo.StatusAuthFailed, bu.Timestamp, nemo.ErrNoAuth, ReasonAuthFailed, now)
 	}
 	coa := p.Src
 	if err := e.authenticator().Verify(p.MH, &bu.Options, coa, hoa); err != nil {
-		c.AuthFailed++
-		return c.reject(e, p, arr, bu, nemo.StatusAuthFailed, bu.Timestamp, err, now)
+		return c.reject(e, p, arr, bu, nemo.StatusAuthFailed, bu.Timestamp, err, ReasonAuthFailed, now)
 	}
 	if !bu.HasTimestamp {
-		c.NoTimestamp++
-		return c.reject(e, p, arr, bu, nemo.StatusMesgIDRequired, 0, nemo.ErrNoTimestamp, now)
+		return c.reject(e, p, arr, bu, nemo.StatusMesgIDRequired, 0, nemo.ErrNoTimestamp, ReasonNoTimestamp, now)
 	}
 	if err := nemo.CheckTimestamp(bu.Timestamp, now, c.cfg.ReplayWindow, e.lastTS); err != nil {
-		c.BadTimestamp++
-		return c.reject(e, p, arr, bu, nemo.StatusIDMismatch, nemo.MismatchTimestamp(bu.Timestamp, now), err, now)
+		return c.reject(e, p, arr, bu, nemo.StatusIDMismatch, nemo.MismatchTimestamp(bu.Timestamp, now), err, ReasonBadTimestamp, now)
 	}
 	if e.hasSeq && !nemo.SeqNewer(bu.Seq, e.lastSeq) {
-		c.SeqOutOfWindow++
-		return c.reject(e, p, arr, bu, nemo.StatusSeqOutOfWindow, bu.Timestamp, errors.New("sequence number out of window"), now)
+		return c.reject(e, p, arr, bu, nemo.StatusSeqOutOfWindow, bu.Timestamp, errors.New("sequence number out of window"), ReasonSeqOutOfWindow, now)
 	}
 	// From here on the message is authentic and fresh: remember it.
 	e.hasSeq, e.lastSeq, e.lastTS = true, bu.Seq, bu.Timestamp
 	if e.Peer.NAI != "" && (!bu.HasMNID || string(bu.MNID) != e.Peer.NAI) {
-		c.Prohibited++
-		return c.reject(e, p, arr, bu, nemo.StatusProhibited, bu.Timestamp, errors.New("mobile node identifier does not match"), now)
+		return c.reject(e, p, arr, bu, nemo.StatusProhibited, bu.Timestamp, errors.New("mobile node identifier does not match"), ReasonProhibited, now)
 	}
 	if bu.Flags&nemo.BUFlagH == 0 {
 		// Only home registrations: a correspondent registration would need
 		// return routability, which a home agent serving routers does not do.
-		c.Prohibited++
-		return c.reject(e, p, arr, bu, nemo.StatusProhibited, bu.Timestamp, errors.New("not a home registration"), now)
+		return c.reject(e, p, arr, bu, nemo.StatusProhibited, bu.Timestamp, errors.New("not a home registration"), ReasonProhibited, now)
 	}
 	if bu.Lifetime == 0 {
 		return c.deregister(e, p, arr, bu, now)
@@ -420,8 +560,8 @@ func (c *Cache) deregister(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Bindi
 	var changed *Entry
 	if len(e.Bindings) != before {
 		changed = e
-		c.Deregistrations++
 	}
+	c.Deregistrations++
 	if len(e.Bindings) == 0 {
 		e.MNPs = e.MNPs[:0]
 	}
@@ -447,10 +587,10 @@ func (c *Cache) prefixes(e *Entry, bu *nemo.BindingUpdate) ([]netip.Prefix, uint
 		return nil, 0
 	}
 	if len(bu.MNPs) == 0 {
-		if len(e.Peer.MNPs) == 0 {
+		if len(e.Peer.MNPs) == 0 && !e.Peer.PD {
 			return nil, nemo.StatusForwardingSetupFailed
 		}
-		return e.Peer.MNPs, 0
+		return e.allowed(), 0
 	}
 	out := make([]netip.Prefix, 0, len(bu.MNPs))
 	for _, p := range bu.MNPs {
@@ -458,7 +598,7 @@ func (c *Cache) prefixes(e *Entry, bu *nemo.BindingUpdate) ([]netip.Prefix, uint
 			return nil, nemo.StatusInvalidPrefix
 		}
 		ok := false
-		for _, allowed := range e.Peer.MNPs {
+		for _, allowed := range e.allowed() {
 			if allowed.Bits() <= p.Bits() && allowed.Contains(p.Addr()) {
 				ok = true
 				break
@@ -475,15 +615,13 @@ func (c *Cache) prefixes(e *Entry, bu *nemo.BindingUpdate) ([]netip.Prefix, uint
 func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.BindingUpdate, now time.Time) Result {
 	router := bu.Flags&nemo.BUFlagR != 0
 	if e.Registered() && router != e.Router {
-		c.Prohibited++
-		return c.reject(e, p, arr, bu, nemo.StatusRegTypeChange, bu.Timestamp, errors.New("registration type change"), now)
+		return c.reject(e, p, arr, bu, nemo.StatusRegTypeChange, bu.Timestamp, errors.New("registration type change"), ReasonProhibited, now)
 	}
 	mnps, st := c.prefixes(e, bu)
 	if st != 0 {
-		c.PrefixRejected++
-		return c.reject(e, p, arr, bu, st, bu.Timestamp, errors.New("mobile network prefix refused"), now)
+		return c.reject(e, p, arr, bu, st, bu.Timestamp, errors.New("mobile network prefix refused"), ReasonPrefixRejected, now)
 	}
-	lifetime := min(nemo.LifetimeDuration(bu.Lifetime), c.cfg.MaxLifetime)
+	lifetime := e.authCap(min(nemo.LifetimeDuration(bu.Lifetime), c.cfg.MaxLifetime), now)
 	expires := now.Add(lifetime)
 	ba := nemo.BindingAck{Seq: bu.Seq, Lifetime: nemo.Lifetime(lifetime)}
 	if router {
@@ -508,8 +646,7 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 		e.Bindings = append(e.Bindings[:0], b)
 	} else {
 		if i := e.find(0); i >= 0 && bu.Flags&nemo.BUFlagO == 0 {
-			c.BIDRejected++
-			return c.reject(e, p, arr, bu, nemo.StatusMCoANonMCoAExists, bu.Timestamp, errors.New("a binding without BID exists"), now)
+			return c.reject(e, p, arr, bu, nemo.StatusMCoANonMCoAExists, bu.Timestamp, errors.New("a binding without BID exists"), ReasonBIDRejected, now)
 		}
 		if bu.Flags&nemo.BUFlagO != 0 {
 			keep := e.Bindings[:0]
@@ -523,7 +660,7 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 		for _, bo := range bu.BIDs {
 			st := c.bindOne(e, bo, arr, bu, expires, now)
 			if st != 0 {
-				c.BIDRejected++
+				c.BIDsRefused++
 				ba.Status = nemo.StatusMCoANotComplete
 			}
 			ba.BIDs = append(ba.BIDs, nemo.BID{ID: bo.ID, Status: st, H: bo.H, Pri: bo.Pri})
@@ -532,6 +669,12 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 	}
 	e.Router = router
 	e.MNPs = append(e.MNPs[:0], mnps...)
+	e.implicit = len(bu.MNPs) == 0
+	if len(e.Bindings) == 0 {
+		// Every BID refused (and the O flag dropped the others): nothing
+		// to forward the prefixes through.
+		e.MNPs = e.MNPs[:0]
+	}
 	c.flows(e, bu, &ba)
 	if caps, ok := bu.NemodCaps(); ok {
 		ba.SetNemodCaps(caps & c.cfg.Offer)
@@ -646,27 +789,53 @@ func (c *Cache) Expire(now time.Time) []*Entry {
 // reload). A router that stays keeps its bindings and replay state unless
 // its key, SPI or allowed prefixes changed, in which case its bindings are
 // dropped and it must register again; a removed router loses its bindings.
-// It returns the entries whose forwarding state changed.
+// Routers authorized at run time (AddPeer) stay, unless a configured one
+// now claims their home address or NAI. It returns the entries whose
+// forwarding state changed.
 func (c *Cache) SetPeers(ps []Peer) []*Entry {
 	c.cfg.Peers = append([]Peer(nil), ps...)
 	next := make(map[netip.Addr]*Entry, len(ps))
 	var changed []*Entry
+	c.staticNAI = map[string]bool{}
 	for i := range c.cfg.Peers {
 		p := &c.cfg.Peers[i]
+		if p.NAI != "" {
+			c.staticNAI[p.NAI] = true
+		}
 		old := c.entries[p.HoA]
+		if old != nil && old.dynamic {
+			if e := c.RemovePeer(p.HoA); e != nil {
+				changed = append(changed, e)
+			}
+			old = nil
+		}
 		if old != nil && old.Peer.SPI == p.SPI && string(old.Peer.Key) == string(p.Key) && slices.Equal(old.Peer.MNPs, p.MNPs) {
 			old.Peer = p
 			next[p.HoA] = old
 			continue
 		}
 		next[p.HoA] = &Entry{Peer: p}
+		if old != nil {
+			// A lease outlives the registration.
+			next[p.HoA].Delegated = old.Delegated
+		}
 		if old != nil && old.Registered() {
 			old.Bindings, old.MNPs = old.Bindings[:0], old.MNPs[:0]
 			changed = append(changed, old)
 		}
 	}
 	for hoa, e := range c.entries {
-		if next[hoa] == nil && e.Registered() {
+		if next[hoa] != nil {
+			continue
+		}
+		if e.dynamic && !c.staticNAI[e.Peer.NAI] {
+			next[hoa] = e
+			continue
+		}
+		if e.dynamic {
+			delete(c.nais, e.Peer.NAI)
+		}
+		if e.Registered() {
 			e.Bindings, e.MNPs = e.Bindings[:0], e.MNPs[:0]
 			changed = append(changed, e)
 		}

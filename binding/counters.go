@@ -1,6 +1,7 @@
 package binding
 
 import (
+	"maps"
 	"strconv"
 
 	"nemod/status"
@@ -9,28 +10,28 @@ import (
 // Status returns the home agent's counters in the shape both roles
 // report. sent is the number of answers the daemon sent and queueDropped
 // the signalling its readers could not queue: the daemon counts those.
+// Rejected holds, beside the refused Binding Updates, the flow binding
+// and BID options refused inside accepted ones.
 func (c Counters) Status(sent, queueDropped uint64) status.Counters {
+	rejected := c.Rejected()
+	rejected["flows_refused"], rejected["bids_refused"] = c.FlowsRefused, c.BIDsRefused
 	return status.Counters{
 		Sent: sent, Received: c.Received, Accepted: c.Accepted, Deregistrations: c.Deregistrations,
 		Expired: c.Expired, QueueDropped: queueDropped, RateLimited: c.RejectsDropped,
-		Rejected: map[string]uint64{
-			"unknown_home_address": c.UnknownHomeAddr, "auth_failed": c.AuthFailed, "no_timestamp": c.NoTimestamp,
-			"bad_timestamp": c.BadTimestamp, "seq_out_of_window": c.SeqOutOfWindow, "prefix_rejected": c.PrefixRejected,
-			"prohibited": c.Prohibited, "bid_rejected": c.BIDRejected, "flows_refused": c.FlowsRefused,
-		},
-		Ignored: map[string]uint64{
-			"malformed": c.Malformed, "bad_checksum": c.BadChecksum, "unknown_mh_type": c.UnknownMHType, "other": c.Ignored,
-		},
+		Rejected: rejected, Ignored: c.NotActedOn(),
 	}
 }
 
 // Counters returns the mobile router's counters in the shape both roles
 // report; queueDropped is the signalling its readers could not queue.
-func (r *Router) Counters(queueDropped uint64) status.Counters {
+func (r *UpdateList) Counters(queueDropped uint64) status.Counters {
 	c := status.Counters{
-		Sent: r.Sent, Received: r.Acked, Accepted: r.Accepted, Retransmits: r.Retransmits,
+		Sent: r.Sent, Received: r.Received, Accepted: r.Accepted, Retransmits: r.Retransmits,
 		Probes: r.Probes, DeadPaths: r.DeadPaths, Failovers: r.Failovers, QueueDropped: queueDropped,
-		Rejected: map[string]uint64{}, Ignored: map[string]uint64{},
+		Rejected: map[string]uint64{}, Ignored: maps.Clone(r.IgnoredBy),
+	}
+	if c.Ignored == nil {
+		c.Ignored = map[string]uint64{}
 	}
 	for st, n := range r.RejectedBy {
 		c.Rejected["status_"+strconv.Itoa(int(st))] = n

@@ -13,7 +13,7 @@ import (
 
 // defaultProbing is the router's configuration with the shipped probe
 // settings on both uplinks.
-func defaultProbing() RouterConfig {
+func defaultProbing() UpdateListConfig {
 	rc := routerConfig()
 	for i := range rc.Uplinks {
 		rc.Uplinks[i].ProbeInterval, rc.Uplinks[i].ProbeFailures = config.DefaultProbeInterval, config.DefaultProbeFailures
@@ -54,7 +54,7 @@ func (w *world) flow(i int, d time.Duration, carries func() bool) int {
 func always() bool { return true }
 func never() bool  { return false }
 
-func registeredBoth(t *testing.T, rc RouterConfig, hc HAConfig) *world {
+func registeredBoth(t *testing.T, rc UpdateListConfig, hc HAConfig) *world {
 	t.Helper()
 	w := newWorld(t, rc, hc)
 	w.up(0, wifiCoA, netip.Addr{})

@@ -9,7 +9,7 @@ import (
 
 // The negotiation of the fast encapsulation (see nemo/vendor.go): a
 // router whose configuration offers UDP over IPv6 with segmentation
-// offload (RouterConfig.Offer) says so in every Binding Update; a nemod
+// offload (UpdateListConfig.Offer) says so in every Binding Update; a nemod
 // home agent that supports it too says so in its acknowledgement. From
 // then on the uplinks with encap 'auto' and IPv6 prefer UDP over IPv6
 // to IPv6-in-IPv6: a registered one moves at once (a registration over
@@ -19,7 +19,7 @@ import (
 // IPv6-in-IPv6 first again; the next refresh moves back to it.
 
 // negotiate follows what an accepting acknowledgement said of the offer.
-func (r *Router) negotiate(ba *nemo.BindingAck, now time.Time) {
+func (r *UpdateList) negotiate(ba *nemo.BindingAck, now time.Time) {
 	caps, _ := ba.NemodCaps()
 	fast := r.cfg.Offer&caps&nemo.CapUDP6Offload != 0
 	if fast != r.peerFast {
@@ -42,7 +42,7 @@ func (r *Router) negotiate(ba *nemo.BindingAck, now time.Time) {
 // tryPreferred has a registered binding on a fallback try the preferred
 // encapsulation; the binding keeps its path until the home agent
 // confirms.
-func (r *Router) tryPreferred(i int, now time.Time) {
+func (r *UpdateList) tryPreferred(i int, now time.Time) {
 	l := r.links[i]
 	if l.cand > 0 && l.path.rec == nil {
 		l.reg = &pending{kind: kindRegister, via: i, links: []int{i}, timeout: r.cfg.InitialTimeout, retryAt: now}
@@ -52,7 +52,7 @@ func (r *Router) tryPreferred(i int, now time.Time) {
 // reorder puts uplink i's candidates in the order the negotiation says; a
 // registered binding that is now on a fallback tries the preferred
 // encapsulation at once.
-func (r *Router) reorder(i int, now time.Time) {
+func (r *UpdateList) reorder(i int, now time.Time) {
 	l := r.links[i]
 	if len(l.candidates) == 0 {
 		return

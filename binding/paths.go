@@ -67,31 +67,38 @@ type recovery struct {
 const alternateAfter = 8
 
 // clock returns uplink i's path clock: the data plane's, with the last
-// registration counting as hearing from the home agent.
-func (r *Router) clock(i int) Clock {
+// registration (and the last change of the probing) counting as hearing
+// from the home agent.
+func (r *UpdateList) clock(i int) Clock {
 	var c Clock
 	if r.cfg.Clock != nil {
 		c = r.cfg.Clock(i)
 	} else if r.cfg.Heard != nil {
 		c.Heard = r.cfg.Heard(i)
 	}
-	if t := r.links[i].confirmed; t.After(c.Heard) {
-		c.Heard = t
+	l := r.links[i]
+	if l.confirmed.After(c.Heard) {
+		c.Heard = l.confirmed
+	}
+	// A silence that began before a change of the probing is judged from
+	// the change (SetUplinkTiming), not by the new, perhaps shorter, timing.
+	if l.retimed.After(c.Heard) {
+		c.Heard = l.retimed
 	}
 	return c
 }
 
-func (r *Router) idleGap(l *link) time.Duration { return ProbeGap(l.cfg.ProbeInterval, l.encap) }
+func (r *UpdateList) idleGap(l *link) time.Duration { return ProbeGap(l.cfg.ProbeInterval, l.encap) }
 
 // idleSpan is how long an idle probe's episode lasts: what is left of two
 // native probe intervals after the path's probe gap (see liveness.go).
-func (r *Router) idleSpan(l *link) time.Duration {
+func (r *UpdateList) idleSpan(l *link) time.Duration {
 	return max(2*l.cfg.ProbeInterval-r.idleGap(l), TimeoutFloor)
 }
 
 // pollPath probes uplink i's path as due at now: a registered binding's
 // watch and idle probes, or a dead path's recovery probes.
-func (r *Router) pollPath(i int, now time.Time) (Send, bool) {
+func (r *UpdateList) pollPath(i int, now time.Time) (Send, bool) {
 	l := r.links[i]
 	if l.path.rec != nil {
 		return r.pollRecovery(i, now)
@@ -122,7 +129,7 @@ func (r *Router) pollPath(i int, now time.Time) (Send, bool) {
 }
 
 // pathDeadline is when pollPath next has something to do for uplink i.
-func (r *Router) pathDeadline(i int) time.Time {
+func (r *UpdateList) pathDeadline(i int) time.Time {
 	l := r.links[i]
 	if rec := l.path.rec; rec != nil {
 		if l.reg != nil {
@@ -139,7 +146,7 @@ func (r *Router) pathDeadline(i int) time.Time {
 // probe builds a Heartbeat request for uplink i over encapsulation e: from
 // the care-of address natively, from the home address inside UDP, as a
 // Binding Update would be.
-func (r *Router) probe(i int, e nemo.Encap, now time.Time) (Send, bool) {
+func (r *UpdateList) probe(i int, e nemo.Encap, now time.Time) (Send, bool) {
 	path := r.path(i, e)
 	src := path.Src
 	if e.UDP() {
@@ -161,7 +168,7 @@ func (r *Router) probe(i int, e nemo.Encap, now time.Time) (Send, bool) {
 // binding (nemo.NemodUnboundSubType): the path works but the home agent
 // has no binding for it, so a registered binding is registered again at
 // once. Answers to no probe of ours are ignored.
-func (r *Router) ProbeAnswered(i int, seq uint32, at time.Time, unbound bool) {
+func (r *UpdateList) ProbeAnswered(i int, seq uint32, at time.Time, unbound bool) {
 	if i < 0 || i >= len(r.links) {
 		return
 	}
@@ -199,7 +206,7 @@ func (r *Router) ProbeAnswered(i int, seq uint32, at time.Time, unbound bool) {
 // pathDied declares uplink i's path dead at now: the home agent is told
 // through another uplink (so that it stops using the path at once) and
 // the path goes to recovery.
-func (r *Router) pathDied(i int, why string, now time.Time) {
+func (r *UpdateList) pathDied(i int, why string, now time.Time) {
 	l := r.links[i]
 	r.DeadPaths++
 	r.countFailover(i)
@@ -223,7 +230,7 @@ func (r *Router) pathDied(i int, why string, now time.Time) {
 
 // countFailover counts a usable binding lost while another one can take
 // its traffic.
-func (r *Router) countFailover(i int) {
+func (r *UpdateList) countFailover(i int) {
 	if r.links[i].state != StateRegistered {
 		return
 	}
@@ -238,7 +245,7 @@ func (r *Router) countFailover(i int) {
 // pollRecovery sends a dead path's next probe when due: on its stand-in
 // encapsulation, and after alternateAfter probes every fourth on another
 // candidate.
-func (r *Router) pollRecovery(i int, now time.Time) (Send, bool) {
+func (r *UpdateList) pollRecovery(i int, now time.Time) (Send, bool) {
 	l := r.links[i]
 	rec := l.path.rec
 	if l.reg != nil {
@@ -266,7 +273,7 @@ func (r *Router) pollRecovery(i int, now time.Time) (Send, bool) {
 }
 
 // alternates are uplink l's candidates other than these.
-func (r *Router) alternates(l *link, these ...nemo.Encap) []nemo.Encap {
+func (r *UpdateList) alternates(l *link, these ...nemo.Encap) []nemo.Encap {
 	var out []nemo.Encap
 	for _, e := range l.candidates {
 		if !slices.Contains(these, e) {
@@ -280,7 +287,7 @@ func (r *Router) alternates(l *link, these ...nemo.Encap) []nemo.Encap {
 // The recovery stays until the registration is acknowledged: a Binding
 // Update that gets no answer sends the path back to probing
 // (recoveryGaveUp).
-func (r *Router) recoverOn(i int, e nemo.Encap, now time.Time) {
+func (r *UpdateList) recoverOn(i int, e nemo.Encap, now time.Time) {
 	l := r.links[i]
 	c := slices.Index(l.candidates, e)
 	if c < 0 {
@@ -294,7 +301,7 @@ func (r *Router) recoverOn(i int, e nemo.Encap, now time.Time) {
 
 // recoveryGaveUp returns a dead path's registration that got no answer to
 // its second attempt back to probing; it reports whether it did.
-func (r *Router) recoveryGaveUp(i int, p *pending, now time.Time) bool {
+func (r *UpdateList) recoveryGaveUp(i int, p *pending, now time.Time) bool {
 	l := r.links[i]
 	if l.path.rec == nil || p.kind != kindRegister || p.attempts < 2 {
 		return false
@@ -308,7 +315,7 @@ func (r *Router) recoveryGaveUp(i int, p *pending, now time.Time) bool {
 }
 
 // pathRegistered starts probing a binding that just became registered.
-func (r *Router) pathRegistered(i int, now time.Time) {
+func (r *UpdateList) pathRegistered(i int, now time.Time) {
 	l := r.links[i]
 	l.confirmed, l.nextProbe = now, now.Add(r.idleGap(l))
 	l.path.rec = nil

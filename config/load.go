@@ -371,7 +371,7 @@ func itemLine(o *Option, i int) int {
 
 func (d *decoder) file(pkg *Package) *File {
 	f := &File{Path: d.path}
-	var routers, agents, uplinks, policies, rules, mrs []*section
+	var routers, agents, uplinks, policies, rules, mrs, radii, pools []*section
 	count := make(map[string]int)
 	for _, s := range pkg.Sections {
 		ref := s.Name
@@ -393,6 +393,10 @@ func (d *decoder) file(pkg *Package) *File {
 			rules = append(rules, x)
 		case "mobile_router":
 			mrs = append(mrs, x)
+		case "radius":
+			radii = append(radii, x)
+		case "pd_pool":
+			pools = append(pools, x)
 		default:
 			d.warnf(s.Line, "unknown section type %s", quote(s.Type))
 		}
@@ -401,7 +405,7 @@ func (d *decoder) file(pkg *Package) *File {
 		d.errorf(1, "no router or homeagent section: nemod needs `config router` or `config homeagent`")
 		return f
 	}
-	for _, extra := range [][]*section{routers, agents} {
+	for _, extra := range [][]*section{routers, agents, radii} {
 		for _, x := range extra[min(1, len(extra)):] {
 			d.errorf(x.s.Line, "a second %s section (%s); only one is allowed, the first is at line %d",
 				x.s.Type, quote(x.name), extra[0].s.Line)
@@ -417,9 +421,12 @@ func (d *decoder) file(pkg *Package) *File {
 		}
 	}
 	if len(agents) > 0 {
-		f.HomeAgent = d.homeAgent(agents[0], mrs)
+		f.HomeAgent = d.homeAgent(agents[0], mrs, pools)
+		if len(radii) > 0 {
+			f.Radius = d.radius(radii[0])
+		}
 	} else {
-		for _, x := range mrs {
+		for _, x := range append(append(mrs, radii...), pools...) {
 			d.warnf(x.s.Line, "%s is ignored: the file has no homeagent section", x.label)
 		}
 	}
@@ -430,6 +437,7 @@ func (d *decoder) router(x *section, uplinks, policies, rules []*section) *Route
 	r := &Router{
 		Name:          x.name,
 		Line:          x.s.Line,
+		Path:          d.path,
 		Lifetime:      DefaultLifetime,
 		ReplayWindow:  DefaultReplayWindow,
 		ControlSocket: DefaultControlSocket,
@@ -477,6 +485,10 @@ func (d *decoder) router(x *section, uplinks, policies, rules []*section) *Route
 	r.ReplayWindow = x.seconds("replay_window", DefaultReplayWindow, minReplayWindow, maxReplayWindow)
 	defPolicy, defOpt, _ := x.scalar("default_policy")
 	r.DefaultPolicy = defPolicy
+	r.Ops = x.ops(RoleRouter)
+	r.PD = d.routerPD(x, r)
+	r.OpenWrt = x.openWrt(r)
+	x.routerFleet(r)
 	x.finish()
 
 	// Uplinks. A mistake in one is reported once; its name still counts
@@ -486,6 +498,7 @@ func (d *decoder) router(x *section, uplinks, policies, rules []*section) *Route
 	devices := make(map[string]*section)
 	for _, u := range uplinks {
 		up := d.uplink(u, lanAt, bids, devices)
+		d.checkUplinkInterface(u, &up, r)
 		if u.s.Name != "" {
 			known[u.s.Name] = true
 		}
@@ -540,10 +553,12 @@ func (d *decoder) uplink(x *section, lanAt map[string]int, bids map[uint16]*sect
 	if x.s.Name == "" {
 		d.errorf(x.s.Line, "%s has no name: policies refer to uplinks by name (config uplink 'NAME')", x.label)
 	}
+	byInterface := x.uplinkInterface(&u)
 	dev, devOpt, ok := x.scalar("device")
 	switch {
+	case byInterface:
 	case devOpt == nil:
-		x.missing("option device", "")
+		x.missing("option device", "interface")
 	case !ok:
 	case ifname(dev) != "":
 		x.errorf(devOpt, "%s", ifname(dev))
@@ -730,7 +745,7 @@ func (x *section) ports(name string, proto int, protoOK bool) PortRange {
 	return PortRange{}
 }
 
-func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
+func (d *decoder) homeAgent(x *section, mrs, pools []*section) *HomeAgent {
 	h := &HomeAgent{
 		Name:          x.name,
 		Line:          x.s.Line,
@@ -757,6 +772,9 @@ func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
 	}); ok {
 		h.LivenessTimeout = iv
 	}
+	h.Ops = x.ops(RoleHomeAgent)
+	h.PD = d.homeAgentPD(x, pools, h.HomePrefix)
+	x.homeAgentFleet(h)
 	x.finish()
 
 	hoas := make(map[netip.Addr]*section)
@@ -811,6 +829,7 @@ func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
 			}
 			allMNPs = append(allMNPs, owned{p, m})
 		}
+		m.mobileRouterPD(&mr)
 		m.finish()
 		h.MobileRouters = append(h.MobileRouters, mr)
 	}
@@ -840,5 +859,6 @@ func (d *decoder) homeAgent(x *section, mrs []*section) *HomeAgent {
 		// it and cannot be the wider of the two.
 		later.owner.itemErrorf(later.opt, later.item, "%s overlaps mnp %s of %s (line %d)", later.p, first.p, first.owner.label, first.line)
 	}
+	d.checkPDRouters(h, mrs)
 	return h
 }

@@ -122,18 +122,19 @@ func TestGoodRouter(t *testing.T) {
 		t.Errorf("home agent decoded from a router file: %+v", f.HomeAgent)
 	}
 	want := &Router{
-		Name:          "main",
-		HomeAgent:     addr("2001:db8:ffff::1"),
-		HomeAgentV4:   addr("198.51.100.1"),
-		HomeAddress:   addr("2001:db8:ffff:1::100"),
-		MNPs:          []netip.Prefix{prefix("2001:db8:100::/56")},
-		LAN:           []string{"lan0"},
-		SPI:           256,
-		Key:           testKey,
-		NAI:           "main", // the default: the section's name
-		Lifetime:      600 * time.Second,
-		ControlSocket: "/var/run/nemod.sock",
-		ReplayWindow:  7 * time.Second,
+		Name:           "main",
+		HomeAgent:      addr("2001:db8:ffff::1"),
+		HomeAgentV4:    addr("198.51.100.1"),
+		HomeAddress:    addr("2001:db8:ffff:1::100"),
+		MNPs:           []netip.Prefix{prefix("2001:db8:100::/56")},
+		LAN:            []string{"lan0"},
+		SPI:            256,
+		Key:            testKey,
+		NAI:            "main", // the default: the section's name
+		Lifetime:       600 * time.Second,
+		ControlSocket:  "/var/run/nemod.sock",
+		ReplayWindow:   7 * time.Second,
+		RevokedHoldoff: DefaultRevokedHoldoff,
 		Uplinks: []Uplink{
 			{Name: "wifi", Device: "wlan0", BID: 1, Encap: nemo.EncapAuto, ProbeInterval: 450 * time.Millisecond, ProbeFailures: 3, Line: 11},
 			{Name: "cell", Device: "wwan0", BID: 2, Encap: nemo.EncapAuto, ProbeInterval: 450 * time.Millisecond, ProbeFailures: 3, Line: 15},
@@ -148,7 +149,10 @@ func TestGoodRouter(t *testing.T) {
 			{Name: "video", Proto: 6, DestIP: prefix("2001:db8:c::/48"), DSCP: -1, Policy: "wifi_first", Line: 32},
 			{Name: "roadside", Proto: -1, DestIP: prefix("2001:db8:5::/48"), DSCP: -1, Policy: DirectPolicy, Line: 36},
 		},
-		Line: 1,
+		Line:    1,
+		Path:    "testdata/good/router.uci",
+		PD:      &RouterPD{LeaseFile: DefaultRouterLeaseFile, LanRA: true, IP6Assign: 64},
+		OpenWrt: OpenWrt{UbusSocket: "/var/run/ubus/ubus.sock", NetifdInterface: "nemo", LanRAUnset: true},
 	}
 	if !reflect.DeepEqual(f.Router, want) {
 		t.Errorf("router\n got %+v\nwant %+v", f.Router, want)
@@ -169,6 +173,7 @@ func TestGoodHomeAgent(t *testing.T) {
 		ControlSocket:   "/var/run/nemod-ha.sock",
 		ReplayWindow:    7 * time.Second,
 		LivenessTimeout: DefaultLivenessTimeout,
+		RouteTable:      MainRouteTable,
 		MobileRouters: []MobileRouter{{
 			Name:        "car1",
 			HomeAddress: addr("2001:db8:ffff:1::100"),
@@ -177,6 +182,9 @@ func TestGoodHomeAgent(t *testing.T) {
 			MNPs:        []netip.Prefix{prefix("2001:db8:100::/56")},
 			Line:        7,
 		}},
+		// The home agent serves /metrics and the fleet page on loopback
+		// unless told otherwise.
+		Ops:  Ops{MetricsListen: DefaultMetricsListen},
 		Line: 1,
 	}
 	if !reflect.DeepEqual(f.HomeAgent, want) {

@@ -24,6 +24,7 @@ type File struct {
 	Path      string
 	Router    *Router    // from the single `config router` section; nil if none
 	HomeAgent *HomeAgent // from the single `config homeagent` section; nil if none
+	Radius    *Radius    // from the single `config radius` section (home agent only); nil if none
 	// Warnings are things nemod ignores but a person probably did not
 	// mean: unknown options and section types. Each is PATH:LINE: text.
 	Warnings []string
@@ -68,16 +69,29 @@ type Router struct {
 	ControlSocket string         // option control_socket
 	ReplayWindow  time.Duration  // option replay_window, seconds
 	DefaultPolicy string         // option default_policy; "" = all registered uplinks in BID order
-	Uplinks       []Uplink       // `config uplink` sections in file order
-	Policies      []Policy       // `config policy` sections in file order
-	Rules         []Rule         // `config rule` sections in file order
-	Line          int
+	// RevokedHoldoff is how long a binding the home agent revoked waits
+	// before it registers again (option revoked_holdoff, config/fleet.go).
+	RevokedHoldoff time.Duration
+	Uplinks        []Uplink // `config uplink` sections in file order
+	Policies       []Policy // `config policy` sections in file order
+	Rules          []Rule   // `config rule` sections in file order
+	Ops            Ops      // options dbus, metrics_listen (ops.go)
+	Line           int
+	// Path is the file the section was read from, so that what is found
+	// wrong later (policy.Compile) names it as Load's errors do.
+	Path string
+	// PD is prefix delegation and the LANs' router advertisements
+	// (config/pd.go); never nil in a decoded file.
+	PD *RouterPD
+	// OpenWrt is options ubus_socket and netifd_interface (openwrt.go).
+	OpenWrt OpenWrt
 }
 
 // Uplink is one interface the router registers a care-of address on.
 type Uplink struct {
 	Name          string        // section name
 	Device        string        // option device: the Linux interface
+	Interface     string        // option interface: a netifd interface instead (openwrt.go)
 	BID           uint16        // option bid: Binding ID (RFC 5648), unique
 	Encap         nemo.Encap    // option encap: auto, ipv6 or udp
 	Priority      uint8         // option priority 1..127; 0 = unset (RFC 6089 BID-PRI)
@@ -142,8 +156,14 @@ type HomeAgent struct {
 	// probes when nothing came through it for this long (option
 	// liveness_timeout, like probe_interval: "1s", "800ms").
 	LivenessTimeout time.Duration
-	MobileRouters   []MobileRouter // `config mobile_router` sections in file order
-	Line            int
+	// RouteTable is the kernel table the routes of registered routers go
+	// into (option route_table, config/fleet.go; default main).
+	RouteTable    int
+	MobileRouters []MobileRouter // `config mobile_router` sections in file order
+	Ops           Ops            // options dbus, metrics_listen, web_token (ops.go)
+	Line          int
+	// PD is the delegating router or relay (config/pd.go); nil: none.
+	PD *HomeAgentPD
 }
 
 // MobileRouter is a mobile router the home agent accepts bindings from.
@@ -155,4 +175,8 @@ type MobileRouter struct {
 	NAI         string // option nai: when set, the router must identify itself with it
 	MNPs        []netip.Prefix
 	Line        int
+	// PD is option pd '1': the router may have prefixes delegated (from
+	// option pd_pool, "" = the first pool).
+	PD     bool
+	PDPool string
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"nemod/internal/dbustest"
 	"nemod/status"
 )
 
@@ -60,12 +61,12 @@ type xmlNode struct {
 func TestRouterOnBus(t *testing.T) {
 	// The users and group first: the bus resolves a policy's group name
 	// when it reads its configuration.
-	member := makeUser(t, true)
-	outsider := makeUser(t, false)
-	b := startBus(t)
+	member := dbustest.MakeUser(t, true)
+	outsider := dbustest.MakeUser(t, false)
+	b := dbustest.Start(t)
 
 	var reloads atomic.Int32
-	r := NewRouter(Config{Address: b.address, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+	r := NewRouter(Config{Address: b.Address, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		Reload: func() (status.Reload, error) {
 			reloads.Add(1)
 			return status.Reload{Reloaded: true, Applied: []string{"wifi.metric"}, NeedsRestart: []string{"global.home_agent"}}, nil
@@ -73,13 +74,13 @@ func TestRouterOnBus(t *testing.T) {
 	defer r.Close()
 	snap := routerSnap()
 	r.Update(snap)
-	waitFor(t, 5*time.Second, "the router on the bus", r.Published)
+	dbustest.WaitFor(t, 5*time.Second, "the router on the bus", r.Published)
 
 	wifi := "/org/nemod/Router1/Uplink/wifi"
 	cell := "/org/nemod/Router1/Uplink/cell_2d1" // "-" escaped
 
 	t.Run("tree", func(t *testing.T) {
-		out, errs, ok := b.run(nil, "busctl", "--address="+b.address, "--list", "tree", RouterName)
+		out, errs, ok := b.Run(nil, "busctl", "--address="+b.Address, "--list", "tree", RouterName)
 		if !ok {
 			t.Fatal(errs)
 		}
@@ -92,7 +93,7 @@ func TestRouterOnBus(t *testing.T) {
 
 	t.Run("introspect", func(t *testing.T) {
 		// gdbus reads our XML with its own parser.
-		out, errs, ok := b.run(nil, "gdbus", "introspect", "--address", b.address, "--dest", RouterName, "--object-path", "/org/nemod/Router1", "--xml")
+		out, errs, ok := b.Run(nil, "gdbus", "introspect", "--address", b.Address, "--dest", RouterName, "--object-path", "/org/nemod/Router1", "--xml")
 		if !ok {
 			t.Fatal(errs)
 		}
@@ -159,18 +160,18 @@ func TestRouterOnBus(t *testing.T) {
 			{cell, UplinkInterface, "NAT", `{"type":"b","data":true}`},
 		} {
 			var got, want any
-			b.busctlJSON(&got, "get-property", RouterName, c.path, c.iface, c.prop)
+			b.BusctlJSON(&got, "get-property", RouterName, c.path, c.iface, c.prop)
 			json.Unmarshal([]byte(c.want), &want)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("%s %s: %v, want %v", c.path, c.prop, got, want)
 			}
 		}
 		// Set is refused and changes nothing.
-		_, errs, ok := b.run(nil, "busctl", "--address="+b.address, "set-property", RouterName, wifi, UplinkInterface, "State", "s", "down")
+		_, errs, ok := b.Run(nil, "busctl", "--address="+b.Address, "set-property", RouterName, wifi, UplinkInterface, "State", "s", "down")
 		if ok || !strings.Contains(errs, "read-only") {
 			t.Errorf("set-property: ok=%v %s", ok, errs)
 		}
-		_, errs, ok = b.run(nil, "gdbus", "call", "--address", b.address, "--dest", RouterName, "--object-path", wifi,
+		_, errs, ok = b.Run(nil, "gdbus", "call", "--address", b.Address, "--dest", RouterName, "--object-path", wifi,
 			"--method", "org.freedesktop.DBus.Properties.Get", UplinkInterface, "Nope")
 		if ok || !strings.Contains(errs, ErrorUnknownProperty) {
 			t.Errorf("Get of an unknown property: ok=%v %s", ok, errs)
@@ -184,7 +185,7 @@ func TestRouterOnBus(t *testing.T) {
 				Data any    `json:"data"`
 			} `json:"data"`
 		}
-		b.busctlJSON(&got, "call", RouterName, "/org/nemod/Router1", objectManagerIntf, "GetManagedObjects")
+		b.BusctlJSON(&got, "call", RouterName, "/org/nemod/Router1", objectManagerIntf, "GetManagedObjects")
 		objs := got.Data[0]
 		if len(objs) != 2 {
 			t.Fatalf("managed objects %v", objs)
@@ -197,12 +198,14 @@ func TestRouterOnBus(t *testing.T) {
 			t.Errorf("cell %+v", objs[cell])
 		}
 		// A second, independent client reads the same.
-		out, errs, ok := b.run(nil, "gdbus", "call", "--address", b.address, "--dest", RouterName, "--object-path", "/org/nemod/Router1",
+		out, errs, ok := b.Run(nil, "gdbus", "call", "--address", b.Address, "--dest", RouterName, "--object-path", "/org/nemod/Router1",
 			"--method", objectManagerIntf+".GetManagedObjects")
 		if !ok {
 			t.Fatal(errs)
 		}
-		for _, want := range []string{"objectpath '" + cell + "'", "'" + wifi + "'", "'CareOfAddress': <'198.51.100.7'>", "'BID': <uint16 1>"} {
+		// gdbus writes the type before the first key only, whichever
+		// object comes first.
+		for _, want := range []string{"{objectpath '", "'" + cell + "'", "'" + wifi + "'", "'CareOfAddress': <'198.51.100.7'>", "'BID': <uint16 1>"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("gdbus GetManagedObjects lacks %s: %s", want, out)
 			}
@@ -210,7 +213,7 @@ func TestRouterOnBus(t *testing.T) {
 	})
 
 	t.Run("signals", func(t *testing.T) {
-		m := b.startMonitor(RouterName)
+		m := b.StartMonitor(RouterName)
 
 		// Only the clock moved: nothing to tell.
 		snap.Uptime += 5
@@ -220,41 +223,41 @@ func TestRouterOnBus(t *testing.T) {
 		snap = routerSnap()
 		snap.Bindings[0].State = status.StateDown
 		r.Update(snap)
-		waitFor(t, 5*time.Second, "PropertiesChanged", func() bool { return len(m.signals("PropertiesChanged")) > 0 })
+		dbustest.WaitFor(t, 5*time.Second, "PropertiesChanged", func() bool { return len(m.Signals("PropertiesChanged")) > 0 })
 		// The cellular uplink goes, a new one comes.
 		snap = routerSnap()
 		snap.Bindings[0].State = status.StateDown
 		snap.Bindings = []status.Binding{snap.Bindings[0], {BID: 3, Uplink: "lte_2", CoA: "2001:db8:c::3", State: status.StateRegistering}}
 		r.Update(snap)
-		waitFor(t, 5*time.Second, "InterfacesAdded", func() bool { return len(m.signals("InterfacesAdded")) > 0 })
+		dbustest.WaitFor(t, 5*time.Second, "InterfacesAdded", func() bool { return len(m.Signals("InterfacesAdded")) > 0 })
 
-		pc := m.signals("PropertiesChanged")
+		pc := m.Signals("PropertiesChanged")
 		if len(pc) != 1 {
-			t.Fatalf("%d PropertiesChanged, want 1 (the clock alone changes nothing):\n%s", len(pc), m.text())
+			t.Fatalf("%d PropertiesChanged, want 1 (the clock alone changes nothing):\n%s", len(pc), m.Text())
 		}
-		if !strings.Contains(pc[0].header, "path="+wifi+";") ||
-			!strings.Contains(pc[0].body, `string "org.nemod.Router1.Uplink"`) ||
-			!strings.Contains(pc[0].body, `string "State"`) || !strings.Contains(pc[0].body, `string "down"`) ||
-			strings.Count(pc[0].body, "dict entry(") != 1 {
+		if !strings.Contains(pc[0].Header, "path="+wifi+";") ||
+			!strings.Contains(pc[0].Body, `string "org.nemod.Router1.Uplink"`) ||
+			!strings.Contains(pc[0].Body, `string "State"`) || !strings.Contains(pc[0].Body, `string "down"`) ||
+			strings.Count(pc[0].Body, "dict entry(") != 1 {
 			t.Errorf("PropertiesChanged %+v", pc[0])
 		}
-		rm := m.signals("InterfacesRemoved")
-		if len(rm) != 1 || !strings.Contains(rm[0].header, "path=/org/nemod/Router1;") ||
-			!strings.Contains(rm[0].body, `object path "`+cell+`"`) || !strings.Contains(rm[0].body, `string "org.nemod.Router1.Uplink"`) {
+		rm := m.Signals("InterfacesRemoved")
+		if len(rm) != 1 || !strings.Contains(rm[0].Header, "path=/org/nemod/Router1;") ||
+			!strings.Contains(rm[0].Body, `object path "`+cell+`"`) || !strings.Contains(rm[0].Body, `string "org.nemod.Router1.Uplink"`) {
 			t.Errorf("InterfacesRemoved %+v", rm)
 		}
-		add := m.signals("InterfacesAdded")
-		if len(add) != 1 || !strings.Contains(add[0].body, `object path "/org/nemod/Router1/Uplink/lte_5f2"`) ||
-			!strings.Contains(add[0].body, `string "2001:db8:c::3"`) {
+		add := m.Signals("InterfacesAdded")
+		if len(add) != 1 || !strings.Contains(add[0].Body, `object path "/org/nemod/Router1/Uplink/lte_5f2"`) ||
+			!strings.Contains(add[0].Body, `string "2001:db8:c::3"`) {
 			t.Errorf("InterfacesAdded %+v", add)
 		}
 		// And the objects are what the signals said.
 		var st struct{ Data string }
-		b.busctlJSON(&st, "get-property", RouterName, "/org/nemod/Router1/Uplink/lte_5f2", UplinkInterface, "State")
+		b.BusctlJSON(&st, "get-property", RouterName, "/org/nemod/Router1/Uplink/lte_5f2", UplinkInterface, "State")
 		if st.Data != status.StateRegistering {
 			t.Errorf("new uplink's state %q", st.Data)
 		}
-		if _, _, ok := b.run(nil, "busctl", "--address="+b.address, "get-property", RouterName, cell, UplinkInterface, "State"); ok {
+		if _, _, ok := b.Run(nil, "busctl", "--address="+b.Address, "get-property", RouterName, cell, UplinkInterface, "State"); ok {
 			t.Error("the removed uplink still answers")
 		}
 	})
@@ -265,12 +268,12 @@ func TestRouterOnBus(t *testing.T) {
 			Type string
 			Data []any
 		}
-		b.busctlJSON(&got, "call", RouterName, "/org/nemod/Router1", RouterName, "Reload")
+		b.BusctlJSON(&got, "call", RouterName, "/org/nemod/Router1", RouterName, "Reload")
 		if got.Type != "basas" || fmt.Sprint(got.Data) != "[true [wifi.metric] [global.home_agent]]" || reloads.Load() != before+1 {
 			t.Errorf("Reload answered %+v, callback calls %d", got, reloads.Load()-before)
 		}
 		// An argument it does not take: refused before the callback.
-		_, errs, ok := b.run(nil, "gdbus", "call", "--address", b.address, "--dest", RouterName, "--object-path", "/org/nemod/Router1",
+		_, errs, ok := b.Run(nil, "gdbus", "call", "--address", b.Address, "--dest", RouterName, "--object-path", "/org/nemod/Router1",
 			"--method", RouterName+".Reload", "now")
 		if ok || !strings.Contains(errs, ErrorInvalidArgs) || reloads.Load() != before+1 {
 			t.Errorf("Reload with an argument: ok=%v %s", ok, errs)
@@ -279,13 +282,13 @@ func TestRouterOnBus(t *testing.T) {
 
 	t.Run("policy", func(t *testing.T) {
 		before := reloads.Load()
-		get := []string{"call", "--address", b.address, "--dest", RouterName, "--object-path", wifi,
+		get := []string{"call", "--address", b.Address, "--dest", RouterName, "--object-path", wifi,
 			"--method", "org.freedesktop.DBus.Properties.Get", UplinkInterface, "State"}
-		reload := []string{"call", "--address", b.address, "--dest", RouterName, "--object-path", "/org/nemod/Router1", "--method", RouterName + ".Reload"}
-		managed := []string{"call", "--address", b.address, "--dest", RouterName, "--object-path", "/org/nemod/Router1", "--method", objectManagerIntf + ".GetManagedObjects"}
-		introspect := []string{"introspect", "--address", b.address, "--dest", RouterName, "--object-path", "/org/nemod/Router1", "--xml"}
+		reload := []string{"call", "--address", b.Address, "--dest", RouterName, "--object-path", "/org/nemod/Router1", "--method", RouterName + ".Reload"}
+		managed := []string{"call", "--address", b.Address, "--dest", RouterName, "--object-path", "/org/nemod/Router1", "--method", objectManagerIntf + ".GetManagedObjects"}
+		introspect := []string{"introspect", "--address", b.Address, "--dest", RouterName, "--object-path", "/org/nemod/Router1", "--xml"}
 		for _, c := range []struct {
-			who  *testUser
+			who  *dbustest.User
 			args []string
 			ok   bool
 		}{
@@ -297,18 +300,18 @@ func TestRouterOnBus(t *testing.T) {
 			{outsider, managed, false},
 			{outsider, introspect, false},
 			{outsider, reload, false},
-			{nobody(t), reload, false},
-			{nobody(t), get, false},
+			{dbustest.Nobody(t), reload, false},
+			{dbustest.Nobody(t), get, false},
 		} {
-			out, errs, ok := b.run(c.who, "gdbus", c.args...)
+			out, errs, ok := b.Run(c.who, "gdbus", c.args...)
 			if ok != c.ok {
-				t.Errorf("%s %s: ok=%v, want %v: %s %s", c.who.name, c.args[len(c.args)-1], ok, c.ok, out, errs)
+				t.Errorf("%s %s: ok=%v, want %v: %s %s", c.who.Name, c.args[len(c.args)-1], ok, c.ok, out, errs)
 			}
 			if !ok && !strings.Contains(errs, "org.freedesktop.DBus.Error.AccessDenied") {
-				t.Errorf("%s %s: refused other than AccessDenied: %s", c.who.name, c.args[len(c.args)-1], errs)
+				t.Errorf("%s %s: refused other than AccessDenied: %s", c.who.Name, c.args[len(c.args)-1], errs)
 			}
 			if ok && c.args[len(c.args)-1] == "State" && !strings.Contains(out, "'down'") {
-				t.Errorf("%s read %q", c.who.name, out)
+				t.Errorf("%s read %q", c.who.Name, out)
 			}
 		}
 		if n := reloads.Load() - before; n != 0 {
@@ -316,44 +319,36 @@ func TestRouterOnBus(t *testing.T) {
 		}
 
 		// Signals reach the group and no one else.
-		mon := func(u *testUser) *monitor {
-			m := &monitor{}
-			m.cmd = execAs(u, "gdbus", "monitor", "--address", b.address, "--dest", RouterName)
-			m.cmd.Stdout, m.cmd.Stderr = m, m
-			if err := m.cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { m.cmd.Process.Kill(); m.cmd.Wait() })
-			waitFor(t, 5*time.Second, "gdbus monitor to find the name's owner", func() bool {
-				return strings.Contains(m.text(), "is owned by")
-			})
-			return m
+		mon := func(u *dbustest.User) *dbustest.Monitor {
+			return b.StartClient(u, "gdbus monitor to find the name's owner", func(text string) bool {
+				return strings.Contains(text, "is owned by")
+			}, "gdbus", "monitor", "--address", b.Address, "--dest", RouterName)
 		}
 		mm, mo := mon(member), mon(outsider)
 		snap.HomeAgent = "2001:db8:1::2"
 		r.Update(snap)
-		waitFor(t, 5*time.Second, "the group member to hear the change", func() bool {
-			return strings.Contains(mm.text(), "PropertiesChanged") && strings.Contains(mm.text(), "2001:db8:1::2")
+		dbustest.WaitFor(t, 5*time.Second, "the group member to hear the change", func() bool {
+			return strings.Contains(mm.Text(), "PropertiesChanged") && strings.Contains(mm.Text(), "2001:db8:1::2")
 		})
 		// The outsider had the same time and more to hear it.
 		time.Sleep(200 * time.Millisecond)
-		if strings.Contains(mo.text(), "PropertiesChanged") {
-			t.Errorf("a user outside group nemod heard: %s", mo.text())
+		if strings.Contains(mo.Text(), "PropertiesChanged") {
+			t.Errorf("a user outside group nemod heard: %s", mo.Text())
 		}
 	})
 
 	t.Run("reconnect", func(t *testing.T) {
-		b.stop()
-		waitFor(t, 5*time.Second, "the publisher to notice", func() bool { return !r.Published() })
+		b.Stop()
+		dbustest.WaitFor(t, 5*time.Second, "the publisher to notice", func() bool { return !r.Published() })
 		snap.HomeAgent = "2001:db8:1::3" // changed while off the bus
 		r.Update(snap)
-		b.start()
-		waitFor(t, 10*time.Second, "the router back on the bus", r.Published)
+		b.Restart()
+		dbustest.WaitFor(t, 10*time.Second, "the router back on the bus", r.Published)
 		if n := r.p.connects.Load(); n != 2 {
 			t.Errorf("%d connections, want 2", n)
 		}
 		var got struct{ Data string }
-		b.busctlJSON(&got, "get-property", RouterName, "/org/nemod/Router1", RouterName, "HomeAgent")
+		b.BusctlJSON(&got, "get-property", RouterName, "/org/nemod/Router1", RouterName, "HomeAgent")
 		if got.Data != "2001:db8:1::3" {
 			t.Errorf("after the restart HomeAgent is %q", got.Data)
 		}
@@ -364,7 +359,7 @@ func TestRouterOnBus(t *testing.T) {
 		if r.Published() {
 			t.Error("still published after Close")
 		}
-		out, _, _ := b.run(nil, "busctl", "--address="+b.address, "--json=short", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
+		out, _, _ := b.Run(nil, "busctl", "--address="+b.Address, "--json=short", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
 			"org.freedesktop.DBus", "NameHasOwner", "s", RouterName)
 		if strings.TrimSpace(out) != `{"type":"b","data":[false]}` {
 			t.Errorf("NameHasOwner after Close: %s", out)
@@ -373,7 +368,7 @@ func TestRouterOnBus(t *testing.T) {
 }
 
 func TestHomeAgentOnBus(t *testing.T) {
-	b := startBus(t)
+	b := dbustest.Start(t)
 	var mu sync.Mutex
 	var revoked []string
 	revoke := func(home netip.Addr, bid uint16) error {
@@ -394,15 +389,15 @@ func TestHomeAgentOnBus(t *testing.T) {
 			}}}}
 
 	for _, withRevoke := range []bool{false, true} {
-		cfg := Config{Address: b.address}
+		cfg := Config{Address: b.Address}
 		if withRevoke {
 			cfg.Revoke = revoke
 		}
 		h := NewHomeAgent(cfg)
 		h.Update(snap)
-		waitFor(t, 5*time.Second, "the home agent on the bus", h.Published)
+		dbustest.WaitFor(t, 5*time.Second, "the home agent on the bus", h.Published)
 		call := func(args ...string) (string, string, bool) {
-			return b.run(nil, "gdbus", append([]string{"call", "--address", b.address, "--dest", HomeAgentName,
+			return b.Run(nil, "gdbus", append([]string{"call", "--address", b.Address, "--dest", HomeAgentName,
 				"--object-path", string(HomeAgentPath), "--method"}, args...)...)
 		}
 		if !withRevoke {
@@ -419,39 +414,39 @@ func TestHomeAgentOnBus(t *testing.T) {
 				Type string
 				Data [][]any
 			}
-			b.busctlJSON(&got, "get-property", HomeAgentName, string(HomeAgentPath)+"/MobileRouter/car1", MobileRouterIntf, "Bindings")
+			b.BusctlJSON(&got, "get-property", HomeAgentName, string(HomeAgentPath)+"/MobileRouter/car1", MobileRouterIntf, "Bindings")
 			if got.Type != "a(qsssbssddtttt)" || len(got.Data) != 2 ||
 				fmt.Sprint(got.Data[0]) != "[1 2001:db8:a::2 [2001:db8:a::2]:0 ip6ip6 false registered 2026-01-01T00:00:00Z 0 0 0 11 0 22]" ||
 				fmt.Sprint(got.Data[1][:6]) != "[2 198.51.100.7 203.0.113.9:4500 udp true registering]" {
 				t.Errorf("Bindings %+v", got)
 			}
 			var st struct{ Data string }
-			b.busctlJSON(&st, "get-property", HomeAgentName, string(HomeAgentPath)+"/MobileRouter/car1", MobileRouterIntf, "State")
+			b.BusctlJSON(&st, "get-property", HomeAgentName, string(HomeAgentPath)+"/MobileRouter/car1", MobileRouterIntf, "State")
 			if st.Data != status.StateRegistered {
 				t.Errorf("router state %q", st.Data)
 			}
 
 			// A router goes: InterfacesRemoved; its binding changes: one
 			// PropertiesChanged with the whole set.
-			m := b.startMonitor(HomeAgentName)
+			m := b.StartMonitor(HomeAgentName)
 			next := snap
 			next.MobileRouters = []status.MobileRouter{snap.MobileRouters[0], {Name: "bus 2", HomeAddress: "2001:db8:1::20"}}
 			h.Update(next)
-			waitFor(t, 5*time.Second, "InterfacesAdded", func() bool { return len(m.signals("InterfacesAdded")) == 1 })
-			if !strings.Contains(m.signals("InterfacesAdded")[0].body, `object path "/org/nemod/HomeAgent1/MobileRouter/bus_202"`) {
-				t.Errorf("InterfacesAdded %+v", m.signals("InterfacesAdded"))
+			dbustest.WaitFor(t, 5*time.Second, "InterfacesAdded", func() bool { return len(m.Signals("InterfacesAdded")) == 1 })
+			if !strings.Contains(m.Signals("InterfacesAdded")[0].Body, `object path "/org/nemod/HomeAgent1/MobileRouter/bus_202"`) {
+				t.Errorf("InterfacesAdded %+v", m.Signals("InterfacesAdded"))
 			}
 			changed := next
 			changed.MobileRouters = []status.MobileRouter{snap.MobileRouters[0]}
 			changed.MobileRouters[0].Bindings = snap.MobileRouters[0].Bindings[1:]
 			h.Update(changed)
-			waitFor(t, 5*time.Second, "PropertiesChanged", func() bool { return len(m.signals("PropertiesChanged")) == 1 })
-			pc := m.signals("PropertiesChanged")[0]
-			if !strings.Contains(pc.header, "path=/org/nemod/HomeAgent1/MobileRouter/car1;") || !strings.Contains(pc.body, `string "Bindings"`) ||
-				!strings.Contains(pc.body, `string "State"`) || !strings.Contains(pc.body, `string "registering"`) {
+			dbustest.WaitFor(t, 5*time.Second, "PropertiesChanged", func() bool { return len(m.Signals("PropertiesChanged")) == 1 })
+			pc := m.Signals("PropertiesChanged")[0]
+			if !strings.Contains(pc.Header, "path=/org/nemod/HomeAgent1/MobileRouter/car1;") || !strings.Contains(pc.Body, `string "Bindings"`) ||
+				!strings.Contains(pc.Body, `string "State"`) || !strings.Contains(pc.Body, `string "registering"`) {
 				t.Errorf("PropertiesChanged %+v", pc)
 			}
-			waitFor(t, 5*time.Second, "InterfacesRemoved", func() bool { return len(m.signals("InterfacesRemoved")) == 1 })
+			dbustest.WaitFor(t, 5*time.Second, "InterfacesRemoved", func() bool { return len(m.Signals("InterfacesRemoved")) == 1 })
 			h.Update(snap)
 		} else {
 			for _, c := range []struct{ home, bid, errName string }{
@@ -465,7 +460,7 @@ func TestHomeAgentOnBus(t *testing.T) {
 					t.Errorf("Revoke(%s, %s): ok=%v %s, want %s", c.home, c.bid, ok, errs, c.errName)
 				}
 			}
-			out, errs, ok := b.run(nil, "busctl", "--address="+b.address, "call", HomeAgentName, string(HomeAgentPath), HomeAgentName, "Revoke", "sq", "2001:db8:1::10", "2")
+			out, errs, ok := b.Run(nil, "busctl", "--address="+b.Address, "call", HomeAgentName, string(HomeAgentPath), HomeAgentName, "Revoke", "sq", "2001:db8:1::10", "2")
 			mu.Lock()
 			if !ok || out != "" || fmt.Sprint(revoked) != "[2001:db8:1::10/2]" {
 				t.Errorf("Revoke answered %v %q %s; the daemon was asked %v", ok, out, errs, revoked)
@@ -479,15 +474,15 @@ func TestHomeAgentOnBus(t *testing.T) {
 // The publisher keeps trying while the name is taken, and takes it when
 // it is free; Update never blocks meanwhile.
 func TestNameTaken(t *testing.T) {
-	b := startBus(t)
-	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", b.address)
+	b := dbustest.Start(t)
+	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", b.Address)
 	if !SystemBusAvailable() {
 		t.Error("the running bus is not seen as available")
 	}
-	first := NewRouter(Config{Address: b.address})
+	first := NewRouter(Config{Address: b.Address})
 	first.Update(routerSnap())
-	waitFor(t, 5*time.Second, "the first router", first.Published)
-	second := NewRouter(Config{Address: b.address, RetryMin: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+	dbustest.WaitFor(t, 5*time.Second, "the first router", first.Published)
+	second := NewRouter(Config{Address: b.Address, RetryMin: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond})
 	defer second.Close()
 	start := time.Now()
 	for i := 0; i < 1000; i++ {
@@ -503,9 +498,9 @@ func TestNameTaken(t *testing.T) {
 		t.Fatal("two publishers own the name")
 	}
 	first.Close()
-	waitFor(t, 5*time.Second, "the second router to take the name", second.Published)
+	dbustest.WaitFor(t, 5*time.Second, "the second router to take the name", second.Published)
 	var got struct{ Data int64 }
-	b.busctlJSON(&got, "get-property", RouterName, string(RouterPath), RouterName, "Uptime")
+	b.BusctlJSON(&got, "get-property", RouterName, string(RouterPath), RouterName, "Uptime")
 	if got.Data != 999 {
 		t.Errorf("Uptime %d: the latest snapshot is not the one served", got.Data)
 	}

@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"nemod/internal/chromium"
 	"nemod/internal/httpd"
 	"nemod/metrics"
 	"nemod/status"
@@ -269,22 +269,15 @@ func TestNoTokenLoopback(t *testing.T) {
 	}
 }
 
-func artifacts(t *testing.T) string {
-	if d := os.Getenv("NEMOD_ARTIFACTS"); d != "" {
-		return d
-	}
-	return t.TempDir()
-}
-
 // The page in a real browser: it lists the fleet, and when a binding goes
 // the page shows it gone within a second without reloading.
 func TestPageInChromium(t *testing.T) {
-	b := startBrowser(t)
+	b := chromium.Start(t)
 	f := New(Options{Token: "t0k"})
 	f.Update(fleetSnap())
 	base := serve(t, f)
-	b.phone()
-	b.navigate(base + "/?token=t0k")
+	b.Phone()
+	b.Navigate(base + "/?token=t0k")
 
 	type view struct {
 		Routers  []string `json:"routers"`
@@ -297,7 +290,7 @@ func TestPageInChromium(t *testing.T) {
 	}
 	read := func() view {
 		var v view
-		b.eval(`(() => {
+		b.Eval(`(() => {
 			const p = window.nemodPage || {};
 			return {
 				routers: [...document.querySelectorAll("[data-router]")].map(e => e.dataset.router),
@@ -335,7 +328,7 @@ func TestPageInChromium(t *testing.T) {
 	if v.Overflow {
 		t.Error("the page is wider than a phone's screen")
 	}
-	shot := b.screenshot(artifacts(t), "fleet-before.png")
+	shot := b.Screenshot(chromium.Artifacts(t), "fleet-before.png")
 	t.Logf("screenshot: %s", shot)
 
 	// BID 1 (Wi-Fi) goes.
@@ -361,6 +354,6 @@ func TestPageInChromium(t *testing.T) {
 	if v.Origin != origin || f.pageLoads.Load() != loads {
 		t.Errorf("the page was reloaded (time origin %v -> %v, loads %d -> %d)", origin, v.Origin, loads, f.pageLoads.Load())
 	}
-	shot = b.screenshot(artifacts(t), "fleet-after.png")
+	shot = b.Screenshot(chromium.Artifacts(t), "fleet-after.png")
 	t.Logf("screenshot: %s", shot)
 }

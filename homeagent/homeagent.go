@@ -10,21 +10,27 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"nemod/aaa"
 	"nemod/binding"
 	"nemod/config"
 	"nemod/control"
 	"nemod/header"
 	"nemod/hostnet"
+	"nemod/internal/logsum"
 	"nemod/internal/procstat"
 	"nemod/nemo"
 	"nemod/netio"
+	"nemod/setup"
 	"nemod/status"
 	"nemod/tunnel"
 )
@@ -58,6 +64,14 @@ type Daemon struct {
 	dropped atomic.Uint64
 	sent    uint64
 	start   time.Time
+	// refusals keeps a flood of refused Binding Updates to a few lines and
+	// a summary per interval.
+	refusals *logsum.Summarizer
+	ops      *ops  // publish.go
+	pd       *haPD // the delegating router or relay (pd.go); nil: none
+	// rev: revocations (revoke.go); rad: RADIUS (radius.go), nil without.
+	rev revocations
+	rad *radiusGlue
 }
 
 // Options adjust a daemon. The zero value runs on the host's kernel.
@@ -80,6 +94,12 @@ type Options struct {
 	// offload. A test gives it nothing to stand for a home agent of
 	// another make, which ignores the option.
 	Offer func() nemo.Caps
+	// ListenHTTP opens option metrics_listen's listener (net.Listen's
+	// TCP when nil).
+	ListenHTTP func(netip.AddrPort) (net.Listener, error)
+	// DHCPv6 opens the socket of prefix delegation (pd.go; the kernel's
+	// UDP when nil).
+	DHCPv6 DHCPv6Listener
 }
 
 func (o *Options) defaults() {
@@ -106,37 +126,32 @@ func (o *Options) defaults() {
 	}
 }
 
-func peers(ha *config.HomeAgent) []binding.Peer {
-	out := make([]binding.Peer, 0, len(ha.MobileRouters))
-	for _, m := range ha.MobileRouters {
-		out = append(out, binding.Peer{Name: m.Name, HoA: m.HomeAddress, SPI: m.SPI, Key: m.Key, NAI: m.NAI, MNPs: m.MNPs})
-	}
-	return out
-}
-
-func cacheConfig(ha *config.HomeAgent) binding.HAConfig {
-	return binding.HAConfig{
-		Address: ha.Address, AddressV4: ha.AddressV4, HomePrefix: ha.HomePrefix,
-		MaxLifetime: ha.MaxLifetime, ReplayWindow: ha.ReplayWindow, Peers: peers(ha),
-	}
-}
-
 // Run loads the configuration at path and runs the home agent until ctx is
 // done or SIGTERM/SIGINT arrives. SIGHUP reloads the configuration.
 func Run(ctx context.Context, path string, opts Options) error {
-	f, err := config.LoadFor(path, config.RoleHomeAgent)
+	// What check-config runs too.
+	plan, err := setup.HomeAgent(path)
 	if err != nil {
 		return err
 	}
+	f := plan.File
 	opts.defaults()
 	log := opts.Logger
 	for _, w := range f.Warnings {
 		log.Warn(w)
 	}
-	d := &Daemon{path: path, opts: opts, cfg: f.HomeAgent, log: log, sig: make(chan []sigPacket, 4096), start: time.Now()}
-	cc := cacheConfig(d.cfg)
-	cc.Offer = opts.Offer()
-	d.cache = binding.NewCache(cc)
+	d := &Daemon{path: path, opts: opts, cfg: f.HomeAgent, log: log, sig: make(chan []sigPacket, 4096), start: time.Now(),
+		refusals: logsum.New("refused binding updates", 5, 10*time.Second)}
+	plan.Cache.Authorize = f.Radius != nil
+	plan.Cache.Offer = opts.Offer()
+	d.cache = binding.NewCache(plan.Cache)
+	d.revocationsInit()
+	if a, ok := opts.System.(*hostnet.Agent); ok {
+		a.Table = d.cfg.RouteTable
+	}
+	if err := d.openRadius(f); err != nil {
+		return err
+	}
 	if err := d.open(); err != nil {
 		d.close()
 		return err
@@ -144,14 +159,20 @@ func Run(ctx context.Context, path string, opts Options) error {
 	defer d.close()
 	plane, err := tunnel.NewHA(tunnel.HAConfig{
 		Address: d.cfg.Address, HomePrefix: d.cfg.HomePrefix, UDP: d.udp,
-		OnSignal: d.udpSignal, Routers: haRouters(d.cfg), Logger: log, LivenessTimeout: d.cfg.LivenessTimeout,
+		OnSignal: d.udpSignal, Routers: haRouters(d.cfg, nil), Logger: log, LivenessTimeout: d.cfg.LivenessTimeout,
 		Stack: opts.Stack, System: opts.System,
 	})
 	if err != nil {
 		return err
 	}
 	d.fwd = plane
+	if err := d.startPD(); err != nil {
+		return err
+	}
 	go d.readNative()
+	if err := d.startOps(); err != nil {
+		return err
+	}
 	sigPath := "packet socket (no Mobile IPv6 in this kernel)"
 	if _, ok := d.sigIn.(*netio.MHListener); ok {
 		sigPath = "the kernel's Mobile IPv6"
@@ -189,6 +210,10 @@ func (d *Daemon) open() error {
 }
 
 func (d *Daemon) close() {
+	d.stopOps()
+	d.closePD()
+	d.closeRevocations()
+	d.closeRadius()
 	if d.fwd != nil {
 		d.fwd.Close() // closes the UDP socket too
 		d.udp = nil
@@ -298,7 +323,9 @@ func (d *Daemon) loop(ctx context.Context) error {
 	defer stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	defer d.stopping()
 	for {
+		d.opsTick(time.Now())
 		select {
 		case <-ctx.Done():
 			return nil
@@ -314,24 +341,48 @@ func (d *Daemon) loop(ctx context.Context) error {
 			for _, p := range ps {
 				d.handle(p, now, &queued)
 			}
+			d.fwd.Commit()
 			d.flush(&queued)
 		case now := <-tick.C:
+			for _, r := range d.refusals.Flush(now) {
+				d.log.Warn(r.String())
+			}
 			for _, e := range d.cache.Expire(now) {
 				d.log.Info("binding expired", "router", e.Peer.Name, "bindings_left", len(e.Bindings))
-				d.forward(e)
+				d.forwardCause(e, aaa.TerminateLostService)
 			}
+			d.pdTick(now)
+			d.radiusTick(now)
+			d.fwd.Commit()
+		case r := <-d.radiusResults():
+			d.radiusBatch(r)
+		case r := <-d.revocationRequests():
+			d.disconnect(r, time.Now())
+			d.fwd.Commit()
+		case <-d.rev.timer.C:
+			d.pollRevocations(time.Now())
 		case c := <-d.ctl.Calls():
 			d.control(c)
+		case dg := <-d.pdIn():
+			d.pdHandle(dg)
+		case f := <-d.ops.calls.C:
+			f()
+		case <-d.ops.timer.C:
 		}
 	}
 }
 
 func (d *Daemon) handle(p sigPacket, now time.Time, queued *int) {
-	res := d.cache.HandlePacket(p.pkt, p.arr, now)
+	d.handleResult(d.cache.HandlePacket(p.pkt, p.arr, now), p, queued, now)
+}
+
+// handleResult sends the answer to a signalling packet and follows what
+// it changed.
+func (d *Daemon) handleResult(res binding.Result, p sigPacket, queued *int, now time.Time) {
 	d.send(res, queued)
 	if res.Err != nil {
 		d.log.Debug("signalling refused", "from", p.arr.Outer, "status", res.Status, "err", res.Err)
-		if res.Status >= 128 {
+		if res.Status >= 128 && d.refusals.Admit(res.Reason, now) {
 			d.log.Warn("binding update refused", "from", p.arr.Outer, "status", res.Status, "reason", res.Err)
 		}
 	}
@@ -344,10 +395,18 @@ func (d *Daemon) handle(p sigPacket, now time.Time, queued *int) {
 		d.log.Info("bindings changed", attrs...)
 		d.forward(e)
 	}
+	if res.Authorize != nil {
+		d.authorize(p, res.Authorize, now, queued)
+	}
+	if res.Revoked != nil {
+		d.revocationDone(res.Revoked)
+		d.armRevocations()
+	}
 }
 
 func (d *Daemon) forward(e *binding.Entry) {
 	d.fwd.Update(e.Peer.HoA, e.MNPs, e.Bindings, e.Flows)
+	d.accounting(e)
 }
 
 // udpSignal takes the Mobility Header packets the data plane found on the
@@ -364,33 +423,52 @@ func (d *Daemon) udpSignal(ps []tunnel.SignalPacket) {
 	d.queue(sig)
 }
 
-func haRouters(ha *config.HomeAgent) []tunnel.HARouter {
+// haRouters are the data plane's routers: their configured prefixes and
+// those delegated to them (pd.go).
+func haRouters(ha *config.HomeAgent, delegated map[netip.Addr][]netip.Prefix) []tunnel.HARouter {
 	out := make([]tunnel.HARouter, 0, len(ha.MobileRouters))
 	for _, m := range ha.MobileRouters {
-		out = append(out, tunnel.HARouter{HoA: m.HomeAddress, Prefixes: m.MNPs})
+		ps := m.MNPs
+		if dp := delegated[m.HomeAddress]; len(dp) > 0 {
+			ps = append(slices.Clone(m.MNPs), dp...)
+		}
+		out = append(out, tunnel.HARouter{HoA: m.HomeAddress, Prefixes: ps})
 	}
 	return out
 }
 
-// reload re-reads the configuration; a bad file is reported and the
-// running configuration stays.
-func (d *Daemon) reload() error {
-	f, err := config.LoadFor(d.path, config.RoleHomeAgent)
+// reload re-reads the configuration and applies every option a running
+// home agent can take; a bad file is reported and the running
+// configuration stays.
+func (d *Daemon) reload() (status.Reload, error) {
+	defer d.reloading()()
+	plan, err := setup.HomeAgent(d.path)
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)
-		return err
+		return status.Reload{Applied: []string{}, NeedsRestart: []string{}}, err
 	}
-	changed := d.cache.SetPeers(peers(f.HomeAgent))
-	if err := d.fwd.SetRouters(haRouters(f.HomeAgent)); err != nil {
+	rl := plan.Reload(d.cfg)
+	d.radiusReload(plan.File.Radius, &rl.Reply)
+	d.fwd.SetLivenessTimeout(rl.HomeAgent.LivenessTimeout)
+	d.cache.SetLimits(rl.Cache.MaxLifetime, rl.Cache.ReplayWindow)
+	changed := d.cache.SetPeers(rl.Cache.Peers)
+	if err := d.fwd.SetRouters(haRouters(rl.HomeAgent, d.delegated())); err != nil {
 		d.log.Warn("routes after reload", "err", err)
 	}
-	d.cfg.MobileRouters = f.HomeAgent.MobileRouters
-	d.cfg.MaxLifetime = f.HomeAgent.MaxLifetime
+	rl.ApplyTo(d.cfg)
+	d.pdReload()
 	for _, e := range changed {
 		d.forward(e)
 	}
-	d.log.Info("configuration reloaded", "mobile_routers", len(f.HomeAgent.MobileRouters))
-	return nil
+	d.log.Info("configuration reloaded", "mobile_routers", len(d.cfg.MobileRouters), "applied", strings.Join(rl.Reply.Applied, ", "))
+	if len(rl.Reply.NeedsRestart) > 0 {
+		attrs := []any{"options", strings.Join(rl.Reply.NeedsRestart, ", ")}
+		if rl.Held != nil {
+			attrs = append(attrs, "why", rl.Held)
+		}
+		d.log.Warn("changed options wait for a restart", attrs...)
+	}
+	return rl.Reply, nil
 }
 
 func (d *Daemon) status(now time.Time) status.HomeAgent {
@@ -402,11 +480,14 @@ func (d *Daemon) status(now time.Time) status.HomeAgent {
 	if d.cfg.AddressV4.IsValid() {
 		s.AddressV4 = d.cfg.AddressV4.String()
 	}
+	var leases func(netip.Addr) []status.Lease
+	s.PD, leases = d.pdStatus(now)
 	for _, e := range d.cache.Entries() {
 		rs := status.MobileRouter{Name: e.Peer.Name, HomeAddress: e.Peer.HoA.String(), MNP: []string{}, Bindings: []status.Binding{}}
 		for _, p := range e.MNPs {
 			rs.MNP = append(rs.MNP, p.String())
 		}
+		rs.Leases = leases(e.Peer.HoA)
 		for _, b := range e.Bindings {
 			rs.Bindings = append(rs.Bindings, status.Binding{
 				BID: b.BID, CoA: b.CoA.String(), Encap: b.Encap.String(), State: status.StateRegistered, Outer: b.Outer.String(), NAT: b.NAT,
@@ -418,6 +499,7 @@ func (d *Daemon) status(now time.Time) status.HomeAgent {
 	}
 	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
+	s.Revocations, s.Radius, s.Hairpin = d.revocationStatus(), d.radiusStatus(), d.fwd.Hairpin()
 	return s
 }
 
@@ -434,11 +516,13 @@ func (d *Daemon) control(c *control.Call) {
 	case "status":
 		c.Reply(d.status(time.Now()), nil)
 	case "reload":
-		c.Reply(map[string]bool{"reloaded": true}, d.reload())
+		c.Reply(d.reload())
 	case "memstats":
 		c.Reply(procstat.ReadMemory(), nil)
 	case "flows":
 		c.Reply(d.flows(), nil)
+	case "revoke":
+		d.revokeCall(c)
 	default:
 		c.Reply(nil, errors.New("unknown command "+c.Cmd))
 	}

@@ -52,6 +52,8 @@ func forwarding() bool {
 // Router is the mobile router's host side.
 type Router struct {
 	rules       []*netlink.Rule
+	mnpRules    []*netlink.Rule // the MNPs' (mnp.go)
+	routes      tunnel.NetworkRoutes
 	directRules []*netlink.Rule
 	defRoute    *netlink.Route
 	nat         bool
@@ -88,9 +90,11 @@ func (r *Router) RouteNetwork(n tunnel.NetworkRoutes) error {
 	if err != nil {
 		return err
 	}
-	hoa := &netlink.Addr{IPNet: ipnet(netip.PrefixFrom(n.HoA, 128)), Flags: unix.IFA_F_NODAD}
-	if err := netlink.AddrReplace(l, hoa); err != nil {
-		return fmt.Errorf("home address on %s: %w", n.Device, err)
+	if !n.NoAddress {
+		hoa := &netlink.Addr{IPNet: ipnet(netip.PrefixFrom(n.HoA, 128)), Flags: unix.IFA_F_NODAD}
+		if err := netlink.AddrReplace(l, hoa); err != nil {
+			return fmt.Errorf("home address on %s: %w", n.Device, err)
+		}
 	}
 	if err := netlink.LinkSetUp(l); err != nil {
 		return err
@@ -99,19 +103,14 @@ func (r *Router) RouteNetwork(n tunnel.NetworkRoutes) error {
 	if err := netlink.RouteReplace(r.defRoute); err != nil {
 		return fmt.Errorf("default route in table %d: %w", n.Table, err)
 	}
-	for _, p := range n.MNPs {
-		rl := netlink.NewRule()
-		rl.Priority, rl.Table, rl.Dst = n.Priority, unix.RT_TABLE_MAIN, ipnet(p)
-		if err := r.addRule(rl, &r.rules); err != nil {
-			return err
-		}
+	r.routes = n
+	if err := r.SetMNPs(n.MNPs); err != nil {
+		return err
 	}
-	for _, p := range append([]netip.Prefix{netip.PrefixFrom(n.HoA, 128)}, n.MNPs...) {
-		rl := netlink.NewRule()
-		rl.Priority, rl.Table, rl.Src = n.Priority+1, n.Table, ipnet(p)
-		if err := r.addRule(rl, &r.rules); err != nil {
-			return err
-		}
+	hoaRule := netlink.NewRule()
+	hoaRule.Priority, hoaRule.Table, hoaRule.Src = n.Priority+1, n.Table, ipnet(netip.PrefixFrom(n.HoA, 128))
+	if err := r.addRule(hoaRule, &r.rules); err != nil {
+		return err
 	}
 	for _, lan := range n.LANs {
 		rl := netlink.NewRule()
@@ -176,10 +175,10 @@ func (r *Router) clearNAT() {
 
 // Close implements tunnel.RouterSystem.
 func (r *Router) Close() error {
-	for _, rl := range append(r.rules, r.directRules...) {
+	for _, rl := range append(append(r.rules, r.directRules...), r.mnpRules...) {
 		netlink.RuleDel(rl)
 	}
-	r.rules, r.directRules = nil, nil
+	r.rules, r.directRules, r.mnpRules = nil, nil, nil
 	r.clearNAT()
 	if r.defRoute != nil {
 		netlink.RouteDel(r.defRoute)
@@ -190,8 +189,16 @@ func (r *Router) Close() error {
 
 // Agent is the home agent's host side.
 type Agent struct {
+	// Table is the routing table the routes go into (option route_table);
+	// 0 is the main table. A routing daemon exports the routes of
+	// protocol RouteProtocol from it to the operator's network.
+	Table int
 	index int
 	have  map[netip.Prefix]bool
+	// nl keeps one netlink socket for the route changes: a registration
+	// changes a route or two, and a socket per change would cost more
+	// than the registration.
+	nl *netlink.Handle
 }
 
 var _ tunnel.AgentSystem = (*Agent)(nil)
@@ -213,14 +220,50 @@ func (a *Agent) OpenTUN(name string, mtu int) (tunnel.Device, error) {
 	return t, nil
 }
 
+func (a *Agent) table() int {
+	if a.Table == unix.RT_TABLE_MAIN {
+		return 0
+	}
+	return a.Table
+}
+
+func (a *Agent) open(device string) error {
+	if a.have != nil {
+		return nil
+	}
+	idx, err := linkIndex(device)
+	if err != nil {
+		return err
+	}
+	if a.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+		return err
+	}
+	a.index, a.have = idx, map[netip.Prefix]bool{}
+	return nil
+}
+
+// RouteChange implements tunnel.AgentSystem: one registration's routes.
+// They are not remembered here: Close finds them by their protocol.
+func (a *Agent) RouteChange(device string, add, del []netip.Prefix) error {
+	if err := a.open(device); err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range add {
+		if err := a.nl.RouteReplace(route(a.index, p.Masked(), a.table())); err != nil {
+			errs = append(errs, fmt.Errorf("route %s: %w", p, err))
+		}
+	}
+	for _, p := range del {
+		a.nl.RouteDel(route(a.index, p.Masked(), a.table()))
+	}
+	return errors.Join(errs...)
+}
+
 // RoutePrefixes implements tunnel.AgentSystem.
 func (a *Agent) RoutePrefixes(device string, want []netip.Prefix) error {
-	if a.have == nil {
-		idx, err := linkIndex(device)
-		if err != nil {
-			return err
-		}
-		a.index, a.have = idx, map[netip.Prefix]bool{}
+	if err := a.open(device); err != nil {
+		return err
 	}
 	next := make(map[netip.Prefix]bool, len(want))
 	var errs []error
@@ -230,13 +273,13 @@ func (a *Agent) RoutePrefixes(device string, want []netip.Prefix) error {
 		if a.have[p] {
 			continue
 		}
-		if err := netlink.RouteReplace(route(a.index, p, 0)); err != nil {
+		if err := a.nl.RouteReplace(route(a.index, p, a.table())); err != nil {
 			errs = append(errs, fmt.Errorf("route %s: %w", p, err))
 		}
 	}
 	for p := range a.have {
 		if !next[p] {
-			netlink.RouteDel(route(a.index, p, 0))
+			a.nl.RouteDel(route(a.index, p, a.table()))
 		}
 	}
 	a.have = next
@@ -246,8 +289,25 @@ func (a *Agent) RoutePrefixes(device string, want []netip.Prefix) error {
 // Close implements tunnel.AgentSystem.
 func (a *Agent) Close() error {
 	for p := range a.have {
-		netlink.RouteDel(route(a.index, p, 0))
+		a.nl.RouteDel(route(a.index, p, a.table()))
+	}
+	if a.nl != nil {
+		// The registrations' routes: every route of ours into the device.
+		filter := &netlink.Route{LinkIndex: a.index, Protocol: RouteProtocol, Table: a.table()}
+		mask := uint64(netlink.RT_FILTER_OIF | netlink.RT_FILTER_PROTOCOL | netlink.RT_FILTER_TABLE)
+		if filter.Table == 0 {
+			filter.Table = unix.RT_TABLE_MAIN
+		}
+		if rs, err := a.nl.RouteListFiltered(unix.AF_INET6, filter, mask); err == nil {
+			for i := range rs {
+				a.nl.RouteDel(&rs[i])
+			}
+		}
 	}
 	a.have = nil
+	if a.nl != nil {
+		a.nl.Close()
+		a.nl = nil
+	}
 	return nil
 }

@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +30,8 @@ type Options struct {
 	NoRadvd bool
 	// KeepDir keeps Dir() on Close, for a post-mortem.
 	KeepDir bool
+	// Fleet: a second mobile router, dynamic routing (fleet.go).
+	Fleet FleetOptions
 }
 
 // ErrClosed is returned by what a closed lab can no longer do.
@@ -40,6 +44,7 @@ type Lab struct {
 	pidFile string
 	logf    func(string, ...any)
 	noRadvd bool
+	fleet   FleetOptions
 
 	mu       sync.Mutex
 	closed   bool
@@ -48,6 +53,7 @@ type Lab struct {
 	procs    map[*Proc]struct{}
 	captures int
 	radvd    *Proc
+	forwards []func() // forward.go
 
 	closeOnce sync.Once
 	closeErr  error
@@ -75,6 +81,7 @@ func New(ctx context.Context, opts Options) (*Lab, error) {
 		prefix:  opts.Prefix,
 		logf:    opts.Logf,
 		noRadvd: opts.NoRadvd,
+		fleet:   opts.Fleet,
 		keepDir: opts.KeepDir,
 		procs:   map[*Proc]struct{}{},
 	}
@@ -124,7 +131,7 @@ func (l *Lab) build(ctx context.Context) error {
 	// Namespaces one by one, so that l.created only ever lists ours: a
 	// name someone else already took is never deleted by our Close, while
 	// one that `ip netns add` made before ctx killed it still is.
-	for _, role := range Roles {
+	for _, role := range l.roles() {
 		ns := l.NS(role)
 		path := filepath.Join(netnsDir, ns)
 		if _, err := os.Stat(path); err == nil {
@@ -142,7 +149,7 @@ func (l *Lab) build(ctx context.Context) error {
 	}
 	l.logf("lab %s: namespaces created", l.prefix)
 
-	err := parallel(Roles, func(role string) error {
+	err := parallel(l.roles(), func(role string) error {
 		if _, err := l.Run(ctx, role, append([]string{"sysctl", "-q", "-w"}, baseSysctls(role)...)...); err != nil {
 			return err
 		}
@@ -156,25 +163,25 @@ func (l *Lab) build(ctx context.Context) error {
 	}
 
 	byCreator := map[string][]string{}
-	for k, v := range links {
+	for k, v := range l.topology() {
 		ai, bi := vethIndexes(k)
 		byCreator[v.a] = append(byCreator[v.a], fmt.Sprintf(
 			"link add %s index %d mtu 1500 type veth peer name %s index %d mtu 1500 netns %s", v.aDev, ai, v.bDev, bi, l.NS(v.b)))
 	}
-	err = parallel([]string{MR, Core}, func(role string) error {
+	err = parallel(slices.Sorted(maps.Keys(byCreator)), func(role string) error {
 		return l.ipBatch(ctx, role, byCreator[role])
 	})
 	if err != nil {
 		return err
 	}
 
-	err = parallel(Roles, func(role string) error {
+	err = parallel(l.roles(), func(role string) error {
 		if s := deviceSysctls(role, l.noRadvd); len(s) > 0 {
 			if _, err := l.Run(ctx, role, append([]string{"sysctl", "-q", "-w"}, s...)...); err != nil {
 				return err
 			}
 		}
-		if err := l.ipBatch(ctx, role, ipBatch(role, l.noRadvd)); err != nil {
+		if err := l.ipBatch(ctx, role, l.fleetBatch(role, ipBatch(role, l.noRadvd))); err != nil {
 			return err
 		}
 		if role == Wifi || role == Cell {
@@ -211,6 +218,14 @@ func (l *Lab) build(ctx context.Context) error {
 	checks := []func() error{
 		func() error { return l.waitPing(ctx, Wifi, CoreWifi6.String()) },
 		func() error { return l.waitPing(ctx, Cell, HA4.String()) },
+	}
+	if l.fleet.SecondRouter {
+		checks = append(checks, func() error { return l.waitPing(ctx, MR2, HA6.String()) })
+	}
+	if l.fleet.DynamicRouting {
+		if err := l.startBird(ctx); err != nil {
+			return err
+		}
 	}
 	if !l.noRadvd {
 		checks = append(checks, func() error { _, err := l.WaitSLAAC(ctx); return err })
@@ -363,7 +378,11 @@ func (l *Lab) teardown() error {
 	}
 	created := l.created
 	keep := l.keepDir
+	forwards := l.forwards
 	l.mu.Unlock()
+	for _, stop := range forwards {
+		stop()
+	}
 
 	var errs []error
 	_ = parallel(procs, func(p *Proc) error {

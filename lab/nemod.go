@@ -19,7 +19,9 @@ func RouterUCI(controlSocket, extra string) string {
 }
 
 // RouterUCIEncap is RouterUCI with the Wi-Fi uplink's encap option set to
-// wifiEncap (auto, ipv6 or udp).
+// wifiEncap (auto, ipv6 or udp). The LAN host's address is static here, so
+// the router sends no router advertisements (lan_ra '0'); RouterUCIPD's
+// LAN configures itself from them.
 func RouterUCIEncap(controlSocket, wifiEncap, extra string) string {
 	return RouterUCIWith(controlSocket, fmt.Sprintf("\toption encap '%s'\n", wifiEncap), extra)
 }
@@ -33,6 +35,7 @@ func RouterUCIWith(controlSocket, wifiOptions, extra string) string {
 	option home_address '2001:db8:ffff:1::100'
 	list mnp '2001:db8:100::/56'
 	list lan 'lan0'
+	option lan_ra '0'
 	option spi '256'
 	option key '%s'
 	option nai 'car1@fleet'

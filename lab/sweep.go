@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -132,7 +133,7 @@ func Sweep() error {
 			continue
 		}
 		var names []string
-		for _, role := range Roles {
+		for _, role := range append(slices.Clone(Roles), fleetRoles...) {
 			names = append(names, prefix+"-"+role)
 		}
 		if err := killNamespaces(names); err != nil {

@@ -1,18 +1,14 @@
 package metrics
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
-	"nemod/internal/testenv"
+	"nemod/internal/promtest"
 	"nemod/status"
 )
 
@@ -54,54 +50,6 @@ func homeAgentSnapshot() status.HomeAgent {
 	}
 }
 
-// parse reads a scrape back: every sample by its name and sorted labels.
-func parse(t *testing.T, text string) map[string]float64 {
-	t.Helper()
-	out := map[string]float64{}
-	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, rest := line, ""
-		var labels []string
-		if i := strings.IndexByte(line, '{'); i >= 0 {
-			name, rest = line[:i], line[i+1:]
-			for !strings.HasPrefix(rest, "}") {
-				eq := strings.Index(rest, `="`)
-				ln := rest[:eq]
-				rest = rest[eq+2:]
-				var v strings.Builder
-				for rest[0] != '"' {
-					if rest[0] == '\\' {
-						v.WriteByte(map[byte]byte{'\\': '\\', 'n': '\n', '"': '"'}[rest[1]])
-						rest = rest[2:]
-						continue
-					}
-					v.WriteByte(rest[0])
-					rest = rest[1:]
-				}
-				labels = append(labels, ln+"="+v.String())
-				rest = strings.TrimPrefix(rest[1:], ",")
-			}
-			rest = rest[1:]
-		} else {
-			name, rest, _ = strings.Cut(line, " ")
-			rest = " " + rest
-		}
-		val, err := strconv.ParseFloat(strings.TrimPrefix(rest, " "), 64)
-		if err != nil {
-			t.Fatalf("line %q: %v", line, err)
-		}
-		slices.Sort(labels)
-		key := name + "{" + strings.Join(labels, ",") + "}"
-		if _, dup := out[key]; dup {
-			t.Fatalf("sample %s twice", key)
-		}
-		out[key] = val
-	}
-	return out
-}
-
 func scrape(t *testing.T, source func() []Family) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -125,32 +73,6 @@ func scrape(t *testing.T, source func() []Family) string {
 	return string(body)
 }
 
-// promtool, Prometheus's own checker, accepts the scrape: format, naming
-// and units conventions.
-func promtool(t *testing.T, text string) {
-	t.Helper()
-	bin := testenv.NeedTool(t, "promtool")
-	cmd := exec.Command(bin, "check", "metrics")
-	cmd.Stdin = strings.NewReader(text)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s\nscrape:\n%s", err, out.String(), text)
-	}
-}
-
-func expect(t *testing.T, got map[string]float64, want map[string]float64) {
-	t.Helper()
-	for k, v := range want {
-		g, ok := got[k]
-		if !ok {
-			t.Errorf("no sample %s", k)
-		} else if g != v {
-			t.Errorf("%s = %v, want %v", k, g, v)
-		}
-	}
-}
-
 func TestRouterScrape(t *testing.T) {
 	snap := routerSnapshot()
 	reg, _ := NewHistogram(RegistrationBuckets)
@@ -163,8 +85,8 @@ func TestRouterScrape(t *testing.T) {
 	}
 	m.Update(snap)
 	text := scrape(t, m.Families)
-	promtool(t, text)
-	got := parse(t, text)
+	promtest.Check(t, text)
+	got := promtest.Parse(t, text)
 
 	want := map[string]float64{
 		"nemod_router_info{home_address=2001:db8:1::10,home_agent=2001:db8:1::1}": 1,
@@ -209,7 +131,7 @@ func TestRouterScrape(t *testing.T) {
 		}
 	}
 	want["nemod_binding_rtt_seconds{bid=1,uplink=wifi}"] = 0.0125
-	expect(t, got, want)
+	promtest.Expect(t, got, want)
 	// The binding with no answered probe has no RTT sample at all.
 	if _, ok := got[`nemod_binding_rtt_seconds{bid=2,uplink=cell "lte"}`]; ok {
 		t.Error("an RTT published for a binding whose probes never came back")
@@ -223,8 +145,8 @@ func TestRouterScrape(t *testing.T) {
 	snap.Bindings[0].State = status.StateDown
 	snap.Bindings[0].TxBytes = 16000
 	m.Update(snap)
-	got = parse(t, scrape(t, m.Families))
-	expect(t, got, map[string]float64{
+	got = promtest.Parse(t, scrape(t, m.Families))
+	promtest.Expect(t, got, map[string]float64{
 		"nemod_binding_state{bid=1,state=down,uplink=wifi}":       1,
 		"nemod_binding_state{bid=1,state=registered,uplink=wifi}": 0,
 		"nemod_binding_transmit_bytes_total{bid=1,uplink=wifi}":   16000,
@@ -235,9 +157,9 @@ func TestHomeAgentScrape(t *testing.T) {
 	m := &HomeAgent{}
 	m.Update(homeAgentSnapshot())
 	text := scrape(t, m.Families)
-	promtool(t, text)
-	got := parse(t, text)
-	expect(t, got, map[string]float64{
+	promtest.Check(t, text)
+	got := promtest.Parse(t, text)
+	promtest.Expect(t, got, map[string]float64{
 		"nemod_mobile_routers{state=registered}":                      1, // car1
 		"nemod_mobile_routers{state=registering}":                     1, // bus2
 		"nemod_mobile_routers{state=down}":                            1, // van3, no binding

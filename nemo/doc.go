@@ -11,10 +11,9 @@
 // from the start of the Mobility Header (*Error). Decoded byte slices alias the
 // input buffer: copy them before reusing it.
 //
-// Numbers follow ../shared/reference/mip6-wire.md, which resolves two
-// conflicts in the RFC texts: Flow Summary is option 44 and Flow
-// Identification 45; IPv4 Home Address is 29 and IPv4 Address
-// Acknowledgement 30.
+// Where the RFC texts disagree on a number, this package uses the one IANA
+// assigned: Flow Summary is option 44 and Flow Identification 45; IPv4
+// Home Address is 29 and IPv4 Address Acknowledgement 30.
 //
 // RFC 4285 leaves open which addresses an authenticator covers when a message
 // travels without a Home Address option (inside UDP, RFC 5555) and for the

@@ -198,7 +198,9 @@ func (m *BindingError) appendFixed(w *writer) error {
 
 func (m *BindingError) decodeFixed(mh []byte) (int, error) {
 	m.Status = mh[6]
-	m.HomeAddress = addr16(mh[8:])
+	if m.HomeAddress = addr16(mh[8:]); m.HomeAddress.Is4In6() {
+		return 0, errAt("Binding Error", "Home Address", 8, mappedReason)
+	}
 	return 24, nil
 }
 
@@ -226,7 +228,11 @@ func (m *HomeAgentSwitch) decodeFixed(mh []byte) (int, error) {
 	}
 	m.Addresses = m.Addresses[:0]
 	for i := 0; i < n; i++ {
-		m.Addresses = append(m.Addresses, addr16(mh[8+16*i:]))
+		a := addr16(mh[8+16*i:])
+		if a.Is4In6() {
+			return 0, errAt("Home Agent Switch", "Home Agent Address", 8+16*i, mappedReason)
+		}
+		m.Addresses = append(m.Addresses, a)
 	}
 	return end, nil
 }

@@ -103,6 +103,25 @@ const (
 	RevFlagG uint16 = 0x2000 // global revocation
 )
 
+// Revocation Trigger values of a Binding Revocation Indication (RFC 5846
+// §6.1) that a home agent serving mobile routers sends.
+const (
+	RevTriggerUnspecified    uint8 = 0
+	RevTriggerAdministrative uint8 = 1
+	RevTriggerUserInitiated  uint8 = 5 // User-Initiated Session(s) Termination
+	RevTriggerAccessNetwork  uint8 = 6 // Access Network Session(s) Termination
+	RevTriggerOutOfSync      uint8 = 7 // Possible Out-of-Sync BCE State
+)
+
+// Status values of a Binding Revocation Acknowledgement (RFC 5846 §6.2).
+const (
+	RevStatusSuccess           uint8 = 0
+	RevStatusPartial           uint8 = 1
+	RevStatusNoBinding         uint8 = 128 // Binding Does NOT Exist
+	RevStatusIdentityRequired  uint8 = 131 // Revoked Mobile Nodes Identity Required
+	RevStatusTriggerNotAllowed uint8 = 133 // Revocation Trigger NOT Supported
+)
+
 // Mobility option types (RFC 6275 §6.2 and later RFCs).
 const (
 	OptPad1            uint8 = 0

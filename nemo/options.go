@@ -135,7 +135,13 @@ func (o *Options) FindBID(id uint16) int {
 	return -1
 }
 
-// decodeOptions walks the options in b[off:end] (offsets from the MH start).
+// mappedReason refuses an IPv4-mapped address (::ffff:0:0/96) in a field
+// that holds an IPv6 address: an API's way to write an IPv4 address, which
+// RFC 5156 keeps off the wire. The encoder refuses one there too, so that
+// whatever decodes encodes again.
+const mappedReason = "is an IPv4-mapped address, not an IPv6 one"
+
+// decode walks the options in b[off:end] (offsets from the MH start).
 func (o *Options) decode(b []byte, off, end int, msg string) error {
 	for off < end {
 		t := b[off]
@@ -188,7 +194,9 @@ func (o *Options) decodeOne(t uint8, data []byte, off int, msg string) error {
 		if err := firstErr(wantLen(16), dup(o.AltCoA.IsValid())); err != nil {
 			return err
 		}
-		o.AltCoA = addr16(data)
+		if o.AltCoA = addr16(data); o.AltCoA.Is4In6() {
+			return errAt(optName(t), "address", off+2, mappedReason)
+		}
 	case OptNonceIndices:
 		if err := firstErr(wantLen(4), dup(o.HasNonces)); err != nil {
 			return err
@@ -207,6 +215,9 @@ func (o *Options) decodeOne(t uint8, data []byte, off int, msg string) error {
 		}
 		if data[1] > 128 {
 			return bad("prefix length", itoa(int(data[1]))+" is more than 128")
+		}
+		if addr16(data[2:]).Is4In6() {
+			return errAt(optName(t), "prefix", off+4, mappedReason)
 		}
 		o.MNPs = append(o.MNPs, netip.PrefixFrom(addr16(data[2:]), int(data[1])))
 	case OptMNID:
@@ -274,7 +285,9 @@ func (o *Options) decodeOne(t uint8, data []byte, off int, msg string) error {
 		case 8:
 			coa = addr4(data[4:])
 		case 20:
-			coa = addr16(data[4:])
+			if coa = addr16(data[4:]); coa.Is4In6() {
+				return &Error{Msg: optName(t), Field: "care-of address", Off: off + 6, Reason: mappedReason, Status: StatusMCoAMalformed}
+			}
 		default:
 			return &Error{Msg: optName(t), Field: "length", Off: off, Reason: "is " + itoa(l) + ", want 4, 8 or 20", Status: StatusMCoAMalformed}
 		}

@@ -22,7 +22,7 @@ const (
 	probeReply   = 2
 )
 
-// AppendProbe appends the encoded probe to b.
+// Append appends the encoded probe to b.
 func (p Probe) Append(b []byte) []byte {
 	kind := byte(probeRequest)
 	if p.Reply {

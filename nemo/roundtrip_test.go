@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -329,6 +330,40 @@ func TestDecoderErrors(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || e.Status != StatusMCoAMalformed {
 		t.Errorf("bad BID: %v", err)
+	}
+}
+
+// An IPv4-mapped address where an IPv6 one belongs is refused by the
+// decoder as the encoder refuses it, at the address's offset; in a BID
+// option with status 164.
+func TestDecoderRefusesMappedAddresses(t *testing.T) {
+	mapped := netip.MustParseAddr("::ffff:192.0.2.1").As16()
+	for _, c := range []struct {
+		m     Message
+		v6    netip.Addr
+		field string
+	}{
+		{&BindingUpdate{Options: Options{AltCoA: coa6}}, coa6, "address"},
+		{&BindingUpdate{Options: Options{MNPs: []netip.Prefix{mnp1}}}, mnp1.Addr(), "prefix"},
+		{&BindingUpdate{Options: Options{BIDs: []BID{{ID: 1, CoA: coa6}}}}, coa6, "care-of address"},
+		{&BindingError{HomeAddress: hoa}, hoa, "Home Address"},
+		{&HomeAgentSwitch{Addresses: []netip.Addr{haV6, haV6.Next()}}, haV6.Next(), "Home Agent Address"},
+	} {
+		mh, err := Marshal(c.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v6 := c.v6.As16()
+		at := bytes.Index(mh, v6[:])
+		copy(mh[at:], mapped[:])
+		_, err = Decode(mh)
+		var e *Error
+		if !errors.As(err, &e) || e.Field != c.field || e.Off != at || !strings.Contains(e.Reason, "IPv4-mapped") {
+			t.Errorf("%T: %v, want field %q at %d", c.m, err, c.field, at)
+		}
+		if _, isBU := c.m.(*BindingUpdate); isBU && c.field == "care-of address" && e.Status != StatusMCoAMalformed {
+			t.Errorf("BID care-of address: status %d", e.Status)
+		}
 	}
 }
 

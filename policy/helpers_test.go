@@ -10,7 +10,7 @@ import (
 	"nemod/header"
 )
 
-// exampleUCI is the configuration from the design: two uplinks, three
+// exampleUCI is the README's example of flow policies: two uplinks, three
 // policies, rules in file order. telemetry and dns are additions that give
 // the duplicate policy and DSCP matching a rule, and put a tunnelled rule
 // after the direct one.

@@ -60,17 +60,27 @@ type Table struct {
 // Compile builds the router's flow binding list from its rules, in rule
 // order, then the default_policy catch-alls. It rejects IPv4 rules: the
 // data plane carries only IPv6.
+//
+// Each error is a *config.Error naming r.Path and the line of the section
+// it is about (the rule, the policy, the uplink, or the router section for
+// default_policy), so that the daemon and check-config report it as they
+// report config.Load's.
 func Compile(r *config.Router) (*Table, error) {
 	if r == nil {
 		return nil, errors.New("policy: no router configuration")
 	}
+	errAt := func(line int, format string, args ...any) error {
+		return &config.Error{Path: r.Path, Line: line, Msg: fmt.Sprintf(format, args...)}
+	}
 	if len(r.Rules) > MaxRules {
-		return nil, fmt.Errorf("policy: %d rules, at most %d can be numbered", len(r.Rules), MaxRules)
+		extra := &r.Rules[MaxRules]
+		return nil, errAt(extra.Line, "rule %q is rule %d: at most %d rules can be numbered below the default_policy catch-alls",
+			extra.Name, MaxRules+1, MaxRules)
 	}
 	bids := make(map[string]uint16, len(r.Uplinks))
 	for _, u := range r.Uplinks {
 		if u.BID == 0 {
-			return nil, fmt.Errorf("policy: uplink %q has BID 0, which RFC 5648 reserves", u.Name)
+			return nil, errAt(u.Line, "uplink %q has BID 0, which RFC 5648 reserves", u.Name)
 		}
 		bids[u.Name] = u.BID
 	}
@@ -93,27 +103,29 @@ func Compile(r *config.Router) (*Table, error) {
 	}
 	t := &Table{Entries: make([]Entry, 0, n)}
 	var fid uint16
-	// add appends the entries of one rule or of the default policy.
-	add := func(rule, policy string, base uint16, ts nemo.TrafficSelector) error {
+	// add appends the entries of one rule or of the default policy; what
+	// names the policy is at line at, and user describes it in messages.
+	add := func(rule, policy string, base uint16, ts nemo.TrafficSelector, at int, user string) error {
 		p := policies[policy]
 		if p == nil {
-			return fmt.Errorf("no policy %q", policy)
+			return errAt(at, "%s: no policy %q", user, policy)
 		}
 		if len(p.Use) == 0 {
-			return fmt.Errorf("policy %q uses no uplink", policy)
+			return errAt(p.Line, "policy %q uses no uplink (%s uses it)", policy, user)
 		}
 		use := make([]uint16, len(p.Use))
 		for i, name := range p.Use {
 			b, ok := bids[name]
 			if !ok {
-				return fmt.Errorf("policy %q uses %q, which is not an uplink", policy, name)
+				return errAt(p.Line, "policy %q uses %q, which is not an uplink", policy, name)
 			}
 			use[i] = b
 		}
 		switch p.Mode {
 		case config.ModeFailover:
 			if len(use) > PriBlock {
-				return fmt.Errorf("failover policy %q lists %d uplinks, at most %d", policy, len(use), PriBlock)
+				return errAt(p.Line, "failover policy %q lists %d uplinks, at most %d (each rule has %d FID-PRI values; %s uses it)",
+					policy, len(use), PriBlock, PriBlock, user)
 			}
 			for i := range use {
 				fid++
@@ -124,7 +136,8 @@ func Compile(r *config.Router) (*Table, error) {
 			}
 		case config.ModeDuplicate:
 			if len(use) > maxBindingRef {
-				return fmt.Errorf("duplicate policy %q lists %d uplinks, a Binding Reference holds at most %d", policy, len(use), maxBindingRef)
+				return errAt(p.Line, "duplicate policy %q lists %d uplinks, a Binding Reference holds at most %d (%s uses it)",
+					policy, len(use), maxBindingRef, user)
 			}
 			fid++
 			t.Entries = append(t.Entries, Entry{
@@ -132,7 +145,7 @@ func Compile(r *config.Router) (*Table, error) {
 				BIDs: use, Duplicate: true, TS: ts,
 			})
 		default:
-			return fmt.Errorf("policy %q has unknown mode %v", policy, p.Mode)
+			return errAt(p.Line, "policy %q has unknown mode %v", policy, p.Mode)
 		}
 		return nil
 	}
@@ -141,23 +154,23 @@ func Compile(r *config.Router) (*Table, error) {
 		ru := &r.Rules[k]
 		base := uint16(PriBlock * (k + 1))
 		ts, err := ruleSelector(ru)
-		if err == nil && ru.Policy == config.DirectPolicy {
+		if err != nil {
+			return nil, errAt(ru.Line, "rule %q: %v", ru.Name, err)
+		}
+		if ru.Policy == config.DirectPolicy {
 			t.Entries = append(t.Entries, Entry{Pri: base, Rule: ru.Name, Policy: ru.Policy, Direct: true, TS: ts})
 			continue
 		}
-		if err == nil {
-			err = add(ru.Name, ru.Policy, base, ts)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("policy: rule %q (line %d): %w", ru.Name, ru.Line, err)
+		if err := add(ru.Name, ru.Policy, base, ts, ru.Line, fmt.Sprintf("rule %q (line %d)", ru.Name, ru.Line)); err != nil {
+			return nil, err
 		}
 	}
 	if r.DefaultPolicy != "" {
 		if r.DefaultPolicy == config.DirectPolicy {
-			return nil, errors.New("policy: default_policy cannot be direct: the mobile network's traffic goes through the home agent")
+			return nil, errAt(r.Line, "default_policy cannot be direct: the mobile network's traffic goes through the home agent")
 		}
-		if err := add(DefaultRule, r.DefaultPolicy, DefaultPri, nemo.TrafficSelector{Format: nemo.TSFormatIPv6}); err != nil {
-			return nil, fmt.Errorf("policy: default_policy: %w", err)
+		if err := add(DefaultRule, r.DefaultPolicy, DefaultPri, nemo.TrafficSelector{Format: nemo.TSFormatIPv6}, r.Line, "default_policy"); err != nil {
+			return nil, err
 		}
 	}
 	return t, nil

@@ -3,6 +3,8 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -142,40 +144,54 @@ func TestPriStable(t *testing.T) {
 func TestCompileErrors(t *testing.T) {
 	base := func() *config.Router {
 		return &config.Router{
-			Uplinks:  []config.Uplink{{Name: "a", BID: 1}, {Name: "b", BID: 2}},
-			Policies: []config.Policy{{Name: "p", Use: []string{"a", "b"}}},
+			Path: "x.uci", Line: 1,
+			Uplinks:  []config.Uplink{{Name: "a", BID: 1, Line: 3}, {Name: "b", BID: 2, Line: 4}},
+			Policies: []config.Policy{{Name: "p", Use: []string{"a", "b"}, Line: 5}},
 			Rules:    []config.Rule{{Name: "r", Proto: -1, DSCP: -1, Policy: "p", Line: 7}},
 		}
 	}
-	many := make([]config.Uplink, PriBlock+1)
+	many := make([]config.Uplink, maxBindingRef+1)
 	names := make([]string, len(many))
 	for i := range many {
-		many[i] = config.Uplink{Name: string(rune('a' + i)), BID: uint16(i + 1)}
+		many[i] = config.Uplink{Name: fmt.Sprint("u", i), BID: uint16(i + 1), Line: 10 + i}
 		names[i] = many[i].Name
 	}
+	// Every error names the file and the line of the section it is about,
+	// as config.Load's do.
 	for _, tc := range []struct {
 		name   string
 		change func(r *config.Router)
 		want   string
 	}{
-		{"IPv4 dest", func(r *config.Router) { r.Rules[0].DestIP = netip.MustParsePrefix("192.0.2.0/24") }, `rule "r" (line 7): 192.0.2.0/24 is IPv4`},
-		{"IPv4 src", func(r *config.Router) { r.Rules[0].SrcIP = netip.MustParsePrefix("10.0.0.1/32") }, "IPv4 rules are not supported"},
-		{"no policy", func(r *config.Router) { r.Rules[0].Policy = "q" }, `no policy "q"`},
-		{"no uplink", func(r *config.Router) { r.Policies[0].Use = []string{"a", "z"} }, `uses "z", which is not an uplink`},
-		{"empty policy", func(r *config.Router) { r.Policies[0].Use = nil }, "uses no uplink"},
-		{"BID 0", func(r *config.Router) { r.Uplinks[1].BID = 0 }, "BID 0"},
-		{"bad default", func(r *config.Router) { r.DefaultPolicy = "q" }, `default_policy: no policy "q"`},
-		{"direct default", func(r *config.Router) { r.DefaultPolicy = config.DirectPolicy }, "cannot be direct"},
-		{"reversed ports", func(r *config.Router) { r.Rules[0].DestPort = config.PortRange{Lo: 9, Hi: 8} }, "dest_port: range 9-8 is reversed"},
-		{"DSCP", func(r *config.Router) { r.Rules[0].DSCP = 64 }, "DSCP 64"},
-		{"long failover", func(r *config.Router) { r.Uplinks, r.Policies[0].Use = many, names }, "at most 16"},
-		{"too many rules", func(r *config.Router) { r.Rules = make([]config.Rule, MaxRules+1) }, "at most 4094"},
+		{"IPv4 dest", func(r *config.Router) { r.Rules[0].DestIP = netip.MustParsePrefix("192.0.2.0/24") }, `x.uci:7: rule "r": 192.0.2.0/24 is IPv4`},
+		{"IPv4 src", func(r *config.Router) { r.Rules[0].SrcIP = netip.MustParsePrefix("10.0.0.1/32") }, "x.uci:7: rule \"r\": 10.0.0.1/32 is IPv4; IPv4 rules are not supported"},
+		{"no policy", func(r *config.Router) { r.Rules[0].Policy = "q" }, `x.uci:7: rule "r" (line 7): no policy "q"`},
+		{"no uplink", func(r *config.Router) { r.Policies[0].Use = []string{"a", "z"} }, `x.uci:5: policy "p" uses "z", which is not an uplink`},
+		{"empty policy", func(r *config.Router) { r.Policies[0].Use = nil }, `x.uci:5: policy "p" uses no uplink`},
+		{"BID 0", func(r *config.Router) { r.Uplinks[1].BID = 0 }, `x.uci:4: uplink "b" has BID 0`},
+		{"bad default", func(r *config.Router) { r.DefaultPolicy = "q" }, `x.uci:1: default_policy: no policy "q"`},
+		{"direct default", func(r *config.Router) { r.DefaultPolicy = config.DirectPolicy }, "x.uci:1: default_policy cannot be direct"},
+		{"reversed ports", func(r *config.Router) { r.Rules[0].DestPort = config.PortRange{Lo: 9, Hi: 8} }, `x.uci:7: rule "r": dest_port: range 9-8 is reversed`},
+		{"DSCP", func(r *config.Router) { r.Rules[0].DSCP = 64 }, `x.uci:7: rule "r": DSCP 64`},
+		{"long failover", func(r *config.Router) { r.Uplinks, r.Policies[0].Use = many[:PriBlock+1], names[:PriBlock+1] },
+			`x.uci:5: failover policy "p" lists 17 uplinks, at most 16`},
+		{"long default failover", func(r *config.Router) {
+			r.Uplinks, r.Policies[0].Use, r.Rules, r.DefaultPolicy = many[:PriBlock+1], names[:PriBlock+1], nil, "p"
+		}, `x.uci:5: failover policy "p" lists 17 uplinks, at most 16 (each rule has 16 FID-PRI values; default_policy uses it)`},
+		{"long duplicate", func(r *config.Router) {
+			r.Uplinks, r.Policies[0].Use, r.Policies[0].Mode = many, names, config.ModeDuplicate
+		}, `x.uci:5: duplicate policy "p" lists 127 uplinks, a Binding Reference holds at most 126`},
+		{"too many rules", func(r *config.Router) {
+			r.Rules = slices.Repeat(r.Rules, MaxRules+1)
+			r.Rules[MaxRules].Name, r.Rules[MaxRules].Line = "last", 9000
+		}, `x.uci:9000: rule "last" is rule 4095: at most 4094 rules`},
 	} {
 		r := base()
 		tc.change(r)
 		tab, err := Compile(r)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, %v; want an error with %q", tc.name, tab, err, tc.want)
+		var ce *config.Error
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || !errors.As(err, &ce) || ce.Path != "x.uci" {
+			t.Errorf("%s: %v, %v; want a *config.Error starting %q", tc.name, tab, err, tc.want)
 		}
 	}
 	if _, err := Compile(base()); err != nil {

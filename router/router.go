@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,10 +27,12 @@ import (
 	"nemod/control"
 	"nemod/hostnet"
 	"nemod/ifmon"
+	"nemod/internal/logsum"
 	"nemod/internal/procstat"
 	"nemod/nemo"
 	"nemod/netio"
 	"nemod/policy"
+	"nemod/setup"
 	"nemod/status"
 	"nemod/tunnel"
 )
@@ -62,6 +66,12 @@ type Options struct {
 	// Specific option (nemo.Caps): when nil, Heartbeat answers and, where
 	// the kernel segments UDP, UDP over IPv6 with offload.
 	Offer func() nemo.Caps
+	// ListenHTTP opens option metrics_listen's listener (net.Listen's
+	// TCP when nil).
+	ListenHTTP func(netip.AddrPort) (net.Listener, error)
+	// LAN opens a list lan interface's router advertisements (pd.go;
+	// ranet.Open on the kernel when nil).
+	LAN LANOpener
 }
 
 func (o *Options) defaults() {
@@ -84,17 +94,6 @@ func (o *Options) defaults() {
 	}
 }
 
-// DefaultOffer is what a router offers its home agent: it answers
-// Heartbeats, and does UDP over IPv6 with offload where the kernel
-// segments UDP.
-func DefaultOffer() nemo.Caps {
-	c := nemo.CapHeartbeat
-	if netio.UDPSegmentation() {
-		c |= nemo.CapUDP6Offload
-	}
-	return c
-}
-
 // Uplink is one configured uplink and what the interface monitor last said
 // of its device.
 type Uplink struct {
@@ -110,25 +109,36 @@ type Daemon struct {
 	opts    Options
 	cfg     *config.Router
 	log     *slog.Logger
-	br      *binding.Router
+	br      *binding.UpdateList
 	mon     Monitor
 	ctl     *control.Server
 	pl      netio.Listener
 	uplinks []*Uplink
 	fwd     tunnel.RouterPlane
 	sig     chan []byte
-	answers chan probeAnswer
-	gen     uint64
+	// probeAnswers carries the answers to the probes (liveness.go).
+	probeAnswers chan probeAnswer
+	gen          uint64
 	// dropped counts signalling packets the readers (the packet listener
 	// and the data plane's goroutines) could not queue.
 	dropped atomic.Uint64
 	start   time.Time
+	// answers keeps a flood of answers the router ignores or is refused
+	// to a few lines and a summary per interval.
+	answers *logsum.Summarizer
+	ops     *ops       // publish.go
+	pd      *pdState   // prefix delegation and the LANs (pd.go)
+	ub      *ubusState // OpenWrt's ubus and netifd (ubus.go, netifd.go)
 }
 
-func routerConfig(r *config.Router, logf func(string, ...any)) binding.RouterConfig {
-	rc := binding.RouterConfig{
+func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateListConfig {
+	rc := binding.UpdateListConfig{
 		HoA: r.HomeAddress, HA: r.HomeAgent, HAv4: r.HomeAgentV4, MNPs: r.MNPs,
 		SPI: r.SPI, Key: r.Key, NAI: r.NAI, Lifetime: r.Lifetime, Logf: logf,
+		ReplayWindow: r.ReplayWindow, RevokedHoldoff: r.RevokedHoldoff,
+	}
+	if r.PD != nil && r.PD.Enabled {
+		rc.MNPs = nil // implicit mode: the home agent knows the prefixes it delegated
 	}
 	for _, u := range r.Uplinks {
 		rc.Uplinks = append(rc.Uplinks, binding.UplinkConfig{Name: u.Name, BID: u.BID, Pri: u.Priority, Mode: u.Encap,
@@ -140,22 +150,21 @@ func routerConfig(r *config.Router, logf func(string, ...any)) binding.RouterCon
 // Run loads the configuration at path and runs the mobile router until ctx
 // is done or SIGTERM/SIGINT arrives, then de-registers every binding.
 func Run(ctx context.Context, path string, opts Options) error {
-	f, err := config.LoadFor(path, config.RoleRouter)
+	// What check-config runs too: the file loaded and its flow bindings
+	// compiled.
+	plan, err := setup.Router(path)
 	if err != nil {
 		return err
 	}
+	f, table := plan.File, plan.Table
 	opts.defaults()
 	log := opts.Logger
 	for _, w := range f.Warnings {
 		log.Warn(w)
 	}
-	d := &Daemon{path: path, opts: opts, cfg: f.Router, log: log, sig: make(chan []byte, 256),
-		answers: make(chan probeAnswer, 64), start: time.Now()}
+	d := &Daemon{path: path, opts: opts, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now(),
+		answers: logsum.New("binding acknowledgements not taken", 5, 10*time.Second), probeAnswers: make(chan probeAnswer, 64)}
 	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
-	table, err := policy.Compile(d.cfg)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
 	for _, u := range d.cfg.Uplinks {
 		d.uplinks = append(d.uplinks, &Uplink{Cfg: u})
 	}
@@ -165,7 +174,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 	rc.Offer = opts.Offer()
 	// A random first sequence number: after a restart, an old one could
 	// look like a replay (RFC 6275 §11.7.1 leaves the choice open).
-	d.br = binding.NewRouter(rc, uint16(rand.Uint32()))
+	d.br = binding.NewUpdateList(rc, uint16(rand.Uint32()))
 	defer d.close()
 	if d.ctl, err = control.Listen(d.cfg.ControlSocket); err != nil {
 		return err
@@ -175,13 +184,16 @@ func Run(ctx context.Context, path string, opts Options) error {
 	if d.pl, err = opts.Stack.ListenExtHeaders(0); err != nil {
 		return err
 	}
+	if err := d.startUbus(ctx); err != nil {
+		return err
+	}
 	if d.mon, err = opts.Monitor(ctx, d.devices()); err != nil {
 		return err
 	}
 	plane, err := tunnel.NewMR(tunnel.MRConfig{
 		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4,
 		Devices: d.devices(), LANs: d.cfg.LAN, OnSignal: d.queue, OnProbeAnswer: d.queueAnswer, Logger: log, Order: policy.UplinkOrder(d.cfg),
-		Stack: opts.Stack, System: opts.System,
+		Stack: opts.Stack, System: opts.System, NoAddress: d.netifdOwns(),
 	})
 	if err != nil {
 		return err
@@ -191,13 +203,24 @@ func Run(ctx context.Context, path string, opts Options) error {
 	if err := d.fwd.SetDirect(table); err != nil {
 		return err
 	}
+	if err := d.startPD(ctx); err != nil {
+		return err
+	}
 	go d.readPackets()
+	if err := d.startOps(); err != nil {
+		return err
+	}
 	log.Info("mobile router running", "home_address", d.cfg.HomeAddress, "home_agent", d.cfg.HomeAgent,
 		"home_agent_v4", d.cfg.HomeAgentV4, "uplinks", len(d.uplinks), "control", d.cfg.ControlSocket)
 	return d.loop(ctx)
 }
 
 func (d *Daemon) close() {
+	d.stopUbus()
+	d.stopOps()
+	if d.pd != nil {
+		d.pd.cancel()
+	}
 	if d.fwd != nil {
 		d.fwd.Close()
 	}
@@ -224,25 +247,6 @@ func (d *Daemon) devices() []string {
 func (d *Daemon) queue(pkt []byte) {
 	select {
 	case d.sig <- pkt:
-	default:
-		d.dropped.Add(1)
-	}
-}
-
-// probeAnswer is the home agent's answer to one of the router's probes,
-// from the data plane's readers to the event loop.
-type probeAnswer struct {
-	uplink  int
-	seq     uint32
-	at      time.Time
-	unbound bool
-}
-
-// queueAnswer hands a probe's answer to the event loop; when it is behind,
-// the answer is dropped (the data plane's clock already heard it).
-func (d *Daemon) queueAnswer(uplink int, seq uint32, at time.Time, unbound bool) {
-	select {
-	case d.answers <- probeAnswer{uplink, seq, at, unbound}:
 	default:
 		d.dropped.Add(1)
 	}
@@ -280,6 +284,7 @@ func (d *Daemon) send(s binding.Send) {
 
 func (d *Daemon) linkChanged(now time.Time) {
 	for i, l := range d.mon.Snapshot() {
+		l = d.netifdLink(i, l)
 		u := d.uplinks[i]
 		if err := d.fwd.SetUplink(i, l.Index); err != nil {
 			d.log.Error("opening uplink sockets", "uplink", u.Cfg.Name, "err", err)
@@ -342,7 +347,16 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.send(s)
 		}
 		d.afterChange()
-		if next := d.br.NextDeadline(); !next.IsZero() {
+		d.opsTick(now)
+		d.ubusTick(now)
+		for _, r := range d.answers.Flush(now) {
+			d.log.Warn(r.String())
+		}
+		next := d.br.NextDeadline()
+		if due := d.answers.Due(); !due.IsZero() && (next.IsZero() || due.Before(next)) {
+			next = due
+		}
+		if !next.IsZero() {
 			timer.Reset(max(time.Until(next), 0))
 		} else {
 			timer.Reset(time.Hour)
@@ -373,15 +387,30 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.mon = mon
 			d.linkChanged(time.Now())
 		case pkt := <-d.sig:
-			if err := d.br.HandlePacket(pkt, time.Now()); err != nil {
-				d.log.Warn("binding acknowledgement", "err", err)
-			}
-		case a := <-d.answers:
+			d.handle(pkt)
+		case a := <-d.probeAnswers:
 			d.br.ProbeAnswered(a.uplink, a.seq, a.at, a.unbound)
 		case <-timer.C:
 		case c := <-d.ctl.Calls():
 			d.control(c)
+		case ev := <-d.pdEvents():
+			d.pdHandle(ev)
+		case ch := <-d.ubusChanges():
+			d.netifdChanged(ch, time.Now(), true)
+		case f := <-d.ops.calls.C:
+			f()
+		case <-d.ops.timer.C:
 		}
+	}
+}
+
+// handle gives a signalling packet to the binding update list; what it
+// does not take is logged, the first few of each reason per interval one
+// by one and the rest in the loop's summaries.
+func (d *Daemon) handle(pkt []byte) {
+	now := time.Now()
+	if err := d.br.HandlePacket(pkt, now); err != nil && d.answers.Admit(binding.Reason(err), now) {
+		d.log.Warn("binding acknowledgement", "reason", binding.Reason(err), "err", err)
 	}
 }
 
@@ -390,11 +419,14 @@ func (d *Daemon) afterChange() {
 	if g := d.br.Gen(); g != d.gen {
 		d.gen = g
 		d.fwd.SetBindings(d.br.Bindings(), func(i int) int { return d.uplinks[i].Link.MTU })
+		d.pdBindings()
 	}
 }
 
 // shutdown de-registers every binding, waiting up to 2 s for the answer.
 func (d *Daemon) shutdown() error {
+	d.stopping()
+	d.stopPD()
 	for _, s := range d.br.Shutdown(time.Now()) {
 		d.send(s)
 	}
@@ -403,9 +435,7 @@ func (d *Daemon) shutdown() error {
 		timer := time.NewTimer(max(time.Until(d.br.NextDeadline()), time.Millisecond))
 		select {
 		case pkt := <-d.sig:
-			if err := d.br.HandlePacket(pkt, time.Now()); err != nil {
-				d.log.Warn("binding acknowledgement", "err", err)
-			}
+			d.handle(pkt)
 		case <-timer.C:
 			for _, s := range d.br.Poll(time.Now()) {
 				d.send(s)
@@ -421,29 +451,40 @@ func (d *Daemon) shutdown() error {
 	return nil
 }
 
-func (d *Daemon) reload() error {
-	f, err := config.LoadFor(d.path, config.RoleRouter)
+// reload re-reads the configuration and applies every option a running
+// router can take; a bad file is reported and the running configuration
+// stays.
+func (d *Daemon) reload() (status.Reload, error) {
+	defer d.reloading()()
+	plan, err := setup.Router(d.path)
 	if err != nil {
 		d.log.Error("reload refused, keeping the running configuration", "err", err)
-		return err
+		return status.Reload{Applied: []string{}, NeedsRestart: []string{}}, err
 	}
-	// Policies and rules can change on the fly; what defines the bindings
-	// (addresses, keys, uplinks) needs a restart, so it is kept.
-	next := *d.cfg
-	next.Policies, next.Rules, next.DefaultPolicy = f.Router.Policies, f.Router.Rules, f.Router.DefaultPolicy
-	table, err := policy.Compile(&next)
-	if err != nil {
-		d.log.Error("reload refused, keeping the running configuration", "err", err)
-		return err
+	now := time.Now()
+	rl := plan.Reload(d.cfg)
+	rl.ApplyTo(d.cfg)
+	for i, u := range d.cfg.Uplinks {
+		d.br.SetUplinkTiming(i, u.ProbeInterval, u.ProbeFailures, now)
 	}
-	*d.cfg = next
-	d.fwd.SetFlows(table)
-	if err := d.fwd.SetDirect(table); err != nil {
-		d.log.Error("local breakout after reload", "err", err)
+	d.br.SetLifetime(d.cfg.Lifetime)
+	d.reloadRevoked(now)
+	if rl.Table != nil {
+		d.fwd.SetFlows(rl.Table)
+		if err := d.fwd.SetDirect(rl.Table); err != nil {
+			d.log.Error("local breakout after reload", "err", err)
+		}
+		d.br.SetFlows(rl.Table.FlowIDs(), now)
 	}
-	d.br.SetFlows(table.FlowIDs(), time.Now())
-	d.log.Info("configuration reloaded", "flow_bindings", len(table.Entries))
-	return nil
+	d.log.Info("configuration reloaded", "applied", strings.Join(rl.Reply.Applied, ", "))
+	if len(rl.Reply.NeedsRestart) > 0 {
+		attrs := []any{"options", strings.Join(rl.Reply.NeedsRestart, ", ")}
+		if rl.Held != nil {
+			attrs = append(attrs, "why", rl.Held)
+		}
+		d.log.Warn("changed options wait for a restart", attrs...)
+	}
+	return rl.Reply, nil
 }
 
 func (d *Daemon) status(now time.Time) status.Router {
@@ -452,9 +493,10 @@ func (d *Daemon) status(now time.Time) status.Router {
 		MNP: []string{}, Uptime: int64(now.Sub(d.start) / time.Second), Bindings: []status.Binding{},
 		Counters: d.br.Counters(d.dropped.Load()),
 	}
-	for _, p := range d.cfg.MNPs {
-		s.MNP = append(s.MNP, p.String())
+	for _, p := range d.mnps() {
+		s.MNP = append(s.MNP, p.Prefix.String())
 	}
+	s.PD, s.LANs = d.pdStatus(now)
 	for i, b := range d.br.Bindings() {
 		bs := status.Binding{BID: b.BID, Uplink: b.Uplink, Device: d.uplinks[i].Cfg.Device, Encap: b.Encap.String(),
 			State: b.State.String(), NAT: b.NAT, Traffic: d.fwd.Traffic(i)}
@@ -469,6 +511,7 @@ func (d *Daemon) status(now time.Time) status.Router {
 	}
 	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
+	s.Revocation = d.revocationStatus()
 	return s
 }
 
@@ -477,7 +520,7 @@ func (d *Daemon) control(c *control.Call) {
 	case "status":
 		c.Reply(d.status(time.Now()), nil)
 	case "reload":
-		c.Reply(map[string]bool{"reloaded": true}, d.reload())
+		c.Reply(d.reload())
 	case "memstats":
 		c.Reply(procstat.ReadMemory(), nil)
 	case "flows":

@@ -30,11 +30,32 @@ want dbus-monitor dbus-bin
 want busctl systemd
 want gdbus libglib2.0-bin
 want setpriv util-linux
+# The installed .deb's daemons run with a private /run (nemopkg's test).
+want unshare util-linux
+want mount mount
+want env coreutils
 want useradd passwd
 want groupadd passwd
 # fleetweb: the page in a real browser, and a font for its screenshots.
 want chromium chromium
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs="$need_pkgs fonts-dejavu-core"
+# Packaging checks: the scripts, the .deb, the units, the init script's
+# procd calls under busybox's shell (OpenWrt's).
+want shellcheck shellcheck
+want lintian lintian
+want dpkg-deb dpkg
+want systemd-analyze systemd
+want systemd-sysusers systemd
+want busybox busybox
+# The DHCPv6 prefix delegation tests relay to a real Kea.
+want kea-dhcp6 kea-dhcp6-server
+# The aaa package's tests run a real FreeRADIUS and send with its radclient.
+want freeradius freeradius
+want radclient freeradius-utils
+# The home agent announces the registered routes to a routing daemon the
+# operator runs; the lab's core and home agent run bird 2 (OSPFv3).
+want bird bird2
+want birdc bird2
 # scapy is checked against Debian's own interpreter, not any python3 on PATH.
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-scapy"
 

@@ -4,7 +4,7 @@
 #
 # A duration budget can end in a bare "context deadline exceeded" failure
 # with no failing input: a race in Go's fuzz coordinator at the deadline
-# (golang/go#75804, fixed in Go 1.27), seen here under load. A count budget
+# (fixed in Go 1.27), seen here under load. A count budget
 # never meets it. With a duration, that exact outcome (the message, and no
 # failing input written) is reported as the toolchain's and the target run
 # again once; anything else fails.
@@ -29,7 +29,7 @@ while read -r f; do
 		echo "fuzz: $dir $target ($budget)"
 		run "$dir" "$target" && continue
 		if deadline_race; then
-			echo "fuzz: $target stopped by Go's fuzz deadline race (golang/go#75804), no failing input; once more"
+			echo "fuzz: $target stopped by Go's fuzz deadline race, no failing input; once more"
 			run "$dir" "$target" && continue
 		fi
 		cat "$out"

@@ -23,6 +23,12 @@ type Router struct {
 	Counters    Counters  `json:"counters"`
 	DataPlane   DataPlane `json:"dataplane"`
 	Runtime     Runtime   `json:"runtime"`
+	// Prefix delegation and the LANs' router advertisements: nil/empty
+	// when the router has neither.
+	PD   *RouterPD `json:"pd,omitempty"`
+	LANs []LAN     `json:"lans,omitempty"`
+	// Revocation: see the fleet block below.
+	Revocation RouterRevocation `json:"revocation"`
 }
 
 // HomeAgent is `nemod ctl status` of a home agent.
@@ -36,6 +42,12 @@ type HomeAgent struct {
 	Counters      Counters       `json:"counters"`
 	DataPlane     DataPlane      `json:"dataplane"`
 	Runtime       Runtime        `json:"runtime"`
+	// PD is the delegating router or relay; nil without one.
+	PD *HomeAgentPD `json:"pd,omitempty"`
+	// Revocations, Radius and Hairpin: see the fleet block below.
+	Revocations Revocations `json:"revocations"`
+	Radius      *Radius     `json:"radius,omitempty"`
+	Hairpin     Hairpin     `json:"hairpin"`
 }
 
 // MobileRouter is one configured mobile router as its home agent sees it.
@@ -44,6 +56,53 @@ type MobileRouter struct {
 	HomeAddress string    `json:"home_address"`
 	MNP         []string  `json:"mnp"`
 	Bindings    []Binding `json:"bindings"`
+	// Leases are the prefixes delegated to it (option pd '1').
+	Leases []Lease `json:"leases,omitempty"`
+}
+
+// RouterPD is the mobile router's DHCPv6 prefix delegation (RFC 6276).
+type RouterPD struct {
+	State     string  `json:"state"`      // init, soliciting, requesting, bound, renewing, rebinding, releasing
+	Server    string  `json:"server"`     // where the relay sends: the home agent, port 547
+	ServerID  string  `json:"server_id"`  // the delegating server's DUID (hex), "" before the first
+	DUID      string  `json:"duid"`       // the router's own (hex)
+	ReqPrefix int     `json:"reqprefix"`  // the length asked for; 0: auto
+	Prefixes  []Lease `json:"prefixes"`   // held and valid
+	T1        int64   `json:"t1"`         // seconds until it renews; 0: not bound
+	T2        int64   `json:"t2"`         // seconds until it rebinds; 0: not bound
+	LeaseFile string  `json:"lease_file"` // where the lease is kept
+	// Counters are the client's and its shell's, by name.
+	Counters map[string]uint64 `json:"counters"`
+}
+
+// Lease is a delegated prefix with what is left of its lifetimes, in
+// seconds (4294967295: infinite), and when they end (RFC 3339).
+type Lease struct {
+	Prefix         string `json:"prefix"`
+	Preferred      int64  `json:"preferred"`
+	Valid          int64  `json:"valid"`
+	PreferredUntil string `json:"preferred_until"`
+	ValidUntil     string `json:"valid_until"`
+}
+
+// LAN is one list lan interface's router advertisements.
+type LAN struct {
+	Interface string `json:"interface"`
+	// Prefixes are the /64s advertised, with the router's address on each.
+	Prefixes []string `json:"prefixes"`
+	Address  []string `json:"addresses"`
+	// Counters are the advertiser's and its socket's, by name.
+	Counters map[string]uint64 `json:"counters"`
+}
+
+// HomeAgentPD is the home agent's delegating router or relay.
+type HomeAgentPD struct {
+	Mode      string `json:"mode"`             // "pool": built in; "relay": to an external server
+	Server    string `json:"server,omitempty"` // the external server, for relay
+	Listen    string `json:"listen"`           // the socket routers' relays send to
+	LeaseFile string `json:"lease_file,omitempty"`
+	// Counters are the state machine's and its socket's, by name.
+	Counters map[string]uint64 `json:"counters"`
 }
 
 // State is the mobile router's state as a whole, as the bus, the metrics
@@ -67,6 +126,9 @@ const (
 	StateDown        = "down"
 	StateRegistering = "registering"
 	StateRegistered  = "registered"
+	// StateRevoked: the home agent revoked the binding (RFC 5846); the
+	// router waits out its holdoff before registering it again.
+	StateRevoked = "revoked"
 )
 
 // Binding is one binding (one care-of address, one BID) on either role.
@@ -205,4 +267,104 @@ type Reload struct {
 	// NeedsRestart names each changed option the running daemon cannot
 	// take on; it keeps the old value until restarted.
 	NeedsRestart []string `json:"needs_restart"`
+}
+
+// The fleet block: what a home agent serving a fleet reports (routers
+// RADIUS authorized, binding revocations, traffic between two of its
+// mobile networks), and a router's revoked bindings.
+
+// Revocation is the answer to `nemod ctl revoke`: one Binding Revocation
+// Indication (RFC 5846) and what the router said.
+type Revocation struct {
+	Router      string   `json:"router"`
+	HomeAddress string   `json:"home_address"`
+	BIDs        []uint16 `json:"bids"` // empty: every binding
+	Trigger     uint8    `json:"trigger"`
+	// Answered: the router acknowledged, with Status (0 success, 1 partial,
+	// 128 no such binding, RFC 5846 §6.2). Otherwise the retransmissions
+	// ran out; the bindings are removed either way.
+	Answered      bool  `json:"answered"`
+	Status        uint8 `json:"status"`
+	Transmissions int   `json:"transmissions"`
+}
+
+// Revocations counts a home agent's revocations.
+type Revocations struct {
+	Revoked      uint64 `json:"revoked"`      // revocations started (ctl or RADIUS)
+	Sent         uint64 `json:"sent"`         // indications, retransmissions included
+	Acknowledged uint64 `json:"acknowledged"` // answered by the router
+	Unanswered   uint64 `json:"unanswered"`
+	Pending      int    `json:"pending"`
+	// Disconnects counts the RADIUS Disconnect-Requests (RFC 5176) that
+	// revoked a router; DisconnectsNotFound those naming no session.
+	Disconnects         uint64 `json:"disconnects"`
+	DisconnectsNotFound uint64 `json:"disconnects_not_found"`
+}
+
+// Radius is a home agent's RADIUS authorization and accounting.
+type Radius struct {
+	Servers []RadiusServer `json:"servers"`
+	// Authorized is the number of routers RADIUS authorized that are
+	// installed; Cached the NAIs the authorization cache remembers.
+	Authorized int `json:"authorized"`
+	Cached     int `json:"cached"`
+	// Accepts, Rejects and Failures count the Access-Request results
+	// (failures: no server answered, or the answer was unusable).
+	Accepts  uint64 `json:"accepts"`
+	Rejects  uint64 `json:"rejects"`
+	Failures uint64 `json:"failures"`
+	// Held counts the Binding Updates dropped while their router's
+	// authorization was asked for (the router retransmits); Refused the
+	// submissions the client's full queue refused.
+	Held       uint64 `json:"held"`
+	Refused    uint64 `json:"refused"`
+	SendErrors uint64 `json:"send_errors"`
+	// Accounting records sent (Start, Interim-Update, Stop) and answered.
+	AccountingSent     uint64 `json:"accounting_sent"`
+	AccountingAnswered uint64 `json:"accounting_answered"`
+	AccountingFailed   uint64 `json:"accounting_failed"`
+	// DynAuth is the Disconnect-Request server's counters; nil without
+	// option dynauth_listen.
+	DynAuth *DynAuth `json:"dynauth,omitempty"`
+}
+
+// RadiusServer is one RADIUS server as the client sees it.
+type RadiusServer struct {
+	Addr      string `json:"addr"`
+	Kind      string `json:"kind"` // access or accounting
+	Dead      bool   `json:"dead"`
+	Requests  uint64 `json:"requests"`
+	Responses uint64 `json:"responses"`
+	Timeouts  uint64 `json:"timeouts"`
+}
+
+// DynAuth counts the Disconnect-Requests received.
+type DynAuth struct {
+	Received  uint64 `json:"received"`
+	Discarded uint64 `json:"discarded"`
+	ACKs      uint64 `json:"acks"`
+	NAKs      uint64 `json:"naks"`
+}
+
+// Hairpin counts the packets the home agent's data plane carried from one
+// of its mobile routers' tunnels straight into another's.
+type Hairpin struct {
+	Packets uint64 `json:"packets"`
+	Octets  uint64 `json:"octets"`
+	// Dropped: packets between two mobile networks the receiving
+	// router's flow policy had no binding for.
+	Dropped uint64 `json:"dropped"`
+}
+
+// RouterRevocation is what a router knows of revocations.
+type RouterRevocation struct {
+	// Taken counts the authentic indications acted on; Repeated the
+	// retransmissions answered again.
+	Taken    uint64 `json:"taken"`
+	Repeated uint64 `json:"repeated"`
+	// Revoked lists the BIDs waiting out their holdoff, until
+	// HoldoffUntil (RFC 3339); AllRevoked says every binding is.
+	Revoked      []uint16 `json:"revoked"`
+	AllRevoked   bool     `json:"all_revoked"`
+	HoldoffUntil string   `json:"holdoff_until,omitempty"`
 }

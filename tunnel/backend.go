@@ -18,6 +18,8 @@ import (
 type RouterPlane interface {
 	// SetUplink follows an uplink's device (interface index, 0: gone).
 	SetUplink(i, index int) error
+	// SetDevice moves an uplink to another device (devices.go).
+	SetDevice(i int, dev string) error
 	// SendSignal sends a Binding Update or probe through an uplink.
 	SendSignal(i int, e nemo.Encap, pkt []byte) error
 	// SetBindings installs the usable bindings.
@@ -25,6 +27,12 @@ type RouterPlane interface {
 	// SetFlows and SetDirect install the flow table and local breakout.
 	SetFlows(t *policy.Table)
 	SetDirect(t *policy.Table) error
+	// SendLocal, SetLocal and SetMNPs are prefix delegation's
+	// (local.go): the router's own packets through the tunnel, the
+	// packets back for it, and prefixes that change while it runs.
+	SendLocal(pkt []byte) error
+	SetLocal(take func(pkt []byte) bool)
+	SetMNPs(mnps []netip.Prefix) error
 	// Heard is uplink i's liveness clock: when the home agent was last
 	// heard through it; Clock is the whole path clock, sending included.
 	Heard(i int) time.Time
@@ -45,6 +53,14 @@ type AgentPlane interface {
 	Flows(hoa netip.Addr) status.Flows
 	Traffic(hoa netip.Addr, bid uint16) status.Traffic
 	Close() error
+	// Routers authorized at run time, and what a fleet's home agent
+	// reports (fleet.go).
+	AddRouter(r HARouter)
+	RemoveRouter(hoa netip.Addr)
+	Commit()
+	Routed() []netip.Prefix
+	Hairpin() status.Hairpin
+	RouterTraffic(hoa netip.Addr) status.Traffic
 }
 
 var (

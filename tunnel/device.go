@@ -29,6 +29,9 @@ type RouterSystem interface {
 	// everything the mobile network sends off its own links (see
 	// NetworkRoutes), and the router's own traffic from the home address.
 	RouteNetwork(r NetworkRoutes) error
+	// SetMNPs replaces the mobile network prefixes of RouteNetwork's
+	// routing (delegated prefixes come and go while it runs).
+	SetMNPs(mnps []netip.Prefix) error
 	// SetBreakout installs exactly the local breakout of b (none when it
 	// has no entries).
 	SetBreakout(b Breakout) error
@@ -50,6 +53,10 @@ type NetworkRoutes struct {
 	LANs []string
 	// Table and Priority place the policy routing.
 	Table, Priority int
+	// NoAddress: the home address is someone else's to put on the device
+	// (netifd's on OpenWrt, which it is told of with the binding's
+	// lifetimes); the policy routing is installed all the same.
+	NoAddress bool
 }
 
 // Breakout is the local breakout of the direct flow entries: their
@@ -65,8 +72,12 @@ type Breakout struct {
 // TUN device and the routes into it.
 type AgentSystem interface {
 	OpenTUN(name string, mtu int) (Device, error)
-	// RoutePrefixes routes exactly these prefixes into the device.
+	// RoutePrefixes routes exactly these prefixes into the device: the
+	// home link.
 	RoutePrefixes(device string, prefixes []netip.Prefix) error
-	// Close removes the routes.
+	// RouteChange adds and removes the routes of one registration (its
+	// router's home address and prefixes), beside those.
+	RouteChange(device string, add, del []netip.Prefix) error
+	// Close removes the routes, both kinds.
 	Close() error
 }

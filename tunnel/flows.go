@@ -35,6 +35,33 @@ func newFlowState(t *policy.Table) *flowState {
 	return f
 }
 
+// carry returns the state of table t that keeps f's counters: the packet
+// count of every entry whose FID stays, and the duplicates suppressed. The
+// home agent gets a new table with every refresh that re-registers the
+// flows; the counts must not start again at each one.
+func (f *flowState) carry(t *policy.Table) *flowState {
+	n := newFlowState(t)
+	if f == nil {
+		return n
+	}
+	byFID := make(map[uint16]uint64, len(f.table.Entries))
+	for i := range f.table.Entries {
+		if fid := f.table.Entries[i].FID; fid != 0 {
+			byFID[fid] += f.packets[i].Load()
+		}
+	}
+	for i := range n.table.Entries {
+		if fid := n.table.Entries[i].FID; fid != 0 {
+			n.packets[i].Store(byFID[fid])
+			delete(byFID, fid) // an FID's count goes to one entry
+		}
+	}
+	if f.dedup != nil && n.dedup != nil {
+		n.dedup.Hits.Store(f.dedup.Hits.Load())
+	}
+	return n
+}
+
 // count counts a packet on entry e.
 func (f *flowState) count(e *policy.Entry) {
 	for i := range f.table.Entries {

@@ -65,6 +65,9 @@ type routerSlot struct {
 	// (HA.known).
 	outers []netip.AddrPort
 	known  []netip.Addr
+	// flows is the last flow state, kept while the router has no
+	// binding so that its counters go on when it registers again.
+	flows *flowState
 }
 
 // HA is the home agent's data plane.
@@ -89,6 +92,7 @@ type HA struct {
 	drops    Drops
 	wg       sync.WaitGroup
 	closed   atomic.Bool
+	fleet    fleet // fleet.go, hairpin.go
 }
 
 // NewHA opens the TUN device, routes the home link and the mobile network
@@ -112,6 +116,7 @@ func NewHA(cfg HAConfig) (*HA, error) {
 	}
 	h := &HA{cfg: cfg, log: cfg.Logger, sys: cfg.System, udp: cfg.UDP, slots: map[netip.Addr]*routerSlot{}}
 	h.liveness.Store(int64(cfg.LivenessTimeout))
+	h.fleetInit()
 	h.table.Store(newPrefixTable[*routerSlot](nil))
 	var err error
 	fail := func(e error) (*HA, error) { h.Close(); return nil, e }
@@ -139,34 +144,11 @@ func NewHA(cfg HAConfig) (*HA, error) {
 	return h, nil
 }
 
-// SetRouters installs the configured mobile routers: routes for their
-// prefixes (and the home link) into the TUN device, and the table the
-// packets are looked up in. Routers that stay keep their registrations.
-func (h *HA) SetRouters(routers []HARouter) error {
-	entries := map[netip.Prefix]*routerSlot{}
-	want := []netip.Prefix{h.cfg.HomePrefix}
-	slots := map[netip.Addr]*routerSlot{}
-	for _, r := range routers {
-		s := h.slots[r.HoA]
-		if s == nil {
-			s = &routerSlot{hoa: r.HoA, stats: map[uint16]*Stats{}}
-		}
-		slots[r.HoA] = s
-		entries[netip.PrefixFrom(r.HoA, 128)] = s
-		for _, p := range r.Prefixes {
-			entries[p] = s
-			want = append(want, p)
-		}
-	}
-	for hoa, s := range h.slots {
-		if slots[hoa] == nil {
-			h.forget(s) // a router no longer served
-		}
-	}
-	h.slots = slots
-	h.table.Store(newPrefixTable(entries))
-	return h.sys.RoutePrefixes(h.tun.Name(), want)
-}
+// SetRouters installs the configured mobile routers and the table the
+// packets are looked up in; the home link is routed into the TUN device,
+// and each router's home address and prefixes while it is registered
+// (Update). Routers that stay keep their registrations.
+func (h *HA) SetRouters(routers []HARouter) error { return h.setRouters(routers) }
 
 // SetLivenessTimeout changes how long a probed binding may stay silent
 // before it is not used.
@@ -185,16 +167,24 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 	}
 	s.outers = s.outers[:0]
 	if len(bindings) == 0 {
+		if old != nil {
+			s.flows = old.flows
+		}
 		s.view.Store(nil)
+		h.announce(hoa, old, nil)
 		return
 	}
 	now := time.Now().UnixNano()
 	v := &routerView{hoa: hoa, prefixes: append([]netip.Prefix(nil), prefixes...)}
-	if old != nil && (old.flows.table == flows || flows == nil && old.flows.table == emptyTable) {
-		v.flows = old.flows // the same table: keep its counters
-	} else {
-		v.flows = newFlowState(flows)
+	if old != nil {
+		s.flows = old.flows
 	}
+	if s.flows != nil && (s.flows.table == flows || flows == nil && s.flows.table == emptyTable) {
+		v.flows = s.flows // the same table: keep its counters
+	} else {
+		v.flows = s.flows.carry(flows)
+	}
+	s.flows = v.flows
 	bids := make([]nemo.BID, 0, len(bindings))
 	for _, b := range bindings {
 		bids = append(bids, nemo.BID{ID: b.BID, Pri: b.Pri})
@@ -218,6 +208,7 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 		s.outers = append(s.outers, b.Outer)
 	}
 	s.view.Store(v)
+	h.announce(hoa, old, v)
 }
 
 // readTUN carries packets towards the mobile networks: each by the
@@ -275,6 +266,7 @@ func (h *HA) readRaw() {
 	defer h.wg.Done()
 	b := netio.NewBatch(64, 2048)
 	w := newTunWriter(h.tun, 64, &h.drops)
+	hp := h.newHairpinOut(w)
 	for {
 		n, err := h.raw.Recv(b)
 		if err != nil {
@@ -286,8 +278,9 @@ func (h *HA) readRaw() {
 		table := h.table.Load()
 		now := time.Now().UnixNano()
 		for i := 0; i < n; i++ {
-			h.uplink(b.Bufs[i][:b.N[i]], netip.AddrPortFrom(b.Addr[i].Addr(), 0), nemo.EncapIPv6, table, w, now)
+			h.uplink(b.Bufs[i][:b.N[i]], netip.AddrPortFrom(b.Addr[i].Addr(), 0), nemo.EncapIPv6, table, w, hp, now)
 		}
+		hp.flush()
 		w.flush()
 	}
 }
@@ -300,6 +293,7 @@ func (h *HA) readUDP() {
 	w := newTunWriter(h.tun, 128, &h.drops)
 	replies := newSender(h.udp, true, 64, &h.drops)
 	hs := newHeartbeats()
+	hp := h.newHairpinOut(w)
 	for {
 		n, err := h.udp.Recv(b)
 		if err != nil {
@@ -326,10 +320,11 @@ func (h *HA) readUDP() {
 				case isSignalling(p, h.cfg.Address):
 					sig = append(sig, SignalPacket{Pkt: append([]byte(nil), p...), From: from})
 				default:
-					h.uplink(p, from, enc, table, w, now)
+					h.uplink(p, from, enc, table, w, hp, now)
 				}
 			})
 		}
+		hp.flush()
 		w.flush()
 		replies.flush()
 		if len(sig) > 0 && h.cfg.OnSignal != nil {
@@ -401,15 +396,16 @@ func (h *HA) readMH() {
 	}
 }
 
-// uplink forwards a decapsulated packet if fromRouter lets it.
-func (h *HA) uplink(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable, w *tunWriter, now int64) {
+// uplink forwards a decapsulated packet if fromRouter lets it: into
+// another mobile router's tunnel (hairpin) or the TUN device.
+func (h *HA) uplink(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable, w *tunWriter, hp *hairpinOut, now int64) {
 	b, d, dup := fromRouter(p, outer, e, table, now)
 	if d != Forward {
 		h.drops.Add(d)
 		return
 	}
 	b.stats.received(len(p), now)
-	if !dup {
+	if !dup && !h.hairpin(p, table, now, hp) {
 		w.add(p)
 	}
 }

@@ -46,6 +46,9 @@ type MRConfig struct {
 	// routing: the kernel's, or a test's.
 	Stack  netio.Stack
 	System RouterSystem
+	// NoAddress leaves the home address to whoever owns the device's
+	// addresses (netifd, on OpenWrt: see NetworkRoutes).
+	NoAddress bool
 }
 
 // mrUplink is one uplink: its sockets, opened when its device appears and
@@ -98,6 +101,15 @@ type MR struct {
 	bindings []binding.BindingStatus
 	linkMTU  func(int) int
 	flows    *flowState
+	// mnps are the mobile network prefixes now (local.go: delegated ones
+	// come and go); event loop only.
+	mnps []netip.Prefix
+	// local takes the packets from the home agent for the router itself
+	// (local.go); nil: none.
+	local atomic.Pointer[func([]byte) bool]
+	// breakout is what SetDirect installed last (devices.go); event loop
+	// only.
+	breakout Breakout
 }
 
 // NewMR opens the TUN device, gives it the home address, and routes the
@@ -119,7 +131,7 @@ func NewMR(cfg MRConfig) (*MR, error) {
 	if cfg.Stack == nil || cfg.System == nil {
 		return nil, errors.New("data plane: no network stack or system")
 	}
-	m := &MR{cfg: cfg, log: cfg.Logger, sys: cfg.System, mtu: MTU(1500, nemo.EncapUDP6), flows: newFlowState(nil)}
+	m := &MR{cfg: cfg, log: cfg.Logger, sys: cfg.System, mtu: MTU(1500, nemo.EncapUDP6), flows: newFlowState(nil), mnps: cfg.MNPs}
 	for i, d := range cfg.Devices {
 		m.uplinks = append(m.uplinks, &mrUplink{index: i, dev: d, stats: new(Stats)})
 	}
@@ -129,7 +141,7 @@ func NewMR(cfg MRConfig) (*MR, error) {
 		return nil, err
 	}
 	if err := m.sys.RouteNetwork(NetworkRoutes{Device: m.tun.Name(), HoA: cfg.HoA, MNPs: cfg.MNPs, LANs: cfg.LANs,
-		Table: cfg.Table, Priority: cfg.RulePriority}); err != nil {
+		Table: cfg.Table, Priority: cfg.RulePriority, NoAddress: cfg.NoAddress}); err != nil {
 		m.Close()
 		return nil, err
 	}
@@ -236,7 +248,7 @@ func (m *MR) SetFlows(t *policy.Table) {
 // table (charter item A.5): the host routes them out of the uplinks,
 // masqueraded, ahead of the tunnel.
 func (m *MR) SetDirect(t *policy.Table) error {
-	b := Breakout{Uplinks: m.cfg.Devices, MNPs: m.cfg.MNPs, Priority: m.cfg.RulePriority - 64}
+	b := Breakout{Uplinks: m.cfg.Devices, MNPs: m.mnps, Priority: m.cfg.RulePriority - 64}
 	if t != nil {
 		for i := range t.Entries {
 			if t.Entries[i].Direct {
@@ -244,6 +256,7 @@ func (m *MR) SetDirect(t *policy.Table) error {
 			}
 		}
 	}
+	m.breakout = b
 	return m.sys.SetBreakout(b)
 }
 
@@ -281,7 +294,7 @@ func (m *MR) SetBindings(bs []binding.BindingStatus, linkMTU func(uplink int) in
 // sockets and the flow table, and swaps it in.
 func (m *MR) rebuild() {
 	m.gen++
-	t := &routerTable{gen: m.gen, hoa: m.cfg.HoA, mnps: m.cfg.MNPs, order: m.cfg.Order, flows: m.flows}
+	t := &routerTable{gen: m.gen, hoa: m.cfg.HoA, mnps: m.mnps, order: m.cfg.Order, flows: m.flows}
 	for i, b := range m.bindings {
 		if i >= len(m.uplinks) || b.State != binding.StateRegistered {
 			continue
@@ -478,7 +491,7 @@ func (m *MR) downlink(p []byte, u *mrUplink, t *routerTable, w *tunWriter, now i
 		return
 	}
 	u.stats.received(len(p), now)
-	if !dup {
+	if !dup && !m.takeLocal(p) {
 		w.add(p)
 	}
 }

@@ -58,6 +58,7 @@ type rig struct {
 	answers    chan answer
 	cellOuter  netip.AddrPort
 	bindings   []binding.BindingStatus
+	net        *netsim.Net
 	// caps is what the bindings' router offered (nemo.CapHeartbeat: the
 	// home agent probes them itself).
 	caps nemo.Caps
@@ -77,7 +78,7 @@ func newRig(t *testing.T, flows *policy.Table) *rig {
 	n := netsim.New()
 	mrHost, haHost := n.Host("mr"), n.Host("ha")
 	r := &rig{t: t, evil: n.Host("evil"), mrSys: &netsim.RouterSystem{}, haSys: &netsim.AgentSystem{},
-		haSig: make(chan tunnel.SignalPacket, 64), mrSig: make(chan []byte, 64), answers: make(chan answer, 4096)}
+		haSig: make(chan tunnel.SignalPacket, 64), mrSig: make(chan []byte, 64), answers: make(chan answer, 4096), net: n}
 	r.wlan = mrHost.Link("wlan0", wifi6.String(), "192.168.50.2")
 	r.wwan = mrHost.Link("wwan0", cell4.String())
 	r.nat = r.wwan.NAT44(cgn.String())
@@ -628,4 +629,51 @@ func batchOf(p []byte, to netip.AddrPort) *netio.Batch {
 	b.N[0] = copy(b.Bufs[0], p)
 	b.Addr[0] = to
 	return b
+}
+
+// TestFlowCountersSurviveReregistration: every refresh hands the home
+// agent a new flow table; the packets its entries steered, and the
+// duplicates suppressed, keep counting by FID across it and across a
+// time without bindings.
+func TestFlowCountersSurviveReregistration(t *testing.T) {
+	const uci = routerUCI + `
+config policy 'voice'
+	list use 'cell'
+config rule 'sip'
+	option proto 'udp'
+	option dest_port '5060'
+	option policy 'voice'
+`
+	r := newRig(t, compile(t, uci))
+	for i := range 3 {
+		p := netsim.UDP6(cn, lan, 5060, 4000, 20, byte('a'+i))
+		r.haTUN.Inject(p)
+		expect(t, r.mrTUN, p, "SIP down")
+	}
+	count := func() uint64 {
+		for _, f := range r.ha.Flows(hoa).Flows {
+			if f.FID == 1 {
+				return f.Packets
+			}
+		}
+		return 0
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("SIP entry counted %d packets, want 3", n)
+	}
+	r.register(compile(t, uci), r.bindings...) // a refresh: an equal, new table
+	if n := count(); n != 3 {
+		t.Fatalf("after a refresh: %d packets, want 3", n)
+	}
+	r.ha.Update(hoa, nil, nil, nil) // every binding gone
+	r.register(compile(t, uci), r.bindings...)
+	if n := count(); n != 3 {
+		t.Fatalf("after registering again: %d packets, want 3", n)
+	}
+	p := netsim.UDP6(cn, lan, 5060, 4000, 20, 'z')
+	r.haTUN.Inject(p)
+	expect(t, r.mrTUN, p, "SIP down after")
+	if n := count(); n != 4 {
+		t.Fatalf("%d packets, want 4", n)
+	}
 }

@@ -140,7 +140,7 @@ type tcpTrial struct {
 	afterRec int64         // bytes in the second after the measured stream recovered
 	lastSec  int64         // bytes in the trial's last second, after re-registration
 	failures []string
-	// intact, the "TCP survives": no error or reset, and data
+	// intact, the target's "TCP survives": no error or reset, and data
 	// in the trial's last second. resumed, reported beside it, also
 	// wants data in the second after the path came back, which TCP's
 	// own retransmission back-off (an RTO doubled past the outage) can

@@ -50,7 +50,7 @@ import (
 	"nemod/status"
 )
 
-// fault is one kind of failure and how the issue judges it.
+// fault is one kind of failure and the target it is judged by.
 type fault struct {
 	key, title   string
 	short        string // the title in the summary table

@@ -62,9 +62,14 @@ func key(i int) []byte {
 	return k
 }
 
-func writeConfig(path, sock string, n int) error {
+func writeConfig(path, sock string, n int, radius string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "config homeagent 'main'\n\toption address '%s'\n\toption home_prefix '%s'\n\toption control_socket '%s'\n", haAddr, homePfx, sock)
+	if radius != "" {
+		// Every router is known to RADIUS only.
+		b.WriteString(radius)
+		n = 0
+	}
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&b, "config mobile_router 'r%d'\n\toption home_address '%s'\n\toption spi '%d'\n\toption key '%x'\n\tlist mnp '%s'\n",
 			i, hoa(i), 1000+i, key(i), mnp(i))
@@ -104,13 +109,17 @@ func main() {
 	routers := flag.Int("routers", 10000, "mobile routers (two bindings each)")
 	senders := flag.Int("senders", 2, "sending sockets per BID (each a care-of address and port)")
 	window := flag.Int("window", 512, "unanswered Binding Updates allowed per socket")
+	radius := flag.Bool("radius", false, "routers known only to RADIUS (a FreeRADIUS beside the home agent)")
 	flag.Parse()
-	if err := run(*bin, *routers, *senders, *window, *profile); err != nil {
+	bt := &benchT{}
+	err := run(bt, *bin, *routers, *senders, *window, *profile, *radius)
+	bt.done()
+	if err != nil {
 		log.Fatalf("haload: %v", err)
 	}
 }
 
-func run(bin string, n, senders, window int, profile string) error {
+func run(bt *benchT, bin string, n, senders, window int, profile string, radius bool) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (a network namespace of its own)")
 	}
@@ -131,7 +140,13 @@ func run(bin string, n, senders, window int, profile string) error {
 
 	cfg, sock := filepath.Join(dir, "ha.uci"), filepath.Join(dir, "ha.sock")
 	t := time.Now()
-	if err := writeConfig(cfg, sock, n); err != nil {
+	radiusSection := ""
+	if radius {
+		radiusSection = startRadius(bt, ns, n)
+		log.Printf("FreeRADIUS up with %d users in %v", n, time.Since(t).Round(time.Millisecond))
+		t = time.Now()
+	}
+	if err := writeConfig(cfg, sock, n, radiusSection); err != nil {
 		return err
 	}
 	haArgs := []string{"netns", "exec", ns, bin, "homeagent", "-c", cfg}
@@ -153,7 +168,11 @@ func run(bin string, n, senders, window int, profile string) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	log.Printf("home agent up with %d mobile routers configured in %v", n, time.Since(t).Round(time.Millisecond))
+	if radius {
+		log.Printf("home agent up, its mobile routers known to RADIUS only, in %v", time.Since(t).Round(time.Millisecond))
+	} else {
+		log.Printf("home agent up with %d mobile routers configured in %v", n, time.Since(t).Round(time.Millisecond))
+	}
 	var before status.Memory
 	if err := control.Do(ctx, sock, "memstats", nil, &before); err != nil {
 		return err
@@ -179,10 +198,11 @@ func run(bin string, n, senders, window int, profile string) error {
 		return err
 	}
 	var accepted, rejected, timeouts atomic.Int64
-	start := time.Now()
-	// Every router's first uplink, then every router's second: each
-	// binding from a socket (care-of address and port) of its own uplink.
-	for bid := 0; bid < 2; bid++ {
+	// round sends one BID's Binding Update of every router, each binding
+	// from a socket (care-of address and port) of its own uplink, and
+	// returns how long the answers took.
+	round := func(bus [][2][]byte, bid int) time.Duration {
+		start := time.Now()
 		var wg sync.WaitGroup
 		for s := 0; s < senders; s++ {
 			c := conns[bid*senders+s]
@@ -200,8 +220,36 @@ func run(bin string, n, senders, window int, profile string) error {
 			}()
 		}
 		wg.Wait()
+		return time.Since(start)
 	}
-	elapsed := time.Since(start)
+	// Every router's first uplink, then every router's second.
+	first := round(bus, 0)
+	firstAccepted := accepted.Load()
+	second := round(bus, 1)
+	elapsed := first + second
+	if radius {
+		// The first round asked RADIUS for every router (the cache cold);
+		// the second found each installed. Then every router registers
+		// both bindings again, its authorization cached: the warm case.
+		fmt.Printf("cold cache, first uplink: %.0f registrations/s (%d in %v, each authorized by an Access-Request)\n",
+			float64(firstAccepted)/first.Seconds(), firstAccepted, first.Round(time.Millisecond))
+		fmt.Printf("cold cache, both uplinks: %.0f registrations/s (%d in %v)\n",
+			float64(accepted.Load())/elapsed.Seconds(), accepted.Load(), elapsed.Round(time.Millisecond))
+		again := time.Now().Add(2 * time.Second)
+		for i := range bus {
+			for b := 0; b < 2; b++ {
+				if bus[i][b], err = registration(i, uint16(b+1), seq+2+uint16(b), again.Add(time.Duration(b)*time.Millisecond)); err != nil {
+					return err
+				}
+			}
+		}
+		time.Sleep(time.Until(again))
+		before := accepted.Load()
+		warm := round(bus, 0) + round(bus, 1)
+		fmt.Printf("warm cache, both uplinks: %.0f registrations/s (%d in %v, no RADIUS request)\n",
+			float64(accepted.Load()-before)/warm.Seconds(), accepted.Load()-before, warm.Round(time.Millisecond))
+		accepted.Add(-(accepted.Load() - before))
+	}
 	var after status.Memory
 	if err := control.Do(ctx, sock, "memstats", nil, &after); err != nil {
 		return err
@@ -214,8 +262,16 @@ func run(bin string, n, senders, window int, profile string) error {
 	for _, r := range st.MobileRouters {
 		bindings += len(r.Bindings)
 	}
-	fmt.Printf("mobile routers:          %d (configured)\n", n)
-	fmt.Printf("binding updates:         %d sent, %d accepted, %d refused, %d unanswered\n", 2*n, accepted.Load(), rejected.Load(), timeouts.Load())
+	if radius {
+		fmt.Printf("mobile routers:          %d (known to RADIUS only)\n", n)
+		if st.Radius != nil {
+			fmt.Printf("radius:                  %d accepts, %d rejects, %d failures, %d held dropped, %d refused\n",
+				st.Radius.Accepts, st.Radius.Rejects, st.Radius.Failures, st.Radius.Held, st.Radius.Refused)
+		}
+	} else {
+		fmt.Printf("mobile routers:          %d (configured)\n", n)
+	}
+	fmt.Printf("binding updates:         %d sent, %d accepted, %d refused, %d unanswered (the last round)\n", 2*n, accepted.Load(), rejected.Load(), timeouts.Load())
 	fmt.Printf("bindings at the HA:      %d\n", bindings)
 	cs := []string{fmt.Sprintf("received=%d accepted=%d sent=%d queue_dropped=%d", st.Counters.Received, st.Counters.Accepted, st.Counters.Sent, st.Counters.QueueDropped)}
 	for k, v := range st.Counters.Rejected {

@@ -38,7 +38,7 @@ import (
 	"time"
 )
 
-// Targets from the issue, single TCP stream on a 2-core machine.
+// Targets, single TCP stream on a 2-core machine.
 const (
 	targetVsWireguard = 1.5
 	targetVsPlain     = 0.25

@@ -9,11 +9,13 @@ import (
 	"strings"
 
 	"nemod/config"
+	"nemod/setup"
 )
 
-// checkConfig is `nemod check-config -c FILE`: it loads the configuration
-// the way the daemon would and says whether it would start. Exit status: 0
-// valid, 1 invalid, 2 usage error.
+// checkConfig is `nemod check-config -c FILE`: it runs, for each role the
+// file configures, what that role's daemon runs at start (package setup),
+// and says whether it would start. Exit status: 0 valid, 1 invalid, 2
+// usage error.
 func checkConfig(args []string) int {
 	return runCheckConfig(args, os.Stdout, os.Stderr)
 }
@@ -43,7 +45,7 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	f, err := config.Load(*path)
+	f, err := check(*path)
 	if err != nil {
 		// Joined errors print one per line, each PATH:LINE: message.
 		fmt.Fprintln(stderr, err)
@@ -54,6 +56,26 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "ok: "+summary(f))
 	return 0
+}
+
+// check loads path once and builds each role's plan from it, as
+// setup.Router and setup.HomeAgent do for the daemons.
+func check(path string) (*config.File, error) {
+	f, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if f.Router != nil {
+		if _, err := setup.RouterFrom(f); err != nil {
+			return nil, err
+		}
+	}
+	if f.HomeAgent != nil {
+		if _, err := setup.HomeAgentFrom(f); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
 }
 
 func summary(f *config.File) string {

@@ -33,9 +33,13 @@ func ctl(args []string) int {
 	}
 	if fs.NArg() < 1 {
 		fmt.Fprintln(os.Stderr, "usage: nemod ctl -s SOCKET status|flows|reload|memstats [--json]")
+		fmt.Fprintln(os.Stderr, revokeUsage)
 		return 2
 	}
 	cmd := fs.Arg(0)
+	if cmd == "revoke" {
+		return ctlRevoke(*sock, fs.Args()[1:], *asJSON)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var out json.RawMessage
@@ -111,6 +115,9 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 		}
 	default:
 		return fmt.Errorf("unknown role %q", role.Role)
+	}
+	if err := printPD(tw, role.Role, raw); err != nil {
+		return err
 	}
 	var c struct {
 		Counters status.Counters `json:"counters"`

@@ -4,35 +4,29 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime/pprof"
 
-	"nemod/homeagent"
 	"nemod/router"
 )
 
 func runDaemon(role string, args []string) int {
 	fs := flag.NewFlagSet(role, flag.ContinueOnError)
 	path := fs.String("c", "/etc/config/nemod", "configuration file (UCI)")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file (for developers)")
+	profile := profileFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "nemod %s: %v\n", role, err)
-			return 1
-		}
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+	stop, err := profile()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "nemod %s: %v\n", role, err)
+		return 1
 	}
+	defer stop()
 	ctx := signalContext()
-	var err error
 	switch role {
 	case "router":
 		err = router.Run(ctx, *path, router.Options{})
 	default:
-		err = homeagent.Run(ctx, *path, homeagent.Options{})
+		err = runHomeAgent(ctx, *path)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nemod %s: %v\n", role, err)

@@ -18,7 +18,9 @@ const usage = `nemod: NEMO mobile router and home agent
 usage:
   nemod router -c FILE         run the mobile router
   nemod homeagent -c FILE      run the home agent
-  nemod ctl -s SOCKET COMMAND  talk to a running daemon (status, reload; --json)
+  nemod ctl -s SOCKET COMMAND  talk to a running daemon (status, flows, reload, memstats; --json)
+  nemod ctl -s SOCKET revoke HOME-ADDRESS|NAI [--bid N] [--reason administrative]
+                               revoke a mobile router's bindings (home agent, RFC 5846)
   nemod check-config -c FILE   validate a configuration file
   nemod version
 `

@@ -226,6 +226,7 @@ func (t *lanTraffic) close() {
 	if t.tcp != nil {
 		t.tcp.close()
 	}
+	*t = lanTraffic{} // closed once, whoever calls again
 }
 
 func (d *demoRun) story() error {
@@ -249,7 +250,11 @@ func (d *demoRun) story() error {
 	step("The TCP transfer opened before the first failure is still open")
 	say("  %.1f MB carried, no reset: the LAN host kept its address through every change of uplink",
 		float64(t.tcp.carried.Load())/1e6)
-	return d.stopRouter()
+	if err := d.stopRouter(); err != nil {
+		return err
+	}
+	t.close()
+	return d.prefixDelegation()
 }
 
 func (d *demoRun) register() error {

@@ -43,6 +43,9 @@ func TestDemo(t *testing.T) {
 		"control  duplicate  1 2   udp dport 7001",
 		"The TCP transfer opened before the first failure is still open",
 		"the home agent holds no binding for car1 any more",
+		"by DHCPv6 from its home agent's built-in server",
+		"The LAN host configured itself from the router's advertisements",
+		"and reaches the correspondent 2001:db8:c::1 from it through the tunnel",
 	} {
 		if !strings.Contains(story, want) {
 			t.Errorf("the story lacks %q", want)

@@ -652,6 +652,7 @@ type TUN struct {
 	in, out chan []byte
 	closed  chan struct{}
 	once    sync.Once
+	local   map[netip.AddrPort]*TUNConn // local.go
 }
 
 // NewTUN returns a device of that name and MTU.
@@ -696,6 +697,9 @@ func (t *TUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 // Write implements the device.
 func (t *TUN) Write(bufs [][]byte, offset int) (int, error) {
 	for i, b := range bufs {
+		if t.deliverLocal(b[offset:]) {
+			continue
+		}
 		select {
 		case <-t.closed:
 			return i, net.ErrClosed

@@ -2,6 +2,7 @@ package netsim
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 
 	"nemod/tunnel"
@@ -52,7 +53,15 @@ func (s *RouterSystem) RouteNetwork(r tunnel.NetworkRoutes) error {
 	return nil
 }
 
-// Routes is what RouteNetwork was given.
+// SetMNPs implements tunnel.RouterSystem: Routes reports them from now on.
+func (s *RouterSystem) SetMNPs(mnps []netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routes.MNPs = append([]netip.Prefix(nil), mnps...)
+	return nil
+}
+
+// Routes is what RouteNetwork was given, with the prefixes SetMNPs gave.
 func (s *RouterSystem) Routes() tunnel.NetworkRoutes {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -95,7 +104,9 @@ func (s *RouterSystem) Close() error {
 // AgentSystem is a home agent's host side for tests.
 type AgentSystem struct {
 	RouterSystem
-	prefixes []netip.Prefix
+	prefixes, changed []netip.Prefix
+	// RouteChanges counts the RouteChange calls.
+	RouteChanges int
 }
 
 var _ tunnel.AgentSystem = (*AgentSystem)(nil)
@@ -108,9 +119,24 @@ func (s *AgentSystem) RoutePrefixes(device string, prefixes []netip.Prefix) erro
 	return nil
 }
 
-// Prefixes returns what RoutePrefixes was last given.
+// RouteChange implements tunnel.AgentSystem.
+func (s *AgentSystem) RouteChange(device string, add, del []netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range add {
+		if !slices.Contains(s.changed, p) {
+			s.changed = append(s.changed, p)
+		}
+	}
+	s.changed = slices.DeleteFunc(s.changed, func(p netip.Prefix) bool { return slices.Contains(del, p) })
+	s.RouteChanges++
+	return nil
+}
+
+// Prefixes returns what is routed into the device: what RoutePrefixes was
+// last given, and what RouteChange added and did not remove.
 func (s *AgentSystem) Prefixes() []netip.Prefix {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]netip.Prefix(nil), s.prefixes...)
+	return append(slices.Clone(s.prefixes), s.changed...)
 }

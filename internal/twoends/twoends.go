@@ -8,9 +8,11 @@ package twoends
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,10 +22,13 @@ import (
 	"time"
 
 	"nemod/control"
+	"nemod/dhcpv6pd/pdio"
 	"nemod/homeagent"
 	"nemod/internal/netsim"
 	"nemod/lab"
 	"nemod/nemo"
+	"nemod/ra"
+	"nemod/ra/ranet"
 	"nemod/router"
 	"nemod/status"
 )
@@ -51,6 +56,7 @@ type Ends struct {
 	mu            sync.Mutex
 	monitorStarts int
 	cancel        context.CancelFunc
+	ctx           context.Context
 	mrDone        chan error
 	haDone        chan error
 	monitors      []*stoppable
@@ -64,6 +70,14 @@ type Ends struct {
 	// HAOffer, when set before Start, replaces what the home agent agrees
 	// to of nemod's offers (homeagent.Options.Offer).
 	HAOffer func() nemo.Caps
+	// MRHTTP and HAHTTP are where each daemon's option metrics_listen
+	// listens: on this machine's loopback, at a free port (the
+	// configured address would clash between test processes).
+	MRHTTP, HAHTTP string
+	lans           map[string]*netsim.LANLink
+	// WrapDHCPv6, when set, wraps the home agent's DHCPv6 socket (a test
+	// puts an external server behind it).
+	WrapDHCPv6 func(pdio.Conn) pdio.Conn
 }
 
 // DefaultStates is the lab's configuration registered between two nemod
@@ -120,7 +134,7 @@ func (e *Ends) write(path, text string) {
 func (e *Ends) Start() {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
+	e.cancel, e.ctx = cancel, ctx
 	e.StartHA(ctx)
 	e.StartMR(ctx)
 }
@@ -132,7 +146,8 @@ func (e *Ends) StartHA(ctx context.Context) {
 	go func() {
 		e.haDone <- homeagent.Run(ctx, e.HAConf, homeagent.Options{
 			Logger: slog.New(slog.NewTextHandler(e.HALog, nil)), Stack: e.HAHost.Stack(), System: e.HASys,
-			KernelMIP6: func() bool { return false }, Signals: e.HASignals, Offer: e.HAOffer,
+			KernelMIP6: func() bool { return false }, Signals: e.HASignals, ListenHTTP: e.listenHTTP(&e.HAHTTP),
+			DHCPv6: e.dhcpv6, Offer: e.HAOffer,
 		})
 	}()
 	e.waitSocket(e.HASock, e.haDone, "home agent")
@@ -146,10 +161,66 @@ func (e *Ends) StartMR(ctx context.Context) {
 	go func() {
 		e.mrDone <- router.Run(ctx, e.MRConf, router.Options{
 			Logger: slog.New(slog.NewTextHandler(e.MRLog, nil)), Stack: e.MRHost.Stack(), System: e.MRSys,
-			Monitor: e.monitor, Signals: e.MRSignals,
+			Monitor: e.monitor, Signals: e.MRSignals, ListenHTTP: e.listenHTTP(&e.MRHTTP),
+			LAN: e.openLAN,
 		})
 	}()
 	e.waitSocket(e.MRSock, e.mrDone, "mobile router")
+}
+
+// listenHTTP listens on a free loopback port whatever the address asked
+// for, and records it (host:port) in *at for the test.
+func (e *Ends) listenHTTP(at *string) func(netip.AddrPort) (net.Listener, error) {
+	return func(netip.AddrPort) (net.Listener, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err == nil {
+			e.mu.Lock()
+			*at = ln.Addr().String()
+			e.mu.Unlock()
+		}
+		return ln, err
+	}
+}
+
+// HTTP is the address a daemon's metrics listener is at ("" when off):
+// e.HTTP(&e.HAHTTP).
+func (e *Ends) HTTP(at *string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return *at
+}
+
+// dhcpv6 is the home agent's DHCPv6 socket: on the far side of its TUN
+// device, where the kernel would deliver what its routers' relays send
+// through their tunnels.
+func (e *Ends) dhcpv6(addr netip.AddrPort) (pdio.Conn, error) {
+	t := e.HATUN()
+	if t == nil {
+		return nil, errors.New("no TUN device yet")
+	}
+	if e.WrapDHCPv6 != nil {
+		return e.WrapDHCPv6(t.ListenUDP(addr)), nil
+	}
+	return t.ListenUDP(addr), nil
+}
+
+// openLAN runs a LAN's router advertisements on a netsim link.
+func (e *Ends) openLAN(ifname string, adv *ra.Advertiser) (*ranet.LAN, error) {
+	l := netsim.NewLANLink()
+	e.mu.Lock()
+	if e.lans == nil {
+		e.lans = map[string]*netsim.LANLink{}
+	}
+	e.lans[ifname] = l
+	e.mu.Unlock()
+	return ranet.NewLAN(ifname, l, adv, l), nil
+}
+
+// LAN is the router's current link of that name (nil before it opened).
+func (e *Ends) LAN(ifname string) *netsim.LANLink {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lans[ifname]
 }
 
 // monitor starts netsim's monitor of the router's host, wrapped so that a
@@ -218,6 +289,9 @@ func (e *Ends) logs() string {
 	return "--- router ---\n" + e.MRLog.String() + "\n--- home agent ---\n" + e.HALog.String()
 }
 
+// MRRunning reports whether the router runs.
+func (e *Ends) MRRunning() bool { return e.mrRunning }
+
 // StopMR sends the router SIGTERM and waits for it to de-register and
 // exit, returning Run's result.
 func (e *Ends) StopMR() error {
@@ -231,6 +305,37 @@ func (e *Ends) StopMR() error {
 		e.t.Fatalf("router did not stop\n%s", e.logs())
 		return nil
 	}
+}
+
+// StopHA sends the home agent SIGTERM and waits for it to exit.
+func (e *Ends) StopHA() error {
+	e.HASignals <- syscall.SIGTERM
+	select {
+	case err := <-e.haDone:
+		e.haDone = nil
+		return err
+	case <-time.After(5 * time.Second):
+		e.t.Fatalf("home agent did not stop\n%s", e.logs())
+		return nil
+	}
+}
+
+// RestartHA stops the home agent and starts it again.
+func (e *Ends) RestartHA() {
+	e.t.Helper()
+	if err := e.StopHA(); err != nil {
+		e.t.Fatalf("home agent: %v", err)
+	}
+	e.StartHA(e.ctx)
+}
+
+// RestartMR stops the router (SIGTERM) and starts it again.
+func (e *Ends) RestartMR() {
+	e.t.Helper()
+	if err := e.StopMR(); err != nil {
+		e.t.Fatalf("router: %v", err)
+	}
+	e.StartMR(e.ctx)
 }
 
 // Stop ends both daemons (the test's cleanup does it too).

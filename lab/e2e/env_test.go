@@ -80,12 +80,18 @@ func (e *env) nativeWifi(extra string) {
 // newEnv builds a lab (no daemons yet).
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newFleetEnv(t, lab.FleetOptions{})
+}
+
+// newFleetEnv builds a lab with the fleet options (fleet_test.go).
+func newFleetEnv(t *testing.T, fleet lab.FleetOptions) *env {
+	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.NeedTool(t, "ip", "nft", "radvd", "dumpcap", "tshark", "conntrack", "ping")
 	bin := nemodBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	l, err := lab.New(ctx, lab.Options{Logf: t.Logf})
+	l, err := lab.New(ctx, lab.Options{Logf: t.Logf, Fleet: fleet})
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}
@@ -145,16 +151,22 @@ func (e *env) startMR() {
 	e.waitSocket(e.mrSock)
 }
 
+// waitSocket waits until the daemon answers on its control socket: the
+// socket file exists a moment before the daemon listens on it (bind, then
+// listen), and a status asked in between is refused.
 func (e *env) waitSocket(path string) {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := os.Stat(path); err == nil {
+		// Answering, not merely there: the file exists from bind(2) on,
+		// before listen(2), and a loaded machine may sit in between.
+		var s map[string]any
+		if ctlStatus(path, &s) == nil {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	e.t.Fatalf("daemon never created %s", path)
+	e.t.Fatalf("daemon never answered on %s", path)
 }
 
 // status asks a daemon for its status straight through its control socket:

@@ -16,7 +16,7 @@ import (
 	"nemod/lab"
 )
 
-// The policies of the flow binding issue's example, plus a duplicated
+// The policies of the README's example, plus a duplicated
 // flow on UDP port 7000 and a TCP "video" service on port 8080.
 const examplePolicies = `config policy 'voice'
 	list use 'cell'

@@ -121,8 +121,8 @@ func sameField(got, want string) bool {
 	return false
 }
 
-// A firewall on the Wi-Fi path drops protocols 135 and 41 (charter item
-// A.4): the router gets no answer natively and registers in UDP over IPv6.
+// A firewall on the Wi-Fi path drops protocols 135 and 41: the router gets
+// no answer natively and registers in UDP over IPv6 (RFC 4487's case).
 func TestFirewallFallsBackToUDP(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
