@@ -130,6 +130,11 @@ type agentBinding struct {
 	// may probe the binding itself (nemo.CapHeartbeat).
 	answers bool
 	stats   *Stats
+	// nativeUntil (Unix ns): the binding just moved from IPv6-in-IPv6 to
+	// UDP over IPv6 on the same care-of address (the negotiation of
+	// offload, binding/offer.go), and until then the native packets the
+	// router sent before it learned of the change are still taken.
+	nativeUntil int64
 }
 
 // alive reports whether the binding may carry traffic: not if the home
@@ -170,6 +175,22 @@ func (v *routerView) bindingFrom(outer netip.AddrPort, e nemo.Encap) *agentBindi
 			continue
 		}
 		if (e == nemo.EncapIPv6 && b.outer.Addr() == outer.Addr()) || b.outer == outer {
+			return b
+		}
+	}
+	return nil
+}
+
+// switchedFrom returns the UDP/IPv6 binding a native packet from outer
+// belongs to while its move from IPv6-in-IPv6 is fresh (nativeUntil):
+// the outer source is still the registered care-of address, so this
+// admits nothing the binding did not allow a moment before.
+func (v *routerView) switchedFrom(outer netip.AddrPort, e nemo.Encap, now int64) *agentBinding {
+	if e != nemo.EncapIPv6 {
+		return nil
+	}
+	for _, b := range v.bindings {
+		if b.encap == nemo.EncapUDP6 && b.outer.Addr() == outer.Addr() && now < b.nativeUntil {
 			return b
 		}
 	}
@@ -262,7 +283,9 @@ func fromRouter(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable,
 		return nil, DropBadOuter, false
 	}
 	if b = v.bindingFrom(outer, e); b == nil {
-		return nil, DropBadOuter, false
+		if b = v.switchedFrom(outer, e, now); b == nil {
+			return nil, DropBadOuter, false
+		}
 	}
 	if !v.covers(src) {
 		return nil, DropBadSource, false

@@ -203,6 +203,9 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 			// as hearing from it.
 			st.heard(now)
 		}
+		if b.Encap == nemo.EncapUDP6 && old != nil && old.bindingFrom(netip.AddrPortFrom(b.Outer.Addr(), 0), nemo.EncapIPv6) != nil {
+			ab.nativeUntil = now + int64(switchGrace)
+		}
 		v.bindings = append(v.bindings, ab)
 		h.byOuter.Store(b.Outer, ab)
 		s.outers = append(s.outers, b.Outer)
@@ -458,3 +461,8 @@ func (h *HA) Close() error {
 	h.wg.Wait()
 	return nil
 }
+
+// switchGrace is how long a binding that moved from IPv6-in-IPv6 to UDP
+// over IPv6 still takes native packets from its care-of address: the ones
+// the router sent between its two acknowledgements, in flight or queued.
+const switchGrace = 2 * time.Second
