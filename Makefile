@@ -79,10 +79,12 @@ bench-codec:
 # A real home agent, 10,000 mobile routers with two bindings each over
 # loopback, authenticated: registrations per second, memory per binding;
 # then the same routers known only to a FreeRADIUS beside the home agent
-# (authorization cache cold, then warm).
+# (authorization cache cold, then warm); then three home agents sharing
+# their binding cache in a three-member etcd on this machine.
 bench-ha: deps build
 	$(GO) run ./bench/haload -nemod bin/nemod -routers $(or $(ROUTERS),10000)
 	$(GO) run ./bench/haload -nemod bin/nemod -routers $(or $(ROUTERS),10000) -radius
+	$(GO) run ./bench/haload -nemod bin/nemod -routers $(or $(ROUTERS),10000) -cluster
 
 # One TCP stream each way between the LAN host and the correspondent, in
 # the lab: plain routing, wireguard-go, nemod as shipped (encap 'auto',

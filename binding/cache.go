@@ -84,6 +84,9 @@ type Entry struct {
 	Delegated []netip.Prefix
 	// implicit: its registration named no prefixes (RFC 3963 §5.2).
 	implicit bool
+	// HA is the home agent address its last registration was sent to
+	// (a cluster's instance, switch.go); invalid before one.
+	HA netip.Addr
 
 	auth *nemo.Authenticator
 	// dynamic: installed by AddPeer, authorized until authUntil.
@@ -258,6 +261,7 @@ type Cache struct {
 	nais      map[string]*Entry
 	staticNAI map[string]bool
 	revoking
+	switching // switch.go
 }
 
 // NewCache returns an empty binding cache for cfg.
@@ -531,6 +535,9 @@ func (c *Cache) handleBU(p *nemo.Packet, arr Arrival, now time.Time) Result {
 		// return routability, which a home agent serving routers does not do.
 		return c.reject(e, p, arr, bu, nemo.StatusProhibited, bu.Timestamp, errors.New("not a home registration"), ReasonProhibited, now)
 	}
+	if r, ok := c.switchGate(e, p, arr, bu, now); ok {
+		return r
+	}
 	if bu.Lifetime == 0 {
 		return c.deregister(e, p, arr, bu, now)
 	}
@@ -565,6 +572,7 @@ func (c *Cache) deregister(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Bindi
 	if len(e.Bindings) == 0 {
 		e.MNPs = e.MNPs[:0]
 	}
+	c.switchSeen(e)
 	r := c.answer(e, p, arr, &ba, bu, bu.Timestamp)
 	r.Changed, r.Status = changed, ba.Status
 	return r
@@ -667,7 +675,8 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 		}
 		slices.SortFunc(e.Bindings, func(a, b Binding) int { return int(a.BID) - int(b.BID) })
 	}
-	e.Router = router
+	e.Router, e.HA = router, p.Dst
+	c.switchSeen(e)
 	e.MNPs = append(e.MNPs[:0], mnps...)
 	e.implicit = len(bu.MNPs) == 0
 	if len(e.Bindings) == 0 {

@@ -88,6 +88,10 @@ func (r *UpdateList) clock(i int) Clock {
 	return c
 }
 
+// lastHeard is when anything last came from the home agent over uplink
+// i's binding (its path clock).
+func (r *UpdateList) lastHeard(i int) time.Time { return r.clock(i).Heard }
+
 func (r *UpdateList) idleGap(l *link) time.Duration { return ProbeGap(l.cfg.ProbeInterval, l.encap) }
 
 // idleSpan is how long an idle probe's episode lasts: what is left of two
@@ -159,6 +163,9 @@ func (r *UpdateList) probe(i int, e nemo.Encap, now time.Time) (Send, bool) {
 	}
 	r.links[i].path.log.add(r.probeSeq, now, e)
 	r.Probes++
+	if r.links[i].path.rec != nil {
+		r.sentToHA(now) // a dead path's probe stands for its Binding Update
+	}
 	return Send{Path: path, Packet: pkt, Probe: true}, true
 }
 

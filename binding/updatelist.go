@@ -66,6 +66,11 @@ type UpdateListConfig struct {
 	// long a revoked binding waits before registering again (default
 	// DefaultRevokedHoldoff).
 	ReplayWindow, RevokedHoldoff time.Duration
+	// HomeAgents are the home agents in order of preference (HA and HAv4
+	// when empty), HATimeout how long the one in use may stay silent
+	// before the next is registered with (halist.go; 0: never).
+	HomeAgents []HomeAgentAddr
+	HATimeout  time.Duration
 }
 
 // LinkState is what the interface monitor says of an uplink.
@@ -102,6 +107,9 @@ type Path struct {
 	Encap  nemo.Encap
 	Src    netip.Addr // the care-of address to send from
 	Dst    netip.Addr // the home agent address (IPv6, or IPv4 for nemo.EncapUDP4)
+	// HA, when valid, is the home agent the packet is for, when it is not
+	// the one in use (halist.go).
+	HA netip.Addr
 }
 
 // Send is a packet the daemon must send: an IPv6 packet, sent as is for
@@ -249,6 +257,10 @@ type UpdateList struct {
 	lastBRI     *lastBRI
 	// out holds answers (revocation acknowledgements) for the next Poll.
 	out []Send
+	// ha is the home agent list (halist.go); Switched counts the Home
+	// Agent Switch messages taken.
+	ha       haState
+	Switched uint64
 }
 
 // NewUpdateList returns the binding update list for cfg, all uplinks down.
@@ -283,6 +295,7 @@ func NewUpdateList(cfg UpdateListConfig, seq uint16) *UpdateList {
 	for _, u := range cfg.Uplinks {
 		r.links = append(r.links, &link{cfg: u})
 	}
+	r.haInit()
 	return r
 }
 
@@ -480,7 +493,7 @@ func (r *UpdateList) Poll(now time.Time) []Send {
 	if r.shutdown {
 		return r.pollDereg(now)
 	}
-	out := r.out
+	out := append(r.out, r.pollHA(now)...)
 	r.out = nil
 	r.polled = now
 	for i, l := range r.links {
@@ -595,6 +608,7 @@ func (r *UpdateList) sendRegistration(i int, p *pending, now time.Time) (Send, e
 		p.links = []int{i}
 	}
 	bu := r.newBU(now, p)
+	r.sentToHA(now)
 	bu.Lifetime = nemo.Lifetime(p.lifetime)
 	p.bids = p.bids[:0]
 	for _, j := range p.links {
@@ -662,7 +676,11 @@ func (r *UpdateList) encode(bu *nemo.BindingUpdate, path Path, p *pending) (Send
 	if err := r.auth.Sign(mh, src, r.cfg.HoA); err != nil {
 		return Send{}, err
 	}
-	pkt, err := nemo.AppendPacket(make([]byte, 0, 64+len(mh)), src, r.cfg.HA, hao, netip.Addr{}, nemo.DefaultHopLimit, mh)
+	ha := r.cfg.HA
+	if path.HA.IsValid() {
+		ha = path.HA
+	}
+	pkt, err := nemo.AppendPacket(make([]byte, 0, 64+len(mh)), src, ha, hao, netip.Addr{}, nemo.DefaultHopLimit, mh)
 	if err != nil {
 		return Send{}, err
 	}
@@ -723,6 +741,7 @@ func (r *UpdateList) pollDereg(now time.Time) []Send {
 	l := r.links[via]
 	p.encap = l.encap
 	bu := r.newBU(now, p)
+	r.sentToHA(now)
 	if r.shutdown {
 		// Lifetime 0 without BID options deletes every binding (RFC 5648).
 		p.bids = p.bids[:0]
@@ -784,6 +803,7 @@ func (r *UpdateList) NextDeadline() time.Time {
 	if len(r.out) > 0 {
 		earlier(time.Unix(0, 1)) // at once
 	}
+	earlier(r.haDeadline())
 	if r.best() >= 0 {
 		if r.dereg != nil {
 			earlier(r.dereg.retryAt)
@@ -853,6 +873,8 @@ func (r *UpdateList) HandlePacket(pkt []byte, now time.Time) error {
 	}
 	if h, err := nemo.ParseHeader(p.MH); err == nil && h.Type == nemo.TypeRevocation {
 		return r.handleBRI(&p, now, ignore)
+	} else if err == nil && h.Type == nemo.TypeHASwitch {
+		return r.handleSwitch(&p, now, ignore)
 	}
 	var ba nemo.BindingAck
 	if err := nemo.Unmarshal(p.MH, &ba); err != nil {
@@ -916,11 +938,14 @@ func (r *UpdateList) find(ba *nemo.BindingAck) *pending {
 	if answers(r.dereg, ba) {
 		return r.dereg
 	}
-	return nil
+	return r.haFind(ba)
 }
 
 func (r *UpdateList) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Time) error {
 	pd.answered = true
+	if r.haAcked(pd, ba, now) {
+		return nil
+	}
 	if pd.kind == kindDereg && (ba.Status == nemo.StatusSeqOutOfWindow || ba.Status == nemo.StatusIDMismatch) {
 		// A registration sent after this de-registration got there first.
 		// Sending it again, newer, would delete what that registration

@@ -61,6 +61,9 @@ var reloadable = map[string]map[string]bool{
 		// A new holdoff applies to the bindings revoked from then on; the
 		// reload itself ends the holdoffs running.
 		"revoked_holdoff": true,
+		// The home agent list waits for a restart (the bindings are with
+		// one of them); its timeout applies from the next silence on.
+		"ha_timeout": true,
 	},
 	"uplink": {
 		"probe_interval": true,
@@ -78,6 +81,12 @@ var reloadable = map[string]map[string]bool{
 		"dbus":             false, "metrics_listen": false, "web_token": false,
 		// The routes stay in the table they were installed in.
 		"route_table": false,
+	},
+	// The cluster (config/cluster.go): its connection, elections and
+	// instances are made at start.
+	"cluster": {
+		"": false, "etcd_endpoint": false, "node": false, "tls_ca": false, "tls_cert": false, "tls_key": false,
+		"lease_ttl": false, "prefix": false, "instance": false, "switch_rate": false, "max_txn_ops": false,
 	},
 	"mobile_router": {
 		"": true, "home_address": true, "spi": true, "key": true, "nai": true, "mnp": true,
@@ -175,8 +184,9 @@ func DiffRouter(old, new *Router) []Change {
 	}
 	at := new.Line
 	opt := func(option string, changed bool) { d.option("router", "", at, option, changed) }
-	opt("home_agent", old.HomeAgent != new.HomeAgent)
+	opt("home_agent", !slices.Equal(old.HomeAgents, new.HomeAgents))
 	opt("home_agent_v4", old.HomeAgentV4 != new.HomeAgentV4)
+	opt("ha_timeout", old.HATimeout != new.HATimeout)
 	opt("home_address", old.HomeAddress != new.HomeAddress)
 	opt("mnp", !slices.Equal(old.MNPs, new.MNPs))
 	opt("lan", !slices.Equal(old.LAN, new.LAN))
@@ -270,6 +280,7 @@ func DiffHomeAgent(old, new *HomeAgent) []Change {
 	d.diffOps("homeagent", new.Line, old.Ops, new.Ops)
 	diffHomeAgentPD(&d, opt, old.PD, new.PD)
 	opt("route_table", old.RouteTable != new.RouteTable)
+	diffCluster(&d, old.Cluster, new.Cluster)
 	named(old.MobileRouters, new.MobileRouters, func(m *MobileRouter) string { return m.Name },
 		func(o, n *MobileRouter) {
 			opt := func(option string, changed bool) { d.option("mobile_router", n.Name, n.Line, option, changed) }

@@ -210,6 +210,10 @@ func TestReloadableTable(t *testing.T) {
 	nh.PD = &HomeAgentPD{LeaseFile: "/x", Preferred: 1, Valid: 1, Pools: []PDPool{{Name: "p", Prefix: prefix("2001:db8:300::/40"), Length: 60}, {Name: "new"}}}
 	a := addr("2001:db8:9::9")
 	nr.HomeAgent, nr.HomeAgentV4, nr.HomeAddress, nr.MNPs, nr.LAN = a, addr("192.0.2.9"), a, nil, nil
+	nr.HomeAgents, nr.HATimeout = []HomeAgentAddr{{Address: a}}, 1
+	h.Cluster = &Cluster{Endpoints: []string{"http://[::1]:2379"}, Node: "a", Instances: []Instance{{Address: a}}}
+	nh.Cluster = &Cluster{Endpoints: []string{"http://[::1]:2380"}, Node: "b", TLSCA: "/c", TLSCert: "/c", TLSKey: "/k",
+		LeaseTTL: 1, Prefix: "/x", SwitchRate: 2, MaxTxnOps: 9, Instances: []Instance{{Address: a}, {Address: addr("2001:db8:9::8")}}}
 	nr.SPI, nr.Key, nr.NAI, nr.Lifetime, nr.ControlSocket, nr.ReplayWindow, nr.DefaultPolicy = 9, nil, "x", 1, "/x", 1, "x"
 	nr.RevokedHoldoff, nh.RouteTable = 1, 1
 	nr.Uplinks = []Uplink{{Name: "wifi", Device: "x", BID: 9, Encap: nemo.EncapUDP, Priority: 9, ProbeInterval: 1, ProbeFailures: 9}, {Name: "new"}}
@@ -224,7 +228,9 @@ func TestReloadableTable(t *testing.T) {
 	nr.Uplinks[0].Interface = "x"
 	nh.Ops = Ops{DBus: Off, MetricsListen: netip.MustParseAddrPort("[::1]:1"), WebToken: "x"}
 	seen := map[string]bool{}
-	for _, c := range Diff(&File{Router: r, HomeAgent: h}, &File{Router: &nr, HomeAgent: &nh}) {
+	withoutCluster := *h
+	withoutCluster.Cluster = nil
+	for _, c := range append(Diff(&File{Router: r, HomeAgent: h}, &File{Router: &nr, HomeAgent: &nh}), DiffHomeAgent(&withoutCluster, h)...) {
 		typ, _, _ := strings.Cut(c.Section, " ")
 		seen[typ+"."+c.Option] = true
 		if c.Reloadable != Reloadable(typ, c.Option) {
@@ -238,8 +244,8 @@ func TestReloadableTable(t *testing.T) {
 			}
 		}
 	}
-	if n := len(seen); n != 69 {
-		t.Errorf("%d kinds of change, want every option of every section and each section type whole (69)", n)
+	if n := len(seen); n != 81 {
+		t.Errorf("%d kinds of change, want every option of every section and each section type whole (81)", n)
 	}
 }
 

@@ -371,7 +371,7 @@ func itemLine(o *Option, i int) int {
 
 func (d *decoder) file(pkg *Package) *File {
 	f := &File{Path: d.path}
-	var routers, agents, uplinks, policies, rules, mrs, radii, pools []*section
+	var routers, agents, uplinks, policies, rules, mrs, radii, pools, clusters []*section
 	count := make(map[string]int)
 	for _, s := range pkg.Sections {
 		ref := s.Name
@@ -397,6 +397,8 @@ func (d *decoder) file(pkg *Package) *File {
 			radii = append(radii, x)
 		case "pd_pool":
 			pools = append(pools, x)
+		case "cluster":
+			clusters = append(clusters, x)
 		default:
 			d.warnf(s.Line, "unknown section type %s", quote(s.Type))
 		}
@@ -405,7 +407,7 @@ func (d *decoder) file(pkg *Package) *File {
 		d.errorf(1, "no router or homeagent section: nemod needs `config router` or `config homeagent`")
 		return f
 	}
-	for _, extra := range [][]*section{routers, agents, radii} {
+	for _, extra := range [][]*section{routers, agents, radii, clusters} {
 		for _, x := range extra[min(1, len(extra)):] {
 			d.errorf(x.s.Line, "a second %s section (%s); only one is allowed, the first is at line %d",
 				x.s.Type, quote(x.name), extra[0].s.Line)
@@ -425,8 +427,11 @@ func (d *decoder) file(pkg *Package) *File {
 		if len(radii) > 0 {
 			f.Radius = d.radius(radii[0])
 		}
+		if len(clusters) > 0 {
+			f.HomeAgent.Cluster = d.cluster(clusters[0], f.HomeAgent)
+		}
 	} else {
-		for _, x := range append(append(mrs, radii...), pools...) {
+		for _, x := range append(append(append(mrs, radii...), pools...), clusters...) {
 			d.warnf(x.s.Line, "%s is ignored: the file has no homeagent section", x.label)
 		}
 	}
@@ -443,8 +448,7 @@ func (d *decoder) router(x *section, uplinks, policies, rules []*section) *Route
 		ControlSocket: DefaultControlSocket,
 	}
 	var haOpt, v4Opt, hoaOpt *Option
-	r.HomeAgent, haOpt = x.ipv6("home_agent", "home_agent_v4")
-	r.HomeAgentV4, v4Opt = x.ipv4("home_agent_v4")
+	haOpt, v4Opt = x.routerHomeAgents(r)
 	if haOpt == nil && v4Opt == nil {
 		x.missing("option home_agent", "home_agent_v4")
 	}

@@ -149,10 +149,12 @@ func TestGoodRouter(t *testing.T) {
 			{Name: "video", Proto: 6, DestIP: prefix("2001:db8:c::/48"), DSCP: -1, Policy: "wifi_first", Line: 32},
 			{Name: "roadside", Proto: -1, DestIP: prefix("2001:db8:5::/48"), DSCP: -1, Policy: DirectPolicy, Line: 36},
 		},
-		Line:    1,
-		Path:    "testdata/good/router.uci",
-		PD:      &RouterPD{LeaseFile: DefaultRouterLeaseFile, LanRA: true, IP6Assign: 64},
-		OpenWrt: OpenWrt{UbusSocket: "/var/run/ubus/ubus.sock", NetifdInterface: "nemo", LanRAUnset: true},
+		Line:       1,
+		Path:       "testdata/good/router.uci",
+		PD:         &RouterPD{LeaseFile: DefaultRouterLeaseFile, LanRA: true, IP6Assign: 64},
+		HomeAgents: []HomeAgentAddr{{Address: netip.MustParseAddr("2001:db8:ffff::1"), AddressV4: netip.MustParseAddr("198.51.100.1")}},
+		HATimeout:  DefaultHATimeout,
+		OpenWrt:    OpenWrt{UbusSocket: "/var/run/ubus/ubus.sock", NetifdInterface: "nemo", LanRAUnset: true},
 	}
 	if !reflect.DeepEqual(f.Router, want) {
 		t.Errorf("router\n got %+v\nwant %+v", f.Router, want)

@@ -83,6 +83,11 @@ type Router struct {
 	// PD is prefix delegation and the LANs' router advertisements
 	// (config/pd.go); never nil in a decoded file.
 	PD *RouterPD
+	// HomeAgents are the home agents in order of preference, the first
+	// HomeAgent and HomeAgentV4; HATimeout how long the one in use may
+	// answer nothing before the next is tried (config/cluster.go).
+	HomeAgents []HomeAgentAddr
+	HATimeout  time.Duration
 	// OpenWrt is options ubus_socket and netifd_interface (openwrt.go).
 	OpenWrt OpenWrt
 }
@@ -164,6 +169,9 @@ type HomeAgent struct {
 	Line          int
 	// PD is the delegating router or relay (config/pd.go); nil: none.
 	PD *HomeAgentPD
+	// Cluster is the `config cluster` section (config/cluster.go); nil:
+	// a home agent of its own.
+	Cluster *Cluster
 }
 
 // MobileRouter is a mobile router the home agent accepts bindings from.

@@ -72,6 +72,10 @@ type Daemon struct {
 	// rev: revocations (revoke.go); rad: RADIUS (radius.go), nil without.
 	rev revocations
 	rad *radiusGlue
+	// cl: the cluster (cluster.go), nil without; sw: Home Agent Switch
+	// (switch.go).
+	cl *haCluster
+	sw switches
 }
 
 // Options adjust a daemon. The zero value runs on the host's kernel.
@@ -100,6 +104,8 @@ type Options struct {
 	// DHCPv6 opens the socket of prefix delegation (pd.go; the kernel's
 	// UDP when nil).
 	DHCPv6 DHCPv6Listener
+	// Cluster opens a cluster's store (cluster.go; etcd when nil).
+	Cluster StoreOpener
 }
 
 func (o *Options) defaults() {
@@ -146,6 +152,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 	plan.Cache.Offer = opts.Offer()
 	d.cache = binding.NewCache(plan.Cache)
 	d.revocationsInit()
+	d.switchesInit()
 	if a, ok := opts.System.(*hostnet.Agent); ok {
 		a.Table = d.cfg.RouteTable
 	}
@@ -158,15 +165,18 @@ func Run(ctx context.Context, path string, opts Options) error {
 	}
 	defer d.close()
 	plane, err := tunnel.NewHA(tunnel.HAConfig{
-		Address: d.cfg.Address, HomePrefix: d.cfg.HomePrefix, UDP: d.udp,
+		Address: d.cfg.Address, AddressV4: d.cfg.AddressV4, HomePrefix: d.cfg.HomePrefix, UDP: d.udp,
 		OnSignal: d.udpSignal, Routers: haRouters(d.cfg, nil), Logger: log, LivenessTimeout: d.cfg.LivenessTimeout,
-		Stack: opts.Stack, System: opts.System,
+		Stack: opts.Stack, System: opts.System, Instances: clusterInstances(d.cfg),
 	})
 	if err != nil {
 		return err
 	}
 	d.fwd = plane
 	if err := d.startPD(); err != nil {
+		return err
+	}
+	if err := d.startCluster(ctx); err != nil {
 		return err
 	}
 	go d.readNative()
@@ -210,6 +220,7 @@ func (d *Daemon) open() error {
 }
 
 func (d *Daemon) close() {
+	d.closeCluster()
 	d.stopOps()
 	d.closePD()
 	d.closeRevocations()
@@ -263,7 +274,7 @@ func (d *Daemon) readNative() {
 		// A router sees forwarded packets with extension headers too: keep
 		// only those for us.
 		ip, err := header.ParseIPv6(buf[:n])
-		if err != nil || ip.Dst() != d.cfg.Address {
+		if err != nil || !d.localAddr(ip.Dst()) {
 			continue
 		}
 		d.queue([]sigPacket{{pkt: append([]byte(nil), ip...), arr: binding.Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(ip.Src(), 0)}}})
@@ -293,7 +304,7 @@ func (d *Daemon) send(res binding.Result, queued *int) {
 		}
 	}
 	d.replies.N[i] = copy(d.replies.Bufs[i][:cap(d.replies.Bufs[i])], res.Reply)
-	d.replies.Addr[i], d.replies.Seg[i] = res.ReplyTo, 0
+	d.replies.Addr[i], d.replies.Seg[i], d.replies.Src[i] = res.ReplyTo, 0, d.replySource(res)
 	*queued = i + 1
 }
 
@@ -326,6 +337,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 	defer d.stopping()
 	for {
 		d.opsTick(time.Now())
+		d.clusterFlush()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -368,6 +380,10 @@ func (d *Daemon) loop(ctx context.Context) error {
 		case f := <-d.ops.calls.C:
 			f()
 		case <-d.ops.timer.C:
+		case u := <-d.clusterUpdates():
+			d.clusterUpdate(u)
+		case <-d.sw.timer.C:
+			d.pollSwitches(time.Now())
 		}
 	}
 }
@@ -379,7 +395,7 @@ func (d *Daemon) handle(p sigPacket, now time.Time, queued *int) {
 // handleResult sends the answer to a signalling packet and follows what
 // it changed.
 func (d *Daemon) handleResult(res binding.Result, p sigPacket, queued *int, now time.Time) {
-	d.send(res, queued)
+	d.sendOrHold(res, queued)
 	if res.Err != nil {
 		d.log.Debug("signalling refused", "from", p.arr.Outer, "status", res.Status, "err", res.Err)
 		if res.Status >= 128 && d.refusals.Admit(res.Reason, now) {
@@ -405,6 +421,7 @@ func (d *Daemon) handleResult(res binding.Result, p sigPacket, queued *int, now 
 }
 
 func (d *Daemon) forward(e *binding.Entry) {
+	d.clusterForward(e)
 	d.fwd.Update(e.Peer.HoA, e.MNPs, e.Bindings, e.Flows)
 	d.accounting(e)
 }
@@ -500,6 +517,7 @@ func (d *Daemon) status(now time.Time) status.HomeAgent {
 	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
 	s.Revocations, s.Radius, s.Hairpin = d.revocationStatus(), d.radiusStatus(), d.fwd.Hairpin()
+	s.Cluster, s.Switches = d.clusterStatus(now), d.switchStatus()
 	return s
 }
 
@@ -523,6 +541,10 @@ func (d *Daemon) control(c *control.Call) {
 		c.Reply(d.flows(), nil)
 	case "revoke":
 		d.revokeCall(c)
+	case "switch":
+		d.switchCall(c)
+	case "drain":
+		d.drainCall(c)
 	default:
 		c.Reply(nil, errors.New("unknown command "+c.Cmd))
 	}

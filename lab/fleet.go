@@ -56,20 +56,21 @@ func init() {
 
 // roles are the lab's roles with its options.
 func (l *Lab) roles() []string {
+	roles := Roles
 	if l.fleet.SecondRouter {
-		return append(slices.Clone(Roles), fleetRoles...)
+		roles = append(slices.Clone(Roles), fleetRoles...)
 	}
-	return Roles
+	return append(slices.Clone(roles), l.clusterRoleList()...)
 }
 
 // topology are the lab's links with its options.
 func (l *Lab) topology() []veth {
 	if !l.fleet.SecondRouter {
-		return links
+		return append(slices.Clone(links), l.clusterLinks()...)
 	}
-	return append(slices.Clone(links),
+	return append(append(slices.Clone(links),
 		veth{MR2, MRLANDev, LAN2, LANDev},
-		veth{Core, MR2, MR2, MRWLANDev})
+		veth{Core, MR2, MR2, MRWLANDev}), l.clusterLinks()...)
 }
 
 // fleetBatch adjusts a role's `ip -batch` to the options.

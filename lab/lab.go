@@ -32,6 +32,8 @@ type Options struct {
 	KeepDir bool
 	// Fleet: a second mobile router, dynamic routing (fleet.go).
 	Fleet FleetOptions
+	// Cluster: home agents sharing an etcd (cluster.go).
+	Cluster ClusterOptions
 }
 
 // ErrClosed is returned by what a closed lab can no longer do.
@@ -45,6 +47,8 @@ type Lab struct {
 	logf    func(string, ...any)
 	noRadvd bool
 	fleet   FleetOptions
+	cluster ClusterOptions
+	etcd    map[int]*Proc // cluster.go
 
 	mu       sync.Mutex
 	closed   bool
@@ -82,6 +86,7 @@ func New(ctx context.Context, opts Options) (*Lab, error) {
 		logf:    opts.Logf,
 		noRadvd: opts.NoRadvd,
 		fleet:   opts.Fleet,
+		cluster: opts.Cluster,
 		keepDir: opts.KeepDir,
 		procs:   map[*Proc]struct{}{},
 	}
@@ -181,7 +186,7 @@ func (l *Lab) build(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := l.ipBatch(ctx, role, l.fleetBatch(role, ipBatch(role, l.noRadvd))); err != nil {
+		if err := l.ipBatch(ctx, role, l.clusterBatch(role, l.fleetBatch(role, ipBatch(role, l.noRadvd)))); err != nil {
 			return err
 		}
 		if role == Wifi || role == Cell {
@@ -219,13 +224,22 @@ func (l *Lab) build(ctx context.Context) error {
 		func() error { return l.waitPing(ctx, Wifi, CoreWifi6.String()) },
 		func() error { return l.waitPing(ctx, Cell, HA4.String()) },
 	}
-	if l.fleet.SecondRouter {
+	if l.clusterOn() {
+		// The home agents' addresses are routed once a member owns them.
+		checks[1] = func() error { return l.waitPing(ctx, Cell, CoreCell4.String()) }
+	}
+	if l.fleet.SecondRouter && !l.clusterOn() {
 		checks = append(checks, func() error { return l.waitPing(ctx, MR2, HA6.String()) })
+	} else if l.fleet.SecondRouter {
+		checks = append(checks, func() error { return l.waitPing(ctx, MR2, CoreMR2_6.String()) })
 	}
 	if l.fleet.DynamicRouting {
 		if err := l.startBird(ctx); err != nil {
 			return err
 		}
+	}
+	if err := l.startCluster(ctx); err != nil {
+		return err
 	}
 	if !l.noRadvd {
 		checks = append(checks, func() error { _, err := l.WaitSLAAC(ctx); return err })
@@ -392,6 +406,7 @@ func (l *Lab) teardown() error {
 	if err := killNamespaces(created); err != nil {
 		errs = append(errs, err)
 	}
+	l.clusterTeardown()
 	if keep {
 		l.logf("lab %s: kept %s", l.prefix, l.dir)
 	} else if l.dir != "" {

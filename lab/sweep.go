@@ -23,7 +23,7 @@ const RunDir = "/run/nemolab"
 const netnsDir = "/run/netns"
 
 // defaultName matches the namespace names of labs with the default prefix.
-var defaultName = regexp.MustCompile(`^(nl[0-9a-f]{6})-(lan|mr|wifi|cell|core|ha|cn)$`)
+var defaultName = regexp.MustCompile(`^(nl[0-9a-f]{6})-(lan|mr|wifi|cell|core|ha|cn|mr2|lan2|ha[123]|e[123]|eh)$`)
 
 // writePidFile records the lab before it creates anything, and reserves its
 // prefix: O_EXCL fails if another lab uses it.
@@ -133,7 +133,7 @@ func Sweep() error {
 			continue
 		}
 		var names []string
-		for _, role := range append(slices.Clone(Roles), fleetRoles...) {
+		for _, role := range append(append(slices.Clone(Roles), fleetRoles...), clusterRoles...) {
 			names = append(names, prefix+"-"+role)
 		}
 		if err := killNamespaces(names); err != nil {

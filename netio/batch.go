@@ -148,7 +148,9 @@ func (c *BatchConn) Send(b *Batch, n int) (int, error) {
 		if b.Seg[i] > 0 && c.udp {
 			ctl += putSegment(oob, b.Seg[i])
 		}
-		if src := b.Src[i]; src.IsValid() && c.v6 && !b.Addr[i].Addr().Is4() {
+		if src := b.Src[i]; src.IsValid() && c.v6 && src.Is4() == b.Addr[i].Addr().Is4() {
+			// To an IPv4 peer of a dual-stack socket, the source as a
+			// v4-mapped address: the kernel's IPv4 path takes it.
 			ctl += putPktinfo(oob[ctl:], src)
 		}
 		if ctl > 0 {
@@ -251,7 +253,7 @@ func putPktinfo(oob []byte, src netip.Addr) int {
 	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
 	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
 	pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
-	*pi = unix.Inet6Pktinfo{Addr: src.As16()}
+	*pi = unix.Inet6Pktinfo{Addr: src.As16()} // v4-mapped for IPv4
 	return unix.CmsgSpace(unix.SizeofInet6Pktinfo)
 }
 

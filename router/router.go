@@ -129,6 +129,10 @@ type Daemon struct {
 	ops     *ops       // publish.go
 	pd      *pdState   // prefix delegation and the LANs (pd.go)
 	ub      *ubusState // OpenWrt's ubus and netifd (ubus.go, netifd.go)
+	// has are the home agents signalling is taken from (readPackets
+	// reads it), curHA the one the data plane uses (halist.go).
+	has   atomic.Value
+	curHA binding.HomeAgentAddr
 }
 
 func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateListConfig {
@@ -136,6 +140,7 @@ func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateLis
 		HoA: r.HomeAddress, HA: r.HomeAgent, HAv4: r.HomeAgentV4, MNPs: r.MNPs,
 		SPI: r.SPI, Key: r.Key, NAI: r.NAI, Lifetime: r.Lifetime, Logf: logf,
 		ReplayWindow: r.ReplayWindow, RevokedHoldoff: r.RevokedHoldoff,
+		HomeAgents: homeAgents(r), HATimeout: r.HATimeout,
 	}
 	if r.PD != nil && r.PD.Enabled {
 		rc.MNPs = nil // implicit mode: the home agent knows the prefixes it delegated
@@ -175,6 +180,8 @@ func Run(ctx context.Context, path string, opts Options) error {
 	// A random first sequence number: after a restart, an old one could
 	// look like a replay (RFC 6275 §11.7.1 leaves the choice open).
 	d.br = binding.NewUpdateList(rc, uint16(rand.Uint32()))
+	d.has.Store(d.br.HomeAgents())
+	d.curHA = d.br.HomeAgent().Current
 	defer d.close()
 	if d.ctl, err = control.Listen(d.cfg.ControlSocket); err != nil {
 		return err
@@ -191,7 +198,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 		return err
 	}
 	plane, err := tunnel.NewMR(tunnel.MRConfig{
-		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4,
+		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4, HomeAgents: homeAgentAddrs(d.cfg),
 		Devices: d.devices(), LANs: d.cfg.LAN, OnSignal: d.queue, OnProbeAnswer: d.queueAnswer, Logger: log, Order: policy.UplinkOrder(d.cfg),
 		Stack: opts.Stack, System: opts.System, NoAddress: d.netifdOwns(),
 	})
@@ -265,7 +272,7 @@ func (d *Daemon) readPackets() {
 			continue
 		}
 		p, err := nemo.ParsePacket(buf[:n])
-		if err != nil || p.RH2Address != d.cfg.HomeAddress || p.Src != d.cfg.HomeAgent {
+		if err != nil || p.RH2Address != d.cfg.HomeAddress || !d.fromHomeAgent(p.Src) {
 			continue
 		}
 		d.queue(append([]byte(nil), buf[:n]...))
@@ -273,7 +280,7 @@ func (d *Daemon) readPackets() {
 }
 
 func (d *Daemon) send(s binding.Send) {
-	if err := d.fwd.SendSignal(s.Path.Uplink, s.Path.Encap, s.Packet); err != nil {
+	if err := d.fwd.SendSignalTo(s.Path.Uplink, s.Path.Encap, s.Path.Dst, s.Packet); err != nil {
 		what := "binding update"
 		if s.Probe {
 			what = "probe"
@@ -418,6 +425,7 @@ func (d *Daemon) handle(pkt []byte) {
 func (d *Daemon) afterChange() {
 	if g := d.br.Gen(); g != d.gen {
 		d.gen = g
+		d.followHomeAgent()
 		d.fwd.SetBindings(d.br.Bindings(), func(i int) int { return d.uplinks[i].Link.MTU })
 		d.pdBindings()
 	}
@@ -468,6 +476,7 @@ func (d *Daemon) reload() (status.Reload, error) {
 		d.br.SetUplinkTiming(i, u.ProbeInterval, u.ProbeFailures, now)
 	}
 	d.br.SetLifetime(d.cfg.Lifetime)
+	d.br.SetHATimeout(d.cfg.HATimeout)
 	d.reloadRevoked(now)
 	if rl.Table != nil {
 		d.fwd.SetFlows(rl.Table)
@@ -489,7 +498,7 @@ func (d *Daemon) reload() (status.Reload, error) {
 
 func (d *Daemon) status(now time.Time) status.Router {
 	s := status.Router{
-		Role: status.RoleRouter, HomeAddress: d.cfg.HomeAddress.String(), HomeAgent: d.cfg.HomeAgent.String(),
+		Role: status.RoleRouter, HomeAddress: d.cfg.HomeAddress.String(), HomeAgent: addrOrNone(d.curHA.Address),
 		MNP: []string{}, Uptime: int64(now.Sub(d.start) / time.Second), Bindings: []status.Binding{},
 		Counters: d.br.Counters(d.dropped.Load()),
 	}
@@ -512,6 +521,7 @@ func (d *Daemon) status(now time.Time) status.Router {
 	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
 	s.Revocation = d.revocationStatus()
+	s.HomeAgentInUse = d.homeAgentStatus(now)
 	return s
 }
 

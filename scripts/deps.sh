@@ -56,6 +56,10 @@ want radclient freeradius-utils
 # operator runs; the lab's core and home agent run bird 2 (OSPFv3).
 want bird bird2
 want birdc bird2
+# The cluster of home agents shares its binding cache in etcd: the tests
+# start a three-member etcd of Debian's.
+want etcd etcd-server
+want etcdctl etcd-client
 # scapy is checked against Debian's own interpreter, not any python3 on PATH.
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-scapy"
 

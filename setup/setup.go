@@ -124,6 +124,7 @@ func (p *RouterPlan) Reload(running *config.Router) *RouterReload {
 	next := *running
 	next.Uplinks = slices.Clone(running.Uplinks)
 	next.Lifetime, next.ReplayWindow, next.RevokedHoldoff = p.Router.Lifetime, p.Router.ReplayWindow, p.Router.RevokedHoldoff
+	next.HATimeout = p.Router.HATimeout
 	for i := range next.Uplinks {
 		u := &next.Uplinks[i]
 		if j := slices.IndexFunc(p.Router.Uplinks, func(n config.Uplink) bool { return n.Name == u.Name }); j >= 0 {
@@ -156,6 +157,7 @@ func (p *RouterPlan) Reload(running *config.Router) *RouterReload {
 func (rl *RouterReload) ApplyTo(cfg *config.Router) {
 	n := rl.Router
 	cfg.Lifetime, cfg.ReplayWindow, cfg.DefaultPolicy, cfg.RevokedHoldoff = n.Lifetime, n.ReplayWindow, n.DefaultPolicy, n.RevokedHoldoff
+	cfg.HATimeout = n.HATimeout
 	cfg.Uplinks, cfg.Policies, cfg.Rules, cfg.Path = n.Uplinks, n.Policies, n.Rules, n.Path
 }
 

@@ -29,6 +29,8 @@ type Router struct {
 	LANs []LAN     `json:"lans,omitempty"`
 	// Revocation: see the fleet block below.
 	Revocation RouterRevocation `json:"revocation"`
+	// HomeAgentInUse: see the cluster block below.
+	HomeAgentInUse RouterHomeAgent `json:"home_agent_in_use"`
 }
 
 // HomeAgent is `nemod ctl status` of a home agent.
@@ -48,6 +50,9 @@ type HomeAgent struct {
 	Revocations Revocations `json:"revocations"`
 	Radius      *Radius     `json:"radius,omitempty"`
 	Hairpin     Hairpin     `json:"hairpin"`
+	// Cluster and Switches: see the cluster block below.
+	Cluster  *Cluster    `json:"cluster,omitempty"`
+	Switches []Switching `json:"switches"`
 }
 
 // MobileRouter is one configured mobile router as its home agent sees it.
@@ -367,4 +372,83 @@ type RouterRevocation struct {
 	Revoked      []uint16 `json:"revoked"`
 	AllRevoked   bool     `json:"all_revoked"`
 	HoldoffUntil string   `json:"holdoff_until,omitempty"`
+}
+
+// The cluster block: home agents sharing their binding cache, the Home
+// Agent Switch (RFC 5142), and the router's list of home agents.
+
+// Cluster is what a member of a cluster of home agents reports.
+type Cluster struct {
+	Node      string            `json:"node"`
+	Owned     []string          `json:"owned"` // the instances it forwards for
+	Instances []ClusterInstance `json:"instances"`
+	Members   []ClusterMember   `json:"members"`
+	// Connected: its last lease refresh was answered; LeaseLeft is how
+	// long (seconds) it may count on its lease without another.
+	Connected bool    `json:"connected"`
+	Draining  bool    `json:"draining,omitempty"`
+	LeaseTTL  float64 `json:"lease_ttl"`
+	LeaseLeft float64 `json:"lease_left"`
+	// Counters: commits, written, conflicts, imported, leases_lost,
+	// takeovers, handovers.
+	Counters map[string]uint64 `json:"counters"`
+}
+
+// ClusterInstance is one home agent address pair of the cluster.
+type ClusterInstance struct {
+	Address    string   `json:"address"`
+	AddressV4  string   `json:"address_v4,omitempty"`
+	Owner      string   `json:"owner"`      // "" while none
+	Candidates []string `json:"candidates"` // the owner first, then who takes over next
+	Routers    int      `json:"routers"`    // registered with it
+	OwnedSince string   `json:"owned_since,omitempty"`
+}
+
+// ClusterMember is one member as the reporting member sees it.
+type ClusterMember struct {
+	Node     string   `json:"node"`
+	Alive    bool     `json:"alive"` // its lease holds in the store
+	Draining bool     `json:"draining,omitempty"`
+	Owns     []string `json:"owns"`
+	Since    string   `json:"since"`
+}
+
+// Switching is a router a home agent is switching away (RFC 5142).
+type Switching struct {
+	Router      string   `json:"router"`
+	HomeAddress string   `json:"home_address"`
+	From        string   `json:"from"`
+	To          []string `json:"to"`
+	Sent        int      `json:"sent"`
+}
+
+// SwitchReply answers `nemod ctl switch` and `nemod ctl drain`.
+type SwitchReply struct {
+	// Switched are the routers told to move; Moved those that did (drain
+	// waits for them), Unanswered those that did not in time.
+	Switched   []string `json:"switched"`
+	Moved      []string `json:"moved"`
+	Unanswered []string `json:"unanswered"`
+	To         []string `json:"to"`
+	// HandedOver are the instances a drained member gave up to the others.
+	HandedOver []string `json:"handed_over"`
+}
+
+// RouterHomeAgent is which home agent a router uses, and why.
+type RouterHomeAgent struct {
+	Address   string `json:"address"`
+	AddressV4 string `json:"address_v4,omitempty"`
+	// Index in list home_agent (-1: an address a switch named).
+	Index int `json:"index"`
+	// Reason: configured, ha_timeout, home_agent_switch or
+	// preferred_answered; From is the one before.
+	Reason    string `json:"reason"`
+	From      string `json:"from,omitempty"`
+	Since     string `json:"since,omitempty"`
+	Failovers uint64 `json:"failovers"`
+	Switches  uint64 `json:"switches"`
+	Returns   uint64 `json:"returns"`
+	// Silent: how long (seconds) the home agent has left a Binding
+	// Update unanswered; 0 while it answers.
+	Silent float64 `json:"silent"`
 }

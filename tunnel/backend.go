@@ -41,6 +41,10 @@ type RouterPlane interface {
 	Flows() status.Flows
 	Traffic(i int) status.Traffic
 	Close() error
+	// SetHomeAgent and SendSignalTo follow the router to another home
+	// agent (mrha.go).
+	SetHomeAgent(v6, v4 netip.Addr)
+	SendSignalTo(i int, e nemo.Encap, dst netip.Addr, pkt []byte) error
 }
 
 // AgentPlane is what the home agent's daemon needs of a data plane. HA,

@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"nemod/header"
 	"nemod/nemo"
@@ -135,6 +136,10 @@ type agentBinding struct {
 	// offload, binding/offer.go), and until then the native packets the
 	// router sent before it learned of the change are still taken.
 	nativeUntil int64
+	// src is the address to send from, standby its instance's flag, in a
+	// cluster (cluster.go); zero and nil otherwise.
+	src     netip.Addr
+	standby *atomic.Bool
 }
 
 // alive reports whether the binding may carry traffic: not if the home
@@ -156,6 +161,9 @@ type routerView struct {
 	bindings []*agentBinding // by BID
 	order    []uint16        // BIDs by BID-PRI, then BID: the fallback for unmatched packets
 	flows    *flowState
+	// announced: its routes are installed (always, but for a cluster's
+	// instance owned elsewhere: cluster.go).
+	announced bool
 }
 
 func (v *routerView) binding(bid uint16) *agentBinding {

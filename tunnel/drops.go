@@ -25,6 +25,7 @@ const (
 	// DropProbeRateLimited: home agent: a probe from a path with no
 	// binding left unanswered by the rate limit.
 	DropProbeRateLimited
+	DropStandby // home agent in a cluster: for a router whose instance another member owns
 	numDrops
 )
 
@@ -44,6 +45,7 @@ var dropNames = [numDrops]string{
 	DropDirect:     "direct_in_tunnel",
 	DropSendError:  "send_errors",
 	DropTunError:   "tun_errors",
+	DropStandby:    "standby",
 
 	DropProbeRateLimited: "probe_rate_limited",
 }

@@ -146,7 +146,7 @@ func (h *HA) announce(hoa netip.Addr, old, new *routerView) {
 
 // routesOf is what a view announces.
 func routesOf(hoa netip.Addr, v *routerView) []netip.Prefix {
-	if v == nil {
+	if v == nil || !v.announced {
 		return nil
 	}
 	out := make([]netip.Prefix, 0, 1+len(v.prefixes))

@@ -34,6 +34,7 @@ type HARouter struct {
 // HAConfig configures the home agent's data plane.
 type HAConfig struct {
 	Address    netip.Addr   // the home agent's IPv6 address
+	AddressV4  netip.Addr   // and IPv4 address (UDP over IPv4 leaves from it)
 	HomePrefix netip.Prefix // routed to the TUN device: the virtual home link
 	TunName    string       // default "nemoha0"
 	MTU        int          // default 1500 less the largest encapsulation
@@ -52,6 +53,9 @@ type HAConfig struct {
 	// the kernel's, or a test's.
 	Stack  netio.Stack
 	System AgentSystem
+	// Instances, in a cluster, are the home agent addresses its members
+	// share, each on standby until SetActive (cluster.go).
+	Instances []Instance
 }
 
 // routerSlot is a configured mobile router; its view changes as it
@@ -65,6 +69,8 @@ type routerSlot struct {
 	// (HA.known).
 	outers []netip.AddrPort
 	known  []netip.Addr
+	// inst is the cluster's instance it registered with (cluster.go).
+	inst netip.Addr
 	// flows is the last flow state, kept while the router has no
 	// binding so that its counters go on when it registers again.
 	flows *flowState
@@ -92,7 +98,8 @@ type HA struct {
 	drops    Drops
 	wg       sync.WaitGroup
 	closed   atomic.Bool
-	fleet    fleet // fleet.go, hairpin.go
+	fleet    fleet         // fleet.go, hairpin.go
+	cl       *clusterState // cluster.go; nil outside a cluster
 }
 
 // NewHA opens the TUN device, routes the home link and the mobile network
@@ -116,6 +123,7 @@ func NewHA(cfg HAConfig) (*HA, error) {
 	}
 	h := &HA{cfg: cfg, log: cfg.Logger, sys: cfg.System, udp: cfg.UDP, slots: map[netip.Addr]*routerSlot{}}
 	h.liveness.Store(int64(cfg.LivenessTimeout))
+	h.cl = newClusterState(cfg.Instances)
 	h.fleetInit()
 	h.table.Store(newPrefixTable[*routerSlot](nil))
 	var err error
@@ -124,13 +132,13 @@ func NewHA(cfg HAConfig) (*HA, error) {
 		return fail(err)
 	}
 	// IPv6-in-IPv6 to the home agent's address only.
-	if h.raw, err = cfg.Stack.ListenIP(header.ProtoIPv6, "", cfg.Address); err != nil {
+	if h.raw, err = cfg.Stack.ListenIP(header.ProtoIPv6, "", h.bindAddr()); err != nil {
 		return fail(fmt.Errorf("protocol 41 socket: %w", err))
 	}
 	// Mobility Header without extension headers: a nemod router's
 	// Heartbeats (a kernel without Mobile IPv6 delivers these to a raw
 	// socket, unlike Binding Updates with a Home Address option).
-	if h.mh, err = cfg.Stack.ListenIP(header.ProtoMH, "", cfg.Address); err != nil {
+	if h.mh, err = cfg.Stack.ListenIP(header.ProtoMH, "", h.bindAddr()); err != nil {
 		return fail(fmt.Errorf("mobility header socket: %w", err))
 	}
 	if err := h.SetRouters(cfg.Routers); err != nil {
@@ -175,7 +183,7 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 		return
 	}
 	now := time.Now().UnixNano()
-	v := &routerView{hoa: hoa, prefixes: append([]netip.Prefix(nil), prefixes...)}
+	v := &routerView{hoa: hoa, prefixes: append([]netip.Prefix(nil), prefixes...), announced: h.active(s)}
 	if old != nil {
 		s.flows = old.flows
 	}
@@ -197,6 +205,7 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 			s.stats[b.BID] = st
 		}
 		ab := &agentBinding{bid: b.BID, encap: b.Encap, outer: b.Outer, hoa: hoa, answers: b.Caps&nemo.CapHeartbeat != 0, stats: st}
+		ab.fill(h.instanceOf(s))
 		h.remember(s, b.Outer.Addr())
 		if old == nil || old.bindingFrom(b.Outer, b.Encap) == nil {
 			// A new path: its registration came through it, which counts
@@ -246,15 +255,19 @@ func (h *HA) readTUN() {
 				continue
 			}
 			for _, b := range targets {
+				if b.onStandby() {
+					h.drops.Add(DropStandby)
+					break
+				}
 				b.stats.sent(len(p), now)
 				probes.watch(b, now)
 				switch b.encap {
 				case nemo.EncapIPv6:
-					raw.add(p, b.outer, netip.Addr{})
+					raw.add(p, b.outer, b.src)
 				case nemo.EncapUDP6:
-					udp.add(p, b.outer, h.cfg.Address)
+					udp.add(p, b.outer, h.srcFor(b, true))
 				default:
-					udp.add(p, b.outer, netip.Addr{})
+					udp.add(p, b.outer, h.srcFor(b, false))
 				}
 			}
 		}
@@ -318,9 +331,9 @@ func (h *HA) readUDP() {
 				switch {
 				case isProbe(p):
 					h.probe(p, from, now, replies)
-				case isHeartbeat(p, h.cfg.Address):
+				case h.isHeartbeatHere(p):
 					h.udpHeartbeat(p, from, now, replies, hs)
-				case isSignalling(p, h.cfg.Address):
+				case h.isSignallingHere(p):
 					sig = append(sig, SignalPacket{Pkt: append([]byte(nil), p...), From: from})
 				default:
 					h.uplink(p, from, enc, table, w, hp, now)
@@ -346,14 +359,15 @@ func (h *HA) probe(p []byte, from netip.AddrPort, now int64, replies *sender) {
 		return
 	}
 	b := v.(*agentBinding)
+	if b.onStandby() {
+		h.drops.Add(DropStandby)
+		return
+	}
 	b.stats.heard(now)
 	b.stats.Probed.Store(true)
 	b.stats.Probes.Add(1)
 	var out [nemo.ProbeLen]byte
-	src := netip.Addr{}
-	if from.Addr().Is6() {
-		src = h.cfg.Address
-	}
+	src := h.srcFor(b, from.Addr().Is6())
 	replies.add(nemo.Probe{Reply: true, Seq: pr.Seq}.Append(out[:0]), from, src)
 }
 
@@ -379,7 +393,7 @@ func (h *HA) readMH() {
 		k := 0
 		for i := 0; i < n; i++ {
 			src := b.Addr[i].Addr()
-			answer, ok := h.mhHeartbeat(b.Bufs[i][:b.N[i]], src, now, hs)
+			answer, local, ok := h.mhHeartbeat(b.Bufs[i][:b.N[i]], src, now, hs)
 			if !ok {
 				continue
 			}
@@ -387,8 +401,8 @@ func (h *HA) readMH() {
 			if err != nil {
 				continue
 			}
-			nemo.SetChecksum(resp, h.cfg.Address, src)
-			out.N[k], out.Addr[k], out.Src[k], out.Seg[k] = len(resp), netip.AddrPortFrom(src, 0), netip.Addr{}, 0
+			nemo.SetChecksum(resp, local, src)
+			out.N[k], out.Addr[k], out.Src[k], out.Seg[k] = len(resp), netip.AddrPortFrom(src, 0), h.sendFrom(local), 0
 			k++
 		}
 		if k > 0 {
@@ -403,6 +417,9 @@ func (h *HA) readMH() {
 // another mobile router's tunnel (hairpin) or the TUN device.
 func (h *HA) uplink(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable, w *tunWriter, hp *hairpinOut, now int64) {
 	b, d, dup := fromRouter(p, outer, e, table, now)
+	if d == Forward && b.onStandby() {
+		d = DropStandby
+	}
 	if d != Forward {
 		h.drops.Add(d)
 		return

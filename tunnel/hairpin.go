@@ -1,8 +1,6 @@
 package tunnel
 
 import (
-	"net/netip"
-
 	"nemod/header"
 	"nemod/nemo"
 )
@@ -46,6 +44,11 @@ func (h *HA) hairpin(p []byte, table *agentTable, now int64, o *hairpinOut) bool
 	var d Drop
 	var mtu int
 	o.targets, d, mtu = towardsRouter(p, table, h.cfg.MTU, h.liveness.Load(), now, o.targets[:0])
+	if d == Forward && len(o.targets) > 0 && o.targets[0].onStandby() {
+		// Another member of the cluster forwards for that router: the
+		// kernel routes the packet there.
+		return false
+	}
 	if d != Forward {
 		h.drops.Add(d)
 		h.fleet.hpDropped.Add(1)
@@ -58,11 +61,11 @@ func (h *HA) hairpin(p []byte, table *agentTable, now int64, o *hairpinOut) bool
 		b.stats.sent(len(p), now)
 		switch b.encap {
 		case nemo.EncapIPv6:
-			o.raw.add(p, b.outer, netip.Addr{})
+			o.raw.add(p, b.outer, b.src)
 		case nemo.EncapUDP6:
-			o.udp.add(p, b.outer, h.cfg.Address)
+			o.udp.add(p, b.outer, h.srcFor(b, true))
 		default:
-			o.udp.add(p, b.outer, netip.Addr{})
+			o.udp.add(p, b.outer, h.srcFor(b, false))
 		}
 	}
 	h.fleet.hpPackets.Add(1)

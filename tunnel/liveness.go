@@ -86,11 +86,13 @@ func (m *MR) answered(u *mrUplink, hb *nemo.Heartbeat, now int64) {
 	}
 }
 
-// udpHeartbeat takes a Heartbeat the home agent sent in UDP over uplink
-// u: the answer to our probe, or its own probe, answered at once through
-// the socket it came by (from the binding's care-of address over IPv6).
+// udpHeartbeat takes a Heartbeat a home agent sent in UDP from ha over
+// uplink u: the answer to our probe, or its own probe, answered at once
+// through the socket it came by (from the binding's care-of address over
+// IPv6), to the home agent address it came from.
 func (m *MR) udpHeartbeat(u *mrUplink, c netio.Conn, p []byte, ha netip.AddrPort, t *routerTable, hs *heartbeats, now int64) {
-	if _, err := nemo.ParseHeartbeatPacket(p, &hs.hb); err != nil {
+	from, err := nemo.ParseHeartbeatPacket(p, &hs.hb)
+	if err != nil || !m.fromHA(from) {
 		m.drops.Add(DropBadProbe)
 		return
 	}
@@ -103,7 +105,7 @@ func (m *MR) udpHeartbeat(u *mrUplink, c netio.Conn, p []byte, ha netip.AddrPort
 	if coa, e := t.routerCoA(u.index); e == nemo.EncapUDP6 {
 		src = coa
 	}
-	pkt, err := nemo.AppendHeartbeatPacket(hs.out.Bufs[0][:0], m.cfg.HoA, m.cfg.HA, &nemo.Heartbeat{Response: true, Seq: hs.hb.Seq})
+	pkt, err := nemo.AppendHeartbeatPacket(hs.out.Bufs[0][:0], m.cfg.HoA, from, &nemo.Heartbeat{Response: true, Seq: hs.hb.Seq})
 	if err == nil {
 		err = hs.send(c, pkt, ha, src)
 	}
@@ -113,9 +115,9 @@ func (m *MR) udpHeartbeat(u *mrUplink, c netio.Conn, p []byte, ha netip.AddrPort
 }
 
 // mhHeartbeat takes a native Heartbeat (the Mobility Header a protocol-135
-// socket delivers) from the home agent over uplink u; the home agent's
-// own probe is answered from the binding's care-of address.
-func (m *MR) mhHeartbeat(u *mrUplink, s *mrSocks, mh []byte, hs *heartbeats, now int64) {
+// socket delivers) from home agent ha over uplink u; the home agent's own
+// probe is answered from the binding's care-of address.
+func (m *MR) mhHeartbeat(u *mrUplink, s *mrSocks, mh []byte, ha netip.Addr, hs *heartbeats, now int64) {
 	if nemo.Unmarshal(mh, &hs.hb) != nil {
 		m.drops.Add(DropBadProbe)
 		return
@@ -131,7 +133,7 @@ func (m *MR) mhHeartbeat(u *mrUplink, s *mrSocks, mh []byte, hs *heartbeats, now
 		return
 	}
 	u.stats.heard(now)
-	pkt, err := nemo.AppendHeartbeatPacket(hs.out.Bufs[0][:0], coa, m.cfg.HA, &nemo.Heartbeat{Response: true, Seq: hs.hb.Seq})
+	pkt, err := nemo.AppendHeartbeatPacket(hs.out.Bufs[0][:0], coa, ha, &nemo.Heartbeat{Response: true, Seq: hs.hb.Seq})
 	if err == nil {
 		err = s.hdrincl.Send(pkt)
 	}
@@ -173,33 +175,44 @@ func sample(st *Stats, seq uint32, now int64) {
 // from a binding is answered and counts as hearing from it; one from no
 // binding but with a configured router's home address inside is answered
 // with the unbound mark, within the rate limit; a response is the answer
-// to our own probe.
+// to our own probe. In a cluster a binding whose instance another member
+// owns is left to it (DropStandby), and every answer leaves from the
+// address the probe was sent to, inside and out.
 func (h *HA) udpHeartbeat(p []byte, from netip.AddrPort, now int64, replies *sender, hs *heartbeats) {
 	inner, err := nemo.ParseHeartbeatPacket(p, &hs.hb)
 	if err != nil {
 		h.drops.Add(DropBadProbe)
 		return
 	}
-	v, bound := h.byOuter.Load(from)
+	local := header.IPv6(p).Dst()
+	var ab *agentBinding
+	if v, ok := h.byOuter.Load(from); ok {
+		ab = v.(*agentBinding)
+	}
+	if ab != nil && ab.onStandby() {
+		h.drops.Add(DropStandby)
+		return
+	}
 	if hs.hb.Response {
-		if !bound {
+		if ab == nil {
 			h.drops.Add(DropBadProbe)
 			return
 		}
-		st := v.(*agentBinding).stats
-		st.heard(now)
-		sample(st, hs.hb.Seq, now)
+		ab.stats.heard(now)
+		sample(ab.stats, hs.hb.Seq, now)
 		return
 	}
 	resp := nemo.Heartbeat{Response: true, Seq: hs.hb.Seq}
 	switch {
-	case bound:
-		st := v.(*agentBinding).stats
-		st.heard(now)
-		st.Probed.Store(true)
-		st.Probes.Add(1)
+	case ab != nil:
+		ab.stats.heard(now)
+		ab.stats.Probed.Store(true)
+		ab.stats.Probes.Add(1)
 	case !h.isRouter(inner):
 		h.drops.Add(DropBadProbe)
+		return
+	case h.standbyAt(local):
+		h.drops.Add(DropStandby)
 		return
 	case !hs.bucket.Allow(time.Unix(0, now)):
 		h.drops.Add(DropProbeRateLimited)
@@ -207,53 +220,102 @@ func (h *HA) udpHeartbeat(p []byte, from netip.AddrPort, now int64, replies *sen
 	default:
 		resp.SetNemodUnbound()
 	}
-	pkt, err := nemo.AppendHeartbeatPacket(hs.out.Bufs[0][:0], h.cfg.Address, inner, &resp)
+	pkt, err := nemo.AppendHeartbeatPacket(hs.out.Bufs[0][:0], local, inner, &resp)
 	if err != nil {
 		return
 	}
-	src := netip.Addr{}
-	if from.Addr().Is6() {
-		src = h.cfg.Address
+	src := h.srcFor(ab, from.Addr().Is6())
+	if ab == nil {
+		src = h.outerFrom(local, from.Addr().Is6())
 	}
 	replies.add(pkt, from, src)
 }
 
 // mhHeartbeat takes a native Heartbeat (the Mobility Header) from src: as
 // udpHeartbeat, with an address one of a router's bindings had standing
-// for the home address a native probe does not carry.
-func (h *HA) mhHeartbeat(mh []byte, src netip.Addr, now int64, hs *heartbeats) (answer nemo.Heartbeat, ok bool) {
-	if nemo.Unmarshal(mh, &hs.hb) != nil || !nemo.VerifyChecksum(mh, src, h.cfg.Address) {
-		h.drops.Add(DropBadProbe)
-		return answer, false
+// for the home address a native probe does not carry. local is the home
+// agent address the answer leaves from (its checksum's destination).
+func (h *HA) mhHeartbeat(mh []byte, src netip.Addr, now int64, hs *heartbeats) (answer nemo.Heartbeat, local netip.Addr, ok bool) {
+	var ab *agentBinding
+	if v, bound := h.byOuter.Load(netip.AddrPortFrom(src, 0)); bound {
+		ab = v.(*agentBinding)
+		local = h.srcFor(ab, true)
+	} else if v, known := h.known.Load(src); known {
+		local = h.slotAddr(v.(*routerSlot))
 	}
-	v, bound := h.byOuter.Load(netip.AddrPortFrom(src, 0))
+	if !local.IsValid() || nemo.Unmarshal(mh, &hs.hb) != nil || !nemo.VerifyChecksum(mh, src, local) {
+		h.drops.Add(DropBadProbe)
+		return answer, local, false
+	}
+	if ab != nil && ab.onStandby() || ab == nil && h.standbyAt(local) {
+		h.drops.Add(DropStandby)
+		return answer, local, false
+	}
 	if hs.hb.Response {
-		if !bound {
+		if ab == nil {
 			h.drops.Add(DropBadProbe)
-			return answer, false
+			return answer, local, false
 		}
-		st := v.(*agentBinding).stats
-		st.heard(now)
-		sample(st, hs.hb.Seq, now)
-		return answer, false
+		ab.stats.heard(now)
+		sample(ab.stats, hs.hb.Seq, now)
+		return answer, local, false
 	}
 	answer = nemo.Heartbeat{Response: true, Seq: hs.hb.Seq}
 	switch {
-	case bound:
-		st := v.(*agentBinding).stats
-		st.heard(now)
-		st.Probed.Store(true)
-		st.Probes.Add(1)
-	case !h.knownAddr(src):
-		h.drops.Add(DropBadProbe)
-		return answer, false
+	case ab != nil:
+		ab.stats.heard(now)
+		ab.stats.Probed.Store(true)
+		ab.stats.Probes.Add(1)
 	case !hs.bucket.Allow(time.Unix(0, now)):
 		h.drops.Add(DropProbeRateLimited)
-		return answer, false
+		return answer, local, false
 	default:
 		answer.SetNemodUnbound()
 	}
-	return answer, true
+	return answer, local, true
+}
+
+// slotAddr is the home agent address a router registers with: its
+// cluster instance's, or the home agent's.
+func (h *HA) slotAddr(s *routerSlot) netip.Addr {
+	if i := h.instanceOf(s); i != nil {
+		return i.Address
+	}
+	return h.cfg.Address
+}
+
+// standbyAt reports whether a is the address of a cluster instance this
+// member stands by for.
+func (h *HA) standbyAt(a netip.Addr) bool {
+	if h.cl == nil {
+		return false
+	}
+	i := h.cl.by[a]
+	return i != nil && i.standby.Load()
+}
+
+// outerFrom is where an answer to a probe sent to local leaves from, in
+// UDP over IPv6 (v6) or IPv4: local's instance's address, or the home
+// agent's.
+func (h *HA) outerFrom(local netip.Addr, v6 bool) netip.Addr {
+	if h.cl != nil {
+		if i := h.cl.by[local]; i != nil {
+			if v6 {
+				return i.Address
+			}
+			return i.AddressV4
+		}
+	}
+	return h.srcFor(nil, v6)
+}
+
+// sendFrom is the source a native answer from local is sent with: left to
+// the socket outside a cluster (bound to the home agent's address).
+func (h *HA) sendFrom(local netip.Addr) netip.Addr {
+	if h.cl == nil {
+		return netip.Addr{}
+	}
+	return local
 }
 
 // knownAddr reports whether a is, or lately was, an outer address of one
@@ -364,21 +426,18 @@ func (p *prober) send(b *agentBinding, now int64) {
 		if err != nil {
 			return
 		}
-		nemo.SetChecksum(mh, h.cfg.Address, b.outer.Addr())
-		if err := p.mh.send(h.mh, mh, netip.AddrPortFrom(b.outer.Addr(), 0), netip.Addr{}); err != nil {
+		local := h.srcFor(b, true)
+		nemo.SetChecksum(mh, local, b.outer.Addr())
+		if err := p.mh.send(h.mh, mh, netip.AddrPortFrom(b.outer.Addr(), 0), h.sendFrom(local)); err != nil {
 			h.drops.Add(DropSendError)
 		}
 		return
 	}
-	pkt, err := nemo.AppendHeartbeatPacket(p.buf[:0], h.cfg.Address, b.hoa, &hb)
+	pkt, err := nemo.AppendHeartbeatPacket(p.buf[:0], h.srcFor(b, true), b.hoa, &hb)
 	if err != nil {
 		return
 	}
-	src := netip.Addr{}
-	if b.outer.Addr().Is6() {
-		src = h.cfg.Address
-	}
-	p.udp.addAlone(pkt, b.outer, src)
+	p.udp.addAlone(pkt, b.outer, h.srcFor(b, b.outer.Addr().Is6()))
 }
 
 // addAlone queues pkt as a datagram of its own: a probe must not join a
@@ -400,4 +459,13 @@ func (s *sender) addAlone(pkt []byte, to netip.AddrPort, src netip.Addr) {
 // the daemon.
 func isHeartbeat(p []byte, addr netip.Addr) bool {
 	return len(p) >= header.IPv6MinSize && nemo.IsHeartbeatPacket(p, addr)
+}
+
+// isHeartbeatHere is isHeartbeat for any of the home agent's addresses
+// (an instance's in a cluster).
+func (h *HA) isHeartbeatHere(p []byte) bool {
+	if h.cl == nil {
+		return isHeartbeat(p, h.cfg.Address)
+	}
+	return len(p) >= header.IPv6MinSize && h.local(header.IPv6(p).Dst()) && isHeartbeat(p, header.IPv6(p).Dst())
 }

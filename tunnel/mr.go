@@ -20,13 +20,16 @@ import (
 
 // MRConfig configures the mobile router's data plane.
 type MRConfig struct {
-	HoA     netip.Addr
-	MNPs    []netip.Prefix
-	HA      netip.Addr // the home agent's IPv6 address
-	HAv4    netip.Addr // and IPv4 address (invalid if none)
-	Devices []string   // uplink devices, by uplink index
-	LANs    []string   // the mobile network's interfaces
-	TunName string     // default "nemo0"
+	HoA  netip.Addr
+	MNPs []netip.Prefix
+	HA   netip.Addr // the home agent's IPv6 address
+	HAv4 netip.Addr // and IPv4 address (invalid if none)
+	// HomeAgents are the other home agents' addresses the router may move
+	// to (mrha.go).
+	HomeAgents []netip.Addr
+	Devices    []string // uplink devices, by uplink index
+	LANs       []string // the mobile network's interfaces
+	TunName    string   // default "nemo0"
 	// Table and RulePriority place the policy routing that sends the
 	// mobile network's traffic into the TUN device (defaults 4191, 4191).
 	Table, RulePriority int
@@ -107,6 +110,8 @@ type MR struct {
 	// local takes the packets from the home agent for the router itself
 	// (local.go); nil: none.
 	local atomic.Pointer[func([]byte) bool]
+	// ha is the home agent in use (mrha.go).
+	ha atomic.Pointer[mrHA]
 	// breakout is what SetDirect installed last (devices.go); event loop
 	// only.
 	breakout Breakout
@@ -135,6 +140,7 @@ func NewMR(cfg MRConfig) (*MR, error) {
 	for i, d := range cfg.Devices {
 		m.uplinks = append(m.uplinks, &mrUplink{index: i, dev: d, stats: new(Stats)})
 	}
+	m.homeAgentInit()
 	m.rebuild()
 	var err error
 	if m.tun, err = m.sys.OpenTUN(cfg.TunName, m.mtu); err != nil {
@@ -188,7 +194,7 @@ func (m *MR) openSocks(u *mrUplink, index int) (*mrSocks, error) {
 	if s.raw, err = st.ListenIP(header.ProtoIPv6, u.dev, netip.Addr{}); err != nil {
 		return fail(err)
 	}
-	if m.cfg.HAv4.IsValid() {
+	if m.anyV4() {
 		if s.udp4, err = st.ListenUDP("udp4", u.dev, netip.AddrPort{}); err != nil {
 			return fail(err)
 		}
@@ -226,11 +232,11 @@ func (m *MR) SendSignal(i int, e nemo.Encap, pkt []byte) error {
 		if s.udp4 == nil {
 			return errors.New("no IPv4 home agent address")
 		}
-		b.Addr[0] = netip.AddrPortFrom(m.cfg.HAv4, nemo.UDPPort)
+		b.Addr[0] = netip.AddrPortFrom(m.cur().v4, nemo.UDPPort)
 		_, err := s.udp4.Send(b, 1)
 		return err
 	case nemo.EncapUDP6:
-		b.Addr[0] = netip.AddrPortFrom(m.cfg.HA, nemo.UDPPort)
+		b.Addr[0] = netip.AddrPortFrom(m.cur().v6, nemo.UDPPort)
 		_, err := s.udp6.Send(b, 1)
 		return err
 	}
@@ -295,6 +301,7 @@ func (m *MR) SetBindings(bs []binding.BindingStatus, linkMTU func(uplink int) in
 func (m *MR) rebuild() {
 	m.gen++
 	t := &routerTable{gen: m.gen, hoa: m.cfg.HoA, mnps: m.mnps, order: m.cfg.Order, flows: m.flows}
+	ha := m.cur()
 	for i, b := range m.bindings {
 		if i >= len(m.uplinks) || b.State != binding.StateRegistered {
 			continue
@@ -307,14 +314,14 @@ func (m *MR) rebuild() {
 		rb := &routerBinding{uplink: i, bid: b.BID, encap: b.Encap, coa: b.CoA, stats: u.stats}
 		switch b.Encap {
 		case nemo.EncapIPv6:
-			rb.conn, rb.to = s.raw, netip.AddrPortFrom(m.cfg.HA, 0)
+			rb.conn, rb.to = s.raw, netip.AddrPortFrom(ha.v6, 0)
 		case nemo.EncapUDP4:
-			rb.conn, rb.to = s.udp4, netip.AddrPortFrom(m.cfg.HAv4, nemo.UDPPort)
+			rb.conn, rb.to = s.udp4, netip.AddrPortFrom(ha.v4, nemo.UDPPort)
 			// The kernel picks the source behind NAT: it may not be the
 			// care-of address the binding registered.
 			rb.coa = netip.Addr{}
 		case nemo.EncapUDP6:
-			rb.conn, rb.to = s.udp6, netip.AddrPortFrom(m.cfg.HA, nemo.UDPPort)
+			rb.conn, rb.to = s.udp6, netip.AddrPortFrom(ha.v6, nemo.UDPPort)
 		}
 		if rb.conn == nil {
 			continue
@@ -405,7 +412,7 @@ func (m *MR) readRaw(u *mrUplink, s *mrSocks) {
 		now := time.Now().UnixNano()
 		t := m.table.Load()
 		for i := 0; i < n; i++ {
-			if b.Addr[i].Addr() != m.cfg.HA {
+			if !m.fromHA(b.Addr[i].Addr()) {
 				m.drops.Add(DropNotFromHA)
 				continue
 			}
@@ -433,7 +440,7 @@ func (m *MR) readUDP(u *mrUplink, s *mrSocks, c netio.Conn, ha netip.AddrPort, e
 		now := time.Now().UnixNano()
 		t := m.table.Load()
 		for i := 0; i < n; i++ {
-			if b.Addr[i] != ha {
+			if b.Addr[i].Port() != ha.Port() || !m.fromHA(b.Addr[i].Addr()) {
 				m.drops.Add(DropNotFromHA)
 				continue
 			}
@@ -442,7 +449,7 @@ func (m *MR) readUDP(u *mrUplink, s *mrSocks, c netio.Conn, ha netip.AddrPort, e
 				case isHeartbeat(p, m.cfg.HoA):
 					// Whether it counts as hearing from the binding depends
 					// on what it says.
-					m.udpHeartbeat(u, c, p, ha, t, hs, now)
+					m.udpHeartbeat(u, c, p, b.Addr[i], t, hs, now)
 				case isSignalling(p, m.cfg.HoA):
 					u.stats.heard(now)
 					if m.cfg.OnSignal != nil {
@@ -474,11 +481,11 @@ func (m *MR) readMH(u *mrUplink, s *mrSocks) {
 		}
 		now := time.Now().UnixNano()
 		for i := 0; i < n; i++ {
-			if b.Addr[i].Addr() != m.cfg.HA {
+			if !m.fromHA(b.Addr[i].Addr()) {
 				m.drops.Add(DropBadProbe)
 				continue
 			}
-			m.mhHeartbeat(u, s, b.Bufs[i][:b.N[i]], hs, now)
+			m.mhHeartbeat(u, s, b.Bufs[i][:b.N[i]], b.Addr[i].Addr(), hs, now)
 		}
 	}
 }

@@ -110,7 +110,14 @@ func main() {
 	senders := flag.Int("senders", 2, "sending sockets per BID (each a care-of address and port)")
 	window := flag.Int("window", 512, "unanswered Binding Updates allowed per socket")
 	radius := flag.Bool("radius", false, "routers known only to RADIUS (a FreeRADIUS beside the home agent)")
+	clusterCase := flag.Bool("cluster", false, "three home agents sharing their binding cache in a three-member etcd (cluster.go)")
 	flag.Parse()
+	if *clusterCase {
+		if err := runCluster(*bin, *routers, *senders, *window); err != nil {
+			log.Fatalf("haload: %v", err)
+		}
+		return
+	}
 	bt := &benchT{}
 	err := run(bt, *bin, *routers, *senders, *window, *profile, *radius)
 	bt.done()
@@ -223,10 +230,12 @@ func run(bt *benchT, bin string, n, senders, window int, profile string, radius 
 		return time.Since(start)
 	}
 	// Every router's first uplink, then every router's second.
+	cpu0 := cpuTime(ha.Process.Pid)
 	first := round(bus, 0)
 	firstAccepted := accepted.Load()
 	second := round(bus, 1)
 	elapsed := first + second
+	cpu1 := cpuTime(ha.Process.Pid)
 	if radius {
 		// The first round asked RADIUS for every router (the cache cold);
 		// the second found each installed. Then every router registers
@@ -283,6 +292,9 @@ func run(bt *benchT, bin string, n, senders, window int, profile string, radius 
 	fmt.Printf("home agent counters:     %s\n", strings.Join(cs, " "))
 	fmt.Printf("registrations/s:         %.0f (%d in %v, %d sockets, window %d, %d CPUs)\n",
 		float64(accepted.Load())/elapsed.Seconds(), accepted.Load(), elapsed.Round(time.Millisecond), len(conns), window, runtime.NumCPU())
+	if !radius {
+		fmt.Printf("CPU per registration:    %s (the home agent's)\n", perReg(cpu1-cpu0, int64(2*n)))
+	}
 	if bindings > 0 {
 		fmt.Printf("heap per binding:        %.0f B (heap in use %.1f -> %.1f MiB)\n",
 			float64(after.HeapInuse-before.HeapInuse)/float64(bindings), mib(before.HeapInuse), mib(after.HeapInuse))

@@ -34,11 +34,15 @@ func ctl(args []string) int {
 	if fs.NArg() < 1 {
 		fmt.Fprintln(os.Stderr, "usage: nemod ctl -s SOCKET status|flows|reload|memstats [--json]")
 		fmt.Fprintln(os.Stderr, revokeUsage)
+		fmt.Fprintln(os.Stderr, switchUsage)
 		return 2
 	}
 	cmd := fs.Arg(0)
 	if cmd == "revoke" {
 		return ctlRevoke(*sock, fs.Args()[1:], *asJSON)
+	}
+	if cmd == "switch" || cmd == "drain" {
+		return ctlSwitch(*sock, cmd, fs.Args()[1:], *asJSON)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -78,7 +82,7 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "mobile router %s, home agent %s, prefixes %s\n\n", s.HomeAddress, s.HomeAgent, strings.Join(s.MNP, " "))
+		fmt.Fprintf(tw, "mobile router %s, home agent %s (%s), prefixes %s\n\n", s.HomeAddress, s.HomeAgent, s.HomeAgentInUse.Reason, strings.Join(s.MNP, " "))
 		fmt.Fprintln(tw, "BID\tUPLINK\tDEVICE\tSTATE\tENCAP\tCARE-OF ADDRESS\tLIFETIME\tPACKETS OUT/IN")
 		for _, b := range s.Bindings {
 			encap := b.Encap
@@ -94,6 +98,7 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 			return err
 		}
 		fmt.Fprintf(tw, "home agent %s, home prefix %s\n\n", s.Address, s.HomePrefix)
+		printCluster(tw, s.Cluster)
 		fmt.Fprintln(tw, "ROUTER\tHOME ADDRESS\tPREFIXES\tBID\tENCAP\tCARE-OF ADDRESS\tREACHED AT\tLIFETIME\tPACKETS OUT/IN")
 		for _, m := range s.MobileRouters {
 			if len(m.Bindings) == 0 {

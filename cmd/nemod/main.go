@@ -21,6 +21,10 @@ usage:
   nemod ctl -s SOCKET COMMAND  talk to a running daemon (status, flows, reload, memstats; --json)
   nemod ctl -s SOCKET revoke HOME-ADDRESS|NAI [--bid N] [--reason administrative]
                                revoke a mobile router's bindings (home agent, RFC 5846)
+  nemod ctl -s SOCKET switch HOME-ADDRESS|NAI|all --to ADDRESS
+                               move routers to another home agent (RFC 5142)
+  nemod ctl -s SOCKET drain [--to ADDRESS]
+                               move every router off this home agent before it stops
   nemod check-config -c FILE   validate a configuration file
   nemod version
 `

@@ -50,8 +50,32 @@ func TestRouterOnlyLeavesOutTheHomeAgent(t *testing.T) {
 	if !slices.Contains(ro, "nemod/metrics") {
 		t.Error("the routeronly build lacks nemod/metrics")
 	}
-	if slices.Contains(ro, "net/http") || slices.Contains(full, "net/http") {
-		t.Error("a build links net/http")
+	// The cluster's etcd client (and gRPC under it) is the home agent's
+	// only: the router's binary must not grow by it.
+	for _, p := range []string{"nemod/cluster", "nemod/cluster/etcdstore", "go.etcd.io/etcd/client/v3", "google.golang.org/grpc"} {
+		if slices.Contains(ro, p) {
+			t.Errorf("the routeronly build links %s", p)
+		}
+	}
+	for _, p := range []string{"nemod/cluster/etcdstore", "go.etcd.io/etcd/client/v3"} {
+		if !slices.Contains(full, p) {
+			t.Errorf("the full build lacks %s", p)
+		}
+	}
+	if slices.Contains(ro, "net/http") {
+		t.Error("the routeronly build links net/http")
+	}
+	// The full build has net/http only through the etcd client's gRPC:
+	// no package of ours imports it (our HTTP is internal/httpd's).
+	out, err := exec.Command(goTool(), "list", "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "nemod/cmd/nemod").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && strings.HasPrefix(f[0], "nemod/") && slices.Contains(f[1:], "net/http") {
+			t.Errorf("%s imports net/http", f[0])
+		}
 	}
 }
 

@@ -107,6 +107,10 @@ type AgentSystem struct {
 	prefixes, changed []netip.Prefix
 	// RouteChanges counts the RouteChange calls.
 	RouteChanges int
+	// Link is where a cluster member's instance addresses go
+	// (instance.go); instances those it holds.
+	Link      *Link
+	instances []tunnel.Instance
 }
 
 var _ tunnel.AgentSystem = (*AgentSystem)(nil)
