@@ -318,13 +318,6 @@ func (h *HA) sendFrom(local netip.Addr) netip.Addr {
 	return local
 }
 
-// knownAddr reports whether a is, or lately was, an outer address of one
-// of the routers' bindings.
-func (h *HA) knownAddr(a netip.Addr) bool {
-	_, ok := h.known.Load(a)
-	return ok
-}
-
 // knownPerRouter bounds the addresses remembered per router.
 const knownPerRouter = 8
 
