@@ -484,7 +484,7 @@ func TestClusterPartition(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "every member sees car1 with the cellular binding only", func() bool {
 		for i := range c.members {
-			if outersOf(c.member(i), "car1") == "" || strings.Contains(outersOf(c.member(i), "car1"), "1 ") {
+			if o := outersOf(c.member(i), "car1"); !strings.HasPrefix(o, "2 ") || strings.Contains(o, ", ") {
 				return false
 			}
 		}
