@@ -19,6 +19,10 @@ type Peer struct {
 	// NAI, when set, must match the Mobile Node Identifier option.
 	NAI  string
 	MNPs []netip.Prefix // the prefixes it may claim
+	// HoAv4 and MNPsV4 are the IPv4 home address and prefixes it may claim
+	// (RFC 5555); invalid and nil when none are configured.
+	HoAv4  netip.Addr
+	MNPsV4 []netip.Prefix
 	// PD: it may have prefixes delegated (delegated.go), so an implicit
 	// registration without configured prefixes is accepted.
 	PD bool
@@ -47,6 +51,11 @@ type HAConfig struct {
 	// capabilities both have (see binding/offer.go).
 	Offer nemo.Caps
 	Peers []Peer
+	// Pool4 assigns dynamic IPv4 home addresses and prefixes (nil: none);
+	// LeaseV4 is their lease, which caps the lifetime granted (RFC 5555
+	// §2.5).
+	Pool4   *Pool4
+	LeaseV4 time.Duration
 	// Authorize holds a Binding Update from a home address inside the home
 	// prefix that no peer has, identified by a NAI, for the daemon to have
 	// its router authorized (Result.Authorize) instead of refusing it.
@@ -79,6 +88,9 @@ type Entry struct {
 	// none; replaced whole by each registration (never modified in place,
 	// so a data plane may keep the pointer).
 	Flows *policy.Table
+	// V4 is its IPv4 home address and prefixes (RFC 5555), forwarded
+	// while it has bindings.
+	V4 EntryV4
 	// Delegated are the prefixes delegated to it by DHCPv6 and still
 	// valid (delegated.go): it may claim them besides Peer.MNPs.
 	Delegated []netip.Prefix
@@ -106,8 +118,8 @@ func (e *Entry) Registered() bool { return len(e.Bindings) > 0 }
 // Deregistrations, RevocationAcks, a refusal (Rejected lists them) or a
 // message not acted on (NotActedOn lists them), so that Received is their
 // sum. Expired,
-// FlowsRefused, BIDsRefused and RejectsDropped count other things:
-// bindings, options, and answers left unsent.
+// FlowsRefused, BIDsRefused, IPv4Refused and RejectsDropped count other
+// things: bindings, options, and answers left unsent.
 type Counters struct {
 	Received        uint64 `json:"received"`
 	Accepted        uint64 `json:"accepted"`
@@ -123,6 +135,7 @@ type Counters struct {
 	PrefixRejected  uint64 `json:"prefix_rejected"`
 	Prohibited      uint64 `json:"prohibited"`
 	FlowsRefused    uint64 `json:"flows_refused"`
+	IPv4Refused     uint64 `json:"ipv4_refused"` // IPv4 home address options answered with a refusal
 	// BIDRejected counts registrations refused for their BID options as
 	// a whole (a binding without BID exists); BIDsRefused the BID options
 	// refused one by one inside registrations otherwise accepted.
@@ -596,6 +609,9 @@ func (c *Cache) prefixes(e *Entry, bu *nemo.BindingUpdate) ([]netip.Prefix, uint
 	}
 	if len(bu.MNPs) == 0 {
 		if len(e.Peer.MNPs) == 0 && !e.Peer.PD {
+			if len(bu.IPv4HoAs) > 0 {
+				return nil, 0 // an IPv4-only mobile network
+			}
 			return nil, nemo.StatusForwardingSetupFailed
 		}
 		return e.allowed(), 0
@@ -630,6 +646,10 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 		return c.reject(e, p, arr, bu, st, bu.Timestamp, errors.New("mobile network prefix refused"), ReasonPrefixRejected, now)
 	}
 	lifetime := e.authCap(min(nemo.LifetimeDuration(bu.Lifetime), c.cfg.MaxLifetime), now)
+	v4, acks, lease := c.ipv4(e, bu, now)
+	if lease > 0 {
+		lifetime = min(lifetime, lease)
+	}
 	expires := now.Add(lifetime)
 	ba := nemo.BindingAck{Seq: bu.Seq, Lifetime: nemo.Lifetime(lifetime)}
 	if router {
@@ -678,6 +698,7 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 	e.Router, e.HA = router, p.Dst
 	c.switchSeen(e)
 	e.MNPs = append(e.MNPs[:0], mnps...)
+	e.V4, ba.IPv4AddrAcks = v4, acks
 	e.implicit = len(bu.MNPs) == 0
 	if len(e.Bindings) == 0 {
 		// Every BID refused (and the O flag dropped the others): nothing
@@ -818,7 +839,7 @@ func (c *Cache) SetPeers(ps []Peer) []*Entry {
 			}
 			old = nil
 		}
-		if old != nil && old.Peer.SPI == p.SPI && string(old.Peer.Key) == string(p.Key) && slices.Equal(old.Peer.MNPs, p.MNPs) {
+		if old != nil && old.Peer.SPI == p.SPI && string(old.Peer.Key) == string(p.Key) && slices.Equal(old.Peer.MNPs, p.MNPs) && sameV4(old.Peer, p) {
 			old.Peer = p
 			next[p.HoA] = old
 			continue

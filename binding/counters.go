@@ -10,11 +10,11 @@ import (
 // Status returns the home agent's counters in the shape both roles
 // report. sent is the number of answers the daemon sent and queueDropped
 // the signalling its readers could not queue: the daemon counts those.
-// Rejected holds, beside the refused Binding Updates, the flow binding
-// and BID options refused inside accepted ones.
+// Rejected holds, beside the refused Binding Updates, the flow binding,
+// BID and IPv4 home address options refused inside accepted ones.
 func (c Counters) Status(sent, queueDropped uint64) status.Counters {
 	rejected := c.Rejected()
-	rejected["flows_refused"], rejected["bids_refused"] = c.FlowsRefused, c.BIDsRefused
+	rejected["flows_refused"], rejected["bids_refused"], rejected["ipv4_refused"] = c.FlowsRefused, c.BIDsRefused, c.IPv4Refused
 	return status.Counters{
 		Sent: sent, Received: c.Received, Accepted: c.Accepted, Deregistrations: c.Deregistrations,
 		Expired: c.Expired, QueueDropped: queueDropped, RateLimited: c.RejectsDropped,
@@ -35,6 +35,9 @@ func (r *UpdateList) Counters(queueDropped uint64) status.Counters {
 	}
 	for st, n := range r.RejectedBy {
 		c.Rejected["status_"+strconv.Itoa(int(st))] = n
+	}
+	for st, n := range r.RejectedV4 {
+		c.Rejected["ipv4_status_"+strconv.Itoa(int(st))] = n
 	}
 	return c
 }

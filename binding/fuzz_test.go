@@ -36,6 +36,9 @@ func fuzzHA() HAConfig {
 	hc := haConfig()
 	hc.RejectRate, hc.RejectBurst = 1e9, 1e9 // every refusal answered, so that its answer is checked
 	hc.Peers = append(hc.Peers, Peer{Name: "car2", HoA: hoa2, SPI: 300, Key: key2, MNPs: []netip.Prefix{mnp2}})
+	// car1 has static IPv4 claims, and both may be assigned from a pool.
+	hc.Peers[0].HoAv4, hc.Peers[0].MNPsV4 = hoa4, []netip.Prefix{mnp4}
+	hc.Pool4 = NewPool4(pool4, IPv4Claims(hc.Peers), nil)
 	return hc
 }
 
@@ -140,6 +143,12 @@ func seedBUs(t testing.TB) [][]byte {
 			out = append(out, s.pkt)
 		}
 	}
+	// With the IPv4 Home Address options of an address and a prefix.
+	rc = routerConfig()
+	rc.HoAv4, rc.MNPv4Length = netip.IPv4Unspecified(), 24
+	for _, s := range routerSends(t, rc, 9, t0) {
+		out = append(out, s.pkt)
+	}
 	return out
 }
 
@@ -166,12 +175,13 @@ type entrySnap struct {
 	mnps     []netip.Prefix
 	router   bool
 	flows    *policy.Table
+	v4       []netip.Prefix // what is forwarded over IPv4
 }
 
 func snapCache(c *Cache) map[netip.Addr]entrySnap {
 	m := map[netip.Addr]entrySnap{}
 	for _, e := range c.Entries() {
-		m[e.Peer.HoA] = entrySnap{slices.Clone(e.Bindings), slices.Clone(e.MNPs), e.Router, e.Flows}
+		m[e.Peer.HoA] = entrySnap{slices.Clone(e.Bindings), slices.Clone(e.MNPs), e.Router, e.Flows, e.PrefixesV4()}
 	}
 	return m
 }
@@ -212,6 +222,7 @@ func FuzzCacheHandlePacket(f *testing.F) {
 	pre := routerSends(f, routerConfig(), 60000, t0.Add(-time.Minute))[:2]
 	hc := fuzzHA()
 	f.Fuzz(func(t *testing.T, mh []byte, who, how uint8, delta int16, flags uint8) {
+		hc.Pool4 = NewPool4(pool4, IPv4Claims(hc.Peers), nil) // no assignment left from another run
 		c := NewCache(hc)
 		if flags&fcRegistered != 0 {
 			for _, s := range pre {
@@ -292,7 +303,7 @@ func FuzzCacheHandlePacket(f *testing.F) {
 		}
 		for a, e := range after {
 			b := before[a]
-			changed := !slices.Equal(e.bindings, b.bindings) || !slices.Equal(e.mnps, b.mnps) || e.router != b.router || e.flows != b.flows
+			changed := !slices.Equal(e.bindings, b.bindings) || !slices.Equal(e.mnps, b.mnps) || e.router != b.router || e.flows != b.flows || !slices.Equal(e.v4, b.v4)
 			if changed && (!signed || !decoded || a != claimed) {
 				t.Fatalf("entry %s changed by a message not signed for it (signed %v, decoded %v, claimed %s): %+v -> %+v",
 					a, signed, decoded, claimed, b, e)
@@ -323,8 +334,15 @@ func FuzzCacheHandlePacket(f *testing.F) {
 					t.Fatalf("forwarding %s, which %s may not claim (%v)", p, a, peerMNPs)
 				}
 			}
-			if len(e.bindings) == 0 && len(e.mnps) != 0 {
-				t.Fatalf("%s: prefixes %v forwarded without a binding", a, e.mnps)
+			if len(e.bindings) == 0 && len(e.mnps)+len(e.v4) != 0 {
+				t.Fatalf("%s: prefixes %v %v forwarded without a binding", a, e.mnps, e.v4)
+			}
+			peer := c.Entry(a).Peer
+			for _, q := range e.v4 {
+				own := slices.Contains(peer.MNPsV4, q) || q == netip.PrefixFrom(peer.HoAv4, 32)
+				if !own && !(pool4.Contains(q.Addr()) && hc.Pool4.Owns(a, q)) {
+					t.Fatalf("forwarding IPv4 %s, neither %s's claim nor assigned to it", q, a)
+				}
 			}
 		}
 		// The answer is a packet, and to a known router a signed one.
@@ -347,8 +365,8 @@ func FuzzCacheHandlePacket(f *testing.F) {
 		// registration made first).
 		c.Expire(later(now, t0).Add(nemo.MaxLifetime + time.Second))
 		for _, e := range c.Entries() {
-			if len(e.Bindings) != 0 || len(e.MNPs) != 0 {
-				t.Fatalf("%s still has %+v %v after every lifetime", e.Peer.Name, e.Bindings, e.MNPs)
+			if len(e.Bindings) != 0 || len(e.MNPs) != 0 || len(e.PrefixesV4()) != 0 {
+				t.Fatalf("%s still has %+v %v %v after every lifetime", e.Peer.Name, e.Bindings, e.MNPs, e.PrefixesV4())
 			}
 		}
 	})
@@ -621,6 +639,92 @@ func FuzzRouterUnauthenticated(f *testing.F) {
 		_ = r.HandlePacket(pkt, t0.Add(time.Millisecond))
 		if r.Bindings()[0].State == StateRegistered || r.Acked != 0 {
 			t.Fatal("took an unauthenticated answer")
+		}
+	})
+}
+
+// FuzzIPv4Claims: authenticated registrations carrying any IPv4 Home
+// Address options: every option is answered, in order; what is granted is
+// the router's own claim or came from the pool for it, never another
+// router's, and nothing is granted twice.
+func FuzzIPv4Claims(f *testing.F) {
+	f.Add([]byte{0x80, 0, 0, 0, 0, 0, 0x60, 0x00, 10, 201, 5, 0}) // 0.0.0.0/32 and 10.201.5.0/24
+	f.Add([]byte{0x62, 0, 10, 200, 0, 0, 0x80, 0, 10, 199, 0, 9}) // a pool prefix, another's address
+	f.Add([]byte{0x5e, 0, 0, 0, 0, 0, 0x5e, 0, 0, 0, 0, 0, 0x80, 0, 224, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		hc := haConfig()
+		hc.Peers[0].HoAv4, hc.Peers[0].MNPsV4 = hoa4, []netip.Prefix{mnp4}
+		hc.Peers = append(hc.Peers, Peer{Name: "car2", HoA: hoaCar2, SPI: 257, Key: key,
+			HoAv4: netip.MustParseAddr("10.199.0.9"), MNPsV4: []netip.Prefix{pfx("10.201.6.0/24")}})
+		hc.Pool4 = NewPool4(pfx("10.200.0.0/20"), IPv4Claims(hc.Peers), nil)
+		c := NewCache(hc)
+		var opts []nemo.IPv4HomeAddress
+		for len(raw) >= 6 && len(opts) < 20 {
+			w := uint16(raw[0])<<8 | uint16(raw[1])
+			pl := uint8(w >> 10)
+			if pl >= 1 && pl <= 32 {
+				opts = append(opts, nemo.IPv4HomeAddress{PrefixLen: pl, P: w&0x0200 != 0, Addr: netip.AddrFrom4([4]byte(raw[2:6]))})
+			}
+			raw = raw[6:]
+		}
+		rc := routerConfig()
+		r := NewUpdateList(rc, 1)
+		r.SetLink(0, LinkState{Up: true, IPv6: wifiCoA}, t0)
+		sends := r.Poll(t0)
+		if len(sends) == 0 {
+			t.Fatal("no registration")
+		}
+		p, err := nemo.ParsePacket(sends[0].Packet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bu nemo.BindingUpdate
+		if err := nemo.Unmarshal(p.MH, &bu); err != nil {
+			t.Fatal(err)
+		}
+		bu.IPv4HoAs = opts
+		mh, err := nemo.Marshal(&bu)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nemo.NewAuthenticator(key).Sign(mh, wifiCoA, hoa); err != nil {
+			t.Fatal(err)
+		}
+		pkt, err := nemo.AppendPacket(nil, wifiCoA, haAddr, hoa, netip.Addr{}, 64, mh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := c.HandlePacket(pkt, Arrival{Encap: nemo.EncapIPv6, Outer: netip.AddrPortFrom(wifiCoA, 0)}, t0)
+		if res.Status >= 128 {
+			return // refused for other reasons (e.g. no IPv6 prefix)
+		}
+		rp, err := nemo.ParsePacket(res.Reply)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ba nemo.BindingAck
+		if err := nemo.Unmarshal(rp.MH, &ba); err != nil {
+			t.Fatal(err)
+		}
+		if len(ba.IPv4AddrAcks) != len(opts) {
+			t.Fatalf("%d options, %d acknowledgements", len(opts), len(ba.IPv4AddrAcks))
+		}
+		seen := map[netip.Prefix]bool{}
+		for i, a := range ba.IPv4AddrAcks {
+			q := a.Prefix()
+			if a.Status >= 128 {
+				continue
+			}
+			own := q == netip.PrefixFrom(hoa4, 32) || q == mnp4 || hc.Pool4.Owns(hoa, q)
+			if !own || seen[q] {
+				t.Fatalf("option %+v granted %s (own %v, twice %v)", opts[i], q, own, seen[q])
+			}
+			seen[q] = true
+		}
+		for _, q := range c.Entry(hoa).PrefixesV4() {
+			if !seen[q] {
+				t.Fatalf("forwards %s, which no acknowledgement granted", q)
+			}
 		}
 	})
 }

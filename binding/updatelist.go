@@ -61,6 +61,16 @@ type UpdateListConfig struct {
 	// Specific option (see offer.go); zero sends no option.
 	Offer nemo.Caps
 	Logf  func(format string, args ...any)
+	// IPv4 for the mobile network (RFC 5555; see ipv4router.go): HoAv4 is
+	// the IPv4 home address (0.0.0.0 to be assigned one, invalid for none),
+	// MNPsV4 the IPv4 prefixes claimed, MNPv4Length the length of a prefix
+	// to be assigned (0: none).
+	HoAv4       netip.Addr
+	MNPsV4      []netip.Prefix
+	MNPv4Length int
+	// HASignal is the home agent's IPv6 address inside UDP signalling when
+	// HA is invalid (a home agent reached over IPv4 only).
+	HASignal netip.Addr
 	// ReplayWindow bounds the age of a Binding Revocation Indication's
 	// timestamp (default nemo.DefaultReplayWindow); RevokedHoldoff is how
 	// long a revoked binding waits before registering again (default
@@ -245,6 +255,9 @@ type UpdateList struct {
 	// RejectedBy counts the refusals by status (0: the home agent does
 	// not support mobile routers).
 	RejectedBy map[uint8]uint64
+	// RejectedV4 counts the IPv4 home address options refused, by status.
+	RejectedV4 map[uint8]uint64
+	v4         []v4Slot
 	shutdown   bool
 	// peerFast: the home agent agreed to UDP over IPv6 with offload (see
 	// offer.go); polled is the last Poll's time.
@@ -291,7 +304,7 @@ func NewUpdateList(cfg UpdateListConfig, seq uint16) *UpdateList {
 	if cfg.RevokedHoldoff == 0 {
 		cfg.RevokedHoldoff = DefaultRevokedHoldoff
 	}
-	r := &UpdateList{cfg: cfg, auth: nemo.NewAuthenticator(cfg.Key), seq: seq}
+	r := &UpdateList{cfg: cfg, auth: nemo.NewAuthenticator(cfg.Key), seq: seq, v4: v4Slots(&cfg)}
 	for _, u := range cfg.Uplinks {
 		r.links = append(r.links, &link{cfg: u})
 	}
@@ -652,8 +665,11 @@ func (r *UpdateList) newBU(now time.Time, p *pending) *nemo.BindingUpdate {
 			Auth:         []nemo.Auth{{Subtype: nemo.AuthMNHA, SPI: r.cfg.SPI}},
 		},
 	}
-	if p.kind != kindDereg && r.cfg.Offer != 0 {
-		bu.SetNemodCaps(r.cfg.Offer)
+	if p.kind != kindDereg {
+		bu.IPv4HoAs = r.ipv4Options()
+		if r.cfg.Offer != 0 {
+			bu.SetNemodCaps(r.cfg.Offer)
+		}
 	}
 	return bu
 }
@@ -679,6 +695,9 @@ func (r *UpdateList) encode(bu *nemo.BindingUpdate, path Path, p *pending) (Send
 	ha := r.cfg.HA
 	if path.HA.IsValid() {
 		ha = path.HA
+	}
+	if !ha.IsValid() {
+		ha = r.cfg.HASignal
 	}
 	pkt, err := nemo.AppendPacket(make([]byte, 0, 64+len(mh)), src, ha, hao, netip.Addr{}, nemo.DefaultHopLimit, mh)
 	if err != nil {
@@ -1002,6 +1021,7 @@ func (r *UpdateList) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Tim
 		return errors.New("home agent granted a zero lifetime")
 	}
 	r.noteFlows(ba)
+	r.noteIPv4(ba)
 	r.noteAccepted(now.Sub(pd.sentAt))
 	var errs []error
 	for _, j := range pd.links {

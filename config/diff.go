@@ -48,6 +48,13 @@ func (c Change) String() string {
 // takes the mobile routers (added, removed, new keys and prefixes: one
 // whose key, SPI or prefixes changed registers again), max_lifetime and
 // replay_window (from the next Binding Update on), and liveness_timeout.
+//
+// IPv4 for the mobile networks (RFC 5555, config/ipv4.go): the router's
+// IPv4 requests, LAN and DHCPv4 options are set up at start and wait for a
+// restart; the home agent takes masquerade_v4 and the mobile routers'
+// static IPv4 claims (a router whose claims changed registers again, and
+// the pool stops assigning what is now claimed), while the pool, its lease
+// and the state directory wait for a restart.
 var reloadable = map[string]map[string]bool{
 	"router": {
 		"lifetime":       true,
@@ -63,7 +70,9 @@ var reloadable = map[string]map[string]bool{
 		"revoked_holdoff": true,
 		// The home agent list waits for a restart (the bindings are with
 		// one of them); its timeout applies from the next silence on.
-		"ha_timeout": true,
+		"ha_timeout":      true,
+		"home_address_v4": false, "mnp_v4": false, "mnp_v4_length": false,
+		"lan_dhcp4": false, "dns_v4": false, "state_dir": false,
 	},
 	"uplink": {
 		"probe_interval": true,
@@ -80,7 +89,9 @@ var reloadable = map[string]map[string]bool{
 		"liveness_timeout": true,
 		"dbus":             false, "metrics_listen": false, "web_token": false,
 		// The routes stay in the table they were installed in.
-		"route_table": false,
+		"route_table":   false,
+		"masquerade_v4": true,
+		"pool_v4":       false, "lease_v4": false, "state_dir": false,
 	},
 	// The cluster (config/cluster.go): its connection, elections and
 	// instances are made at start.
@@ -97,6 +108,7 @@ var reloadable = map[string]map[string]bool{
 		// wait for a restart, and so does all of the router's side: its
 		// client, lease and LANs start with it.
 		"pd": true, "pd_pool": true,
+		"home_address_v4": true, "mnp_v4": true,
 	},
 }
 
@@ -119,6 +131,9 @@ func Diff(old, new *File) []Change {
 	}
 	if new != nil {
 		nr, nh = new.Router, new.HomeAgent
+	}
+	if routerOnly { // no home agent sections (build_routeronly.go)
+		return DiffRouter(or, nr)
 	}
 	return append(DiffRouter(or, nr), DiffHomeAgent(oh, nh)...)
 }
@@ -201,6 +216,12 @@ func DiffRouter(old, new *Router) []Change {
 	diffRouterPD(opt, old.PD, new.PD)
 	diffOpenWrt(opt, old.OpenWrt, new.OpenWrt)
 	opt("revoked_holdoff", old.RevokedHoldoff != new.RevokedHoldoff)
+	opt("home_address_v4", old.HomeAddressV4 != new.HomeAddressV4)
+	opt("mnp_v4", !slices.Equal(old.MNPsV4, new.MNPsV4))
+	opt("mnp_v4_length", old.MNPv4Length != new.MNPv4Length)
+	opt("lan_dhcp4", !sameBool(old.LANDHCP4, new.LANDHCP4))
+	opt("dns_v4", !slices.Equal(old.DNSv4, new.DNSv4))
+	opt("state_dir", old.StateDir != new.StateDir)
 
 	named(old.Uplinks, new.Uplinks, func(u *Uplink) string { return u.Name },
 		func(o, n *Uplink) {
@@ -281,6 +302,10 @@ func DiffHomeAgent(old, new *HomeAgent) []Change {
 	diffHomeAgentPD(&d, opt, old.PD, new.PD)
 	opt("route_table", old.RouteTable != new.RouteTable)
 	diffCluster(&d, old.Cluster, new.Cluster)
+	opt("pool_v4", old.PoolV4 != new.PoolV4)
+	opt("lease_v4", old.LeaseV4 != new.LeaseV4)
+	opt("masquerade_v4", old.MasqueradeV4 != new.MasqueradeV4)
+	opt("state_dir", old.StateDir != new.StateDir)
 	named(old.MobileRouters, new.MobileRouters, func(m *MobileRouter) string { return m.Name },
 		func(o, n *MobileRouter) {
 			opt := func(option string, changed bool) { d.option("mobile_router", n.Name, n.Line, option, changed) }
@@ -291,8 +316,13 @@ func DiffHomeAgent(old, new *HomeAgent) []Change {
 			opt("mnp", !slices.Equal(o.MNPs, n.MNPs))
 			opt("pd", o.PD != n.PD)
 			opt("pd_pool", o.PDPool != n.PDPool)
+			opt("home_address_v4", o.HomeAddressV4 != n.HomeAddressV4)
+			opt("mnp_v4", !slices.Equal(o.MNPsV4, n.MNPsV4))
 		},
 		func(n *MobileRouter) { d.section("mobile_router", n.Name, n.Line) },
 		func(o *MobileRouter) { d.section("mobile_router", o.Name, o.Line) })
 	return d.out
 }
+
+// sameBool compares two optional booleans (nil: unset).
+func sameBool(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }

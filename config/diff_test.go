@@ -112,6 +112,13 @@ func TestDiffRouter(t *testing.T) {
 				{Section: "rule video", Line: 28, Reloadable: true},
 				{Section: "rule sip", Line: 32, Reloadable: true},
 			}},
+		// The router's IPv4 is set up at start.
+		{"IPv4", []string{"list lan 'lan0'", "list lan 'lan0'\n\toption home_address_v4 '0.0.0.0'\n\toption mnp_v4_length '24'\n\toption lan_dhcp4 '0'"},
+			[]Change{
+				{Section: "router", Option: "home_address_v4", Line: 1},
+				{Section: "router", Option: "mnp_v4_length", Line: 1},
+				{Section: "router", Option: "lan_dhcp4", Line: 1},
+			}},
 		{"rule removed",
 			[]string{"config rule 'roadside'\n\toption dest_ip '2001:db8:5::/48'\n\toption policy 'direct'\n", ""},
 			[]Change{{Section: "rule roadside", Line: 36, Reloadable: true}}},
@@ -155,6 +162,17 @@ func TestDiffHomeAgent(t *testing.T) {
 				{Section: "mobile_router car1", Option: "nai", Line: 7, Reloadable: true},
 				{Section: "mobile_router car1", Option: "mnp", Line: 7, Reloadable: true},
 				{Section: "mobile_router car2", Line: 13, Reloadable: true},
+			}},
+		// IPv4 (RFC 5555): masquerading and the routers' static claims are
+		// taken running; the pool waits for a restart.
+		{"IPv4",
+			[]string{"option max_lifetime '3600'", "option max_lifetime '3600'\n\toption masquerade_v4 '1'\n\toption pool_v4 '10.200.0.0/16'",
+				"list mnp '2001:db8:100::/56'", "list mnp '2001:db8:100::/56'\n\toption home_address_v4 '10.199.0.1'\n\tlist mnp_v4 '10.201.5.0/24'"},
+			[]Change{
+				{Section: "homeagent", Option: "pool_v4", Line: 1},
+				{Section: "homeagent", Option: "masquerade_v4", Line: 1, Reloadable: true},
+				{Section: "mobile_router car1", Option: "home_address_v4", Line: 9, Reloadable: true},
+				{Section: "mobile_router car1", Option: "mnp_v4", Line: 9, Reloadable: true},
 			}},
 		{"mobile router removed",
 			[]string{"config mobile_router 'car1'", car2 + "config mobile_router 'car9'"},
@@ -216,13 +234,18 @@ func TestReloadableTable(t *testing.T) {
 		LeaseTTL: 1, Prefix: "/x", SwitchRate: 2, MaxTxnOps: 9, Instances: []Instance{{Address: a}, {Address: addr("2001:db8:9::8")}}}
 	nr.SPI, nr.Key, nr.NAI, nr.Lifetime, nr.ControlSocket, nr.ReplayWindow, nr.DefaultPolicy = 9, nil, "x", 1, "/x", 1, "x"
 	nr.RevokedHoldoff, nh.RouteTable = 1, 1
+	off := false
+	nr.HomeAddressV4, nr.MNPsV4, nr.MNPv4Length, nr.LANDHCP4, nr.DNSv4, nr.StateDir =
+		addr("10.199.0.9"), []netip.Prefix{prefix("10.201.9.0/24")}, 28, &off, []netip.Addr{addr("192.0.2.53")}, "/x"
+	nh.PoolV4, nh.LeaseV4, nh.MasqueradeV4, nh.StateDir = prefix("10.200.0.0/16"), 1, true, "/x"
 	nr.Uplinks = []Uplink{{Name: "wifi", Device: "x", BID: 9, Encap: nemo.EncapUDP, Priority: 9, ProbeInterval: 1, ProbeFailures: 9}, {Name: "new"}}
 	nr.Policies = []Policy{{Name: "voice", Mode: ModeDuplicate}, {Name: "new"}}
 	nr.Rules = []Rule{{Name: "sip", Proto: 1, SrcIP: prefix("2001:db8::/32"), DestIP: prefix("2001:db8::/32"),
 		SrcPort: PortRange{1, 1}, DestPort: PortRange{1, 1}, DSCP: 1, Policy: "x"}, {Name: "new"}}
 	nh.Address, nh.AddressV4, nh.HomePrefix, nh.MaxLifetime, nh.ControlSocket, nh.ReplayWindow, nh.LivenessTimeout =
 		a, addr("192.0.2.9"), prefix("2001:db8:9::/64"), 1, "/x", 1, 1
-	nh.MobileRouters = []MobileRouter{{Name: "car1", HomeAddress: a, SPI: 9, NAI: "x", MNPs: []netip.Prefix{prefix("2001:db8:9::/48")}, PD: true, PDPool: "x"}, {Name: "new"}}
+	nh.MobileRouters = []MobileRouter{{Name: "car1", HomeAddress: a, SPI: 9, NAI: "x", MNPs: []netip.Prefix{prefix("2001:db8:9::/48")}, PD: true, PDPool: "x",
+		HomeAddressV4: addr("10.199.0.9"), MNPsV4: []netip.Prefix{prefix("10.201.9.0/24")}}, {Name: "new"}}
 	nr.Ops = Ops{DBus: On, MetricsListen: netip.MustParseAddrPort("[::1]:1")}
 	nr.OpenWrt = OpenWrt{UbusSocket: "/x", NetifdInterface: "x", LanRAUnset: !r.OpenWrt.LanRAUnset}
 	nr.Uplinks[0].Interface = "x"
@@ -244,8 +267,8 @@ func TestReloadableTable(t *testing.T) {
 			}
 		}
 	}
-	if n := len(seen); n != 81 {
-		t.Errorf("%d kinds of change, want every option of every section and each section type whole (81)", n)
+	if n := len(seen); n != 93 {
+		t.Errorf("%d kinds of change, want every option of every section and each section type whole (93)", n)
 	}
 }
 

@@ -413,6 +413,7 @@ func (d *decoder) file(pkg *Package) *File {
 				x.s.Type, quote(x.name), extra[0].s.Line)
 		}
 	}
+	v4 := d.readIPv4(routers, agents, mrs) // before the sections report unknown options
 	if len(routers) > 0 {
 		f.Router = d.router(routers[0], uplinks, policies, rules)
 	} else {
@@ -422,7 +423,9 @@ func (d *decoder) file(pkg *Package) *File {
 			}
 		}
 	}
-	if len(agents) > 0 {
+	if routerOnly { // the home agent's sections are not decoded (build_routeronly.go)
+		d.refuseAgent(agents, mrs, radii, pools, clusters)
+	} else if len(agents) > 0 {
 		f.HomeAgent = d.homeAgent(agents[0], mrs, pools)
 		if len(radii) > 0 {
 			f.Radius = d.radius(radii[0])
@@ -435,6 +438,7 @@ func (d *decoder) file(pkg *Package) *File {
 			d.warnf(x.s.Line, "%s is ignored: the file has no homeagent section", x.label)
 		}
 	}
+	d.applyIPv4(f, v4, rules)
 	return f
 }
 
@@ -758,8 +762,8 @@ func (d *decoder) homeAgent(x *section, mrs, pools []*section) *HomeAgent {
 		ControlSocket: DefaultHAControlSocket,
 	}
 	var addrOpt *Option
-	if h.Address, addrOpt = x.ipv6("address", "address_v4"); addrOpt == nil {
-		x.missing("option address", "")
+	if h.Address, addrOpt = x.ipv6("address", "address_v4"); addrOpt == nil && x.s.Option("address_v4") == nil {
+		x.missing("option address", "address_v4")
 	}
 	h.AddressV4, _ = x.ipv4("address_v4")
 	if p, o, ok := parsed(x, "home_prefix", ipv6Prefix); o == nil {

@@ -155,6 +155,7 @@ func TestGoodRouter(t *testing.T) {
 		HomeAgents: []HomeAgentAddr{{Address: netip.MustParseAddr("2001:db8:ffff::1"), AddressV4: netip.MustParseAddr("198.51.100.1")}},
 		HATimeout:  DefaultHATimeout,
 		OpenWrt:    OpenWrt{UbusSocket: "/var/run/ubus/ubus.sock", NetifdInterface: "nemo", LanRAUnset: true},
+		StateDir:   DefaultStateDir,
 	}
 	if !reflect.DeepEqual(f.Router, want) {
 		t.Errorf("router\n got %+v\nwant %+v", f.Router, want)
@@ -186,8 +187,10 @@ func TestGoodHomeAgent(t *testing.T) {
 		}},
 		// The home agent serves /metrics and the fleet page on loopback
 		// unless told otherwise.
-		Ops:  Ops{MetricsListen: DefaultMetricsListen},
-		Line: 1,
+		Ops:      Ops{MetricsListen: DefaultMetricsListen},
+		Line:     1,
+		LeaseV4:  DefaultLeaseV4,
+		StateDir: DefaultStateDir,
 	}
 	if !reflect.DeepEqual(f.HomeAgent, want) {
 		t.Errorf("home agent\n got %+v\nwant %+v", f.HomeAgent, want)

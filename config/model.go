@@ -49,6 +49,8 @@ const (
 	DefaultProbeFailures   = 3
 	DefaultControlSocket   = "/var/run/nemod.sock"
 	DefaultHAControlSocket = "/var/run/nemod-ha.sock"
+	DefaultStateDir        = "/var/lib/nemod"
+	DefaultLeaseV4         = 3600 * time.Second
 	// DirectPolicy is the built-in policy of a rule whose traffic leaves
 	// through the uplinks directly instead of through the home agent.
 	DirectPolicy = "direct"
@@ -90,6 +92,40 @@ type Router struct {
 	HATimeout  time.Duration
 	// OpenWrt is options ubus_socket and netifd_interface (openwrt.go).
 	OpenWrt OpenWrt
+
+	// IPv4 for the mobile network (RFC 5555), read by config/ipv4.go.
+	// HomeAddressV4 is option home_address_v4: the router's IPv4 home
+	// address, 0.0.0.0 to have the home agent assign one, invalid if none.
+	HomeAddressV4 netip.Addr
+	MNPsV4        []netip.Prefix // list mnp_v4: IPv4 mobile network prefixes it claims
+	MNPv4Length   int            // option mnp_v4_length: ask the home agent for a prefix of this length (0: none)
+	LANDHCP4      *bool          // option lan_dhcp4; nil: on, except on OpenWrt (where netifd and dnsmasq serve the LAN)
+	DNSv4         []netip.Addr   // list dns_v4: DNS servers DHCPv4 hands out (default: the router's LAN address)
+	StateDir      string         // option state_dir: the DHCPv4 lease file's folder
+}
+
+// HasIPv4 reports whether the router asks for IPv4 for its mobile network.
+func (r *Router) HasIPv4() bool {
+	return r.HomeAddressV4.IsValid() || len(r.MNPsV4) > 0 || r.MNPv4Length > 0
+}
+
+// SignallingHomeAgent is the IPv6 address the router's Binding Updates are
+// for: option home_agent, or, for a home agent reached over IPv4 only, the
+// Home-Agents anycast address of the home address's /64 (RFC 2526), which
+// such a home agent answers on.
+func (r *Router) SignallingHomeAgent() netip.Addr {
+	if r.HomeAgent.IsValid() || !r.HomeAddress.Is6() {
+		return r.HomeAgent
+	}
+	return HomeAgentsAnycast(netip.PrefixFrom(r.HomeAddress, 64))
+}
+
+// HomeAgentsAnycast is the Home-Agents subnet anycast address of a /64
+// (RFC 2526 §3: interface identifier FDFF:FFFF:FFFF:FFFE).
+func HomeAgentsAnycast(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As16()
+	copy(b[8:], []byte{0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe})
+	return netip.AddrFrom16(b)
 }
 
 // Uplink is one interface the router registers a care-of address on.
@@ -172,6 +208,15 @@ type HomeAgent struct {
 	// Cluster is the `config cluster` section (config/cluster.go); nil:
 	// a home agent of its own.
 	Cluster *Cluster
+
+	// IPv4 for the mobile networks (RFC 5555), read by config/ipv4.go.
+	PoolV4       netip.Prefix  // option pool_v4: dynamic IPv4 home addresses and prefixes come from it
+	LeaseV4      time.Duration // option lease_v4: an assignment's lease, which caps the binding lifetime
+	MasqueradeV4 bool          // option masquerade_v4: NAT the mobile networks' IPv4 to address_v4
+	StateDir     string        // option state_dir: where the pool's assignments are kept
+	// IPv4Only: no option address; Address is then the Home-Agents anycast
+	// address of home_prefix, used only inside UDP over IPv4.
+	IPv4Only bool
 }
 
 // MobileRouter is a mobile router the home agent accepts bindings from.
@@ -187,4 +232,7 @@ type MobileRouter struct {
 	// option pd_pool, "" = the first pool).
 	PD     bool
 	PDPool string
+	// IPv4 (config/ipv4.go): what the router may claim statically.
+	HomeAddressV4 netip.Addr     // option home_address_v4
+	MNPsV4        []netip.Prefix // list mnp_v4
 }

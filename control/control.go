@@ -13,7 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
+
+	"nemod/internal/sock"
 )
 
 // Request is one command.
@@ -60,7 +61,7 @@ type Server struct {
 // Listen creates the socket at path, mode 0600, replacing a stale one left
 // by a crashed daemon (but not a live one).
 func Listen(path string) (*Server, error) {
-	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+	if c, err := sock.DialUnix(path); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("control socket %s: another daemon is listening on it", path)
 	}
@@ -161,8 +162,10 @@ func (s *Server) serve(c *net.UnixConn) {
 // Do sends one request to the daemon listening at path and decodes its
 // result into out (if not nil).
 func Do(ctx context.Context, path, cmd string, args any, out any) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", path)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot reach the daemon: %w", err)
+	}
+	c, err := sock.DialUnix(path)
 	if err != nil {
 		return fmt.Errorf("cannot reach the daemon: %w", err)
 	}

@@ -126,6 +126,7 @@ func commonProps[S any](c func(*S) *status.Counters, dp func(*S) *status.DataPla
 		{name: "DataPlaneDevice", sig: "s", get: func(s *S) any { return dp(s).Device }},
 		{name: "DataPlaneMTU", sig: "i", get: func(s *S) any { return int32(dp(s).MTU) }},
 		{name: "DataPlaneDrops", sig: "a{st}", get: func(s *S) any { return counts(dp(s).Drops) }},
+		{name: "DataPlaneDropsV4", sig: "a{st}", get: func(s *S) any { return counts(dp(s).DropsV4) }},
 		{name: "Goroutines", sig: "i", quiet: true, get: func(s *S) any { return int32(rt(s).Goroutines) }},
 		{name: "OpenFDs", sig: "i", quiet: true, get: func(s *S) any { return int32(rt(s).FDs) }},
 	}
@@ -135,6 +136,20 @@ var routerProps = append([]prop[status.Router]{
 	{name: "HomeAddress", sig: "s", get: func(s *status.Router) any { return s.HomeAddress }},
 	{name: "HomeAgent", sig: "s", get: func(s *status.Router) any { return s.HomeAgent }},
 	{name: "MobileNetworkPrefixes", sig: "as", get: func(s *status.Router) any { return strs(s.MNP) }},
+	// The mobile network's IPv4 as the home agent granted it (RFC 5555):
+	// "" and none when the router asks for none or has none yet.
+	{name: "HomeAddressV4", sig: "s", get: func(s *status.Router) any {
+		if s.IPv4 == nil {
+			return ""
+		}
+		return s.IPv4.HomeAddress
+	}},
+	{name: "MobileNetworkPrefixesV4", sig: "as", get: func(s *status.Router) any {
+		if s.IPv4 == nil {
+			return []string{}
+		}
+		return strs(s.IPv4.MNP)
+	}},
 	{name: "Uptime", sig: "x", quiet: true, get: func(s *status.Router) any { return s.Uptime }},
 	{name: "BindingUpdatesSent", sig: "t", get: func(s *status.Router) any { return s.Counters.Sent }},
 	{name: "AcknowledgementsReceived", sig: "t", get: func(s *status.Router) any { return s.Counters.Received }},
@@ -207,6 +222,8 @@ var mobileRouterProps = []prop[status.MobileRouter]{
 	{name: "Name", sig: "s", get: func(m *status.MobileRouter) any { return m.Name }},
 	{name: "HomeAddress", sig: "s", get: func(m *status.MobileRouter) any { return m.HomeAddress }},
 	{name: "MobileNetworkPrefixes", sig: "as", get: func(m *status.MobileRouter) any { return strs(m.MNP) }},
+	{name: "HomeAddressV4", sig: "s", get: func(m *status.MobileRouter) any { return m.HomeAddressV4 }},
+	{name: "MobileNetworkPrefixesV4", sig: "as", get: func(m *status.MobileRouter) any { return strs(m.MNPv4) }},
 	{name: "State", sig: "s", get: func(m *status.MobileRouter) any { return m.State() }},
 	{name: "Bindings", sig: "a(qsssbssddtttt)", get: func(m *status.MobileRouter) any {
 		out := make([]BindingStruct, 0, len(m.Bindings))

@@ -305,3 +305,84 @@ func FuzzParse(f *testing.F) {
 		FixZeroUDPChecksum(append([]byte(nil), b...))
 	})
 }
+
+// Fragmentation: the pieces fit the MTU, carry 8-octet multiples at the
+// right offsets with MF on all but the last, valid headers, the copied
+// options only after the first, and put back together the payload.
+func TestAppendFragmentsIPv4(t *testing.T) {
+	orig := ipv4UDP(3000)
+	// A record route option (not copied) and a security-like option with
+	// the copied flag, then a NOP.
+	opts := []byte{7, 7, 4, 0, 0, 0, 0, 0x82, 4, 0xaa, 0xbb, 1}
+	withOpts := append(append(append([]byte(nil), orig[:20]...), opts...), orig[20:]...)
+	withOpts[0] = 0x45 + byte(len(opts)/4)
+	binary.BigEndian.PutUint16(withOpts[2:], uint16(len(withOpts)))
+	IPv4(withOpts).SetChecksum()
+	for name, p := range map[string][]byte{"plain": orig, "options": withOpts} {
+		v, err := ParseIPv4(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		n, off := 0, 0
+		ok := AppendFragmentsIPv4(make([]byte, 0, 1500), v, 1400, func(f []byte) {
+			fv, err := ParseIPv4(f)
+			if err != nil || len(f) > 1400 || fv.Src() != src4 || fv.Protocol() != ProtoUDP {
+				t.Fatalf("%s: fragment %d: %v, %d octets", name, n, err, len(f))
+			}
+			flags := binary.BigEndian.Uint16(f[6:])
+			if fv.FragmentOffset() != off {
+				t.Fatalf("%s: fragment %d at %d, want %d", name, n, fv.FragmentOffset(), off)
+			}
+			last := off+len(fv.Payload()) == len(v.Payload())
+			if (flags&0x2000 != 0) == last || (!last && len(fv.Payload())%8 != 0) {
+				t.Fatalf("%s: fragment %d: flags %#x, %d octets", name, n, flags, len(fv.Payload()))
+			}
+			if name == "options" {
+				wantHL := 20 + 4 // the copied option and padding
+				if n == 0 {
+					wantHL = 32
+				}
+				if fv.HeaderLength() != wantHL {
+					t.Fatalf("fragment %d header %d octets, want %d", n, fv.HeaderLength(), wantHL)
+				}
+				if n > 0 && !bytes.Equal(f[20:24], []byte{0x82, 4, 0xaa, 0xbb}) {
+					t.Fatalf("fragment %d options % x", n, f[20:24])
+				}
+			}
+			got = append(got, fv.Payload()...)
+			off += len(fv.Payload())
+			n++
+		})
+		if !ok || n != 3 || !bytes.Equal(got, v.Payload()) {
+			t.Fatalf("%s: %v, %d fragments, payload equal %v", name, ok, n, bytes.Equal(got, v.Payload()))
+		}
+	}
+	if AppendFragmentsIPv4(nil, IPv4(orig), 27, func([]byte) { t.Fatal("emitted") }) {
+		t.Fatal("an MTU with no room for 8 octets")
+	}
+}
+
+// FuzzFragmentIPv4: any packet the gate accepts fragments into valid
+// packets within the MTU whose payloads add up.
+func FuzzFragmentIPv4(f *testing.F) {
+	f.Add(ipv4UDP(100), uint16(68))
+	f.Add(ipv4UDP(2000), uint16(1280))
+	f.Fuzz(func(t *testing.T, b []byte, mtu uint16) {
+		p, err := ParseIPv4(b)
+		if err != nil {
+			return
+		}
+		total := 0
+		AppendFragmentsIPv4(nil, p, int(mtu), func(frag []byte) {
+			fv, err := ParseIPv4(frag)
+			if err != nil || len(frag) > int(mtu) {
+				t.Fatalf("bad fragment: %v, %d > %d", err, len(frag), mtu)
+			}
+			total += len(fv.Payload())
+		})
+		if total != 0 && total != len(p.Payload()) {
+			t.Fatalf("fragments carry %d of %d octets", total, len(p.Payload()))
+		}
+	})
+}

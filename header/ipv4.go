@@ -105,3 +105,76 @@ func AppendIPv4(b []byte, src, dst netip.Addr, proto, ttl uint8, plen int) []byt
 	IPv4(b[start:]).SetChecksum()
 	return b
 }
+
+// AppendFragmentsIPv4 splits p, an IPv4 packet longer than mtu whose DF
+// flag is clear, into fragments of at most mtu octets (RFC 791 §3.2), as a
+// router forwarding it onto a link of that MTU must, and calls emit with
+// each (a slice of buf, reused between calls). Options go whole into the
+// first fragment and, of the others, only those whose copied flag is set.
+// It reports false, emitting nothing, when mtu leaves no room for 8 octets
+// of payload after a header.
+func AppendFragmentsIPv4(buf []byte, p IPv4, mtu int, emit func(frag []byte)) bool {
+	hl := p.HeaderLength()
+	payload := p.Payload()
+	later := copiedOptions(p[IPv4MinSize:hl])
+	laterHL := IPv4MinSize + (len(later)+3)/4*4
+	first := (mtu - hl) &^ 7
+	rest := (mtu - laterHL) &^ 7
+	if first < 8 || rest < 8 {
+		return false
+	}
+	flags := binary.BigEndian.Uint16(p[6:])
+	mf := flags & 0x2000
+	base := int(flags&0x1fff) * 8 // p may itself be a fragment
+	for off := 0; off < len(payload); {
+		h, n := p[:hl], first
+		if off > 0 {
+			n = rest
+		}
+		n = min(n, len(payload)-off)
+		b := append(buf[:0], h...)
+		if off > 0 {
+			b = append(b[:IPv4MinSize], later...)
+			for len(b) < laterHL {
+				b = append(b, 0) // end of option list, padding
+			}
+			b[0] = 0x40 | uint8(laterHL/4)
+		}
+		b = append(b, payload[off:off+n]...)
+		more := mf
+		if off+n < len(payload) {
+			more = 0x2000
+		}
+		binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+		binary.BigEndian.PutUint16(b[6:], more|uint16((base+off)/8))
+		IPv4(b).SetChecksum()
+		emit(b)
+		off += n
+	}
+	return true
+}
+
+// copiedOptions returns the options of an IPv4 header whose copied flag is
+// set: the ones every fragment carries. A malformed option list ends the
+// walk.
+func copiedOptions(opts []byte) []byte {
+	var out []byte
+	for i := 0; i < len(opts); {
+		switch t := opts[i]; {
+		case t == 0: // end of option list
+			return out
+		case t == 1: // no operation
+			i++
+		default:
+			if i+1 >= len(opts) || opts[i+1] < 2 || i+int(opts[i+1]) > len(opts) {
+				return out
+			}
+			l := int(opts[i+1])
+			if t&0x80 != 0 {
+				out = append(out, opts[i:i+l]...)
+			}
+			i += l
+		}
+	}
+	return out
+}

@@ -59,6 +59,8 @@ type Daemon struct {
 	// replies collects the UDP answers of one batch of signalling, sent
 	// together.
 	replies *netio.Batch
+	// pool assigns dynamic IPv4 (nil without pool_v4; ipv4.go).
+	pool *binding.Pool4
 	// dropped counts signalling packets the readers could not queue; the
 	// readers are goroutines of their own. sent counts the answers sent.
 	dropped atomic.Uint64
@@ -150,6 +152,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 		refusals: logsum.New("refused binding updates", 5, 10*time.Second)}
 	plan.Cache.Authorize = f.Radius != nil
 	plan.Cache.Offer = opts.Offer()
+	d.openPool(&plan.Cache)
 	d.cache = binding.NewCache(plan.Cache)
 	d.revocationsInit()
 	d.switchesInit()
@@ -166,13 +169,16 @@ func Run(ctx context.Context, path string, opts Options) error {
 	defer d.close()
 	plane, err := tunnel.NewHA(tunnel.HAConfig{
 		Address: d.cfg.Address, AddressV4: d.cfg.AddressV4, HomePrefix: d.cfg.HomePrefix, UDP: d.udp,
-		OnSignal: d.udpSignal, Routers: haRouters(d.cfg, nil), Logger: log, LivenessTimeout: d.cfg.LivenessTimeout,
-		Stack: opts.Stack, System: opts.System, Instances: clusterInstances(d.cfg),
+		OnSignal: d.udpSignal, Routers: d.haRouters(d.cfg, nil), Logger: log, LivenessTimeout: d.cfg.LivenessTimeout,
+		Stack: opts.Stack, System: opts.System, Instances: clusterInstances(d.cfg), NoIPv6: d.cfg.IPv4Only,
 	})
 	if err != nil {
 		return err
 	}
 	d.fwd = plane
+	if err := d.startIPv4(); err != nil {
+		return err
+	}
 	if err := d.startPD(); err != nil {
 		return err
 	}
@@ -353,7 +359,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 			for _, p := range ps {
 				d.handle(p, now, &queued)
 			}
-			d.fwd.Commit()
+			d.commit()
 			d.flush(&queued)
 		case now := <-tick.C:
 			for _, r := range d.refusals.Flush(now) {
@@ -363,14 +369,15 @@ func (d *Daemon) loop(ctx context.Context) error {
 				d.log.Info("binding expired", "router", e.Peer.Name, "bindings_left", len(e.Bindings))
 				d.forwardCause(e, aaa.TerminateLostService)
 			}
+			d.savePool()
 			d.pdTick(now)
 			d.radiusTick(now)
-			d.fwd.Commit()
+			d.commit()
 		case r := <-d.radiusResults():
 			d.radiusBatch(r)
 		case r := <-d.revocationRequests():
 			d.disconnect(r, time.Now())
-			d.fwd.Commit()
+			d.commit()
 		case <-d.rev.timer.C:
 			d.pollRevocations(time.Now())
 		case c := <-d.ctl.Calls():
@@ -422,7 +429,7 @@ func (d *Daemon) handleResult(res binding.Result, p sigPacket, queued *int, now 
 
 func (d *Daemon) forward(e *binding.Entry) {
 	d.clusterForward(e)
-	d.fwd.Update(e.Peer.HoA, e.MNPs, e.Bindings, e.Flows)
+	d.fwd.Update(e.Peer.HoA, forwarded(e), e.Bindings, e.Flows)
 	d.accounting(e)
 }
 
@@ -440,14 +447,16 @@ func (d *Daemon) udpSignal(ps []tunnel.SignalPacket) {
 	d.queue(sig)
 }
 
-// haRouters are the data plane's routers: their configured prefixes and
-// those delegated to them (pd.go).
-func haRouters(ha *config.HomeAgent, delegated map[netip.Addr][]netip.Prefix) []tunnel.HARouter {
+// haRouters are the data plane's routers: their configured prefixes,
+// those delegated to them (pd.go) and their IPv4 claims and assignments
+// (ipv4.go).
+func (d *Daemon) haRouters(ha *config.HomeAgent, delegated map[netip.Addr][]netip.Prefix) []tunnel.HARouter {
 	out := make([]tunnel.HARouter, 0, len(ha.MobileRouters))
 	for _, m := range ha.MobileRouters {
 		ps := m.MNPs
-		if dp := delegated[m.HomeAddress]; len(dp) > 0 {
-			ps = append(slices.Clone(m.MNPs), dp...)
+		dp, v4 := delegated[m.HomeAddress], d.prefixesV4(m.HomeAddress, m.HomeAddressV4, m.MNPsV4)
+		if len(dp)+len(v4) > 0 {
+			ps = slices.Concat(m.MNPs, dp, v4)
 		}
 		out = append(out, tunnel.HARouter{HoA: m.HomeAddress, Prefixes: ps})
 	}
@@ -469,7 +478,8 @@ func (d *Daemon) reload() (status.Reload, error) {
 	d.fwd.SetLivenessTimeout(rl.HomeAgent.LivenessTimeout)
 	d.cache.SetLimits(rl.Cache.MaxLifetime, rl.Cache.ReplayWindow)
 	changed := d.cache.SetPeers(rl.Cache.Peers)
-	if err := d.fwd.SetRouters(haRouters(rl.HomeAgent, d.delegated())); err != nil {
+	d.reloadIPv4(rl.HomeAgent)
+	if err := d.fwd.SetRouters(d.haRouters(rl.HomeAgent, d.delegated())); err != nil {
 		d.log.Warn("routes after reload", "err", err)
 	}
 	rl.ApplyTo(d.cfg)
@@ -499,7 +509,8 @@ func (d *Daemon) status(now time.Time) status.HomeAgent {
 	}
 	var leases func(netip.Addr) []status.Lease
 	s.PD, leases = d.pdStatus(now)
-	for _, e := range d.cache.Entries() {
+	entries := d.cache.Entries()
+	for _, e := range entries {
 		rs := status.MobileRouter{Name: e.Peer.Name, HomeAddress: e.Peer.HoA.String(), MNP: []string{}, Bindings: []status.Binding{}}
 		for _, p := range e.MNPs {
 			rs.MNP = append(rs.MNP, p.String())
@@ -514,6 +525,7 @@ func (d *Daemon) status(now time.Time) status.HomeAgent {
 		}
 		s.MobileRouters = append(s.MobileRouters, rs)
 	}
+	d.statusIPv4(&s, entries)
 	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
 	s.Revocations, s.Radius, s.Hairpin = d.revocationStatus(), d.radiusStatus(), d.fwd.Hairpin()

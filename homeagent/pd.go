@@ -250,7 +250,7 @@ func (d *Daemon) pdOutput(out dhcpv6pd.Output, now time.Time) {
 	}
 	// Routes and the prefix table first, so that the entries' prefixes
 	// find their router.
-	if err := d.fwd.SetRouters(haRouters(d.cfg, p.held)); err != nil {
+	if err := d.fwd.SetRouters(d.haRouters(d.cfg, p.held)); err != nil {
 		d.log.Warn("routes of delegated prefixes", "err", err)
 	}
 	for hoa := range changed {

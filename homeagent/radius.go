@@ -11,7 +11,6 @@ import (
 	"nemod/binding"
 	"nemod/config"
 	"nemod/status"
-	"nemod/tunnel"
 )
 
 // Mobile routers the configuration does not name, authorized by RADIUS
@@ -208,14 +207,15 @@ func (d *Daemon) install(auth *aaa.Authorization, expires time.Time) error {
 	if auth.HoA == d.cfg.Address {
 		return errors.New("the home address is the home agent's own")
 	}
-	changed, err := d.cache.AddPeer(binding.Peer{Name: auth.NAI, NAI: auth.NAI, HoA: auth.HoA, SPI: auth.SPI, Key: auth.Key, MNPs: auth.MNPs}, expires)
+	peer := binding.Peer{Name: auth.NAI, NAI: auth.NAI, HoA: auth.HoA, SPI: auth.SPI, Key: auth.Key, MNPs: auth.MNPs}
+	changed, err := d.cache.AddPeer(peer, expires)
 	if err != nil {
 		return err
 	}
 	for _, e := range changed {
 		d.forwardCause(e, aaa.TerminateUserRequest)
 	}
-	d.fwd.AddRouter(tunnel.HARouter{HoA: auth.HoA, Prefixes: auth.MNPs})
+	d.fwd.AddRouter(d.dynamicRouter(&peer))
 	if s := d.rad.sessions[auth.HoA]; s != nil {
 		s.class = auth.Class
 	}
@@ -237,7 +237,7 @@ func (d *Daemon) radiusBatch(first aaa.Result) {
 		}
 		break
 	}
-	d.fwd.Commit()
+	d.commit()
 	d.flush(&queued)
 }
 

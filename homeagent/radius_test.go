@@ -246,3 +246,47 @@ func TestRadiusReloadWaitsForRestart(t *testing.T) {
 		t.Fatalf("car1: %s", got)
 	}
 }
+
+// TestRadiusRouterIPv4FromPool: a router known only to RADIUS that asks
+// for IPv4 gets it from the home agent's pool, which routes it into the
+// tunnel while the router is registered and carries its IPv4 traffic.
+func TestRadiusRouterIPv4FromPool(t *testing.T) {
+	srv := freerad.Start(t, freerad.Options{Users: radiusUsers})
+	e := twoends.New(t, "")
+	e.WriteHomeAgentConfig(lab.HomeAgentUCIv4(e.HASock, "\toption pool_v4 '10.200.0.0/16'\n\toption state_dir '"+e.Dir+"'\n", "") +
+		fmt.Sprintf("config radius 'aaa'\n\toption server '%s'\n\toption secret '%s'\n\toption timeout '300ms'\n", srv.Auth6(), srv.Secret))
+	car9 := radiusRouter(e.MRSock, "car9@fleet.example", "2001:db8:ffff:1::900", "2001:db8:900::/56", 4097, radiusKey)
+	e.WriteRouterConfig(strings.Replace(car9, "config uplink 'wifi'\n", lab.RouterIPv4Dynamic(e.Dir)+"config uplink 'wifi'\n", 1))
+	e.Start()
+	e.Registered()
+	e.Eventually(5*time.Second, "IPv4 assigned to car9", func() bool { v := e.MRIPv4(); return v != nil && v.HomeAddress != "" && len(v.MNP) == 1 })
+	v := e.MRIPv4()
+	at := mobileRouter(e.HAStatus(), "car9@fleet.example")
+	if at == nil || at.HomeAddressV4 != v.HomeAddress || !slices.Equal(at.MNPv4, v.MNP) || !strings.HasPrefix(v.HomeAddress, "10.200.") {
+		t.Fatalf("car9's IPv4: router %+v, home agent %+v", v, at)
+	}
+	routed := e.HASys.Prefixes()
+	mnp4 := netip.MustParsePrefix(v.MNP[0])
+	if !slices.Contains(routed, netip.MustParsePrefix(v.HomeAddress+"/32")) || !slices.Contains(routed, mnp4) {
+		t.Fatalf("car9's IPv4 not routed: %v", routed)
+	}
+	host := mnp4.Addr().Next().Next()
+	up := netsim.UDP4(host, netip.MustParseAddr("203.0.113.18"), 4000, 7, 100, 'r', false)
+	e.MRTUN().Inject(up)
+	if !e.HATUN().Expect(up) {
+		t.Fatal("car9's IPv4 LAN to the correspondent: not delivered")
+	}
+	down := netsim.UDP4(netip.MustParseAddr("203.0.113.18"), host, 7, 4000, 100, 's', false)
+	e.HATUN().Inject(down)
+	if !e.MRTUN().Expect(down) {
+		t.Fatal("the correspondent to car9's IPv4 LAN: not delivered")
+	}
+	// De-registered: its IPv4 leaves the routes; the pool keeps it.
+	if err := e.StopMR(); err != nil {
+		t.Fatal(err)
+	}
+	e.Eventually(3*time.Second, "car9's IPv4 routes withdrawn", func() bool { return !slices.Contains(e.HASys.Prefixes(), mnp4) })
+	if p := e.HAStatus().PoolV4; p == nil || p.Assigned != 1 {
+		t.Fatalf("pool after car9 left: %+v", p)
+	}
+}

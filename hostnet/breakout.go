@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -34,7 +35,9 @@ func directRules(ts *nemo.TrafficSelector, mnps []netip.Prefix) []*netlink.Rule 
 				srcs = append(srcs, m)
 			}
 		}
-		slices.SortFunc(srcs, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+		// sort.SliceStable: already in the router's binary, where
+		// slices.SortFunc would add 12 KB for netip.Prefix.
+		sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].Addr().Less(srcs[j].Addr()) })
 		srcs = slices.Compact(srcs)
 	}
 	var out []*netlink.Rule
@@ -75,8 +78,11 @@ func rangePrefix(lo, hi netip.Addr, hasEnd bool) netip.Prefix {
 		return netip.PrefixFrom(lo, lo.BitLen())
 	}
 	a, b := lo.As16(), hi.As16()
-	n := 0
-	for i := 0; i < 16; i++ {
+	n, from := 0, 0
+	if lo.Is4() {
+		from = 12 // the IPv4 address in its mapped form
+	}
+	for i := from; i < 16; i++ {
 		x := a[i] ^ b[i]
 		if x == 0 {
 			n += 8
@@ -91,6 +97,9 @@ func rangePrefix(lo, hi netip.Addr, hasEnd bool) netip.Prefix {
 // breakoutScript is the nftables table masquerading the mobile network's
 // breakout to each uplink's address.
 func breakoutScript(devices []string, mnps []netip.Prefix) string {
+	if len(mnps) == 0 {
+		return clearBreakoutScript // an IPv4-only mobile network
+	}
 	var devs, pfx []string
 	for _, d := range devices {
 		devs = append(devs, fmt.Sprintf("%q", d))

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"nemod/nemo"
 	"nemod/tunnel"
 )
 
@@ -57,6 +58,7 @@ type Router struct {
 	directRules []*netlink.Rule
 	defRoute    *netlink.Route
 	nat         bool
+	v4          v4State // the mobile network's IPv4 (ipv4.go)
 }
 
 var _ tunnel.RouterSystem = (*Router)(nil)
@@ -123,7 +125,9 @@ func (r *Router) RouteNetwork(n tunnel.NetworkRoutes) error {
 }
 
 func (r *Router) addRule(rl *netlink.Rule, into *[]*netlink.Rule) error {
-	rl.Family = unix.AF_INET6
+	if rl.Family == 0 {
+		rl.Family = unix.AF_INET6
+	}
 	rl.Protocol = RouteProtocol
 	netlink.RuleDel(rl) // left by a daemon that crashed
 	if err := netlink.RuleAdd(rl); err != nil {
@@ -148,13 +152,18 @@ func (r *Router) SetBreakout(b tunnel.Breakout) error {
 		r.clearNAT()
 		return nil
 	}
-	if err := nft(breakoutScript(b.Uplinks, b.MNPs)); err != nil {
+	if err := nft(breakoutScript(b.Uplinks, b.MNPs) + breakoutScript4(b.Uplinks, b.MNPs4)); err != nil {
 		return err
 	}
 	r.nat = true
 	prio := b.Priority
 	for _, e := range b.Entries {
-		for _, rl := range directRules(&e.TS, b.MNPs) {
+		mnps, family := b.MNPs, unix.AF_INET6
+		if e.TS.Format == nemo.TSFormatIPv4 {
+			mnps, family = b.MNPs4, unix.AF_INET
+		}
+		for _, rl := range directRules(&e.TS, mnps) {
+			rl.Family = family
 			rl.Priority = prio
 			rl.Table = unix.RT_TABLE_MAIN
 			if err := r.addRule(rl, &r.directRules); err != nil {
@@ -168,7 +177,7 @@ func (r *Router) SetBreakout(b tunnel.Breakout) error {
 
 func (r *Router) clearNAT() {
 	if r.nat {
-		nft(clearBreakoutScript)
+		nft(clearBreakoutScript + clearBreakoutScript4)
 		r.nat = false
 	}
 }
@@ -179,6 +188,7 @@ func (r *Router) Close() error {
 		netlink.RuleDel(rl)
 	}
 	r.rules, r.directRules, r.mnpRules = nil, nil, nil
+	r.close4()
 	r.clearNAT()
 	if r.defRoute != nil {
 		netlink.RouteDel(r.defRoute)
@@ -195,6 +205,7 @@ type Agent struct {
 	Table int
 	index int
 	have  map[netip.Prefix]bool
+	masq  bool // masquerade_v4's table is installed (ipv4.go)
 	// nl keeps one netlink socket for the route changes: a registration
 	// changes a route or two, and a socket per change would cost more
 	// than the registration.
@@ -292,22 +303,26 @@ func (a *Agent) Close() error {
 		a.nl.RouteDel(route(a.index, p, a.table()))
 	}
 	if a.nl != nil {
-		// The registrations' routes: every route of ours into the device.
+		// The registrations' routes: every route of ours into the device,
+		// IPv4 ones (RFC 5555 home addresses and prefixes) too.
 		filter := &netlink.Route{LinkIndex: a.index, Protocol: RouteProtocol, Table: a.table()}
 		mask := uint64(netlink.RT_FILTER_OIF | netlink.RT_FILTER_PROTOCOL | netlink.RT_FILTER_TABLE)
 		if filter.Table == 0 {
 			filter.Table = unix.RT_TABLE_MAIN
 		}
-		if rs, err := a.nl.RouteListFiltered(unix.AF_INET6, filter, mask); err == nil {
-			for i := range rs {
-				a.nl.RouteDel(&rs[i])
+		for _, family := range []int{unix.AF_INET6, unix.AF_INET} {
+			if rs, err := a.nl.RouteListFiltered(family, filter, mask); err == nil {
+				for i := range rs {
+					a.nl.RouteDel(&rs[i])
+				}
 			}
 		}
 	}
 	a.have = nil
+	err := a.Masquerade4("", nil, netip.Addr{})
 	if a.nl != nil {
 		a.nl.Close()
 		a.nl = nil
 	}
-	return nil
+	return err
 }

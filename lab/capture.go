@@ -163,7 +163,18 @@ func sleeping(pid int) bool {
 // commas. UDP port 4191 is decoded as IPv6 (RFC 5555), which tshark does
 // not do by itself.
 func PcapFields(ctx context.Context, path, displayFilter string, fields ...string) ([][]string, error) {
-	args := []string{"-n", "-r", path, "-d", "udp.port==4191,ipv6", "-T", "fields",
+	return pcapFields(ctx, path, "ipv6", displayFilter, fields...)
+}
+
+// PcapFieldsIP is PcapFields with UDP port 4191 decoded by tshark's "ip"
+// dissector, which reads the version nibble (RFC 5555 §4.1) and takes IPv4
+// and IPv6 payloads alike, as the mobile network's IPv4 needs.
+func PcapFieldsIP(ctx context.Context, path, displayFilter string, fields ...string) ([][]string, error) {
+	return pcapFields(ctx, path, "ip", displayFilter, fields...)
+}
+
+func pcapFields(ctx context.Context, path, decode, displayFilter string, fields ...string) ([][]string, error) {
+	args := []string{"-n", "-r", path, "-d", "udp.port==4191," + decode, "-T", "fields",
 		"-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,"}
 	if displayFilter != "" {
 		args = append(args, "-Y", displayFilter)

@@ -186,7 +186,7 @@ func (l *Lab) build(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := l.ipBatch(ctx, role, l.clusterBatch(role, l.fleetBatch(role, ipBatch(role, l.noRadvd)))); err != nil {
+		if err := l.ipBatch(ctx, role, l.clusterBatch(role, l.fleetBatch(role, append(ipBatch(role, l.noRadvd), ipBatch4(role)...)))); err != nil {
 			return err
 		}
 		if role == Wifi || role == Cell {

@@ -133,7 +133,7 @@ var forwarding = map[string][2]bool{
 	Wifi: {true, true},
 	Cell: {false, true},
 	Core: {true, true},
-	HA:   {true, false},
+	HA:   {true, true}, // IPv4 too: the mobile networks' IPv4 (ipv4.go)
 	CN:   {false, false},
 }
 

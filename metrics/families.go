@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"nemod/status"
 )
@@ -82,6 +83,13 @@ func RouterFamilies(s status.Router, reg *Histogram) []Family {
 		family("nemod_probes_sent_total", "Liveness probes sent.", TypeCounter, one(float64(c.Probes))),
 		family("nemod_dead_paths_total", "Bindings declared dead by their liveness probes.", TypeCounter, one(float64(c.DeadPaths))),
 	}
+	if v4 := s.IPv4; v4 != nil {
+		fams = append(fams, family("nemod_router_ipv4_info", "The mobile network's IPv4 home address and prefixes as granted (RFC 5555; always 1).", TypeGauge,
+			one(1, Label{"home_address", v4.HomeAddress}, Label{"mnp", strings.Join(v4.MNP, ",")})))
+		if v4.DHCP != nil {
+			fams = append(fams, family("nemod_dhcp4_leases", "Active DHCPv4 leases on the LAN.", TypeGauge, one(float64(v4.DHCP.Active))))
+		}
+	}
 	fams = append(fams, common(c, s.DataPlane, s.Runtime)...)
 	if reg != nil {
 		v := reg.Value()
@@ -100,6 +108,7 @@ func common(c status.Counters, dp status.DataPlane, rt status.Runtime) []Family 
 		family("nemod_signalling_rate_limited_total", "Refusals left unanswered by the rate limit.", TypeCounter, one(float64(c.RateLimited))),
 		family("nemod_signalling_ignored_total", "Signalling packets dropped without an answer, by reason.", TypeCounter, byReason(c.Ignored)...),
 		family("nemod_dataplane_drops_total", "Packets the data plane refused, by reason.", TypeCounter, byReason(dp.Drops)...),
+		family("nemod_dataplane_drops_ipv4_total", "The IPv4 packets among the data plane's drops, by reason.", TypeCounter, byReason(dp.DropsV4)...),
 		family("nemod_dataplane_info", "The data plane's backend and device (always 1).", TypeGauge,
 			one(1, Label{"backend", dp.Backend}, Label{"kernel_backend", dp.Kernel}, Label{"device", dp.Device})),
 		family("nemod_dataplane_mtu_bytes", "MTU of the tunnel device.", TypeGauge, one(float64(dp.MTU))),
@@ -155,6 +164,11 @@ func HomeAgentFamilies(s status.HomeAgent, reg *Histogram) []Family {
 		family("nemod_retransmissions_total", "Binding Updates retransmitted by mobile routers, as the home agent counts them.", TypeCounter, one(float64(c.Retransmits))),
 		family("nemod_probes_answered_total", "Liveness probes answered.", TypeCounter, one(float64(c.Probes))),
 		family("nemod_dead_paths_total", "Bindings found dead.", TypeCounter, one(float64(c.DeadPaths))),
+	}
+	if p := s.PoolV4; p != nil {
+		fams = append(fams,
+			family("nemod_ipv4_pool_routers", "Mobile routers holding an assignment of the IPv4 pool.", TypeGauge, one(float64(p.Assigned))),
+			family("nemod_ipv4_pool_used_addresses", "Addresses of the IPv4 pool assigned.", TypeGauge, one(float64(p.Used))))
 	}
 	fams = append(fams, common(c, s.DataPlane, s.Runtime)...)
 	if reg != nil {

@@ -26,8 +26,10 @@ func routerSnapshot() status.Router {
 			Probes: 900, DeadPaths: 3, Failovers: 3, QueueDropped: 4, RateLimited: 0,
 			Rejected: map[string]uint64{"not_home_subnet": 1}, Ignored: map[string]uint64{"bad_checksum": 2, "unknown\nodd": 1}},
 		DataPlane: status.DataPlane{Backend: "userspace", Kernel: "none", Device: "nemo0", MTU: 1400,
-			Drops: map[string]uint64{"no_binding": 5, "too_big": 0, "queue_full": 7}},
+			Drops: map[string]uint64{"no_binding": 5, "too_big": 0, "queue_full": 7}, DropsV4: map[string]uint64{"no_binding": 2}},
 		Runtime: status.Runtime{Goroutines: 12, FDs: 9},
+		IPv4: &status.RouterIPv4{HomeAddress: "10.199.0.1", MNP: []string{"10.201.5.0/24"},
+			DHCP: &status.DHCPv4Leases{Interface: "lan0", Range: "10.201.5.0/24", Active: 3}},
 	}
 }
 
@@ -47,6 +49,7 @@ func homeAgentSnapshot() status.HomeAgent {
 		Counters: status.Counters{Sent: 100, Received: 101, Accepted: 90,
 			Rejected: map[string]uint64{"auth_failed": 4, "not_home_subnet": 6}},
 		DataPlane: status.DataPlane{Backend: "userspace", Drops: map[string]uint64{"no_binding": 3}},
+		PoolV4:    &status.PoolV4{Prefix: "10.200.0.0/16", Assigned: 2, Used: 514},
 	}
 }
 
@@ -90,32 +93,35 @@ func TestRouterScrape(t *testing.T) {
 
 	want := map[string]float64{
 		"nemod_router_info{home_address=2001:db8:1::10,home_agent=2001:db8:1::1}": 1,
-		"nemod_uptime_seconds{}":                                      3600,
-		"nemod_failovers_total{}":                                     3,
-		"nemod_binding_updates_sent_total{}":                          50,
-		"nemod_binding_acks_received_total{}":                         48,
-		"nemod_registrations_total{}":                                 47,
-		"nemod_registration_rejections_total{reason=not_home_subnet}": 1,
-		"nemod_retransmissions_total{}":                               2,
-		"nemod_probes_sent_total{}":                                   900,
-		"nemod_dead_paths_total{}":                                    3,
-		"nemod_deregistrations_total{}":                               1,
-		"nemod_signalling_queue_dropped_total{}":                      4,
-		"nemod_signalling_ignored_total{reason=bad_checksum}":         2,
-		"nemod_signalling_ignored_total{reason=unknown\nodd}":         1,
-		"nemod_dataplane_drops_total{reason=no_binding}":              5,
-		"nemod_dataplane_drops_total{reason=too_big}":                 0,
-		"nemod_dataplane_drops_total{reason=queue_full}":              7,
-		"nemod_dataplane_mtu_bytes{}":                                 1400,
-		"nemod_goroutines{}":                                          12,
-		"nemod_open_fds{}":                                            9,
-		"nemod_registration_duration_seconds_bucket{le=0.025}":        1,
-		"nemod_registration_duration_seconds_bucket{le=0.05}":         2,
-		"nemod_registration_duration_seconds_bucket{le=1}":            3,
-		"nemod_registration_duration_seconds_bucket{le=30}":           3,
-		"nemod_registration_duration_seconds_bucket{le=+Inf}":         4,
-		"nemod_registration_duration_seconds_count{}":                 4,
-		"nemod_registration_duration_seconds_sum{}":                   0.02 + 0.03 + 0.7 + 40,
+		"nemod_uptime_seconds{}":                                            3600,
+		"nemod_failovers_total{}":                                           3,
+		"nemod_binding_updates_sent_total{}":                                50,
+		"nemod_binding_acks_received_total{}":                               48,
+		"nemod_registrations_total{}":                                       47,
+		"nemod_registration_rejections_total{reason=not_home_subnet}":       1,
+		"nemod_retransmissions_total{}":                                     2,
+		"nemod_probes_sent_total{}":                                         900,
+		"nemod_dead_paths_total{}":                                          3,
+		"nemod_deregistrations_total{}":                                     1,
+		"nemod_signalling_queue_dropped_total{}":                            4,
+		"nemod_signalling_ignored_total{reason=bad_checksum}":               2,
+		"nemod_signalling_ignored_total{reason=unknown\nodd}":               1,
+		"nemod_dataplane_drops_total{reason=no_binding}":                    5,
+		"nemod_dataplane_drops_total{reason=too_big}":                       0,
+		"nemod_dataplane_drops_total{reason=queue_full}":                    7,
+		"nemod_dataplane_drops_ipv4_total{reason=no_binding}":               2,
+		"nemod_router_ipv4_info{home_address=10.199.0.1,mnp=10.201.5.0/24}": 1,
+		"nemod_dhcp4_leases{}":                                              3,
+		"nemod_dataplane_mtu_bytes{}":                                       1400,
+		"nemod_goroutines{}":                                                12,
+		"nemod_open_fds{}":                                                  9,
+		"nemod_registration_duration_seconds_bucket{le=0.025}":              1,
+		"nemod_registration_duration_seconds_bucket{le=0.05}":               2,
+		"nemod_registration_duration_seconds_bucket{le=1}":                  3,
+		"nemod_registration_duration_seconds_bucket{le=30}":                 3,
+		"nemod_registration_duration_seconds_bucket{le=+Inf}":               4,
+		"nemod_registration_duration_seconds_count{}":                       4,
+		"nemod_registration_duration_seconds_sum{}":                         0.02 + 0.03 + 0.7 + 40,
 	}
 	for _, b := range snap.Bindings {
 		id := fmt.Sprintf("bid=%d,uplink=%s", b.BID, b.Uplink)
@@ -180,6 +186,8 @@ func TestHomeAgentScrape(t *testing.T) {
 		"nemod_registration_rejections_total{reason=not_home_subnet}": 6,
 		"nemod_dataplane_drops_total{reason=no_binding}":              3,
 		"nemod_uptime_seconds{}":                                      7200,
+		"nemod_ipv4_pool_routers{}":                                   2,
+		"nemod_ipv4_pool_used_addresses{}":                            514,
 	})
 	if _, ok := got["nemod_registration_duration_seconds_count{}"]; ok {
 		t.Error("a histogram published that the daemon gave none of")

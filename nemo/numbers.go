@@ -76,6 +76,17 @@ const (
 	StatusInvalidCoA            uint8 = 174
 )
 
+// IPv4 Address Acknowledgement status codes (RFC 5555 §3.2.1).
+const (
+	IPv4StatusOK              uint8 = 0
+	IPv4StatusUnspecified     uint8 = 128 // failure, reason unspecified
+	IPv4StatusProhibited      uint8 = 129 // administratively prohibited
+	IPv4StatusIncorrectHoA    uint8 = 130 // incorrect IPv4 home address
+	IPv4StatusInvalidAddr     uint8 = 131 // invalid IPv4 address
+	IPv4StatusDynamicNotAvail uint8 = 132 // dynamic IPv4 home address assignment not available
+	IPv4StatusPrefixUnauth    uint8 = 133 // prefix allocation unauthorized
+)
+
 // Binding Error status codes (RFC 6275 §6.1.9).
 const (
 	BEUnknownBinding uint8 = 1 // unknown binding for Home Address option

@@ -24,18 +24,35 @@ type Auth struct {
 	Off     int // decoded: offset of the option's Type octet in the MH
 }
 
-// IPv4HomeAddress is the IPv4 Home Address option (RFC 5555 §3.1.1).
+// IPv4HomeAddress is the IPv4 Home Address option (RFC 5555 §3.1.1). A
+// Binding Update may carry several: one for the home address and one per
+// mobile network prefix (§4.4.2).
 type IPv4HomeAddress struct {
-	PrefixLen uint8      // 1..32
+	// PrefixLen is 32 for a single address; for a prefix, the length asked
+	// for in a first request and the length assigned after it.
+	PrefixLen uint8
 	P         bool       // a mobile network prefix is requested
-	Addr      netip.Addr // 0.0.0.0 asks for dynamic assignment; invalid if absent
+	Addr      netip.Addr // 0.0.0.0 asks for dynamic assignment
 }
 
-// IPv4AddrAck is the IPv4 Address Acknowledgement option (RFC 5555 §3.2.1).
+// Prefix is what the option names: the address with its prefix length.
+func (h IPv4HomeAddress) Prefix() netip.Prefix { return netip.PrefixFrom(h.Addr, int(h.PrefixLen)) }
+
+// IPv4AddrAck is the IPv4 Address Acknowledgement option (RFC 5555 §3.2.1),
+// one per IPv4 Home Address option of the Binding Update, in its order.
 type IPv4AddrAck struct {
-	Status    uint8
-	PrefixLen uint8
-	Addr      netip.Addr // invalid if absent
+	Status    uint8 // IPv4Status*; 128 and above refuse
+	PrefixLen uint8 // 0 in a refusal
+	Addr      netip.Addr
+}
+
+// Prefix is what the acknowledgement grants: the address with its prefix
+// length (invalid for a refusal).
+func (a IPv4AddrAck) Prefix() netip.Prefix {
+	if a.Status >= 128 || a.PrefixLen == 0 {
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(a.Addr, int(a.PrefixLen))
 }
 
 // NATDetection is the NAT Detection option (RFC 5555 §3.2.2).
@@ -80,9 +97,9 @@ type Options struct {
 	HasNonces        bool
 	HomeNonce        uint16 // Nonce Indices
 	CareofNonce      uint16
-	IPv4HoA          IPv4HomeAddress
-	IPv4CoA          netip.Addr // IPv4 Care-of Address option
-	IPv4AddrAck      IPv4AddrAck
+	IPv4HoAs         []IPv4HomeAddress // IPv4 Home Address options
+	IPv4CoA          netip.Addr        // IPv4 Care-of Address option
+	IPv4AddrAcks     []IPv4AddrAck     // IPv4 Address Acknowledgement options
 	HasNATDetection  bool
 	NATDetection     NATDetection
 	MNPs             []netip.Prefix // Mobile Network Prefix options
@@ -104,6 +121,8 @@ type Options struct {
 // Reset empties o, keeping the capacity of its slices for reuse.
 func (o *Options) Reset() {
 	*o = Options{
+		IPv4HoAs:     o.IPv4HoAs[:0],
+		IPv4AddrAcks: o.IPv4AddrAcks[:0],
 		MNPs:         o.MNPs[:0],
 		BIDs:         o.BIDs[:0],
 		FlowIDs:      o.FlowIDs[:0],
@@ -249,7 +268,7 @@ func (o *Options) decodeOne(t uint8, data []byte, off int, msg string) error {
 		}
 		o.Vendor = append(o.Vendor, Vendor{ID: binary.BigEndian.Uint32(data), SubType: data[4], Data: data[5:]})
 	case OptIPv4HoA:
-		if err := firstErr(wantLen(6), dup(o.IPv4HoA.Addr.IsValid())); err != nil {
+		if err := wantLen(6); err != nil {
 			return err
 		}
 		w := binary.BigEndian.Uint16(data)
@@ -257,16 +276,20 @@ func (o *Options) decodeOne(t uint8, data []byte, off int, msg string) error {
 		if pl == 0 || pl > 32 {
 			return bad("prefix length", itoa(int(pl))+" is not 1..32")
 		}
-		o.IPv4HoA = IPv4HomeAddress{PrefixLen: pl, P: w&0x0200 != 0, Addr: addr4(data[2:])}
+		o.IPv4HoAs = append(o.IPv4HoAs, IPv4HomeAddress{PrefixLen: pl, P: w&0x0200 != 0, Addr: addr4(data[2:])})
 	case OptIPv4AddrAck:
-		if err := firstErr(wantLen(6), dup(o.IPv4AddrAck.Addr.IsValid())); err != nil {
+		if err := wantLen(6); err != nil {
 			return err
 		}
-		pl := data[1] >> 2
-		if pl > 32 {
-			return bad("prefix length", itoa(int(pl))+" is more than 32")
+		a := IPv4AddrAck{Status: data[0], PrefixLen: data[1] >> 2, Addr: addr4(data[2:])}
+		switch {
+		case a.Status >= 128:
+			// Pref-len is zero and ignored in a refusal (RFC 5555 §3.2.1).
+			a.PrefixLen = 0
+		case a.PrefixLen == 0 || a.PrefixLen > 32:
+			return bad("prefix length", itoa(int(a.PrefixLen))+" is not 1..32")
 		}
-		o.IPv4AddrAck = IPv4AddrAck{Status: data[0], PrefixLen: pl, Addr: addr4(data[2:])}
+		o.IPv4AddrAcks = append(o.IPv4AddrAcks, a)
 	case OptNATDetection:
 		if err := firstErr(wantLen(6), dup(o.HasNATDetection)); err != nil {
 			return err
@@ -428,8 +451,7 @@ func (o *Options) encode(w *writer, msg string) error {
 		w.u16(o.HomeNonce)
 		w.u16(o.CareofNonce)
 	}
-	if o.IPv4HoA.Addr.IsValid() {
-		h := o.IPv4HoA
+	for _, h := range o.IPv4HoAs {
 		if !h.Addr.Is4() || h.PrefixLen == 0 || h.PrefixLen > 32 {
 			return errAt(msg, "IPv4 Home Address option", -1, "needs an IPv4 address and a prefix length of 1..32")
 		}
@@ -449,15 +471,22 @@ func (o *Options) encode(w *writer, msg string) error {
 		w.u16(0)
 		w.addr(o.IPv4CoA)
 	}
-	if o.IPv4AddrAck.Addr.IsValid() {
-		a := o.IPv4AddrAck
-		if !a.Addr.Is4() || a.PrefixLen > 32 {
-			return errAt(msg, "IPv4 Address Acknowledgement option", -1, "needs an IPv4 address and a prefix length of 0..32")
+	for _, a := range o.IPv4AddrAcks {
+		pl := a.PrefixLen
+		if a.Status >= 128 {
+			pl = 0
+		}
+		addr := a.Addr
+		if !addr.IsValid() && a.Status >= 128 {
+			addr = netip.IPv4Unspecified()
+		}
+		if !addr.Is4() || pl > 32 || (a.Status < 128 && pl == 0) {
+			return errAt(msg, "IPv4 Address Acknowledgement option", -1, "needs an IPv4 address and, when accepting, a prefix length of 1..32")
 		}
 		w.option(align4n, OptIPv4AddrAck, 6)
 		w.u8(a.Status)
-		w.u8(a.PrefixLen << 2)
-		w.addr(a.Addr)
+		w.u8(pl << 2)
+		w.addr(addr)
 	}
 	if o.HasNATDetection {
 		w.option(align4n, OptNATDetection, 6)

@@ -57,9 +57,9 @@ func allOptions() Options {
 		HasRefreshAdvice: true, RefreshAdvice: 75,
 		AltCoA:    coa6,
 		HasNonces: true, HomeNonce: 7, CareofNonce: 9,
-		IPv4HoA:         IPv4HomeAddress{PrefixLen: 32, P: true, Addr: netip.MustParseAddr("0.0.0.0")},
+		IPv4HoAs:        []IPv4HomeAddress{{PrefixLen: 32, Addr: netip.MustParseAddr("0.0.0.0")}, {PrefixLen: 20, P: true, Addr: netip.MustParseAddr("10.16.0.0")}},
 		IPv4CoA:         coa4,
-		IPv4AddrAck:     IPv4AddrAck{Status: 0, PrefixLen: 24, Addr: netip.MustParseAddr("10.1.2.3")},
+		IPv4AddrAcks:    []IPv4AddrAck{{Status: 0, PrefixLen: 24, Addr: netip.MustParseAddr("10.1.2.3")}, {Status: IPv4StatusIncorrectHoA, Addr: netip.MustParseAddr("10.9.9.9")}},
 		HasNATDetection: true, NATDetection: NATDetection{F: true, Refresh: 110},
 		MNPs: []netip.Prefix{mnp1, mnp2},
 		BIDs: []BID{
@@ -101,6 +101,12 @@ func normalize(m Message) {
 }
 
 func nilIfEmpty(o *Options) {
+	if len(o.IPv4HoAs) == 0 {
+		o.IPv4HoAs = nil
+	}
+	if len(o.IPv4AddrAcks) == 0 {
+		o.IPv4AddrAcks = nil
+	}
 	if len(o.MNPs) == 0 {
 		o.MNPs = nil
 	}
@@ -254,8 +260,11 @@ func TestEncoderRefusesBadValues(t *testing.T) {
 		&BindingUpdate{Options: Options{MNPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}},
 		&BindingUpdate{Options: Options{AltCoA: coa4}},
 		&BindingUpdate{Options: Options{IPv4CoA: coa6}},
-		&BindingUpdate{Options: Options{IPv4HoA: IPv4HomeAddress{PrefixLen: 0, Addr: coa4}}},
-		&BindingUpdate{Options: Options{IPv4HoA: IPv4HomeAddress{PrefixLen: 33, Addr: coa4}}},
+		&BindingUpdate{Options: Options{IPv4HoAs: []IPv4HomeAddress{{PrefixLen: 0, Addr: coa4}}}},
+		&BindingUpdate{Options: Options{IPv4HoAs: []IPv4HomeAddress{{PrefixLen: 33, Addr: coa4}}}},
+		&BindingUpdate{Options: Options{IPv4HoAs: []IPv4HomeAddress{{PrefixLen: 32, Addr: coa6}}}},
+		&BindingAck{Options: Options{IPv4AddrAcks: []IPv4AddrAck{{Status: 0, PrefixLen: 0, Addr: coa4}}}},
+		&BindingAck{Options: Options{IPv4AddrAcks: []IPv4AddrAck{{Status: 0, PrefixLen: 24}}}},
 		&BindingUpdate{Options: Options{FlowIDs: []FlowID{{FID: 0}}}},
 		&BindingUpdate{Options: Options{FlowIDs: []FlowID{{FID: 1, BIDs: []uint16{}}}}},
 		&BindingUpdate{Options: Options{FlowIDs: []FlowID{{FID: 1, BIDs: []uint16{0}}}}},

@@ -65,10 +65,10 @@ func tsharkFullBU() *BindingUpdate {
 	return &BindingUpdate{
 		Seq: 4711, Flags: BUFlagA | BUFlagH | BUFlagR | BUFlagO | BUFlagF, Lifetime: 150,
 		Options: Options{
-			AltCoA:  indCoA,
-			IPv4HoA: IPv4HomeAddress{PrefixLen: 24, P: true, Addr: indHoA4},
-			IPv4CoA: indCoA4,
-			MNPs:    []netip.Prefix{indMNP1, indMNP2},
+			AltCoA:   indCoA,
+			IPv4HoAs: []IPv4HomeAddress{{PrefixLen: 32, Addr: indHoA4}, {PrefixLen: 24, P: true, Addr: netip.IPv4Unspecified()}},
+			IPv4CoA:  indCoA4,
+			MNPs:     []netip.Prefix{indMNP1, indMNP2},
 			BIDs: []BID{
 				{ID: 1, Pri: 5, CoA: indCoA},
 				{ID: 2, H: true, CoA: indCoA4},
@@ -92,7 +92,7 @@ func tsharkUDPBU(coa netip.Addr) *BindingUpdate {
 	return &BindingUpdate{
 		Seq: 4712, Flags: BUFlagA | BUFlagH | BUFlagR, Lifetime: 100,
 		Options: Options{
-			IPv4HoA:      IPv4HomeAddress{PrefixLen: 32, Addr: netip.IPv4Unspecified()},
+			IPv4HoAs:     []IPv4HomeAddress{{PrefixLen: 32, Addr: netip.IPv4Unspecified()}},
 			BIDs:         []BID{{ID: 9, CoA: coa}},
 			MNPs:         []netip.Prefix{indMNP1},
 			HasTimestamp: true, Timestamp: NTPTime(indTime),
@@ -106,7 +106,8 @@ func tsharkBA() *BindingAck {
 		Status: StatusMCoANotComplete, Flags: BAFlagK | BAFlagR, Seq: 4711, Lifetime: 120,
 		Options: Options{
 			HasRefreshAdvice: true, RefreshAdvice: 90,
-			IPv4AddrAck:     IPv4AddrAck{Status: 0, PrefixLen: 24, Addr: indHoA4},
+			IPv4AddrAcks: []IPv4AddrAck{{Status: IPv4StatusOK, PrefixLen: 24, Addr: indHoA4},
+				{Status: IPv4StatusPrefixUnauth, Addr: netip.MustParseAddr("10.9.0.0")}},
 			HasNATDetection: true, NATDetection: NATDetection{F: true, Refresh: 110},
 			BIDs: []BID{{ID: 1, Status: StatusAccepted}, {ID: 2, Status: StatusMCoAUnknownCoA}},
 		},
@@ -151,9 +152,10 @@ func tsharkCases(t *testing.T) []tsharkCase {
 		// RFC 5648's O is RFC 6602's B bit; tshark only knows B.
 		wantFlag(r, d, "mip6.bu.b_flag", true)
 		want(r, d, "mip6.acoa.acoa", indCoA.String())
-		want(r, d, "mip6.ipv4ha.preflen", "24")
-		wantFlag(r, d, "mip6.ipv4ha.p_flag", true)
-		want(r, d, "mip6.ipv4ha.ha", indHoA4.String())
+		// An address and a dynamic prefix request (RFC 5555 §4.4.2).
+		want(r, d, "mip6.ipv4ha.preflen", "32", "24")
+		want(r, d, "mip6.ipv4ha.p_flag", "0", "1")
+		want(r, d, "mip6.ipv4ha.ha", indHoA4.String(), "0.0.0.0")
 		want(r, d, "mip6.ipv4coa.addr", indCoA4.String())
 		want(r, d, "mip6.nemo.mnp.pfl", "56", "57")
 		want(r, d, "mip6.nemo.mnp.mnp", indMNP1.Addr().String(), indMNP2.Addr().String())
@@ -180,7 +182,7 @@ func tsharkCases(t *testing.T) []tsharkCase {
 		want(r, d, "mip6.auth.subtype", "1")
 		want(r, d, "mip6.auth.auth_data", hex.EncodeToString(mac[:MACLen-2]))
 		// tshark walks the options from our offsets and finds each one.
-		wantOptions(r, d, "acoa", "ipv4ha", "ipv4coa", "mnp", "mnp", "bi", "bi", "45", "44", "vsm", "em", "mnid", "mseg_id", "auth")
+		wantOptions(r, d, "acoa", "ipv4ha", "ipv4ha", "ipv4coa", "mnp", "mnp", "bi", "bi", "45", "44", "vsm", "em", "mnid", "mseg_id", "auth")
 	}})
 
 	// BA to the care-of address with a type 2 routing header.
@@ -202,10 +204,11 @@ func tsharkCases(t *testing.T) []tsharkCase {
 		want(r, d, "mip6.ba.seqnr", "4711")
 		want(r, d, "mip6.ba.lifetime", "120")
 		want(r, d, "mip6.bra.interval", "90")
-		want(r, d, "mip6.ipv4aa.sts", "0")
-		// tshark shows the acknowledged prefix with the IPv4 HoA fields.
-		want(r, d, "mip6.ipv4ha.preflen", "24")
-		want(r, d, "mip6.ipv4ha.ha", indHoA4.String())
+		want(r, d, "mip6.ipv4aa.sts", "0", "133")
+		// tshark shows the acknowledged prefix with the IPv4 HoA fields;
+		// a refusal's prefix length is 0 (RFC 5555 §3.2.1).
+		want(r, d, "mip6.ipv4ha.preflen", "24", "0")
+		want(r, d, "mip6.ipv4ha.ha", indHoA4.String(), "10.9.0.0")
 		wantFlag(r, d, "mip6.natd.f_flag", true)
 		want(r, d, "mip6.natd.refresh_t", "110")
 		want(r, d, "mip6.bi.bid", "1", "2")
@@ -213,7 +216,7 @@ func tsharkCases(t *testing.T) []tsharkCase {
 		want(r, d, "mip6.bi.h_flag", "0", "0")
 		want(r, d, "mip6.bi.coa_ipv4")
 		want(r, d, "mip6.bi.coa_ipv6")
-		wantOptions(r, d, "bra", "ipv4aa", "natd", "bi", "bi")
+		wantOptions(r, d, "bra", "ipv4aa", "ipv4aa", "natd", "bi", "bi")
 	}
 	add(tsharkCase{name: "BA", pkt: pkt, mh: mh, psrc: indHA, pdst: indHoA, check: baCheck})
 
@@ -244,7 +247,7 @@ func tsharkCases(t *testing.T) []tsharkCase {
 	}
 
 	bri := &BindingRevocation{Kind: RevocationIndication, Code: 1, Seq: 77, Flags: RevFlagV | RevFlagG,
-		Options: Options{BIDs: []BID{{ID: 2}}, IPv4HoA: IPv4HomeAddress{PrefixLen: 32, Addr: indHoA4}}}
+		Options: Options{BIDs: []BID{{ID: 2}}, IPv4HoAs: []IPv4HomeAddress{{PrefixLen: 32, Addr: indHoA4}}}}
 	pkt, mh = encodePacket(t, bri, indHA, indCoA, none, indHoA)
 	add(tsharkCase{name: "BRI", pkt: pkt, mh: mh, psrc: indHA, pdst: indHoA, check: func(r reporter, d *dissection) {
 		want(r, d, "ipv6.routing.mipv6.home_address", indHoA.String())

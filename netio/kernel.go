@@ -2,7 +2,6 @@ package netio
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -22,25 +21,43 @@ import (
 func KernelMIP6() bool { return KernelHas("CONFIG_IPV6_MIP6", "mip6") }
 
 // KernelHas reports whether the running kernel has a feature: built in
-// (option=y in its configuration) or its module loaded.
+// (option=y in its configuration) or its module loaded. A kernel whose
+// configuration this build cannot read counts as not having it; KernelCheck
+// tells the two apart.
 func KernelHas(option, module string) bool {
+	has, _ := KernelCheck(option, module)
+	return has
+}
+
+// KernelCheck reports whether the running kernel has a feature, and whether
+// that answer is known: the router-only build does not read the compressed
+// /proc/config.gz (see kernel_routeronly.go), so a kernel that has only that
+// and not the module loaded is unknown there.
+func KernelCheck(option, module string) (has, known bool) {
 	if _, err := os.Stat("/sys/module/" + module); err == nil {
-		return true
+		return true, true
 	}
 	var uname unix.Utsname
 	release := ""
 	if unix.Uname(&uname) == nil {
 		release = unix.ByteSliceToString(uname.Release[:])
 	}
+	known = true
 	for _, path := range []string{"/proc/config.gz", "/boot/config-" + release} {
 		data, err := readConfig(path)
+		if errors.Is(err, errNoGzip) {
+			// A configuration this build cannot read: unknown, unless
+			// the next one answers.
+			known = false
+			continue
+		}
 		if err != nil {
 			continue
 		}
 		// A module that is not loaded does not count (checked above).
-		return configHas(data, option, "y")
+		return configHas(data, option, "y"), true
 	}
-	return false
+	return false, known
 }
 
 func readConfig(path string) ([]byte, error) {
@@ -51,7 +68,7 @@ func readConfig(path string) ([]byte, error) {
 	defer f.Close()
 	var r io.Reader = f
 	if strings.HasSuffix(path, ".gz") {
-		gz, err := gzip.NewReader(f)
+		gz, err := gunzip(f)
 		if err != nil {
 			return nil, err
 		}

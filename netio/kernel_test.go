@@ -1,7 +1,12 @@
 package netio
 
 import (
+	"bytes"
+	"compress/gzip"
+	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"nemod/nemo"
@@ -61,5 +66,32 @@ func TestConfigHas(t *testing.T) {
 func TestUDPSegmentation(t *testing.T) {
 	if !UDPSegmentation() {
 		t.Fatal("this kernel does not segment UDP, or the probe cannot tell")
+	}
+}
+
+// The kernel's compressed configuration is read in the full build and is
+// an unknown in the router-only one, never a "no"; a loaded module is known
+// in both.
+func TestReadConfigGzip(t *testing.T) {
+	var b bytes.Buffer
+	z := gzip.NewWriter(&b)
+	z.Write([]byte("CONFIG_IPV6=y\n"))
+	z.Close()
+	path := filepath.Join(t.TempDir(), "config.gz")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data, err := readConfig(path)
+	if routerOnly {
+		if !errors.Is(err, errNoGzip) || data != nil {
+			t.Fatalf("router-only build: %q, %v", data, err)
+		}
+	} else if err != nil || !configHas(data, "CONFIG_IPV6", "y") {
+		t.Fatalf("full build: %q, %v", data, err)
+	}
+	if _, err := os.Stat("/sys/module/ipv6"); err == nil {
+		if has, known := KernelCheck("CONFIG_NO_SUCH_OPTION", "ipv6"); !has || !known {
+			t.Errorf("a loaded module: %v %v", has, known)
+		}
 	}
 }

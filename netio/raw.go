@@ -1,7 +1,6 @@
 package netio
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"nemod/internal/sock"
 )
 
 // RawSender sends complete IPv6 packets, header and extension headers
@@ -63,56 +64,15 @@ func (s *RawSender) Send(pkt []byte) error {
 // Close closes the socket.
 func (s *RawSender) Close() error { return s.f.Close() }
 
-// bindControl returns a net.ListenConfig Control function that binds the
-// socket to device (if set) before it is bound to an address.
-func bindControl(device string, extra func(fd int) error) func(network, address string, c syscall.RawConn) error {
-	return func(network, address string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			if device != "" {
-				if serr = unix.BindToDevice(int(fd), device); serr != nil {
-					serr = fmt.Errorf("bind to %s: %w", device, serr)
-					return
-				}
-			}
-			if extra != nil {
-				serr = extra(int(fd))
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}
-}
-
 // ListenUDP opens a UDP socket ("udp4", "udp6", or "udp" for dual stack)
 // on laddr, bound to device when it is not empty.
 func ListenUDP(network, device string, laddr netip.AddrPort) (*net.UDPConn, error) {
-	lc := net.ListenConfig{Control: bindControl(device, nil)}
-	addr := laddr.String()
-	if !laddr.Addr().IsValid() {
-		addr = fmt.Sprintf(":%d", laddr.Port())
-	}
-	pc, err := lc.ListenPacket(context.Background(), network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return pc.(*net.UDPConn), nil
+	return sock.ListenUDP(network, laddr, sock.BindToDevice(device))
 }
 
 // ListenIP opens a raw IP socket for protocol proto ("ip6:41", "ip6:135",
 // ...) bound to device when it is not empty. The kernel strips the IPv6
 // header on receive and builds it on send.
 func ListenIP(network, device string, laddr netip.Addr) (*net.IPConn, error) {
-	lc := net.ListenConfig{Control: bindControl(device, nil)}
-	addr := ""
-	if laddr.IsValid() {
-		addr = laddr.String()
-	}
-	pc, err := lc.ListenPacket(context.Background(), network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return pc.(*net.IPConn), nil
+	return sock.ListenIP(network, laddr, sock.BindToDevice(device))
 }

@@ -63,10 +63,14 @@
 //     20 (RFC 8200), and the upper 12 bits of the fields are ignored.
 //   - The SPI fields cannot be matched: the data path does not look into
 //     ESP. A selector with an SPI matches no packet.
-//   - An IPv4 selector matches only IPv4 packets, which the data plane does
-//     not carry; FromFlowIDs accepts it (status 0) and it stays unused.
-//     Compile rejects IPv4 rules instead of registering flows that cannot
-//     match.
+//   - An IPv4 selector (RFC 6088 §3.1) matches only IPv4 packets and an
+//     IPv6 one only IPv6 packets. A rule naming addresses compiles to a
+//     selector of their family; one naming none (ports, protocol, DSCP) to
+//     one for each family the mobile network has, IPv6 unless it has only
+//     IPv4, IPv4 when it has any: a dual-family rule takes its block's
+//     FID-PRIs twice over, IPv4's after IPv6's, so its failover policy may
+//     list at most PriBlock/2 uplinks. ICMP rules are IPv4's and ICMPv6
+//     rules IPv6's. Compile refuses IPv4 rules on a router without IPv4.
 //   - Fragments (RFC 6089 §5.3.6): only the first fragment carries ports,
 //     so a later fragment matches only rules without ports. Routing all
 //     fragments like the first needs per-packet state this package does not

@@ -21,6 +21,7 @@ func seedPackets() [][]byte {
 		pkt{src: lanHost, dst: roadCN, proto: header.ProtoSCTP, sport: 1, dport: 2}.build(),
 		pkt{src: lanHost, dst: roadCN, proto: 59}.build(),
 		udp(lanHost, remote, 1, 2).build()[:44],
+		ipv4UDP(lan4, cn4, 40000, 5060, 0xb8),
 	}
 }
 
@@ -34,22 +35,24 @@ func FuzzParsePacket(f *testing.F) {
 			return
 		}
 		if p.Src.Is4() {
-			// IPv4: the fields where its header has them (the tests'
-			// encoder builds IPv6 only).
-			if len(b) < 20 || b[0]>>4 != 4 || p.Src != netip.AddrFrom4([4]byte(b[12:16])) || p.Dst != netip.AddrFrom4([4]byte(b[16:20])) ||
-				p.TC != b[1] || p.FlowLabel != 0 {
+			// IPv4, since rules match it too: a header that checks out,
+			// the fields where its header has them.
+			if _, err := header.ParseIPv4(b); err != nil {
+				t.Fatalf("accepted an IPv4 packet its gate refuses: %v", err)
+			}
+			if p.Src != netip.AddrFrom4([4]byte(b[12:16])) || p.Dst != netip.AddrFrom4([4]byte(b[16:20])) || p.TC != b[1] || p.Proto != b[9] || p.FlowLabel != 0 {
 				t.Fatalf("IPv4 packet read as %+v", p)
 			}
-			return
-		}
-		if len(b) < 40 || b[0]>>4 != 6 || 40+int(binary.BigEndian.Uint16(b[4:])) > len(b) {
-			t.Fatal("accepted a packet that is not IPv6")
-		}
-		if p.Src != netip.AddrFrom16([16]byte(b[8:24])) || p.Dst != netip.AddrFrom16([16]byte(b[24:40])) {
-			t.Fatal("addresses")
-		}
-		if p.TC != b[0]<<4|b[1]>>4 || p.FlowLabel != binary.BigEndian.Uint32(b)&0xfffff {
-			t.Fatal("traffic class or flow label")
+		} else {
+			if len(b) < 40 || b[0]>>4 != 6 || 40+int(binary.BigEndian.Uint16(b[4:])) > len(b) {
+				t.Fatal("accepted a packet that is neither IPv6 nor IPv4")
+			}
+			if p.Src != netip.AddrFrom16([16]byte(b[8:24])) || p.Dst != netip.AddrFrom16([16]byte(b[24:40])) {
+				t.Fatal("addresses")
+			}
+			if p.TC != b[0]<<4|b[1]>>4 || p.FlowLabel != binary.BigEndian.Uint32(b)&0xfffff {
+				t.Fatal("traffic class or flow label")
+			}
 		}
 		switch p.Proto {
 		case header.ProtoTCP, header.ProtoUDP, header.ProtoUDPLite, header.ProtoSCTP, header.ProtoDCCP:
@@ -57,6 +60,9 @@ func FuzzParsePacket(f *testing.F) {
 			if p.SrcPort != 0 || p.DstPort != 0 {
 				t.Fatalf("ports for protocol %d", p.Proto)
 			}
+		}
+		if p.Src.Is4() {
+			return // the tests' encoder below builds IPv6 only
 		}
 		// Built again from what was read (by the tests' encoder), the
 		// packet reads the same. A Proto that is an extension header's

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sort"
 
 	"nemod/config"
+	"nemod/header"
 	"nemod/nemo"
 )
 
@@ -58,8 +60,10 @@ type Table struct {
 }
 
 // Compile builds the router's flow binding list from its rules, in rule
-// order, then the default_policy catch-alls. It rejects IPv4 rules: the
-// data plane carries only IPv6.
+// order, then the default_policy catch-alls. A rule naming addresses
+// compiles to a selector of their family; one naming none, to one selector
+// for each family the mobile network has (see families), the IPv4 entries
+// after the IPv6 ones in the rule's FID-PRI block.
 //
 // Each error is a *config.Error naming r.Path and the line of the section
 // it is about (the rule, the policy, the uplink, or the router section for
@@ -97,9 +101,9 @@ func Compile(r *config.Router) (*Table, error) {
 		}
 		return 1
 	}
-	n := entries(r.DefaultPolicy)
+	n := 2 * entries(r.DefaultPolicy)
 	for i := range r.Rules {
-		n += entries(r.Rules[i].Policy)
+		n += 2 * entries(r.Rules[i].Policy)
 	}
 	t := &Table{Entries: make([]Entry, 0, n)}
 	var fid uint16
@@ -150,18 +154,43 @@ func Compile(r *config.Router) (*Table, error) {
 		return nil
 	}
 
+	// addFamilies appends a rule's (or the default policy's) entries for
+	// each family it matches, the second family's after the first's in
+	// the same FID-PRI block.
+	// A selector's error is about the rule, at line at; add's name what
+	// they are about.
+	addFamilies := func(rule, policy string, base uint16, formats []uint8, selector func(uint8) (nemo.TrafficSelector, error), at int, user string) error {
+		next := base
+		for _, f := range formats {
+			ts, err := selector(f)
+			if err != nil {
+				return errAt(at, "rule %q: %v", rule, err)
+			}
+			if p := policies[policy]; p != nil && len(formats) > 1 && int(next-base)+entries(policy) > PriBlock {
+				return errAt(p.Line, "failover policy %q lists %d uplinks, at most %d for a rule of both IPv6 and IPv4 (two FID-PRI values per uplink; %s uses it)",
+					policy, len(p.Use), PriBlock/2, user)
+			}
+			if policy == config.DirectPolicy {
+				t.Entries = append(t.Entries, Entry{Pri: next, Rule: rule, Policy: policy, Direct: true, TS: ts})
+				next++
+				continue
+			}
+			before := len(t.Entries)
+			if err := add(rule, policy, next, ts, at, user); err != nil {
+				return err
+			}
+			next += uint16(len(t.Entries) - before)
+		}
+		return nil
+	}
 	for k := range r.Rules {
 		ru := &r.Rules[k]
-		base := uint16(PriBlock * (k + 1))
-		ts, err := ruleSelector(ru)
+		formats, err := families(r, ru)
 		if err != nil {
 			return nil, errAt(ru.Line, "rule %q: %v", ru.Name, err)
 		}
-		if ru.Policy == config.DirectPolicy {
-			t.Entries = append(t.Entries, Entry{Pri: base, Rule: ru.Name, Policy: ru.Policy, Direct: true, TS: ts})
-			continue
-		}
-		if err := add(ru.Name, ru.Policy, base, ts, ru.Line, fmt.Sprintf("rule %q (line %d)", ru.Name, ru.Line)); err != nil {
+		sel := func(f uint8) (nemo.TrafficSelector, error) { return ruleSelector(ru, f) }
+		if err := addFamilies(ru.Name, ru.Policy, uint16(PriBlock*(k+1)), formats, sel, ru.Line, fmt.Sprintf("rule %q (line %d)", ru.Name, ru.Line)); err != nil {
 			return nil, err
 		}
 	}
@@ -169,21 +198,64 @@ func Compile(r *config.Router) (*Table, error) {
 		if r.DefaultPolicy == config.DirectPolicy {
 			return nil, errAt(r.Line, "default_policy cannot be direct: the mobile network's traffic goes through the home agent")
 		}
-		if err := add(DefaultRule, r.DefaultPolicy, DefaultPri, nemo.TrafficSelector{Format: nemo.TSFormatIPv6}, r.Line, "default_policy"); err != nil {
+		catchAll := func(f uint8) (nemo.TrafficSelector, error) { return nemo.TrafficSelector{Format: f}, nil }
+		if err := addFamilies(DefaultRule, r.DefaultPolicy, DefaultPri, networkFamilies(r), catchAll, r.Line, "default_policy"); err != nil {
 			return nil, err
 		}
 	}
 	return t, nil
 }
 
-// ruleSelector turns a rule, written from the mobile network's side, into
-// the home agent's downlink selector: the rule's dest is the selector's
-// source.
-func ruleSelector(ru *config.Rule) (nemo.TrafficSelector, error) {
-	ts := nemo.TrafficSelector{Format: nemo.TSFormatIPv6}
+// networkFamilies are the selector formats of the families the mobile
+// network carries: IPv6 unless it has IPv4 and no IPv6 prefix, IPv4 when
+// it has IPv4.
+func networkFamilies(r *config.Router) []uint8 {
+	var out []uint8
+	if len(r.MNPs) > 0 || !r.HasIPv4() {
+		out = append(out, nemo.TSFormatIPv6)
+	}
+	if r.HasIPv4() {
+		out = append(out, nemo.TSFormatIPv4)
+	}
+	return out
+}
+
+// families are the selector formats a rule compiles to: its addresses'
+// family, the family of ICMP or ICMPv6, else every family the mobile
+// network carries.
+func families(r *config.Router, ru *config.Rule) ([]uint8, error) {
+	var v4, v6 bool
 	for _, p := range [2]netip.Prefix{ru.SrcIP, ru.DestIP} {
-		if p.IsValid() && (p.Addr().Is4() || p.Addr().Is4In6()) {
-			return ts, fmt.Errorf("%s is IPv4; IPv4 rules are not supported, the data plane carries only IPv6", p)
+		if p.IsValid() {
+			v4 = v4 || p.Addr().Is4()
+			v6 = v6 || !p.Addr().Is4()
+		}
+	}
+	switch {
+	case v4 && v6:
+		return nil, errors.New("src_ip and dest_ip are of different address families")
+	case v4 && !r.HasIPv4():
+		return nil, errors.New("an IPv4 rule, and the router has no IPv4 home address or prefix")
+	case v4:
+		return []uint8{nemo.TSFormatIPv4}, nil
+	case v6:
+		return []uint8{nemo.TSFormatIPv6}, nil
+	case ru.Proto == header.ProtoICMP && r.HasIPv4():
+		return []uint8{nemo.TSFormatIPv4}, nil
+	case ru.Proto == header.ProtoICMPv6:
+		return []uint8{nemo.TSFormatIPv6}, nil
+	}
+	return networkFamilies(r), nil
+}
+
+// ruleSelector turns a rule, written from the mobile network's side, into
+// the home agent's downlink selector of the given format: the rule's dest
+// is the selector's source.
+func ruleSelector(ru *config.Rule, format uint8) (nemo.TrafficSelector, error) {
+	ts := nemo.TrafficSelector{Format: format}
+	for _, p := range [2]netip.Prefix{ru.SrcIP, ru.DestIP} {
+		if p.IsValid() && (p.Addr().Is4() != (format == nemo.TSFormatIPv4) || p.Addr().Is4In6()) {
+			return ts, fmt.Errorf("%s does not fit a selector of format %d", p, format)
 		}
 	}
 	if ru.DestIP.IsValid() {
@@ -452,11 +524,15 @@ func BindingOrder(bids []nemo.BID, out []uint16) []uint16 {
 		}
 		return int(b.Pri)
 	}
-	slices.SortFunc(sorted, func(a, b nemo.BID) int {
-		if d := pri(&a) - pri(&b); d != 0 {
-			return d
+	// sort.SliceStable, not slices.SortFunc: the router-only binary has
+	// its code already, where each element type of slices.SortFunc adds
+	// 12 KB of generic code to a router's flash (see BENCHMARKS.md).
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := &sorted[i], &sorted[j]
+		if d := pri(a) - pri(b); d != 0 {
+			return d < 0
 		}
-		return int(a.ID) - int(b.ID)
+		return a.ID < b.ID
 	})
 	for _, b := range sorted {
 		out = append(out, b.ID)

@@ -163,8 +163,17 @@ func TestCompileErrors(t *testing.T) {
 		change func(r *config.Router)
 		want   string
 	}{
-		{"IPv4 dest", func(r *config.Router) { r.Rules[0].DestIP = netip.MustParsePrefix("192.0.2.0/24") }, `x.uci:7: rule "r": 192.0.2.0/24 is IPv4`},
-		{"IPv4 src", func(r *config.Router) { r.Rules[0].SrcIP = netip.MustParsePrefix("10.0.0.1/32") }, "x.uci:7: rule \"r\": 10.0.0.1/32 is IPv4; IPv4 rules are not supported"},
+		{"IPv4 dest", func(r *config.Router) { r.Rules[0].DestIP = netip.MustParsePrefix("192.0.2.0/24") }, `x.uci:7: rule "r": an IPv4 rule, and the router has no IPv4 home address or prefix`},
+		{"IPv4 src", func(r *config.Router) { r.Rules[0].SrcIP = netip.MustParsePrefix("10.0.0.1/32") }, "x.uci:7: rule \"r\": an IPv4 rule, and the router has no IPv4"},
+		{"mixed families", func(r *config.Router) {
+			r.MNPsV4 = []netip.Prefix{netip.MustParsePrefix("10.201.5.0/24")}
+			r.Rules[0].SrcIP, r.Rules[0].DestIP = netip.MustParsePrefix("10.201.5.0/24"), netip.MustParsePrefix("2001:db8::/32")
+		}, `x.uci:7: rule "r": src_ip and dest_ip are of different address families`},
+		{"dual-family failover too long", func(r *config.Router) {
+			r.MNPs = []netip.Prefix{netip.MustParsePrefix("2001:db8:100::/56")}
+			r.MNPsV4 = []netip.Prefix{netip.MustParsePrefix("10.201.5.0/24")}
+			r.Uplinks, r.Policies[0].Use = many[:PriBlock/2+1], names[:PriBlock/2+1]
+		}, `x.uci:5: failover policy "p" lists 9 uplinks, at most 8 for a rule of both IPv6 and IPv4 (two FID-PRI values per uplink; rule "r" (line 7) uses it)`},
 		{"no policy", func(r *config.Router) { r.Rules[0].Policy = "q" }, `x.uci:7: rule "r" (line 7): no policy "q"`},
 		{"no uplink", func(r *config.Router) { r.Policies[0].Use = []string{"a", "z"} }, `x.uci:5: policy "p" uses "z", which is not an uplink`},
 		{"empty policy", func(r *config.Router) { r.Policies[0].Use = nil }, `x.uci:5: policy "p" uses no uplink`},

@@ -28,9 +28,13 @@ func (d *Daemon) tunnelInput() owrt.TunnelInput {
 }
 
 // tunnelIPv4 is the tunnel's IPv4 for netifd: the IPv4 home address and
-// prefixes the home agent granted (RFC 5555), which the IPv4 support of
-// the binding update list provides; this router asks for none yet.
-func (d *Daemon) tunnelIPv4() owrt.IPv4 { return owrt.IPv4{} }
+// prefixes the home agent granted (RFC 5555). No default route: the LAN's
+// IPv4 reaches the tunnel by the router's own policy routing, as IPv6
+// does.
+func (d *Daemon) tunnelIPv4() owrt.IPv4 {
+	hoa, prefixes := d.br.IPv4()
+	return owrt.IPv4{HoA: hoa, Prefixes: prefixes}
+}
 
 // netifdChanged follows one of netifd's changes: an uplink's interface
 // (its device moves the uplink's sockets and the interface monitor, its

@@ -17,6 +17,7 @@ import (
 	"nemod/internal/httpd"
 	"nemod/internal/pubsched"
 	"nemod/internal/sdnotify"
+	"nemod/internal/sock"
 	"nemod/metrics"
 	"nemod/status"
 )
@@ -55,7 +56,7 @@ func (d *Daemon) fingerprint() fingerprint {
 // scraped, and the watchdog restarts it).
 const scrapeWait = 2 * time.Second
 
-func listenHTTP(addr netip.AddrPort) (net.Listener, error) { return net.Listen("tcp", addr.String()) }
+func listenHTTP(addr netip.AddrPort) (net.Listener, error) { return sock.ListenTCP(addr) }
 
 // startOps opens the metrics listener and the bus connection the
 // configuration asks for, and tells systemd the daemon is ready: the

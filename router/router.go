@@ -66,6 +66,9 @@ type Options struct {
 	// Specific option (nemo.Caps): when nil, Heartbeat answers and, where
 	// the kernel segments UDP, UDP over IPv6 with offload.
 	Offer func() nemo.Caps
+	// LAN4 takes the LAN's IPv4 as the home agent grants it (HostLAN4
+	// when nil: the address on the first lan interface, DHCPv4 there).
+	LAN4 LAN4
 	// ListenHTTP opens option metrics_listen's listener (net.Listen's
 	// TCP when nil).
 	ListenHTTP func(netip.AddrPort) (net.Listener, error)
@@ -91,6 +94,9 @@ func (o *Options) defaults() {
 	}
 	if o.Offer == nil {
 		o.Offer = DefaultOffer
+	}
+	if o.LAN4 == nil {
+		o.LAN4 = &HostLAN4{Log: o.Logger}
 	}
 }
 
@@ -133,6 +139,11 @@ type Daemon struct {
 	// reads it), curHA the one the data plane uses (halist.go).
 	has   atomic.Value
 	curHA binding.HomeAgentAddr
+	// The mobile network's IPv4 last applied (ipv4.go).
+	lan4       LAN4
+	v4HoA      netip.Addr
+	v4Prefixes []netip.Prefix
+	v4Applied  bool
 }
 
 func routerConfig(r *config.Router, logf func(string, ...any)) binding.UpdateListConfig {
@@ -174,6 +185,8 @@ func Run(ctx context.Context, path string, opts Options) error {
 		d.uplinks = append(d.uplinks, &Uplink{Cfg: u})
 	}
 	rc := routerConfig(d.cfg, logf)
+	withIPv4(&rc, d.cfg)
+	d.lan4 = opts.LAN4
 	rc.Flows = table.FlowIDs()
 	rc.Clock = func(i int) binding.Clock { return d.fwd.Clock(i) }
 	rc.Offer = opts.Offer()
@@ -200,7 +213,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 	plane, err := tunnel.NewMR(tunnel.MRConfig{
 		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4, HomeAgents: homeAgentAddrs(d.cfg),
 		Devices: d.devices(), LANs: d.cfg.LAN, OnSignal: d.queue, OnProbeAnswer: d.queueAnswer, Logger: log, Order: policy.UplinkOrder(d.cfg),
-		Stack: opts.Stack, System: opts.System, NoAddress: d.netifdOwns(),
+		Stack: opts.Stack, System: opts.System, NoAddress: d.netifdOwns(), IPv4: d.cfg.HasIPv4(),
 	})
 	if err != nil {
 		return err
@@ -227,6 +240,9 @@ func (d *Daemon) close() {
 	d.stopOps()
 	if d.pd != nil {
 		d.pd.cancel()
+	}
+	if d.lan4 != nil {
+		d.lan4.Close()
 	}
 	if d.fwd != nil {
 		d.fwd.Close()
@@ -427,6 +443,7 @@ func (d *Daemon) afterChange() {
 		d.gen = g
 		d.followHomeAgent()
 		d.fwd.SetBindings(d.br.Bindings(), func(i int) int { return d.uplinks[i].Link.MTU })
+		d.followIPv4()
 		d.pdBindings()
 	}
 }
@@ -520,6 +537,7 @@ func (d *Daemon) status(now time.Time) status.Router {
 	}
 	s.DataPlane = d.fwd.Status()
 	s.Runtime = procstat.Read()
+	s.IPv4 = d.statusIPv4()
 	s.Revocation = d.revocationStatus()
 	s.HomeAgentInUse = d.homeAgentStatus(now)
 	return s

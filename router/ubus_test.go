@@ -397,3 +397,27 @@ func TestRecordedNetifdReport(t *testing.T) {
 		t.Fatalf("status %+v %v", st.Uplinks, err)
 	}
 }
+
+// TestNetifdTunnelIPv4: where netifd owns the tunnel's addresses, it is
+// told the IPv4 home address the home agent granted and the IPv4 prefix,
+// and the router leaves the IPv4 home address off the device itself.
+func TestNetifdTunnelIPv4(t *testing.T) {
+	e, u := ubusEnds(t, "", "", false)
+	conf := twoends.RouterUCIWith(e.MRSock, "\toption ubus_socket '"+u.Path+"'\n"+lab.RouterIPv4Static(e.Dir), "")
+	e.WriteRouterConfig(strings.Replace(conf, "\toption lan_ra '0'\n", "", 1))
+	e.WriteHomeAgentConfig(lab.HomeAgentIPv4(e.HASock, e.Dir, ""))
+	n := startNetifd(t, u)
+	e.Start()
+	e.Registered()
+	e.Eventually(3*time.Second, "the IPv4 home address told to netifd", func() bool { return strings.Contains(lastCall(n), `"ipaddr":[`) })
+	got := lastCall(n)
+	for _, frag := range []string{`"ipaddr":[{"ipaddr":"10.199.0.1","mask":"32"}]`,
+		`"routes":[{"target":"10.201.5.0","netmask":"24","metric":2147483647,"type":"unreachable"}]`} {
+		if !strings.Contains(got, frag) {
+			t.Errorf("no %s in %s", frag, got)
+		}
+	}
+	if r := e.MRSys.Routes4(); !r.NoAddress || r.HoA != lab.HoA4 {
+		t.Errorf("IPv4 routing %+v: netifd owns the IPv4 home address", r)
+	}
+}

@@ -15,6 +15,8 @@ want dumpcap tshark
 want qemu-mips-static qemu-user-static
 want radvd radvd
 want iperf3 iperf3
+# The LAN host's DHCPv4 client in the lab (udhcpc).
+want busybox busybox
 want ping iputils-ping
 want conntrack conntrack
 want sysctl procps

@@ -89,7 +89,8 @@ func HomeAgentFrom(f *config.File) (*HomeAgentPlan, error) {
 func Peers(ha *config.HomeAgent) []binding.Peer {
 	out := make([]binding.Peer, 0, len(ha.MobileRouters))
 	for _, m := range ha.MobileRouters {
-		out = append(out, binding.Peer{Name: m.Name, HoA: m.HomeAddress, SPI: m.SPI, Key: m.Key, NAI: m.NAI, MNPs: m.MNPs, PD: m.PD})
+		out = append(out, binding.Peer{Name: m.Name, HoA: m.HomeAddress, SPI: m.SPI, Key: m.Key, NAI: m.NAI, MNPs: m.MNPs, PD: m.PD,
+			HoAv4: m.HomeAddressV4, MNPsV4: m.MNPsV4})
 	}
 	return out
 }
@@ -97,7 +98,7 @@ func Peers(ha *config.HomeAgent) []binding.Peer {
 func cacheConfig(ha *config.HomeAgent) binding.HAConfig {
 	return binding.HAConfig{
 		Address: ha.Address, AddressV4: ha.AddressV4, HomePrefix: ha.HomePrefix,
-		MaxLifetime: ha.MaxLifetime, ReplayWindow: ha.ReplayWindow, Peers: Peers(ha),
+		MaxLifetime: ha.MaxLifetime, ReplayWindow: ha.ReplayWindow, Peers: Peers(ha), LeaseV4: ha.LeaseV4,
 	}
 }
 
@@ -185,6 +186,7 @@ func (p *HomeAgentPlan) Reload(running *config.HomeAgent) *HomeAgentReload {
 	changes := config.DiffHomeAgent(running, n)
 	next := *running
 	next.MaxLifetime, next.ReplayWindow, next.LivenessTimeout = n.MaxLifetime, n.ReplayWindow, n.LivenessTimeout
+	next.MasqueradeV4 = n.MasqueradeV4
 	rl := &HomeAgentReload{HomeAgent: &next, Changes: changes}
 	if err := fits(running, n, p.File.Path); err != nil {
 		rl.Held = err
@@ -202,6 +204,7 @@ func (p *HomeAgentPlan) Reload(running *config.HomeAgent) *HomeAgentReload {
 func (rl *HomeAgentReload) ApplyTo(cfg *config.HomeAgent) {
 	n := rl.HomeAgent
 	cfg.MaxLifetime, cfg.ReplayWindow, cfg.LivenessTimeout, cfg.MobileRouters = n.MaxLifetime, n.ReplayWindow, n.LivenessTimeout, n.MobileRouters
+	cfg.MasqueradeV4 = n.MasqueradeV4
 }
 
 // fits checks the new mobile routers against what the running home agent

@@ -23,6 +23,9 @@ type Router struct {
 	Counters    Counters  `json:"counters"`
 	DataPlane   DataPlane `json:"dataplane"`
 	Runtime     Runtime   `json:"runtime"`
+	// IPv4 is the mobile network's IPv4 (RFC 5555); nil when the router
+	// asks for none.
+	IPv4 *RouterIPv4 `json:"ipv4,omitempty"`
 	// Prefix delegation and the LANs' router advertisements: nil/empty
 	// when the router has neither.
 	PD   *RouterPD `json:"pd,omitempty"`
@@ -31,6 +34,37 @@ type Router struct {
 	Revocation RouterRevocation `json:"revocation"`
 	// HomeAgentInUse: see the cluster block below.
 	HomeAgentInUse RouterHomeAgent `json:"home_agent_in_use"`
+}
+
+// RouterIPv4 is a mobile router's IPv4: what it asked for, what the home
+// agent granted, and its LAN.
+type RouterIPv4 struct {
+	HomeAddress string   `json:"home_address,omitempty"` // granted; "" if none
+	MNP         []string `json:"mnp"`                    // granted prefixes
+	// Requests are the IPv4 Home Address options the router sends, each
+	// with the home agent's last answer.
+	Requests []IPv4Request `json:"requests"`
+	// LAN is the first lan interface's IPv4 address, and DHCP its DHCPv4
+	// server's leases (nil when it serves none).
+	LANAddress string        `json:"lan_address,omitempty"`
+	DHCP       *DHCPv4Leases `json:"dhcp,omitempty"`
+}
+
+// IPv4Request is one IPv4 Home Address option and its answer.
+type IPv4Request struct {
+	Requested string `json:"requested"` // as configured: 0.0.0.0/n asks for an assignment
+	Prefix    bool   `json:"prefix"`
+	Granted   string `json:"granted,omitempty"`
+	// Status is the IPv4 Address Acknowledgement's (RFC 5555 §3.2.1): 0
+	// granted, 128-133 refused; absent before the first answer.
+	Status uint8 `json:"status"`
+}
+
+// DHCPv4Leases is a DHCPv4 server's state.
+type DHCPv4Leases struct {
+	Interface string `json:"interface"`
+	Range     string `json:"range"` // the prefix its leases come from
+	Active    int    `json:"active"`
 }
 
 // HomeAgent is `nemod ctl status` of a home agent.
@@ -44,6 +78,9 @@ type HomeAgent struct {
 	Counters      Counters       `json:"counters"`
 	DataPlane     DataPlane      `json:"dataplane"`
 	Runtime       Runtime        `json:"runtime"`
+	// PoolV4 is the IPv4 pool dynamic assignments come from; nil without
+	// one.
+	PoolV4 *PoolV4 `json:"pool_v4,omitempty"`
 	// PD is the delegating router or relay; nil without one.
 	PD *HomeAgentPD `json:"pd,omitempty"`
 	// Revocations, Radius and Hairpin: see the fleet block below.
@@ -55,12 +92,23 @@ type HomeAgent struct {
 	Switches []Switching `json:"switches"`
 }
 
+// PoolV4 is the home agent's IPv4 pool.
+type PoolV4 struct {
+	Prefix   string `json:"prefix"`
+	Assigned int    `json:"assigned"` // routers holding an assignment
+	Used     uint64 `json:"used"`     // addresses assigned
+}
+
 // MobileRouter is one configured mobile router as its home agent sees it.
 type MobileRouter struct {
 	Name        string    `json:"name"`
 	HomeAddress string    `json:"home_address"`
 	MNP         []string  `json:"mnp"`
 	Bindings    []Binding `json:"bindings"`
+	// HomeAddressV4 and MNPv4 are the IPv4 home address and prefixes it
+	// registered (RFC 5555), forwarded while it has bindings.
+	HomeAddressV4 string   `json:"home_address_v4,omitempty"`
+	MNPv4         []string `json:"mnp_v4,omitempty"`
 	// Leases are the prefixes delegated to it (option pd '1').
 	Leases []Lease `json:"leases,omitempty"`
 }
@@ -168,6 +216,9 @@ type Traffic struct {
 	TxBytes   uint64 `json:"tx_bytes"`
 	RxPackets uint64 `json:"rx_packets"`
 	RxBytes   uint64 `json:"rx_bytes"`
+	// TxPacketsV4 and RxPacketsV4 are the IPv4 packets among them.
+	TxPacketsV4 uint64 `json:"tx_packets_v4"`
+	RxPacketsV4 uint64 `json:"rx_packets_v4"`
 }
 
 // Counters are a daemon's signalling counters, in one shape on both roles:
@@ -206,6 +257,8 @@ type DataPlane struct {
 	// Drops counts packets the data plane refused, by reason; every
 	// reason is present, zero or not.
 	Drops map[string]uint64 `json:"drops"`
+	// DropsV4 counts the IPv4 packets among Drops, by the same reasons.
+	DropsV4 map[string]uint64 `json:"drops_v4"`
 }
 
 // Runtime is what a daemon holds: leaks after many handovers show here.

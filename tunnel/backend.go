@@ -27,6 +27,9 @@ type RouterPlane interface {
 	// SetFlows and SetDirect install the flow table and local breakout.
 	SetFlows(t *policy.Table)
 	SetDirect(t *policy.Table) error
+	// SetIPv4 installs the mobile network's IPv4 as the home agent granted
+	// it (RFC 5555): what is forwarded and routed into the tunnel.
+	SetIPv4(hoa netip.Addr, prefixes []netip.Prefix) error
 	// SendLocal, SetLocal and SetMNPs are prefix delegation's
 	// (local.go): the router's own packets through the tunnel, the
 	// packets back for it, and prefixes that change while it runs.
@@ -73,7 +76,7 @@ var (
 )
 
 func dataPlaneStatus(dev Device, mtu int, drops *Drops) status.DataPlane {
-	return status.DataPlane{Backend: "userspace-tun", Kernel: KernelBackend(), Device: dev.Name(), MTU: mtu, Drops: drops.View()}
+	return status.DataPlane{Backend: "userspace-tun", Kernel: KernelBackend(), Device: dev.Name(), MTU: mtu, Drops: drops.View(), DropsV4: drops.View4()}
 }
 
 // KernelBackend says whether a kernel tunnel backend could run here; the
@@ -81,8 +84,11 @@ func dataPlaneStatus(dev Device, mtu int, drops *Drops) status.DataPlane {
 // status is asked for often, and the answer does not change while the
 // kernel runs.
 var KernelBackend = sync.OnceValue(func() string {
-	if netio.KernelHas("CONFIG_IPV6_TUNNEL", "ip6_tunnel") {
+	switch has, known := netio.KernelCheck("CONFIG_IPV6_TUNNEL", "ip6_tunnel"); {
+	case has:
 		return "ip6_tunnel available (not used)"
+	case !known:
+		return "unknown: ip6_tunnel not loaded, and this build does not read the kernel's compressed configuration"
 	}
 	return "unavailable: no ip6_tunnel or fou in this kernel"
 })

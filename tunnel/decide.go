@@ -25,6 +25,9 @@ type routerBinding struct {
 	conn   netio.Conn     // the socket they leave by
 	mtu    int            // the largest inner packet it carries
 	stats  *Stats
+	// conn4 is the socket IPv4 packets leave by: the protocol-4 one for
+	// IPv4-in-IPv6, conn itself over UDP; nil when it carries no IPv4.
+	conn4 netio.Conn
 }
 
 // routerTable is what the mobile router forwards by: immutable, swapped
@@ -36,6 +39,7 @@ type routerTable struct {
 	bindings []*routerBinding // usable ones, by uplink
 	order    []uint16         // BIDs by BID-PRI then BID: where packets no flow binding takes go
 	flows    *flowState
+	v4       routerV4 // the mobile network's IPv4 (ipv4.go)
 }
 
 func (t *routerTable) binding(bid uint16) *routerBinding {
@@ -57,6 +61,9 @@ func (t *routerTable) ours(a netip.Addr) bool { return covers(a, []netip.Addr{t.
 // bindings it is sent by, appended to out, or why it is dropped. For
 // DropTooBig it also returns the MTU to tell the sender.
 func (t *routerTable) fromNetwork(p []byte, out []*routerBinding) ([]*routerBinding, Drop, int) {
+	if header.Version(p) == 4 {
+		return t.fromNetwork4(p, out)
+	}
 	if header.Version(p) != 6 {
 		return out, DropNotIP, 0
 	}
@@ -108,6 +115,9 @@ func (t *routerTable) fromNetwork(p []byte, out []*routerBinding) ([]*routerBind
 // router goes into the mobile network; dup reports the second copy of a
 // duplicated flow's packet, which is suppressed.
 func (t *routerTable) toNetwork(p []byte, now int64) (d Drop, dup bool) {
+	if header.Version(p) == 4 {
+		return t.toNetwork4(p, now)
+	}
 	if header.Version(p) != 6 {
 		return DropNotIP, false
 	}
@@ -218,6 +228,9 @@ type agentTable = prefixTable[*routerSlot]
 // liveness the time after which a probed binding that was not heard from
 // is not used.
 func towardsRouter(p []byte, table *agentTable, mtu int, liveness int64, now int64, out []*agentBinding) ([]*agentBinding, Drop, int) {
+	if header.Version(p) == 4 {
+		return towardsRouter4(p, table, mtu, liveness, now, out)
+	}
 	if header.Version(p) != 6 {
 		return out, DropNotIP, 0
 	}
@@ -274,6 +287,9 @@ func towardsRouter(p []byte, table *agentTable, mtu int, liveness int64, now int
 // it came by, to count it on; dup reports the second copy of a
 // duplicated flow's packet, which is suppressed.
 func fromRouter(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable, now int64) (b *agentBinding, d Drop, dup bool) {
+	if header.Version(p) == 4 {
+		return fromRouter4(p, outer, e, table, now)
+	}
 	if header.Version(p) != 6 {
 		return nil, DropNotIP, false
 	}

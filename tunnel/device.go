@@ -37,6 +37,11 @@ type RouterSystem interface {
 	SetBreakout(b Breakout) error
 	// Forwarding reports whether the host forwards IPv6.
 	Forwarding() bool
+	// RouteNetwork4 does for the mobile network's IPv4 what RouteNetwork
+	// does for IPv6, replacing what it installed before (ipv4.go).
+	RouteNetwork4(r NetworkRoutes4) error
+	// Forwarding4 reports whether the host forwards IPv4.
+	Forwarding4() bool
 	// Close removes what RouteNetwork and SetBreakout installed.
 	Close() error
 }
@@ -65,6 +70,7 @@ type Breakout struct {
 	Entries  []*policy.Entry
 	Uplinks  []string       // devices the packets may leave by
 	MNPs     []netip.Prefix // only these sources may break out
+	MNPs4    []netip.Prefix // and for IPv4 entries these
 	Priority int            // of the first rule, ahead of RouteNetwork's
 }
 
@@ -75,6 +81,11 @@ type AgentSystem interface {
 	// RoutePrefixes routes exactly these prefixes into the device: the
 	// home link.
 	RoutePrefixes(device string, prefixes []netip.Prefix) error
+	// Masquerade4 NATs the IPv4 these prefixes send towards the Internet
+	// to the home agent's address to (ipv4.go); no prefixes: none.
+	Masquerade4(device string, prefixes []netip.Prefix, to netip.Addr) error
+	// Forwarding4 reports whether the host forwards IPv4.
+	Forwarding4() bool
 	// RouteChange adds and removes the routes of one registration (its
 	// router's home address and prefixes), beside those.
 	RouteChange(device string, add, del []netip.Prefix) error

@@ -60,7 +60,8 @@ func (d Drop) String() string {
 // Drops count the packets the data plane refused, by reason. The readers
 // of every socket count into one, so the counters are atomic.
 type Drops struct {
-	n [numDrops]atomic.Uint64
+	n  [numDrops]atomic.Uint64
+	v4 [numDrops]atomic.Uint64 // the IPv4 packets among n (ipv4.go)
 }
 
 // Add counts one packet dropped for reason d (Forward counts nothing).

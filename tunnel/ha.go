@@ -33,8 +33,11 @@ type HARouter struct {
 
 // HAConfig configures the home agent's data plane.
 type HAConfig struct {
-	Address    netip.Addr   // the home agent's IPv6 address
-	AddressV4  netip.Addr   // and IPv4 address (UDP over IPv4 leaves from it)
+	Address netip.Addr // the home agent's IPv6 address
+	// AddressV4 is the home agent's IPv4 address: UDP over IPv4 leaves
+	// from it, and the ICMP errors answering the mobile networks' IPv4
+	// come from it (none when invalid).
+	AddressV4  netip.Addr
 	HomePrefix netip.Prefix // routed to the TUN device: the virtual home link
 	TunName    string       // default "nemoha0"
 	MTU        int          // default 1500 less the largest encapsulation
@@ -56,6 +59,10 @@ type HAConfig struct {
 	// Instances, in a cluster, are the home agent addresses its members
 	// share, each on standby until SetActive (cluster.go).
 	Instances []Instance
+	// NoIPv6: the home agent has no IPv6 address of its own (Address is
+	// a signalling address only), so it opens no IPv6 sockets and serves
+	// care-of addresses in UDP over IPv4 only.
+	NoIPv6 bool
 }
 
 // routerSlot is a configured mobile router; its view changes as it
@@ -78,13 +85,14 @@ type routerSlot struct {
 
 // HA is the home agent's data plane.
 type HA struct {
-	cfg HAConfig
-	log *slog.Logger
-	sys AgentSystem
-	tun Device
-	raw netio.Conn // IPv6-in-IPv6
-	mh  netio.Conn // Heartbeats (liveness probes) from native care-of addresses
-	udp netio.Conn
+	cfg  HAConfig
+	log  *slog.Logger
+	sys  AgentSystem
+	tun  Device
+	raw  netio.Conn // IPv6-in-IPv6
+	raw4 netio.Conn // IPv4-in-IPv6
+	mh   netio.Conn // Heartbeats (liveness probes) from native care-of addresses
+	udp  netio.Conn
 	// byOuter finds a binding by the outer address its probes come from;
 	// the event loop writes it, the readers look up.
 	byOuter sync.Map // netip.AddrPort -> *agentBinding
@@ -131,24 +139,33 @@ func NewHA(cfg HAConfig) (*HA, error) {
 	if h.tun, err = h.sys.OpenTUN(cfg.TunName, cfg.MTU); err != nil {
 		return fail(err)
 	}
-	// IPv6-in-IPv6 to the home agent's address only.
-	if h.raw, err = cfg.Stack.ListenIP(header.ProtoIPv6, "", h.bindAddr()); err != nil {
-		return fail(fmt.Errorf("protocol 41 socket: %w", err))
-	}
-	// Mobility Header without extension headers: a nemod router's
-	// Heartbeats (a kernel without Mobile IPv6 delivers these to a raw
-	// socket, unlike Binding Updates with a Home Address option).
-	if h.mh, err = cfg.Stack.ListenIP(header.ProtoMH, "", h.bindAddr()); err != nil {
-		return fail(fmt.Errorf("mobility header socket: %w", err))
+	if !cfg.NoIPv6 {
+		// IPv6-in-IPv6 and IPv4-in-IPv6 to the home agent's address only.
+		if h.raw, err = cfg.Stack.ListenIP(header.ProtoIPv6, "", h.bindAddr()); err != nil {
+			return fail(fmt.Errorf("protocol 41 socket: %w", err))
+		}
+		if h.raw4, err = cfg.Stack.ListenIP(header.ProtoIPv4, "", h.bindAddr()); err != nil {
+			return fail(fmt.Errorf("protocol 4 socket: %w", err))
+		}
+		// Mobility Header without extension headers: a nemod router's
+		// Heartbeats (a kernel without Mobile IPv6 delivers these to a raw
+		// socket, unlike Binding Updates with a Home Address option).
+		if h.mh, err = cfg.Stack.ListenIP(header.ProtoMH, "", h.bindAddr()); err != nil {
+			return fail(fmt.Errorf("mobility header socket: %w", err))
+		}
 	}
 	if err := h.SetRouters(cfg.Routers); err != nil {
 		return fail(err)
 	}
-	h.wg.Add(4)
+	h.wg.Add(2)
 	go h.readTUN()
-	go h.readRaw()
 	go h.readUDP()
-	go h.readMH()
+	if !cfg.NoIPv6 {
+		h.wg.Add(3)
+		go h.readRaw()
+		go h.readRaw4()
+		go h.readMH()
+	}
 	return h, nil
 }
 
@@ -229,12 +246,9 @@ func (h *HA) readTUN() {
 	defer h.wg.Done()
 	r := newTunReader(h.tun)
 	pkts := make([][]byte, 0, h.tun.BatchSize())
-	udp := newSender(h.udp, true, 64, &h.drops)
-	raw := newSender(h.raw, false, senderBatch(nemo.EncapIPv6, h.tun), &h.drops)
 	w := newTunWriter(h.tun, 8, &h.drops) // Packet Too Big answers
-	probes := h.newProber(udp)
-	targets := make([]*agentBinding, 0, 8)
-	ptb := make([]byte, 0, header.ICMPv6MinMTU)
+	o := h.newTunnelOut(w)
+	o.probes = h.newProber(o.udp)
 	for {
 		var err error
 		pkts, err = r.read(pkts)
@@ -246,33 +260,19 @@ func (h *HA) readTUN() {
 		for _, p := range pkts {
 			var d Drop
 			var mtu int
-			targets, d, mtu = towardsRouter(p, table, h.cfg.MTU, liveness, now, targets[:0])
+			o.targets, d, mtu = towardsRouter(p, table, h.cfg.MTU, liveness, now, o.targets[:0])
 			if d != Forward {
-				h.drops.Add(d)
+				h.drops.AddPacket(d, p)
 				if d == DropTooBig {
-					w.add(header.AppendPacketTooBig(ptb[:0], h.cfg.Address, header.IPv6(p), mtu))
+					if e := tooBig(o.ptb[:0], p, mtu, h.cfg.Address, h.cfg.AddressV4); e != nil {
+						w.add(e)
+					}
 				}
 				continue
 			}
-			for _, b := range targets {
-				if b.onStandby() {
-					h.drops.Add(DropStandby)
-					break
-				}
-				b.stats.sent(len(p), now)
-				probes.watch(b, now)
-				switch b.encap {
-				case nemo.EncapIPv6:
-					raw.add(p, b.outer, b.src)
-				case nemo.EncapUDP6:
-					udp.add(p, b.outer, h.srcFor(b, true))
-				default:
-					udp.add(p, b.outer, h.srcFor(b, false))
-				}
-			}
+			h.send(o, p, now)
 		}
-		udp.flush()
-		raw.flush()
+		o.flush()
 		w.flush()
 	}
 }
@@ -282,7 +282,7 @@ func (h *HA) readRaw() {
 	defer h.wg.Done()
 	b := netio.NewBatch(64, 2048)
 	w := newTunWriter(h.tun, 64, &h.drops)
-	hp := h.newHairpinOut(w)
+	hp := h.newTunnelOut(w)
 	for {
 		n, err := h.raw.Recv(b)
 		if err != nil {
@@ -309,7 +309,7 @@ func (h *HA) readUDP() {
 	w := newTunWriter(h.tun, 128, &h.drops)
 	replies := newSender(h.udp, true, 64, &h.drops)
 	hs := newHeartbeats()
-	hp := h.newHairpinOut(w)
+	hp := h.newTunnelOut(w)
 	for {
 		n, err := h.udp.Recv(b)
 		if err != nil {
@@ -415,16 +415,16 @@ func (h *HA) readMH() {
 
 // uplink forwards a decapsulated packet if fromRouter lets it: into
 // another mobile router's tunnel (hairpin) or the TUN device.
-func (h *HA) uplink(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable, w *tunWriter, hp *hairpinOut, now int64) {
+func (h *HA) uplink(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable, w *tunWriter, hp *tunnelOut, now int64) {
 	b, d, dup := fromRouter(p, outer, e, table, now)
 	if d == Forward && b.onStandby() {
 		d = DropStandby
 	}
 	if d != Forward {
-		h.drops.Add(d)
+		h.drops.AddPacket(d, p)
 		return
 	}
-	b.stats.received(len(p), now)
+	b.stats.receivedPacket(p, now)
 	if !dup && !h.hairpin(p, table, now, hp) {
 		w.add(p)
 	}
@@ -467,7 +467,7 @@ func (h *HA) Close() error {
 		return nil
 	}
 	h.sys.Close()
-	for _, c := range []netio.Conn{h.raw, h.mh, h.udp} {
+	for _, c := range []netio.Conn{h.raw, h.raw4, h.mh, h.udp} {
 		if c != nil {
 			c.Close()
 		}

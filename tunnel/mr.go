@@ -52,6 +52,9 @@ type MRConfig struct {
 	// NoAddress leaves the home address to whoever owns the device's
 	// addresses (netifd, on OpenWrt: see NetworkRoutes).
 	NoAddress bool
+	// IPv4: the mobile network asks for IPv4 (RFC 5555), so each uplink
+	// also has an IPv4-in-IPv6 socket.
+	IPv4 bool
 }
 
 // mrUplink is one uplink: its sockets, opened when its device appears and
@@ -70,6 +73,7 @@ type mrSocks struct {
 	raw     netio.Conn   // IPv6-in-IPv6
 	udp4    netio.Conn   // RFC 5555 over IPv4; nil without an IPv4 home agent address
 	udp6    netio.Conn   // UDP over IPv6
+	raw4    netio.Conn   // IPv4-in-IPv6; nil unless MRConfig.IPv4
 	mh      netio.Conn   // Heartbeat answers on native paths
 	wg      sync.WaitGroup
 }
@@ -78,7 +82,7 @@ func (s *mrSocks) close() {
 	if s.hdrincl != nil {
 		s.hdrincl.Close()
 	}
-	for _, c := range []netio.Conn{s.raw, s.udp4, s.udp6, s.mh} {
+	for _, c := range []netio.Conn{s.raw, s.udp4, s.udp6, s.raw4, s.mh} {
 		if c != nil {
 			c.Close()
 		}
@@ -115,6 +119,8 @@ type MR struct {
 	// breakout is what SetDirect installed last (devices.go); event loop
 	// only.
 	breakout Breakout
+	// v4 is the mobile network's IPv4 (ipv4.go); event loop only.
+	v4 routerV4
 }
 
 // NewMR opens the TUN device, gives it the home address, and routes the
@@ -150,6 +156,12 @@ func NewMR(cfg MRConfig) (*MR, error) {
 		Table: cfg.Table, Priority: cfg.RulePriority, NoAddress: cfg.NoAddress}); err != nil {
 		m.Close()
 		return nil, err
+	}
+	if cfg.IPv4 {
+		if err := m.route4(); err != nil {
+			m.Close()
+			return nil, err
+		}
 	}
 	if !m.sys.Forwarding() {
 		m.log.Warn("IPv6 forwarding is off: the mobile network's traffic will not reach the tunnel (sysctl net.ipv6.conf.all.forwarding=1)")
@@ -205,6 +217,13 @@ func (m *MR) openSocks(u *mrUplink, index int) (*mrSocks, error) {
 	if s.mh, err = st.ListenIP(header.ProtoMH, u.dev, netip.Addr{}); err != nil {
 		return fail(err)
 	}
+	if m.cfg.IPv4 {
+		if s.raw4, err = st.ListenIP(header.ProtoIPv4, u.dev, netip.Addr{}); err != nil {
+			return fail(err)
+		}
+		s.wg.Add(1)
+		go m.readRaw4(u, s)
+	}
 	s.wg.Add(3)
 	go m.readRaw(u, s)
 	go m.readMH(u, s)
@@ -254,7 +273,7 @@ func (m *MR) SetFlows(t *policy.Table) {
 // table (charter item A.5): the host routes them out of the uplinks,
 // masqueraded, ahead of the tunnel.
 func (m *MR) SetDirect(t *policy.Table) error {
-	b := Breakout{Uplinks: m.cfg.Devices, MNPs: m.mnps, Priority: m.cfg.RulePriority - 64}
+	b := Breakout{Uplinks: m.cfg.Devices, MNPs: m.mnps, MNPs4: m.v4.mnps, Priority: m.cfg.RulePriority - 64}
 	if t != nil {
 		for i := range t.Entries {
 			if t.Entries[i].Direct {
@@ -300,7 +319,7 @@ func (m *MR) SetBindings(bs []binding.BindingStatus, linkMTU func(uplink int) in
 // sockets and the flow table, and swaps it in.
 func (m *MR) rebuild() {
 	m.gen++
-	t := &routerTable{gen: m.gen, hoa: m.cfg.HoA, mnps: m.mnps, order: m.cfg.Order, flows: m.flows}
+	t := &routerTable{gen: m.gen, hoa: m.cfg.HoA, mnps: m.mnps, order: m.cfg.Order, flows: m.flows, v4: m.v4}
 	ha := m.cur()
 	for i, b := range m.bindings {
 		if i >= len(m.uplinks) || b.State != binding.StateRegistered {
@@ -315,13 +334,16 @@ func (m *MR) rebuild() {
 		switch b.Encap {
 		case nemo.EncapIPv6:
 			rb.conn, rb.to = s.raw, netip.AddrPortFrom(ha.v6, 0)
+			rb.conn4 = s.raw4
 		case nemo.EncapUDP4:
 			rb.conn, rb.to = s.udp4, netip.AddrPortFrom(ha.v4, nemo.UDPPort)
 			// The kernel picks the source behind NAT: it may not be the
 			// care-of address the binding registered.
 			rb.coa = netip.Addr{}
+			rb.conn4 = rb.conn
 		case nemo.EncapUDP6:
 			rb.conn, rb.to = s.udp6, netip.AddrPortFrom(ha.v6, nemo.UDPPort)
+			rb.conn4 = rb.conn
 		}
 		if rb.conn == nil {
 			continue
@@ -347,6 +369,7 @@ func (m *MR) readTUN() {
 	var gen uint64
 	targets := make([]*routerBinding, 0, 8)
 	ptb := make([]byte, 0, header.ICMPv6MinMTU)
+	var frag fragmenter
 	for {
 		var err error
 		pkts, err = r.read(pkts)
@@ -361,7 +384,7 @@ func (m *MR) readTUN() {
 			for c := range senders {
 				used := false
 				for _, b := range t.bindings {
-					used = used || b.conn == c
+					used = used || b.conn == c || b.conn4 == c
 				}
 				if !used {
 					delete(senders, c)
@@ -373,20 +396,23 @@ func (m *MR) readTUN() {
 			var mtu int
 			targets, d, mtu = t.fromNetwork(p, targets[:0])
 			if d != Forward {
-				m.drops.Add(d)
+				m.drops.AddPacket(d, p)
 				if d == DropTooBig {
-					w.add(header.AppendPacketTooBig(ptb[:0], m.cfg.HoA, header.IPv6(p), mtu))
+					if e := tooBig(ptb[:0], p, mtu, m.cfg.HoA, t.v4.icmpSource4()); e != nil {
+						w.add(e)
+					}
 				}
 				continue
 			}
 			for _, b := range targets {
-				s := senders[b.conn]
+				conn := b.connFor(p)
+				s := senders[conn]
 				if s == nil {
-					s = newSender(b.conn, b.encap != nemo.EncapIPv6, senderBatch(b.encap, m.tun), &m.drops)
-					senders[b.conn] = s
+					s = newSender(conn, b.encap != nemo.EncapIPv6, senderBatch(b.encap, m.tun), &m.drops)
+					senders[conn] = s
 				}
-				b.stats.sent(len(p), now)
-				s.add(p, b.to, b.coa)
+				b.stats.sentPacket(p, now)
+				frag.add(s, p, b.mtu, b.to, b.coa)
 			}
 		}
 		for _, s := range senders {
@@ -494,10 +520,10 @@ func (m *MR) readMH(u *mrUplink, s *mrSocks) {
 func (m *MR) downlink(p []byte, u *mrUplink, t *routerTable, w *tunWriter, now int64) {
 	d, dup := t.toNetwork(p, now)
 	if d != Forward {
-		m.drops.Add(d)
+		m.drops.AddPacket(d, p)
 		return
 	}
-	u.stats.received(len(p), now)
+	u.stats.receivedPacket(p, now)
 	if !dup && !m.takeLocal(p) {
 		w.add(p)
 	}

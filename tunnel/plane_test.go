@@ -59,6 +59,8 @@ type rig struct {
 	cellOuter  netip.AddrPort
 	bindings   []binding.BindingStatus
 	net        *netsim.Net
+	// prefixes are what the home agent forwards to the router.
+	prefixes []netip.Prefix
 	// caps is what the bindings' router offered (nemo.CapHeartbeat: the
 	// home agent probes them itself).
 	caps nemo.Caps
@@ -71,14 +73,17 @@ type answer struct {
 	unbound bool
 }
 
+// rigOption adjusts the data planes' configurations before they start.
+type rigOption func(*tunnel.MRConfig, *tunnel.HAConfig)
+
 // newRig wires the two data planes together and registers both bindings
 // with the flow table flows (nil: none).
-func newRig(t *testing.T, flows *policy.Table) *rig {
+func newRig(t *testing.T, flows *policy.Table, opts ...rigOption) *rig {
 	t.Helper()
 	n := netsim.New()
 	mrHost, haHost := n.Host("mr"), n.Host("ha")
 	r := &rig{t: t, evil: n.Host("evil"), mrSys: &netsim.RouterSystem{}, haSys: &netsim.AgentSystem{},
-		haSig: make(chan tunnel.SignalPacket, 64), mrSig: make(chan []byte, 64), answers: make(chan answer, 4096), net: n}
+		haSig: make(chan tunnel.SignalPacket, 64), mrSig: make(chan []byte, 64), answers: make(chan answer, 4096), net: n, prefixes: []netip.Prefix{mnp}}
 	r.wlan = mrHost.Link("wlan0", wifi6.String(), "192.168.50.2")
 	r.wwan = mrHost.Link("wwan0", cell4.String())
 	r.nat = r.wwan.NAT44(cgn.String())
@@ -90,7 +95,7 @@ func newRig(t *testing.T, flows *policy.Table) *rig {
 		t.Fatal(err)
 	}
 	r.haUDP = udp
-	r.ha, err = tunnel.NewHA(tunnel.HAConfig{
+	hc := tunnel.HAConfig{
 		Address: ha6, HomePrefix: netip.MustParsePrefix("2001:db8:ffff:1::/64"), UDP: udp,
 		OnSignal: func(ps []tunnel.SignalPacket) {
 			for _, p := range ps {
@@ -99,21 +104,29 @@ func newRig(t *testing.T, flows *policy.Table) *rig {
 		},
 		Routers: []tunnel.HARouter{{HoA: hoa, Prefixes: []netip.Prefix{mnp}}, {HoA: hoa2, Prefixes: []netip.Prefix{mnp2}}},
 		Stack:   haHost.Stack(), System: r.haSys,
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.ha.Close() })
-	r.haTUN = r.haSys.TUN("nemoha0")
-
-	r.mr, err = tunnel.NewMR(tunnel.MRConfig{
+	mc := tunnel.MRConfig{
 		HoA: hoa, MNPs: []netip.Prefix{mnp}, HA: ha6, HAv4: ha4, Devices: []string{"wlan0", "wwan0"}, LANs: []string{"lan0"},
 		OnSignal: func(p []byte) { r.mrSig <- p }, Order: []uint16{bidWifi, bidCell},
 		OnProbeAnswer: func(uplink int, seq uint32, at time.Time, unbound bool) {
 			r.answers <- answer{uplink, seq, unbound}
 		},
 		Stack: mrHost.Stack(), System: r.mrSys,
-	})
+	}
+	for _, o := range opts {
+		o(&mc, &hc)
+	}
+	if len(hc.Routers) > 0 {
+		r.prefixes = hc.Routers[0].Prefixes
+	}
+	r.ha, err = tunnel.NewHA(hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.ha.Close() })
+	r.haTUN = r.haSys.TUN("nemoha0")
+
+	r.mr, err = tunnel.NewMR(mc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +169,7 @@ func (r *rig) register(flows *policy.Table, bs ...binding.BindingStatus) {
 		}
 		hb = append(hb, binding.Binding{BID: b.BID, CoA: b.CoA, Outer: outer, Encap: b.Encap, Caps: r.caps})
 	}
-	r.ha.Update(hoa, []netip.Prefix{mnp}, hb, flows)
+	r.ha.Update(hoa, r.prefixes, hb, flows)
 	r.mr.SetFlows(flows)
 	r.bindings = bs
 	r.mr.SetBindings(bs, nil)

@@ -88,6 +88,12 @@ func (s *sender) flush() {
 	if s.n == 0 {
 		return
 	}
+	if s.conn == nil {
+		// A socket this end does not have (a home agent without IPv6).
+		s.drops.Add(DropSendError)
+		s.n = 0
+		return
+	}
 	_, err := s.conn.Send(s.b, s.n)
 	if err != nil {
 		var errno syscall.Errno

@@ -14,6 +14,8 @@ import (
 type Stats struct {
 	TxPackets, TxBytes atomic.Uint64 // into the tunnel, towards the peer
 	RxPackets, RxBytes atomic.Uint64 // out of the tunnel, from the peer
+	TxPacketsV4        atomic.Uint64 // the IPv4 packets among TxPackets
+	RxPacketsV4        atomic.Uint64 // and among RxPackets
 	// lastRx is when anything last came from the peer over this binding
 	// (Unix nanoseconds): traffic, a probe or its answer, signalling. It
 	// is the binding's one liveness clock: the data plane keeps it, the
@@ -101,5 +103,6 @@ func (s *Stats) Traffic() status.Traffic {
 	if s == nil {
 		return status.Traffic{}
 	}
-	return status.Traffic{TxPackets: s.TxPackets.Load(), TxBytes: s.TxBytes.Load(), RxPackets: s.RxPackets.Load(), RxBytes: s.RxBytes.Load()}
+	return status.Traffic{TxPackets: s.TxPackets.Load(), TxBytes: s.TxBytes.Load(), RxPackets: s.RxPackets.Load(), RxBytes: s.RxBytes.Load(),
+		TxPacketsV4: s.TxPacketsV4.Load(), RxPacketsV4: s.RxPacketsV4.Load()}
 }

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"nemod/internal/sock"
 )
 
 // DefaultSocket is where OpenWrt's ubusd listens.
@@ -143,8 +144,10 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 			path = DefaultSocket
 		}
 		opts.Dial = func(ctx context.Context) (io.ReadWriteCloser, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return sock.DialUnix(path)
 		}
 	}
 	c := &Client{opts: opts, byID: map[uint32]*Object{}, typeIDs: map[*ObjectType]uint32{},

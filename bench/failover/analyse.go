@@ -413,7 +413,7 @@ func (fr *faultResult) print(verbose bool) {
 		fmt.Printf("    home agent (polled every 10 ms): BID %d gone %s ms after the fault (median; max %s; %d/%d trials)\n",
 			f.bid, fmtMs(st.median), fmtMs(st.max), n, len(fr.trials))
 	}
-	if st, n := timings(fr.trials, func(t trial) time.Duration { return t.outerMoved }); n > 0 || f.key == "c" {
+	if st, n := timings(fr.trials, func(t trial) time.Duration { return t.outerMoved }); n > 0 || strings.HasPrefix(f.key, "c") {
 		fmt.Printf("    home agent (polled every 10 ms): BID %d at its new NAT address %s ms after the fault (median; max %s; %d/%d trials)\n",
 			f.bid, fmtMs(st.median), fmtMs(st.max), n, len(fr.trials))
 	}

@@ -55,7 +55,7 @@ func policies(streamPolicy, tcpPolicy, dupPolicy string) string {
 // newRig builds a lab and starts both daemons from bin, and waits until
 // the router has both uplinks registered. On error everything it built is
 // gone again, and the error carries the daemons' last log lines.
-func newRig(bin, routerExtra string, keep bool, logf func(string, ...any)) (r *rig, err error) {
+func newRig(bin, routerExtra string, keep bool, logf func(string, ...any), v4 bool) (r *rig, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	l, err := lab.New(ctx, lab.Options{KeepDir: keep, Logf: logf})
@@ -73,10 +73,14 @@ func newRig(bin, routerExtra string, keep bool, logf func(string, ...any)) (r *r
 	}()
 	haConf := filepath.Join(l.Dir(), "homeagent.uci")
 	mrConf := filepath.Join(l.Dir(), "router.uci")
-	if err := os.WriteFile(haConf, []byte(lab.HomeAgentUCI(r.haSock)), 0o600); err != nil {
+	haText, mrText := lab.HomeAgentUCI(r.haSock), lab.RouterUCI(r.mrSock, routerExtra)
+	if v4 {
+		haText, mrText = ipv4Configs(l.Dir(), r.haSock, r.mrSock, routerExtra)
+	}
+	if err := os.WriteFile(haConf, []byte(haText), 0o600); err != nil {
 		return r, err
 	}
-	if err := os.WriteFile(mrConf, []byte(lab.RouterUCI(r.mrSock, routerExtra)), 0o600); err != nil {
+	if err := os.WriteFile(mrConf, []byte(mrText), 0o600); err != nil {
 		return r, err
 	}
 	if r.ha, err = l.Start(lab.HA, "homeagent", bin, "homeagent", "-c", haConf); err != nil {
@@ -93,6 +97,9 @@ func newRig(bin, routerExtra string, keep bool, logf func(string, ...any)) (r *r
 	}
 	if _, err := r.waitRegistered(10 * time.Second); err != nil {
 		return r, err
+	}
+	if v4 {
+		return r, r.lanIPv4()
 	}
 	return r, nil
 }

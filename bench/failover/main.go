@@ -15,6 +15,9 @@
 //	(l) 5 % random loss each way on the Wi-Fi path for 60 s while the
 //	    streams use it, (k) the same on an idle Wi-Fi: false failovers
 //
+// and the same three, a4, b4 and c4, with the traffic in IPv4 (RFC 5555:
+// IPv4-in-IPv6 on the Wi-Fi, IPv4 in UDP through the cellular NAT).
+//
 // For each fault and direction it prints the longest gap between
 // consecutive datagrams and the datagrams lost (median and maximum over
 // the trials), when the router found the path dead (detection) and when
@@ -80,6 +83,7 @@ type fault struct {
 	idle, long, loss bool
 	// meter: before the trials, both uplinks idle for a while, metered.
 	meter bool
+	v4    bool // the traffic is the mobile network's IPv4 (ipv4.go)
 }
 
 func faults(hold time.Duration) []fault {
@@ -167,7 +171,7 @@ func main() {
 	flag.StringVar(&o.nemod, "nemod", "bin/nemod", "the nemod binary the daemons run (a non-race build: make build)")
 	flag.IntVar(&o.trials, "trials", 10, "trials per fault")
 	flag.IntVar(&o.longTrials, "long-trials", 3, "trials of each long fault (B, C, l, k)")
-	flag.StringVar(&o.faults, "faults", "a,b,B,C,c,i,l,k", "the faults to run, of a, b, B, C, c, i, l and k")
+	flag.StringVar(&o.faults, "faults", "a,b,B,C,c,i,l,k,a4,b4,c4", "the faults to run, of a, b, B, C, c, i, l and k, and each with 4 after it (the same carrying IPv4)")
 	flag.DurationVar(&o.hold, "hold", 3*time.Second, "how long each fault lasts")
 	flag.DurationVar(&o.steady, "steady", time.Second, "steady traffic before each fault")
 	flag.BoolVar(&o.verbose, "v", false, "lab progress and a line per trial")
@@ -194,14 +198,14 @@ func run(o options) error {
 		return fmt.Errorf("%w: build it first (make build)", err)
 	}
 	var todo []fault
-	keys := strings.Split(o.faults, ",")
-	for _, f := range faults(o.hold) {
-		if slices.Contains(keys, f.key) {
+	want := strings.Split(strings.ReplaceAll(o.faults, " ", ""), ",")
+	for _, f := range withIPv4(faults(o.hold)) {
+		if slices.Contains(want, f.key) {
 			todo = append(todo, f)
 		}
 	}
 	if len(todo) == 0 {
-		return fmt.Errorf("-faults %q names none of a, b, B, C, c, i, l, k", o.faults)
+		return fmt.Errorf("-faults %q names none of a, b, B, C, c, i, l, k, nor any of them with 4 after it", o.faults)
 	}
 	printHeader(bin, o.steady)
 	start := time.Now()
@@ -229,7 +233,8 @@ func runFault(bin string, f fault, o options) (fr *faultResult, err error) {
 	if o.verbose {
 		logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) }
 	}
-	r, err := newRig(bin, policies(f.streamPolicy, f.tcpPolicy, f.dupPolicy), o.keep, logf)
+	useFamily(f.v4)
+	r, err := newRig(bin, policies(f.streamPolicy, f.tcpPolicy, f.dupPolicy), o.keep, logf, f.v4)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,8 @@ var (
 	lanHost = lab.LANHost
 	cnHost  = netip.MustParseAddr("2001:db8:c::1")
 	magic   = [2]byte{'n', 'f'}
+	// The family the traffic uses (ipv4.go switches it per fault).
+	udpNet, tcpNet = "udp6", "tcp6"
 )
 
 // stream is one direction of one UDP flow: numbered datagrams, one every
@@ -82,7 +84,7 @@ func startTraffic(l *lab.Lab) (*traffic, error) {
 		var err error
 		open := func(role string, a netip.Addr, c **net.UDPConn) error {
 			return l.InNS(role, func() error {
-				*c, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, uint16(port))))
+				*c, err = net.ListenUDP(udpNet, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, uint16(port))))
 				return err
 			})
 		}
@@ -168,6 +170,9 @@ func fillPayload(buf []byte, id uint16, seq uint64) {
 // instead loses that datagram at the receiver, one in 65,536 or so,
 // whatever the fault.
 func (s *stream) zeroChecksum(seq uint64) bool {
+	if lanHost.Is4() {
+		return false // over IPv4 a zero UDP checksum is allowed: none
+	}
 	src, dst := lanHost, cnHost
 	if !s.up {
 		src, dst = cnHost, lanHost
@@ -274,7 +279,7 @@ func startTransfer(l *lab.Lab, t *traffic) (*transfer, error) {
 	x := &transfer{t: t, quit: make(chan struct{})}
 	dst := netip.AddrPortFrom(cnHost, tcpPort)
 	err := l.InNS(lab.CN, func() (err error) {
-		x.ln, err = net.Listen("tcp6", dst.String())
+		x.ln, err = net.Listen(tcpNet, dst.String())
 		return err
 	})
 	if err != nil {
@@ -285,7 +290,7 @@ func startTransfer(l *lab.Lab, t *traffic) (*transfer, error) {
 		// The socket is made on the locked thread, in the LAN host's
 		// namespace; the connect that follows needs no thread of its own.
 		nerr := l.InNS(lab.LAN, func() error {
-			c, err = d.DialContext(ctx, "tcp6", dst.String())
+			c, err = d.DialContext(ctx, tcpNet, dst.String())
 			return nil
 		})
 		if nerr != nil {

@@ -48,6 +48,7 @@ type caseRun struct {
 	l       *lab.Lab
 	name    string
 	path    string
+	v4      bool // the case carries IPv4 (cases4.go)
 	daemons []daemon
 	labNS   map[nsID]bool
 	socks   [2]string // nemod's control sockets, mr's and ha's
@@ -107,7 +108,7 @@ func runCase(ctx context.Context, o options, name string) (out caseOutput, err e
 	if err != nil {
 		return out, err
 	}
-	c := &caseRun{o: o, l: l, name: name, labNS: labNamespaces(l)}
+	c := &caseRun{o: o, l: l, name: name, labNS: labNamespaces(l), v4: isIPv4(name)}
 	defer func() {
 		if cerr := l.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("closing the lab: %w", cerr))
@@ -144,6 +145,16 @@ func runCase(ctx context.Context, o options, name string) (out caseOutput, err e
 		err = c.nemod(ctx, "cell", "wifi", "udp4")
 	case caseNemodUDP6:
 		err = c.nemod(ctx, "wifi", "cell", "udp6")
+	case casePlain4:
+		err = c.plain4(ctx)
+	case caseWireguard4:
+		err = c.wireguard4(ctx)
+	case caseNemod4IPv6:
+		err = c.nemod(ctx, "wifi", "cell", "ipv6")
+	case caseNemod4UDP4:
+		err = c.nemod(ctx, "cell", "wifi", "udp4")
+	case caseNemod4UDP6:
+		err = c.nemod(ctx, "wifi", "cell", "udp6")
 	default:
 		err = fmt.Errorf("unknown case %q", name)
 	}
@@ -159,7 +170,7 @@ func runCase(ctx context.Context, o options, name string) (out caseOutput, err e
 		if err != nil {
 			// Whether the path itself is gone or only the stream stalled.
 			reach := "LAN still reaches CN (ping)"
-			if _, perr := c.l.Run(ctx, lab.LAN, "ping", "-6", "-n", "-c", "2", "-W", "1", lab.CN6.String()); perr != nil {
+			if _, perr := c.l.Run(ctx, lab.LAN, "ping", c.family(), "-n", "-c", "2", "-W", "1", c.cnAddr()); perr != nil {
 				reach = "LAN no longer reaches CN (ping)"
 			}
 			if c.socks[0] != "" {
@@ -232,6 +243,26 @@ const wgPort = "51820"
 // path's IPv6, with the same routing nemod's tunnel has: everything the
 // mobile network sends goes to the home agent and out from there.
 func (c *caseRun) wireguard(ctx context.Context) error {
+	return c.wireguardFor(ctx, "::/0", lab.MNP.String(), func(mrIf, haIf string) error {
+		// The rule for the MNP as destination comes first so that traffic
+		// between the mobile network's own links stays local; wireguard-go's
+		// own packets come from wlan0's address and take the main table.
+		if err := c.ip(ctx, lab.MR,
+			fmt.Sprintf("rule add to %s lookup main priority 100", lab.MNP),
+			fmt.Sprintf("rule add from %s lookup 100 priority 101", lab.MNP),
+			fmt.Sprintf("route add ::/0 dev %s table 100", mrIf),
+		); err != nil {
+			return err
+		}
+		// core already routes the MNP to the home agent.
+		return c.ip(ctx, lab.HA, fmt.Sprintf("route add %s dev %s", lab.MNP, haIf))
+	}, "lan -> mr (wireguard-go) -> wifi -> core -> ha (wireguard-go) -> core -> cn, IPv6 over UDP/IPv6, MTU 1420")
+}
+
+// wireguardFor sets up wireguard-go between mr and ha over the Wi-Fi
+// path's IPv6, the router's peer allowing mrAllowed and the home agent's
+// haAllowed, and routes adds the routing into the interfaces.
+func (c *caseRun) wireguardFor(ctx context.Context, mrAllowed, haAllowed string, routes func(mrIf, haIf string) error, path string) error {
 	// The interfaces are named per lab and per end, not wg0: wireguard-go's
 	// control socket is /var/run/wireguard/NAME.sock, in the file system
 	// every namespace shares.
@@ -265,33 +296,23 @@ func (c *caseRun) wireguard(ctx context.Context) error {
 	}
 	if _, err := c.l.Run(ctx, lab.MR, "wg", "set", ifs[lab.MR],
 		"private-key", keys[lab.MR][0], "listen-port", wgPort,
-		"peer", keys[lab.HA][1], "endpoint", fmt.Sprintf("[%s]:%s", lab.HA6, wgPort), "allowed-ips", "::/0"); err != nil {
+		"peer", keys[lab.HA][1], "endpoint", fmt.Sprintf("[%s]:%s", lab.HA6, wgPort), "allowed-ips", mrAllowed); err != nil {
 		return err
 	}
 	if _, err := c.l.Run(ctx, lab.HA, "wg", "set", ifs[lab.HA],
 		"private-key", keys[lab.HA][0], "listen-port", wgPort,
-		"peer", keys[lab.MR][1], "allowed-ips", lab.MNP.String()); err != nil {
+		"peer", keys[lab.MR][1], "allowed-ips", haAllowed); err != nil {
 		return err
 	}
-	// The rule for the MNP as destination comes first so that traffic
-	// between the mobile network's own links stays local; wireguard-go's
-	// own packets come from wlan0's address and take the main table.
-	if err := c.ip(ctx, lab.MR,
-		fmt.Sprintf("link set %s mtu 1420 up", ifs[lab.MR]),
-		fmt.Sprintf("rule add to %s lookup main priority 100", lab.MNP),
-		fmt.Sprintf("rule add from %s lookup 100 priority 101", lab.MNP),
-		fmt.Sprintf("route add ::/0 dev %s table 100", ifs[lab.MR]),
-	); err != nil {
+	for _, role := range []string{lab.MR, lab.HA} {
+		if _, err := c.l.Run(ctx, role, "ip", "link", "set", ifs[role], "mtu", "1420", "up"); err != nil {
+			return err
+		}
+	}
+	if err := routes(ifs[lab.MR], ifs[lab.HA]); err != nil {
 		return err
 	}
-	// core already routes the MNP to the home agent.
-	if err := c.ip(ctx, lab.HA,
-		fmt.Sprintf("link set %s mtu 1420 up", ifs[lab.HA]),
-		fmt.Sprintf("route add %s dev %s", lab.MNP, ifs[lab.HA]),
-	); err != nil {
-		return err
-	}
-	c.setPath("lan -> mr (wireguard-go) -> wifi -> core -> ha (wireguard-go) -> core -> cn, IPv6 over UDP/IPv6, MTU 1420")
+	c.setPath(path)
 	return c.waitReachable(ctx)
 }
 
@@ -348,12 +369,18 @@ func (c *caseRun) nemod(ctx context.Context, use, drop, encap string) error {
 	dir := c.l.Dir()
 	haSock, mrSock := filepath.Join(dir, "ha.sock"), filepath.Join(dir, "mr.sock")
 	haConf, mrConf := filepath.Join(dir, "homeagent.uci"), filepath.Join(dir, "router.uci")
-	if err := os.WriteFile(haConf, []byte(lab.HomeAgentUCI(haSock)), 0o600); err != nil {
-		return err
-	}
 	wifiEncap := map[string]string{"auto": "auto", "ipv6": "ipv6", "udp6": "udp", "udp4": "auto"}[encap]
-	if err := os.WriteFile(mrConf, []byte(lab.RouterUCIEncap(mrSock, wifiEncap, "")), 0o600); err != nil {
-		return err
+	if c.v4 {
+		if err := c.nemodIPv4Config(haConf, haSock, mrConf, mrSock, wifiEncap); err != nil {
+			return err
+		}
+	} else {
+		if err := os.WriteFile(haConf, []byte(lab.HomeAgentUCI(haSock)), 0o600); err != nil {
+			return err
+		}
+		if err := os.WriteFile(mrConf, []byte(lab.RouterUCIEncap(mrSock, wifiEncap, "")), 0o600); err != nil {
+			return err
+		}
 	}
 	ha, err := c.l.Start(lab.HA, "homeagent", c.o.nemod, "homeagent", "-c", haConf)
 	if err != nil {
@@ -404,7 +431,13 @@ func (c *caseRun) nemod(ctx context.Context, use, drop, encap string) error {
 		"udp4": "lan -> mr (nemod) -> cell (CGN) -> core -> ha (nemod) -> core -> cn, IPv6 in UDP/IPv4 over the cellular uplink (Wi-Fi carrier down)",
 		"udp6": "lan -> mr (nemod) -> wifi -> core -> ha (nemod) -> core -> cn, IPv6 in UDP/IPv6 over the Wi-Fi uplink, encap 'udp' (cellular carrier down)",
 	}[encap]
-	if encap == "auto" {
+	switch {
+	case c.v4:
+		if err := c.afterNemodIPv4(ctx, mrSock); err != nil {
+			return err
+		}
+		path = nemodIPv4Path(encap)
+	case encap == "auto":
 		path = fmt.Sprintf("lan -> mr (nemod) -> wifi -> core -> ha (nemod) -> core -> cn, the shipped configuration (encap 'auto'): negotiated %s over the Wi-Fi uplink (cellular carrier down)", got)
 	}
 	c.setPath(path)
@@ -486,12 +519,12 @@ func (c *caseRun) waitReachable(ctx context.Context) error {
 	deadline := time.Now().Add(c.o.reach)
 	var err error
 	for time.Now().Before(deadline) {
-		if _, err = c.l.Run(ctx, lab.LAN, "ping", "-6", "-n", "-c", "1", "-W", "1", lab.CN6.String()); err == nil {
+		if _, err = c.l.Run(ctx, lab.LAN, "ping", c.family(), "-n", "-c", "1", "-W", "1", c.cnAddr()); err == nil {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("LAN %s cannot reach CN %s within %v: %w", lab.LANHost, lab.CN6, c.o.reach, err)
+	return fmt.Errorf("LAN cannot reach CN %s within %v: %w", c.cnAddr(), c.o.reach, err)
 }
 
 func waitFor(within time.Duration, cond func() bool) error {

@@ -42,7 +42,7 @@ const iperfPort = "5201"
 // startIperfServer runs one iperf3 server on CN for the lab's life: it
 // serves the runs one after the other, and Close stops it.
 func (c *caseRun) startIperfServer(ctx context.Context) error {
-	p, err := c.l.Start(lab.CN, "iperf3-server", "iperf3", "-s", "-B", lab.CN6.String(), "-p", iperfPort)
+	p, err := c.l.Start(lab.CN, "iperf3-server", "iperf3", "-s", "-B", c.cnAddr(), "-p", iperfPort)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (c *caseRun) iperf(ctx context.Context, reverse bool) (sample, error) {
 		s.names = append(s.names, d.role+" "+d.name)
 	}
 	secs := strconv.Itoa(int(c.o.dur.Seconds()))
-	args := []string{"iperf3", "-c", lab.CN6.String(), "-p", iperfPort, "-t", secs, "-J", "--connect-timeout", "3000"}
+	args := []string{"iperf3", "-c", c.cnAddr(), "-p", iperfPort, "-t", secs, "-J", "--connect-timeout", "3000"}
 	if reverse {
 		args = append(args, "-R")
 	}

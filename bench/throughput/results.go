@@ -147,18 +147,21 @@ func (r *results) print(cases []string) {
 		target float64
 	}
 	var rows []row
-	if slices.Contains(cases, caseWireguard) && slices.Contains(cases, casePlain) {
-		rows = append(rows, row{caseWireguard, casePlain, 0})
+	for _, b := range [][2]string{{caseWireguard, casePlain}, {caseWireguard4, casePlain4}} {
+		if slices.Contains(cases, b[0]) && slices.Contains(cases, b[1]) {
+			rows = append(rows, row{b[0], b[1], 0})
+		}
 	}
 	for _, n := range nemodCases {
 		if !slices.Contains(cases, n) {
 			continue
 		}
-		if slices.Contains(cases, caseWireguard) {
-			rows = append(rows, row{n, caseWireguard, targetVsWireguard})
+		wg, plain := baselines(n)
+		if slices.Contains(cases, wg) {
+			rows = append(rows, row{n, wg, targetVsWireguard})
 		}
-		if slices.Contains(cases, casePlain) {
-			rows = append(rows, row{n, casePlain, targetVsPlain})
+		if slices.Contains(cases, plain) {
+			rows = append(rows, row{n, plain, targetVsPlain})
 		}
 	}
 	if len(rows) == 0 {

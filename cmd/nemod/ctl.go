@@ -83,6 +83,7 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 			return err
 		}
 		fmt.Fprintf(tw, "mobile router %s, home agent %s (%s), prefixes %s\n\n", s.HomeAddress, s.HomeAgent, s.HomeAgentInUse.Reason, strings.Join(s.MNP, " "))
+		printRouterIPv4(tw, s.IPv4)
 		fmt.Fprintln(tw, "BID\tUPLINK\tDEVICE\tSTATE\tENCAP\tCARE-OF ADDRESS\tLIFETIME\tPACKETS OUT/IN")
 		for _, b := range s.Bindings {
 			encap := b.Encap
@@ -106,7 +107,7 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 				continue
 			}
 			for i, b := range m.Bindings {
-				name, hoa, pfx := m.Name, m.HomeAddress, dash(strings.Join(m.MNP, " "))
+				name, hoa, pfx := m.Name, m.HomeAddress, dash(strings.TrimSpace(strings.Join(m.MNP, " ")+" "+ipv4Prefixes(m)))
 				if i > 0 {
 					name, hoa, pfx = "", "", ""
 				}
@@ -118,6 +119,7 @@ func printStatus(w io.Writer, raw json.RawMessage) error {
 					lifetime(b.Lifetime, true), b.TxPackets, b.RxPackets)
 			}
 		}
+		printPoolV4(tw, s.PoolV4)
 	default:
 		return fmt.Errorf("unknown role %q", role.Role)
 	}

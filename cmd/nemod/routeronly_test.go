@@ -99,6 +99,14 @@ func TestRouterOnlyBinary(t *testing.T) {
 	if strings.Contains(string(syms), " nemod/homeagent.") {
 		t.Error("the routeronly binary has symbols of nemod/homeagent")
 	}
+	// No socket is opened through a string address (internal/sock): that
+	// would link net's DNS resolver, about 300 KB on mipsle, and the
+	// gzip reader stays out too (netio/kernel_routeronly.go).
+	for _, sym := range []string{" net.(*Resolver).lookupIPAddr", " net.(*Resolver).resolveAddrList", " compress/flate."} {
+		if strings.Contains(string(syms), sym) {
+			t.Errorf("the routeronly binary has%s", sym)
+		}
+	}
 	if !strings.Contains(string(syms), " nemod/router.Run") {
 		t.Error("the routeronly binary has no nemod/router.Run: is the symbol check looking at the right names?")
 	}
@@ -123,5 +131,16 @@ func TestRouterOnlyBinary(t *testing.T) {
 	out, err = exec.Command(bin, "check-config", "-c", conf).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), fmt.Sprintf("%s:%d: option dbus: this is the router-only build", conf, line)) {
 		t.Errorf("check-config of option dbus '1': %v\n%s", err, out)
+	}
+	// The home agent's sections are not decoded here: each one is an
+	// error at its line, the first the homeagent section.
+	ha := lab.HomeAgentUCI("/var/run/nemod.sock")
+	os.WriteFile(conf, []byte(ha), 0o600)
+	line = strings.Count(ha[:strings.Index(ha, "config homeagent")], "\n") + 1
+	mr := strings.Count(ha[:strings.Index(ha, "config mobile_router")], "\n") + 1
+	out, err = exec.Command(bin, "check-config", "-c", conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), fmt.Sprintf("%s:%d: section homeagent: this is the router-only build", conf, line)) ||
+		!strings.Contains(string(out), fmt.Sprintf("%s:%d: section mobile_router: this is the router-only build", conf, mr)) {
+		t.Errorf("check-config of the lab's home agent: %v\n%s", err, out)
 	}
 }

@@ -159,7 +159,7 @@ func goTool() string {
 // keep it. openwrt/Makefile passes the same list (GO_PKG_GCFLAGS).
 var coldPackages = []string{
 	"nemod/cmd/nemod", "nemod/config", "nemod/setup", "nemod/router", "nemod/control", "nemod/status",
-	"nemod/ubus/...", "nemod/netifd/...", "nemod/owrt", "nemod/metrics", "nemod/dhcpv6pd/...", "nemod/ra/...",
+	"nemod/ubus/...", "nemod/netifd/...", "nemod/owrt", "nemod/metrics", "nemod/dhcpv6pd/...", "nemod/ra/...", "nemod/dhcp4",
 	"nemod/binding", "nemod/ifmon", "nemod/hostnet", "nemod/internal/...",
 	"encoding/json", "fmt", "log/slog", "reflect", "flag", "text/tabwriter", "compress/...", "os/exec", "bufio", "sort",
 	"github.com/vishvananda/...",

@@ -14,6 +14,7 @@ type RouterSystem struct {
 	mu       sync.Mutex
 	tuns     map[string]*TUN
 	routes   tunnel.NetworkRoutes
+	routes4  tunnel.NetworkRoutes4
 	breakout tunnel.Breakout
 	closed   bool
 	// NoForwarding makes Forwarding report false.
@@ -111,6 +112,8 @@ type AgentSystem struct {
 	// (instance.go); instances those it holds.
 	Link      *Link
 	instances []tunnel.Instance
+	masq4     []netip.Prefix
+	masqTo    netip.Addr
 }
 
 var _ tunnel.AgentSystem = (*AgentSystem)(nil)

@@ -16,8 +16,14 @@ import (
 // Read returns the daemon's own resource counts.
 func Read() status.Runtime {
 	s := status.Runtime{Goroutines: runtime.NumGoroutine()}
-	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
-		s.FDs = len(ents)
+	// The names only, unsorted: os.ReadDir's sort and file information
+	// would cost the router's binary 10 KB to count.
+	if d, err := os.Open("/proc/self/fd"); err == nil {
+		names, err := d.Readdirnames(-1)
+		d.Close()
+		if err == nil {
+			s.FDs = len(names) // the one reading them included, as before
+		}
 	}
 	return s
 }

@@ -78,6 +78,8 @@ type Ends struct {
 	// WrapDHCPv6, when set, wraps the home agent's DHCPv6 socket (a test
 	// puts an external server behind it).
 	WrapDHCPv6 func(pdio.Conn) pdio.Conn
+	// LAN4 stands for the router's LAN IPv4 host side (ipv4.go).
+	LAN4 *LAN4
 }
 
 // DefaultStates is the lab's configuration registered between two nemod
@@ -104,7 +106,7 @@ func New(t *testing.T, extra string) *Ends {
 	e := &Ends{t: t, Net: n, MRHost: n.Host("mr"), HAHost: n.Host("ha"), Stranger: n.Host("cn"),
 		MRSys: &netsim.RouterSystem{}, HASys: &netsim.AgentSystem{}, Dir: t.TempDir(),
 		MRSignals: make(chan os.Signal, 4), HASignals: make(chan os.Signal, 4),
-		MRLog: &syncBuffer{}, HALog: &syncBuffer{}, Want: DefaultStates}
+		MRLog: &syncBuffer{}, HALog: &syncBuffer{}, Want: DefaultStates, LAN4: &LAN4{}}
 	e.Wifi = e.MRHost.Link(lab.MRWLANDev, lab.MRWLANStatic6.String(), lab.MRWLAN4.String())
 	e.Cell = e.MRHost.Link(lab.MRWWANDev, lab.MRWWAN4.String())
 	e.NAT = e.Cell.NAT44(lab.CellWAN4.String())
@@ -161,7 +163,7 @@ func (e *Ends) StartMR(ctx context.Context) {
 	go func() {
 		e.mrDone <- router.Run(ctx, e.MRConf, router.Options{
 			Logger: slog.New(slog.NewTextHandler(e.MRLog, nil)), Stack: e.MRHost.Stack(), System: e.MRSys,
-			Monitor: e.monitor, Signals: e.MRSignals, ListenHTTP: e.listenHTTP(&e.MRHTTP),
+			Monitor: e.monitor, Signals: e.MRSignals, LAN4: e.LAN4, ListenHTTP: e.listenHTTP(&e.MRHTTP),
 			LAN: e.openLAN,
 		})
 	}()
@@ -320,11 +322,15 @@ func (e *Ends) StopHA() error {
 	}
 }
 
-// RestartHA stops the home agent and starts it again.
-func (e *Ends) RestartHA() {
+// RestartHA stops the home agent and starts it again, calling while in
+// between (a test changes the home agent's files then).
+func (e *Ends) RestartHA(while ...func()) {
 	e.t.Helper()
 	if err := e.StopHA(); err != nil {
 		e.t.Fatalf("home agent: %v", err)
+	}
+	for _, f := range while {
+		f()
 	}
 	e.StartHA(e.ctx)
 }

@@ -11,12 +11,14 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv6"
 
+	"nemod/internal/sock"
 	"nemod/ra"
 )
 
@@ -195,7 +197,7 @@ func Open(ifname string, adv *ra.Advertiser, addrs AddrSetter) (*LAN, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ra on %s: %w", ifname, err)
 	}
-	c, err := net.ListenPacket("ip6:ipv6-icmp", ll.WithZone(ifname).String())
+	c, err := sock.ListenIP("ip6:58", ll.WithZone(strconv.Itoa(ifi.Index)))
 	if err != nil {
 		return nil, fmt.Errorf("ra on %s: %w", ifname, err)
 	}
