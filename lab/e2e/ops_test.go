@@ -269,20 +269,46 @@ func TestFleetPageInTheLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	scrape := func() string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		text, _ := io.ReadAll(resp.Body)
+		return string(text)
 	}
-	text, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	promtest.Check(t, string(text))
-	st := e.haStatus()
-	promtest.Expect(t, promtest.Parse(t, string(text)), map[string]float64{
-		"nemod_bindings{state=registered}":          2,
-		"nemod_mobile_routers{state=registered}":    1,
-		"nemod_mobile_router_bindings{router=car1}": 2,
-		"nemod_registrations_total{}":               float64(st.Counters.Accepted),
+	// The scrape and ctl status are read apart: under load a path may be
+	// found dead and registered again between the two, so they are read
+	// until a scrape falls between two equal statuses.
+	var (
+		text string
+		st   status.HomeAgent
+		want map[string]float64
+	)
+	eventually(t, 15*time.Second, "a scrape that agrees with ctl status", func() bool {
+		st = e.haStatus()
+		text = scrape()
+		if again := e.haStatus(); again.Counters.Accepted != st.Counters.Accepted ||
+			len(st.MobileRouters) == 0 || len(st.MobileRouters[0].Bindings) != 2 || len(again.MobileRouters[0].Bindings) != 2 {
+			return false
+		}
+		want = map[string]float64{
+			"nemod_bindings{state=registered}":          2,
+			"nemod_mobile_routers{state=registered}":    1,
+			"nemod_mobile_router_bindings{router=car1}": 2,
+			"nemod_registrations_total{}":               float64(st.Counters.Accepted),
+		}
+		got := promtest.Parse(t, text)
+		for k, v := range want {
+			if got[k] != v {
+				return false
+			}
+		}
+		return true
 	})
+	promtest.Check(t, text)
+	promtest.Expect(t, promtest.Parse(t, text), want)
 
 	shots := os.Getenv("NEMOD_ARTIFACTS")
 	if shots == "" {
