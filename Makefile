@@ -87,20 +87,24 @@ bench-ha: deps build
 	$(GO) run ./bench/haload -nemod bin/nemod -routers $(or $(ROUTERS),10000) -cluster
 
 # One TCP stream each way between the LAN host and the correspondent, in
-# the lab: plain routing, wireguard-go, nemod's IPv6-in-IPv6, UDP/IPv4 and
-# UDP/IPv6 tunnels, side by side, and the same carrying IPv4 (RFC 5555), with
-# the daemons' CPU and the ratios to the targets. REPEAT=3 reports the median
-# of three fresh labs per case.
+# the lab: plain routing, wireguard-go, nemod as shipped (encap 'auto',
+# negotiated) beside its IPv6-in-IPv6, UDP/IPv4 and UDP/IPv6 tunnels, side
+# by side, and the same carrying IPv4 (RFC 5555), with the daemons' CPU and
+# the ratios to the targets. REPEAT=3 reports the median of three fresh
+# labs per case.
 bench-throughput: deps build
 	$(GO) run ./bench/throughput -nemod bin/nemod -repeat $(or $(REPEAT),1)
 
 # Failover in the lab: a 1000 packets/s UDP stream each way, a duplicated
-# flow and a TCP transfer through three faults (Wi-Fi carrier lost, Wi-Fi
-# black-holed, cellular NAT mapping dropped), over IPv6 and again over IPv4
-# (a4, b4, c4): longest gap and packets lost per direction, TCP survival,
-# the targets. TRIALS=n per fault.
+# flow and a TCP transfer through the faults (Wi-Fi carrier lost, Wi-Fi
+# black-holed for 5, 30 and 120 s, cellular NAT mapping dropped, an idle
+# Wi-Fi black-holed, 5 % random loss busy and idle), the first three again
+# over IPv4 (a4, b4, c4): longest gap and packets lost per direction,
+# detection and recovery, false failovers, the idle probes' bit rate, TCP
+# survival, the targets. TRIALS=n per fault, LONG_TRIALS=n per long one
+# (about 25 minutes with the defaults).
 bench-failover: deps build
-	$(GO) run ./bench/failover -nemod bin/nemod -trials $(or $(TRIALS),10)
+	$(GO) run ./bench/failover -nemod bin/nemod -trials $(or $(TRIALS),10) -long-trials $(or $(LONG_TRIALS),3)
 
 clean:
 	rm -rf bin dist

@@ -45,7 +45,12 @@ type HAConfig struct {
 	// dropped.
 	RejectRate  float64
 	RejectBurst float64
-	Peers       []Peer
+	// Offer is what the home agent agrees to of what a nemod router
+	// offers in nemod's Vendor Specific option: the acknowledgement of a
+	// registration that carries the option answers with the
+	// capabilities both have (see binding/offer.go).
+	Offer nemo.Caps
+	Peers []Peer
 	// Pool4 assigns dynamic IPv4 home addresses and prefixes (nil: none);
 	// LeaseV4 is their lease, which caps the lifetime granted (RFC 5555
 	// §2.5).
@@ -68,6 +73,9 @@ type Binding struct {
 	// Since is when this care-of address was registered; Expires when the
 	// binding lapses without a refresh.
 	Since, Expires time.Time
+	// Caps is what the router offered in nemod's option (nemo.Caps) in
+	// the registration that made or refreshed the binding.
+	Caps nemo.Caps
 }
 
 // Entry is the binding cache entry of one mobile router.
@@ -659,6 +667,7 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 		}
 		b := Binding{CoA: coa, Outer: outerFor(arr), Encap: arr.Encap, Expires: expires, Since: now}
 		b.NAT = natted(bu, arr)
+		b.Caps, _ = bu.NemodCaps()
 		if len(e.Bindings) == 1 && e.Bindings[0].BID == 0 && e.Bindings[0].CoA == coa {
 			b.Since = e.Bindings[0].Since
 		}
@@ -697,6 +706,9 @@ func (c *Cache) register(e *Entry, p *nemo.Packet, arr Arrival, bu *nemo.Binding
 		e.MNPs = e.MNPs[:0]
 	}
 	c.flows(e, bu, &ba)
+	if caps, ok := bu.NemodCaps(); ok {
+		ba.SetNemodCaps(caps & c.cfg.Offer)
+	}
 	c.Accepted++
 	r := c.answer(e, p, arr, &ba, bu, bu.Timestamp)
 	r.Changed, r.Status = e, ba.Status
@@ -769,6 +781,7 @@ func (c *Cache) bindOne(e *Entry, bo nemo.BID, arr Arrival, bu *nemo.BindingUpda
 	}
 	b.Pri = bo.Pri
 	b.Expires = expires
+	b.Caps, _ = bu.NemodCaps()
 	if i >= 0 && e.Bindings[i].CoA == b.CoA && e.Bindings[i].Outer == b.Outer {
 		b.Since = e.Bindings[i].Since
 	} else {

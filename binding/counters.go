@@ -27,7 +27,7 @@ func (c Counters) Status(sent, queueDropped uint64) status.Counters {
 func (r *UpdateList) Counters(queueDropped uint64) status.Counters {
 	c := status.Counters{
 		Sent: r.Sent, Received: r.Received, Accepted: r.Accepted, Retransmits: r.Retransmits,
-		Probes: r.Probes, DeadPaths: r.DeadPaths, QueueDropped: queueDropped,
+		Probes: r.Probes, DeadPaths: r.DeadPaths, Failovers: r.Failovers, QueueDropped: queueDropped,
 		Rejected: map[string]uint64{}, Ignored: maps.Clone(r.IgnoredBy),
 	}
 	if c.Ignored == nil {

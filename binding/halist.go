@@ -27,14 +27,13 @@ import (
 // HATimeout, with a de-registration that changes nothing there (it holds
 // no binding of ours), whether it answers again.
 
-// rapidRetries is how many times the registration of a path its probes
-// found dead is sent again every probe interval before the usual back-off
-// (RFC 6275 §11.8): the path, or its home agent, was alive a moment ago,
-// and in a cluster another member answers at the same address within a
-// lease (package cluster: 2 to 3.5 s with the default lease), which a
-// back-off of 1, 2, 4 s would let the router miss by seconds. Eight at the
-// default 450 ms cover 3.6 s, at about two Binding Updates a second.
-const rapidRetries = 8
+// A path its probes found dead is probed at the idle rate until it
+// answers, and registered again then (paths.go), with no back-off: the
+// path, or its home agent, was alive a moment ago, and in a cluster
+// another member answers at the same address within a lease (package
+// cluster: 2 to 3.5 s with the default lease). Those probes count as
+// Binding Updates do for the silence of the home agent (sentToHA), so
+// that a home agent gone on every path is left after ha_timeout.
 
 // HomeAgentAddr is one home agent: its IPv6 address and, for IPv4-only
 // uplinks, its IPv4 address (either may be invalid).
@@ -144,6 +143,8 @@ func (r *UpdateList) switchTo(i int, h HomeAgentAddr, reason string, now time.Ti
 	r.ha.nextProbe = now.Add(r.cfg.HATimeout)
 	r.ha.probe = nil
 	r.cfg.HA, r.cfg.HAv4 = h.Address, h.AddressV4
+	// What the old one agreed to (offer.go) is the new one's to say.
+	r.peerFast = false
 	// What the old one holds goes with the de-registration below.
 	r.dereg, r.lost = nil, nil
 	registered := false
@@ -158,6 +159,8 @@ func (r *UpdateList) switchTo(i int, h HomeAgentAddr, reason string, now time.Ti
 			r.detachOthers(l.reg)
 		}
 		l.reg = nil
+		l.path.rec = nil // its probes were the old one's (paths.go)
+		l.path.watch.Reset()
 		if l.candidates = r.candidates(l); len(l.candidates) == 0 {
 			l.state, l.coa, l.encap = StateDown, netip.Addr{}, nemo.EncapNone
 			r.gen++

@@ -155,6 +155,9 @@ func (r *UpdateList) revoke(i int, now time.Time) {
 	r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool { return b == l.cfg.BID })
 	r.cfg.Logf("uplink %s (BID %d): binding revoked by the home agent; registering again in %v", l.cfg.Name, l.cfg.BID, r.cfg.RevokedHoldoff)
 	l.state, l.reg, l.revokedUntil = StateRevoked, nil, now.Add(r.cfg.RevokedHoldoff)
+	// Nor is it probed, dead path or not: the holdoff decides.
+	l.path.rec = nil
+	l.path.watch.Reset()
 	l.expires, l.refreshAt = time.Time{}, time.Time{}
 	r.gen++
 }

@@ -17,9 +17,10 @@ type UplinkConfig struct {
 	Pri  uint8
 	Mode nemo.Encap // what the configuration allows: auto, ipv6 or udp
 	// ProbeInterval and ProbeFailures set the liveness probing of the
-	// uplink's binding: a probe every interval, and the path is dead when
-	// nothing came back from the home agent for failures intervals. Zero
-	// interval: no probing.
+	// uplink's binding (see liveness.go): an idle native path gets a
+	// probe every interval, larger UDP probes go proportionally less often,
+	// and a probe episode sends failures probes before the path is dead.
+	// Zero interval: no probing.
 	ProbeInterval time.Duration
 	ProbeFailures int
 }
@@ -52,6 +53,13 @@ type UpdateListConfig struct {
 	// (traffic, a probe's answer, signalling). Nil: only registrations
 	// count.
 	Heard func(uplink int) time.Time
+	// Clock, when set, is each uplink's whole path clock (what was heard
+	// and sent, see Clock), which traffic-driven probing needs; it
+	// replaces Heard.
+	Clock func(uplink int) Clock
+	// Offer is what the router offers the home agent in nemod's Vendor
+	// Specific option (see offer.go); zero sends no option.
+	Offer nemo.Caps
 	Logf  func(format string, args ...any)
 	// IPv4 for the mobile network (RFC 5555; see ipv4router.go): HoAv4 is
 	// the IPv4 home address (0.0.0.0 to be assigned one, invalid for none),
@@ -133,6 +141,10 @@ type BindingStatus struct {
 	Expires time.Time // zero unless registered
 	// Since is when this binding last became registered.
 	Since time.Time
+	// RTT is the smoothed round-trip time of its probes (zero before the
+	// first answer), Loss the share of its recent probes left unanswered.
+	RTT  time.Duration
+	Loss float64
 	// RefreshAt is when its refresh is due (zero unless registered).
 	RefreshAt time.Time
 }
@@ -171,10 +183,6 @@ type pending struct {
 	stay int
 	// first, when set, replaces the timeout of the first transmission.
 	first time.Duration
-	// rapid transmissions go every rapidEvery instead of backing off
-	// (halist.go's rapidRetries).
-	rapid      int
-	rapidEvery time.Duration
 }
 
 type link struct {
@@ -195,9 +203,13 @@ type link struct {
 	reg *pending
 	// confirmed is when the binding last became registered, which counts
 	// as hearing from the home agent over it; after that, the data plane's
-	// liveness clock (UpdateListConfig.Heard) tells. nextProbe is when the
-	// next probe is due.
+	// liveness clock (UpdateListConfig.Clock) tells. nextProbe is when the
+	// next idle probe is due.
 	confirmed, nextProbe time.Time
+	path                 pathState
+	// reorderLater: the negotiation reordered the candidates while a
+	// registration was in flight (see offer.go).
+	reorderLater bool
 	// retimed is when the probing last changed (SetUplinkTiming): silence
 	// from before it is not judged by the new, perhaps shorter, deadline.
 	retimed time.Time
@@ -234,6 +246,9 @@ type UpdateList struct {
 	// IgnoredBy counts the ignored packets by Reason.
 	IgnoredBy         map[string]uint64
 	Probes, DeadPaths uint64
+	// Failovers counts the usable bindings lost while another one could
+	// take their traffic.
+	Failovers uint64
 	// Accepted counts the registrations and refreshes the home agent
 	// accepted, binding by binding.
 	Accepted uint64
@@ -244,7 +259,11 @@ type UpdateList struct {
 	RejectedV4 map[uint8]uint64
 	v4         []v4Slot
 	shutdown   bool
-	accepts    []time.Duration // latency.go
+	// peerFast: the home agent agreed to UDP over IPv6 with offload (see
+	// offer.go); polled is the last Poll's time.
+	peerFast bool
+	polled   time.Time
+	accepts  []time.Duration // latency.go
 	// Revocations counts the Binding Revocation Indications acted on.
 	Revocations RevocationCounters
 	lastBRITS   uint64
@@ -303,6 +322,7 @@ func (r *UpdateList) Bindings() []BindingStatus {
 	out := make([]BindingStatus, len(r.links))
 	for i, l := range r.links {
 		out[i] = BindingStatus{BID: l.cfg.BID, Uplink: l.cfg.Name, State: l.state, CoA: l.coa, Encap: l.encap, NAT: l.nat}
+		out[i].RTT, out[i].Loss = l.pathStatus(r.polled)
 		if l.state == StateRegistered {
 			out[i].Expires, out[i].Since, out[i].RefreshAt = l.expires, l.since, l.refreshAt
 		}
@@ -328,7 +348,9 @@ func (r *UpdateList) candidates(l *link) []nemo.Encap {
 			c = append(c, nemo.EncapUDP4)
 		}
 	default:
-		if v6 {
+		if v6 && r.peerFast {
+			c = append(c, nemo.EncapUDP6, nemo.EncapIPv6)
+		} else if v6 {
 			c = append(c, nemo.EncapIPv6, nemo.EncapUDP6)
 		}
 		if v4 {
@@ -369,6 +391,8 @@ func (r *UpdateList) SetLink(i int, st LinkState, now time.Time) {
 	if l.state != StateDown {
 		r.cfg.Logf("uplink %s (BID %d): care-of address changed, registering again", l.cfg.Name, l.cfg.BID)
 	}
+	// A carrier or address change registers at once, dead path or not.
+	l.path.rec = nil
 	l.candidates, l.cand = cands, 0
 	r.registerOpts(i, now, false, r.cfg.FirstTimeout, 0)
 }
@@ -380,6 +404,8 @@ func (r *UpdateList) loseLink(l *link) {
 	if l.reg != nil && l.reg.via == r.indexOf(l) {
 		r.detachOthers(l.reg)
 	}
+	r.countFailover(r.indexOf(l))
+	l.path.rec = nil
 	l.state, l.reg, l.candidates, l.coa, l.encap, l.nat = StateDown, nil, nil, netip.Addr{}, nemo.EncapNone, false
 	r.gen++
 }
@@ -438,7 +464,7 @@ func (r *UpdateList) SetUplinkTiming(i int, interval time.Duration, failures int
 	}
 	if !wasProbing {
 		l.nextProbe = now
-	} else if next := now.Add(interval); next.Before(l.nextProbe) {
+	} else if next := now.Add(r.idleGap(l)); next.Before(l.nextProbe) {
 		l.nextProbe = next
 	}
 	l.retimed = now
@@ -469,76 +495,9 @@ func (r *UpdateList) SetFlows(flows []nemo.FlowID, now time.Time) {
 // in its last acknowledgement (FID to RFC 6089 status).
 func (r *UpdateList) FlowStatus() map[uint16]uint8 { return r.flowStatus }
 
-// lastHeard is when anything last came from the home agent over uplink
-// i's binding: the data plane's clock, or the registration.
-func (r *UpdateList) lastHeard(i int) time.Time {
-	t := r.links[i].confirmed
-	if r.cfg.Heard != nil {
-		if h := r.cfg.Heard(i); h.After(t) {
-			t = h
-		}
-	}
-	return t
-}
-
 // probing reports whether a registered uplink's path is probed.
 func (l *link) probing() bool {
 	return l.state == StateRegistered && l.cfg.ProbeInterval > 0 && l.cfg.ProbeFailures > 0
-}
-
-func (r *UpdateList) deadline(i int) time.Time {
-	l := r.links[i]
-	from := r.lastHeard(i)
-	if l.retimed.After(from) {
-		from = l.retimed
-	}
-	return from.Add(l.cfg.ProbeInterval * time.Duration(l.cfg.ProbeFailures))
-}
-
-// pollLiveness probes registered paths and declares dead the ones the home
-// agent has been silent on for ProbeFailures intervals: the home agent is
-// told through another uplink (so that it stops using the path at once),
-// and the router tries to register the path again through itself, which
-// also repairs a path whose NAT mapping changed.
-func (r *UpdateList) pollLiveness(i int, now time.Time) (Send, bool) {
-	l := r.links[i]
-	if !l.probing() {
-		return Send{}, false
-	}
-	if !now.Before(r.deadline(i)) {
-		r.DeadPaths++
-		r.cfg.Logf("uplink %s (BID %d): nothing from the home agent for %v: path dead, de-registering it and registering it again",
-			l.cfg.Name, l.cfg.BID, now.Sub(r.lastHeard(i)).Round(time.Millisecond))
-		if !slices.Contains(r.lost, l.cfg.BID) {
-			r.lost = append(r.lost, l.cfg.BID)
-		}
-		if l.reg != nil {
-			r.detachOthers(l.reg)
-		}
-		r.registerOpts(i, now, true, 0, rapidRetries+3)
-		l.reg.rapid, l.reg.rapidEvery = rapidRetries, l.cfg.ProbeInterval
-		return Send{}, false
-	}
-	if now.Before(l.nextProbe) {
-		return Send{}, false
-	}
-	l.nextProbe = now.Add(l.cfg.ProbeInterval)
-	r.probeSeq++
-	path := r.path(i, l.encap)
-	var pkt []byte
-	if l.encap == nemo.EncapIPv6 {
-		mh, err := nemo.Marshal(&nemo.Heartbeat{Seq: r.probeSeq})
-		if err != nil {
-			return Send{}, false
-		}
-		if pkt, err = nemo.AppendPacket(make([]byte, 0, 56), path.Src, r.cfg.HA, netip.Addr{}, netip.Addr{}, nemo.DefaultHopLimit, mh); err != nil {
-			return Send{}, false
-		}
-	} else {
-		pkt = nemo.Probe{Seq: uint16(r.probeSeq)}.Append(make([]byte, 0, nemo.ProbeLen))
-	}
-	r.Probes++
-	return Send{Path: path, Packet: pkt, Probe: true}, true
 }
 
 // Poll returns the Binding Updates due at now: registrations and their
@@ -549,6 +508,7 @@ func (r *UpdateList) Poll(now time.Time) []Send {
 	}
 	out := append(r.out, r.pollHA(now)...)
 	r.out = nil
+	r.polled = now
 	for i, l := range r.links {
 		r.pollRevoked(i, now)
 		if l.state == StateRegistered && !now.Before(l.expires) {
@@ -560,7 +520,7 @@ func (r *UpdateList) Poll(now time.Time) []Send {
 			l.candidates, l.cand = r.candidates(l), 0
 			r.startRegistration(i, now)
 		}
-		if s, ok := r.pollLiveness(i, now); ok {
+		if s, ok := r.pollPath(i, now); ok {
 			out = append(out, s)
 		}
 		if l.state == StateRegistered && l.reg == nil && !now.Before(l.refreshAt) {
@@ -582,6 +542,9 @@ func (r *UpdateList) Poll(now time.Time) []Send {
 	for i, l := range r.links {
 		p := l.reg
 		if p == nil || p.via != i || now.Before(p.retryAt) {
+			continue
+		}
+		if r.recoveryGaveUp(i, p, now) {
 			continue
 		}
 		if p.attempts > 0 {
@@ -644,9 +607,6 @@ func (r *UpdateList) sendRegistration(i int, p *pending, now time.Time) (Send, e
 	p.answered = false
 	if p.attempts == 1 && p.first > 0 {
 		p.retryAt = now.Add(p.first)
-	} else if p.rapid > 0 {
-		p.rapid--
-		p.retryAt = now.Add(p.rapidEvery)
 	} else {
 		p.retryAt = now.Add(p.timeout)
 		p.timeout = min(2*p.timeout, r.cfg.MaxTimeout)
@@ -707,6 +667,9 @@ func (r *UpdateList) newBU(now time.Time, p *pending) *nemo.BindingUpdate {
 	}
 	if p.kind != kindDereg {
 		bu.IPv4HoAs = r.ipv4Options()
+		if r.cfg.Offer != 0 {
+			bu.SetNemodCaps(r.cfg.Offer)
+		}
 	}
 	return bu
 }
@@ -854,10 +817,7 @@ func (r *UpdateList) NextDeadline() time.Time {
 		if l.state == StateRevoked {
 			earlier(l.revokedUntil)
 		}
-		if l.probing() {
-			earlier(l.nextProbe)
-			earlier(r.deadline(i))
-		}
+		earlier(r.pathDeadline(i))
 	}
 	if len(r.out) > 0 {
 		earlier(time.Unix(0, 1)) // at once
@@ -1069,6 +1029,7 @@ func (r *UpdateList) acknowledged(pd *pending, ba *nemo.BindingAck, now time.Tim
 			errs = append(errs, err)
 		}
 	}
+	r.negotiate(ba, now)
 	return errors.Join(errs...)
 }
 
@@ -1126,7 +1087,7 @@ func (r *UpdateList) bound(j int, pd *pending, ba *nemo.BindingAck, granted time
 	// pending (its path had died) is moot, and the path counts as heard.
 	r.lost = slices.DeleteFunc(r.lost, func(b uint16) bool { return b == l.cfg.BID })
 	if was != StateRegistered {
-		l.confirmed, l.nextProbe = now, now.Add(l.cfg.ProbeInterval)
+		r.pathRegistered(j, now)
 	}
 	if j == pd.via {
 		if l.encap != pd.encap {

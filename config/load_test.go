@@ -136,8 +136,8 @@ func TestGoodRouter(t *testing.T) {
 		ReplayWindow:   7 * time.Second,
 		RevokedHoldoff: DefaultRevokedHoldoff,
 		Uplinks: []Uplink{
-			{Name: "wifi", Device: "wlan0", BID: 1, Encap: nemo.EncapAuto, ProbeInterval: 450 * time.Millisecond, ProbeFailures: 2, Line: 11},
-			{Name: "cell", Device: "wwan0", BID: 2, Encap: nemo.EncapAuto, ProbeInterval: 450 * time.Millisecond, ProbeFailures: 2, Line: 15},
+			{Name: "wifi", Device: "wlan0", BID: 1, Encap: nemo.EncapAuto, ProbeInterval: 450 * time.Millisecond, ProbeFailures: 3, Line: 11},
+			{Name: "cell", Device: "wwan0", BID: 2, Encap: nemo.EncapAuto, ProbeInterval: 450 * time.Millisecond, ProbeFailures: 3, Line: 15},
 		},
 		Policies: []Policy{
 			{Name: "voice", Use: []string{"cell", "wifi"}, Mode: ModeFailover, Line: 18},
@@ -175,7 +175,7 @@ func TestGoodHomeAgent(t *testing.T) {
 		MaxLifetime:     time.Hour,
 		ControlSocket:   "/var/run/nemod-ha.sock",
 		ReplayWindow:    7 * time.Second,
-		LivenessTimeout: time.Second,
+		LivenessTimeout: DefaultLivenessTimeout,
 		RouteTable:      MainRouteTable,
 		MobileRouters: []MobileRouter{{
 			Name:        "car1",
@@ -219,9 +219,9 @@ func TestGoodFlows(t *testing.T) {
 		t.Errorf("LAN %v", r.LAN)
 	}
 	wantUplinks := []Uplink{
-		{Name: "wifi", Device: "wlan0", BID: 1, Priority: 10, Encap: nemo.EncapAuto, ProbeInterval: 200 * time.Millisecond, ProbeFailures: 2, Line: 18},
+		{Name: "wifi", Device: "wlan0", BID: 1, Priority: 10, Encap: nemo.EncapAuto, ProbeInterval: 200 * time.Millisecond, ProbeFailures: DefaultProbeFailures, Line: 18},
 		{Name: "cell", Device: "wwan0", BID: 2, Priority: 20, Encap: nemo.EncapUDP, ProbeInterval: 1500 * time.Millisecond, ProbeFailures: 3, Line: 24},
-		{Name: "sat", Device: "sat0", BID: 3, Encap: nemo.EncapIPv6, ProbeInterval: 2 * time.Second, ProbeFailures: 2, Line: 32},
+		{Name: "sat", Device: "sat0", BID: 3, Encap: nemo.EncapIPv6, ProbeInterval: 2 * time.Second, ProbeFailures: DefaultProbeFailures, Line: 32},
 	}
 	if !reflect.DeepEqual(r.Uplinks, wantUplinks) {
 		t.Errorf("uplinks\n got %+v\nwant %+v", r.Uplinks, wantUplinks)

@@ -32,12 +32,21 @@ type File struct {
 
 // Defaults for options a configuration may leave out.
 const (
-	DefaultLifetime        = 600 * time.Second
-	DefaultMaxLifetime     = 3600 * time.Second
-	DefaultReplayWindow    = 7 * time.Second
-	DefaultLivenessTimeout = time.Second
-	DefaultProbeInterval   = 450 * time.Millisecond // with 2 failures: a dead path within 0.9 s, probes under 1 kbit/s each way
-	DefaultProbeFailures   = 2
+	DefaultLifetime     = 600 * time.Second
+	DefaultMaxLifetime  = 3600 * time.Second
+	DefaultReplayWindow = 7 * time.Second
+	// DefaultLivenessTimeout outlasts the longest idle probe gap (836 ms,
+	// UDP over IPv6) with one probe lost and answered by the next of its
+	// episode.
+	DefaultLivenessTimeout = 1500 * time.Millisecond
+	// DefaultProbeInterval spaces an idle native path's Heartbeats (56
+	// octets: 996 bit/s each way); UDP paths' larger ones go
+	// proportionally less often (binding.ProbeGap). DefaultProbeFailures
+	// probes of an episode unanswered and the path is dead: an idle path
+	// about 0.9 s after it was last heard (1 s over UDP/IPv6), one with
+	// traffic flowing about 200 ms after.
+	DefaultProbeInterval   = 450 * time.Millisecond
+	DefaultProbeFailures   = 3
 	DefaultControlSocket   = "/var/run/nemod.sock"
 	DefaultHAControlSocket = "/var/run/nemod-ha.sock"
 	DefaultStateDir        = "/var/lib/nemod"
@@ -128,7 +137,7 @@ type Uplink struct {
 	Encap         nemo.Encap    // option encap: auto, ipv6 or udp
 	Priority      uint8         // option priority 1..127; 0 = unset (RFC 6089 BID-PRI)
 	ProbeInterval time.Duration // option probe_interval
-	ProbeFailures int           // option probe_failures: lost probes before the uplink is down
+	ProbeFailures int           // option probe_failures: unanswered probes of an episode before the path is dead
 	Line          int
 }
 

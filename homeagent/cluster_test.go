@@ -155,7 +155,7 @@ func TestClusterSwitchAndDrain(t *testing.T) {
 	e.Eventually(5*time.Second, "car1 at instance B", func() bool {
 		s := e.MRStatus()
 		return s.HomeAgentInUse.Address == instB.String() && s.HomeAgentInUse.Reason == "home_agent_switch" &&
-			e.States() == "wifi=registered/ipv6 cell=registered/udp4"
+			e.States() == twoends.DefaultStates
 	})
 	down := netsim.UDP6(twoends.CN, twoends.LANHost, 5000, 6000, 100, 2)
 	e.Eventually(3*time.Second, "ha2 announces car1", func() bool { return slices.Contains(m2.Sys.Prefixes(), lab.MNP) })
@@ -177,7 +177,7 @@ func TestClusterSwitchAndDrain(t *testing.T) {
 	e.Eventually(3*time.Second, "ha1 owns both", func() bool {
 		return m1.Owned() == lab.HA6.String()+" "+instB.String() && m2.Owned() == ""
 	})
-	if s := e.MRStatus(); s.HomeAgentInUse.Address != lab.HA6.String() || e.States() != "wifi=registered/ipv6 cell=registered/udp4" {
+	if s := e.MRStatus(); s.HomeAgentInUse.Address != lab.HA6.String() || e.States() != twoends.DefaultStates {
 		t.Fatalf("car1 after the drain: %+v %s", s.HomeAgentInUse, e.States())
 	}
 }

@@ -94,6 +94,12 @@ type Options struct {
 	KernelMIP6 func() bool
 	// Signals replaces the process's SIGTERM, SIGINT and SIGHUP when set.
 	Signals <-chan os.Signal
+	// Offer is what the home agent agrees to of what nemod routers offer
+	// in nemod's Vendor Specific option (nemo.Caps): when nil, Heartbeat
+	// answers and, where the kernel segments UDP, UDP over IPv6 with
+	// offload. A test gives it nothing to stand for a home agent of
+	// another make, which ignores the option.
+	Offer func() nemo.Caps
 	// ListenHTTP opens option metrics_listen's listener (net.Listen's
 	// TCP when nil).
 	ListenHTTP func(netip.AddrPort) (net.Listener, error)
@@ -117,6 +123,15 @@ func (o *Options) defaults() {
 	if o.KernelMIP6 == nil {
 		o.KernelMIP6 = netio.KernelMIP6
 	}
+	if o.Offer == nil {
+		o.Offer = func() nemo.Caps {
+			c := nemo.CapHeartbeat
+			if netio.UDPSegmentation() {
+				c |= nemo.CapUDP6Offload
+			}
+			return c
+		}
+	}
 }
 
 // Run loads the configuration at path and runs the home agent until ctx is
@@ -136,6 +151,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 	d := &Daemon{path: path, opts: opts, cfg: f.HomeAgent, log: log, sig: make(chan []sigPacket, 4096), start: time.Now(),
 		refusals: logsum.New("refused binding updates", 5, 10*time.Second)}
 	plan.Cache.Authorize = f.Radius != nil
+	plan.Cache.Offer = opts.Offer()
 	d.openPool(&plan.Cache)
 	d.cache = binding.NewCache(plan.Cache)
 	d.revocationsInit()

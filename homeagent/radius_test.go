@@ -242,7 +242,7 @@ func TestRadiusReloadWaitsForRestart(t *testing.T) {
 		t.Fatalf("removed radius section: %+v", r)
 	}
 	// The configured routers are served throughout.
-	if got := e.States(); got != "wifi=registered/ipv6 cell=registered/udp4" {
+	if got := e.States(); got != twoends.DefaultStates {
 		t.Fatalf("car1: %s", got)
 	}
 }

@@ -47,7 +47,7 @@ func TestReloadReply(t *testing.T) {
 	if s.AddressV4 != lab.HA4.String() || len(s.MobileRouters) != 3 {
 		t.Fatalf("after the reload: address_v4 %s, %d mobile routers", s.AddressV4, len(s.MobileRouters))
 	}
-	if got := e.HABindings(); strings.Join(got, ",") != "1 ipv6,2 udp4" {
+	if got := e.HABindings(); strings.Join(got, ",") != "1 udp6,2 udp4" {
 		t.Fatalf("car1's bindings after the reload: %v", got)
 	}
 }

@@ -23,6 +23,12 @@ func RouterUCI(controlSocket, extra string) string {
 // the router sends no router advertisements (lan_ra '0'); RouterUCIPD's
 // LAN configures itself from them.
 func RouterUCIEncap(controlSocket, wifiEncap, extra string) string {
+	return RouterUCIWith(controlSocket, fmt.Sprintf("\toption encap '%s'\n", wifiEncap), extra)
+}
+
+// RouterUCIWith is RouterUCI with wifiOptions (lines of options, each
+// ending in a newline) in the Wi-Fi uplink's section.
+func RouterUCIWith(controlSocket, wifiOptions, extra string) string {
 	return fmt.Sprintf(`config router 'main'
 	option home_agent '2001:db8:ffff::1'
 	option home_agent_v4 '198.51.100.1'
@@ -38,11 +44,10 @@ func RouterUCIEncap(controlSocket, wifiEncap, extra string) string {
 config uplink 'wifi'
 	option device 'wlan0'
 	option bid '1'
-	option encap '%s'
-config uplink 'cell'
+%sconfig uplink 'cell'
 	option device 'wwan0'
 	option bid '2'
-%s`, Key, controlSocket, wifiEncap, extra)
+%s`, Key, controlSocket, wifiOptions, extra)
 }
 
 // HomeAgentUCI is the home agent's configuration.

@@ -346,6 +346,8 @@ func tsharkCases(t *testing.T) []tsharkCase {
 		}})
 	}
 
+	cs = append(cs, heartbeatTsharkCases(t)...)
+
 	// Negative control: the BA with one octet changed after encoding (the
 	// second BID's status, 167 -> 166). The BA's checks must notice.
 	bad := append([]byte(nil), baPkt...)

@@ -61,6 +61,14 @@ func TestConfigHas(t *testing.T) {
 	}
 }
 
+// The machines nemod runs on (and this one) have UDP segmentation: the
+// probe must say so, or the fast encapsulation would never be offered.
+func TestUDPSegmentation(t *testing.T) {
+	if !UDPSegmentation() {
+		t.Fatal("this kernel does not segment UDP, or the probe cannot tell")
+	}
+}
+
 // The kernel's compressed configuration is read in the full build and is
 // an unknown in the router-only one, never a "no"; a loaded module is known
 // in both.

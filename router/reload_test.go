@@ -45,7 +45,7 @@ func TestReloadReply(t *testing.T) {
 	if s := e.MRStatus(); s.HomeAddress != "2001:db8:ffff:1::100" {
 		t.Fatalf("home address %s after the reload, want the running one", s.HomeAddress)
 	}
-	if st := e.States(); st != "wifi=registered/ipv6 cell=registered/udp4" {
+	if st := e.States(); st != twoends.DefaultStates {
 		t.Fatalf("registrations after the reload: %s", st)
 	}
 }

@@ -25,7 +25,7 @@ func TestRevokedBindingHeldOffUntilReload(t *testing.T) {
 	if err := control.Do(ctx, e.HASock, "revoke", map[string]any{"target": "car1@fleet", "bids": []uint16{1}}, &r); err != nil || !r.Answered {
 		t.Fatalf("revoke: %+v %v", r, err)
 	}
-	if got := e.States(); got != "wifi=revoked/ipv6 cell=registered/udp4" {
+	if got := e.States(); got != "wifi=revoked/udp6 cell=registered/udp4" {
 		t.Fatalf("after the revocation: %s", got)
 	}
 	s := e.MRStatus()
@@ -42,7 +42,7 @@ func TestRevokedBindingHeldOffUntilReload(t *testing.T) {
 	}
 	// Held off (60 s by default): still revoked a while later.
 	time.Sleep(1500 * time.Millisecond)
-	if got := e.States(); got != "wifi=revoked/ipv6 cell=registered/udp4" {
+	if got := e.States(); got != "wifi=revoked/udp6 cell=registered/udp4" {
 		t.Fatalf("within the holdoff: %s", got)
 	}
 	e.MRSignals <- syscall.SIGHUP

@@ -62,6 +62,10 @@ type Options struct {
 	Monitor func(ctx context.Context, devices []string) (Monitor, error)
 	// Signals replaces the process's SIGTERM, SIGINT and SIGHUP when set.
 	Signals <-chan os.Signal
+	// Offer is what the router offers its home agent in nemod's Vendor
+	// Specific option (nemo.Caps): when nil, Heartbeat answers and, where
+	// the kernel segments UDP, UDP over IPv6 with offload.
+	Offer func() nemo.Caps
 	// LAN4 takes the LAN's IPv4 as the home agent grants it (HostLAN4
 	// when nil: the address on the first lan interface, DHCPv4 there).
 	LAN4 LAN4
@@ -87,6 +91,9 @@ func (o *Options) defaults() {
 		o.Monitor = func(ctx context.Context, devices []string) (Monitor, error) {
 			return ifmon.Start(ctx, devices, ifmon.Options{})
 		}
+	}
+	if o.Offer == nil {
+		o.Offer = DefaultOffer
 	}
 	if o.LAN4 == nil {
 		o.LAN4 = &HostLAN4{Log: o.Logger}
@@ -115,7 +122,9 @@ type Daemon struct {
 	uplinks []*Uplink
 	fwd     tunnel.RouterPlane
 	sig     chan []byte
-	gen     uint64
+	// probeAnswers carries the answers to the probes (liveness.go).
+	probeAnswers chan probeAnswer
+	gen          uint64
 	// dropped counts signalling packets the readers (the packet listener
 	// and the data plane's goroutines) could not queue.
 	dropped atomic.Uint64
@@ -170,7 +179,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 		log.Warn(w)
 	}
 	d := &Daemon{path: path, opts: opts, cfg: f.Router, log: log, sig: make(chan []byte, 256), start: time.Now(),
-		answers: logsum.New("binding acknowledgements not taken", 5, 10*time.Second)}
+		answers: logsum.New("binding acknowledgements not taken", 5, 10*time.Second), probeAnswers: make(chan probeAnswer, 64)}
 	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
 	for _, u := range d.cfg.Uplinks {
 		d.uplinks = append(d.uplinks, &Uplink{Cfg: u})
@@ -179,7 +188,8 @@ func Run(ctx context.Context, path string, opts Options) error {
 	withIPv4(&rc, d.cfg)
 	d.lan4 = opts.LAN4
 	rc.Flows = table.FlowIDs()
-	rc.Heard = func(i int) time.Time { return d.fwd.Heard(i) }
+	rc.Clock = func(i int) binding.Clock { return d.fwd.Clock(i) }
+	rc.Offer = opts.Offer()
 	// A random first sequence number: after a restart, an old one could
 	// look like a replay (RFC 6275 §11.7.1 leaves the choice open).
 	d.br = binding.NewUpdateList(rc, uint16(rand.Uint32()))
@@ -202,7 +212,7 @@ func Run(ctx context.Context, path string, opts Options) error {
 	}
 	plane, err := tunnel.NewMR(tunnel.MRConfig{
 		HoA: d.cfg.HomeAddress, MNPs: d.cfg.MNPs, HA: d.cfg.HomeAgent, HAv4: d.cfg.HomeAgentV4, HomeAgents: homeAgentAddrs(d.cfg),
-		Devices: d.devices(), LANs: d.cfg.LAN, OnSignal: d.queue, Logger: log, Order: policy.UplinkOrder(d.cfg),
+		Devices: d.devices(), LANs: d.cfg.LAN, OnSignal: d.queue, OnProbeAnswer: d.queueAnswer, Logger: log, Order: policy.UplinkOrder(d.cfg),
 		Stack: opts.Stack, System: opts.System, NoAddress: d.netifdOwns(), IPv4: d.cfg.HasIPv4(),
 	})
 	if err != nil {
@@ -401,6 +411,8 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.linkChanged(time.Now())
 		case pkt := <-d.sig:
 			d.handle(pkt)
+		case a := <-d.probeAnswers:
+			d.br.ProbeAnswered(a.uplink, a.seq, a.at, a.unbound)
 		case <-timer.C:
 		case c := <-d.ctl.Calls():
 			d.control(c)
@@ -520,6 +532,7 @@ func (d *Daemon) status(now time.Time) status.Router {
 		if b.State == binding.StateRegistered {
 			bs.Lifetime = int64(b.Expires.Sub(now) / time.Second)
 		}
+		bs.RTTms, bs.Loss = float64(b.RTT)/float64(time.Millisecond), b.Loss
 		s.Bindings = append(s.Bindings, bs)
 	}
 	s.DataPlane = d.fwd.Status()

@@ -37,8 +37,9 @@ type RouterPlane interface {
 	SetLocal(take func(pkt []byte) bool)
 	SetMNPs(mnps []netip.Prefix) error
 	// Heard is uplink i's liveness clock: when the home agent was last
-	// heard through it.
+	// heard through it; Clock is the whole path clock, sending included.
 	Heard(i int) time.Time
+	Clock(i int) binding.Clock
 	Status() status.DataPlane
 	Flows() status.Flows
 	Traffic(i int) status.Traffic

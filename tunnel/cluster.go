@@ -119,7 +119,7 @@ func (h *HA) isSignallingHere(p []byte) bool {
 	return err == nil && h.local(ip.Dst()) && isSignalling(p, ip.Dst())
 }
 
-// fill sets a binding's source address and standby flag from its
+// fill sets a binding's source address and instance from its
 // router's instance.
 func (b *agentBinding) fill(inst *instanceState) {
 	if inst == nil {

@@ -135,17 +135,31 @@ type agentBinding struct {
 	bid   uint16
 	encap nemo.Encap
 	outer netip.AddrPort // where to send: the care-of address, or its NAT's address and port
-	stats *Stats
+	hoa   netip.Addr     // the router's home address, where probes in UDP go
+	// answers: the router answers Heartbeat requests, so the home agent
+	// may probe the binding itself (nemo.CapHeartbeat).
+	answers bool
+	stats   *Stats
+	// nativeUntil (Unix ns): the binding just moved from IPv6-in-IPv6 to
+	// UDP over IPv6 on the same care-of address (the negotiation of
+	// offload, binding/offer.go), and until then the native packets the
+	// router sent before it learned of the change are still taken.
+	nativeUntil int64
 	// src is the address to send from, inst its instance, in a cluster
 	// (cluster.go); zero and nil otherwise.
 	src  netip.Addr
 	inst *instanceState
 }
 
-// alive reports whether the binding may carry traffic: a probed one only
-// if something came through it lately.
+// alive reports whether the binding may carry traffic: not if the home
+// agent's own probes found it dead and nothing came through it since, and
+// a probed one only if something came through it lately.
 func (b *agentBinding) alive(now int64, timeout int64) bool {
-	return !b.stats.Probed.Load() || now-b.stats.lastRx.Load() < timeout
+	last := b.stats.lastRx.Load()
+	if d := b.stats.dead.Load(); d != 0 && last < d {
+		return false
+	}
+	return !b.stats.Probed.Load() || now-last < timeout
 }
 
 // routerView is what a mobile router's registration allows: immutable,
@@ -178,6 +192,22 @@ func (v *routerView) bindingFrom(outer netip.AddrPort, e nemo.Encap) *agentBindi
 			continue
 		}
 		if (e == nemo.EncapIPv6 && b.outer.Addr() == outer.Addr()) || b.outer == outer {
+			return b
+		}
+	}
+	return nil
+}
+
+// switchedFrom returns the UDP/IPv6 binding a native packet from outer
+// belongs to while its move from IPv6-in-IPv6 is fresh (nativeUntil):
+// the outer source is still the registered care-of address, so this
+// admits nothing the binding did not allow a moment before.
+func (v *routerView) switchedFrom(outer netip.AddrPort, e nemo.Encap, now int64) *agentBinding {
+	if e != nemo.EncapIPv6 {
+		return nil
+	}
+	for _, b := range v.bindings {
+		if b.encap == nemo.EncapUDP6 && b.outer.Addr() == outer.Addr() && now < b.nativeUntil {
 			return b
 		}
 	}
@@ -276,7 +306,9 @@ func fromRouter(p []byte, outer netip.AddrPort, e nemo.Encap, table *agentTable,
 		return nil, DropBadOuter, false
 	}
 	if b = v.bindingFrom(outer, e); b == nil {
-		return nil, DropBadOuter, false
+		if b = v.switchedFrom(outer, e, now); b == nil {
+			return nil, DropBadOuter, false
+		}
 	}
 	if !v.covers(src) {
 		return nil, DropBadSource, false

@@ -22,7 +22,10 @@ const (
 	DropDirect                 // a local-breakout packet that reached the tunnel
 	DropSendError              // the socket refused to send
 	DropTunError               // the TUN device refused a packet
-	DropStandby                // home agent in a cluster: for a router whose instance another member owns
+	// DropProbeRateLimited: home agent: a probe from a path with no
+	// binding left unanswered by the rate limit.
+	DropProbeRateLimited
+	DropStandby // home agent in a cluster: for a router whose instance another member owns
 	numDrops
 )
 
@@ -43,6 +46,8 @@ var dropNames = [numDrops]string{
 	DropSendError:  "send_errors",
 	DropTunError:   "tun_errors",
 	DropStandby:    "standby",
+
+	DropProbeRateLimited: "probe_rate_limited",
 }
 
 func (d Drop) String() string {

@@ -74,6 +74,7 @@ func (h *HA) build() {
 			if v := s.view.Swap(nil); v != nil {
 				h.announce(hoa, v, nil)
 			}
+			h.forget(s) // a router no longer served
 		}
 	}
 	h.slots = slots

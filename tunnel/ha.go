@@ -49,8 +49,8 @@ type HAConfig struct {
 	Routers  []HARouter
 	Logger   *slog.Logger
 	// LivenessTimeout: a probed binding that nothing came through for
-	// this long is not used (default 1 s: a nemod router probes every
-	// 450 ms).
+	// this long is not used (default 1.5 s: a nemod router's idle probes
+	// go every 450 ms natively, every 836 ms in UDP over IPv6).
 	LivenessTimeout time.Duration
 	// Stack opens the sockets and System the TUN device and its routes:
 	// the kernel's, or a test's.
@@ -71,8 +71,11 @@ type routerSlot struct {
 	hoa   netip.Addr
 	view  atomic.Pointer[routerView]
 	stats map[uint16]*Stats // by BID, owned by the event loop
-	// outers are the keys this router's bindings have in HA.byOuter.
+	// outers are the keys this router's bindings have in HA.byOuter;
+	// known the outer addresses its bindings have had, latest last
+	// (HA.known).
 	outers []netip.AddrPort
+	known  []netip.Addr
 	// inst is the cluster's instance it registered with (cluster.go).
 	inst netip.Addr
 	// flows is the last flow state, kept while the router has no
@@ -92,7 +95,11 @@ type HA struct {
 	udp  netio.Conn
 	// byOuter finds a binding by the outer address its probes come from;
 	// the event loop writes it, the readers look up.
-	byOuter  sync.Map // netip.AddrPort -> *agentBinding
+	byOuter sync.Map // netip.AddrPort -> *agentBinding
+	// known finds the router an address one of its bindings had belongs
+	// to (a native probe from a path with no binding carries no home
+	// address); the event loop writes it.
+	known    sync.Map // netip.Addr -> *routerSlot
 	table    atomic.Pointer[agentTable]
 	slots    map[netip.Addr]*routerSlot // event loop only
 	liveness atomic.Int64               // LivenessTimeout in nanoseconds
@@ -117,7 +124,7 @@ func NewHA(cfg HAConfig) (*HA, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.LivenessTimeout == 0 {
-		cfg.LivenessTimeout = time.Second
+		cfg.LivenessTimeout = 1500 * time.Millisecond
 	}
 	if cfg.Stack == nil || cfg.System == nil || cfg.UDP == nil {
 		return nil, errors.New("data plane: no network stack, system or UDP socket")
@@ -214,12 +221,16 @@ func (h *HA) Update(hoa netip.Addr, prefixes []netip.Prefix, bindings []binding.
 			st = new(Stats)
 			s.stats[b.BID] = st
 		}
-		ab := &agentBinding{bid: b.BID, encap: b.Encap, outer: b.Outer, stats: st}
+		ab := &agentBinding{bid: b.BID, encap: b.Encap, outer: b.Outer, hoa: hoa, answers: b.Caps&nemo.CapHeartbeat != 0, stats: st}
 		ab.fill(h.instanceOf(s))
+		h.remember(s, b.Outer.Addr())
 		if old == nil || old.bindingFrom(b.Outer, b.Encap) == nil {
 			// A new path: its registration came through it, which counts
 			// as hearing from it.
 			st.heard(now)
+		}
+		if b.Encap == nemo.EncapUDP6 && old != nil && old.bindingFrom(netip.AddrPortFrom(b.Outer.Addr(), 0), nemo.EncapIPv6) != nil {
+			ab.nativeUntil = now + int64(switchGrace)
 		}
 		v.bindings = append(v.bindings, ab)
 		h.byOuter.Store(b.Outer, ab)
@@ -237,6 +248,7 @@ func (h *HA) readTUN() {
 	pkts := make([][]byte, 0, h.tun.BatchSize())
 	w := newTunWriter(h.tun, 8, &h.drops) // Packet Too Big answers
 	o := h.newTunnelOut(w)
+	o.probes = h.newProber(o.udp)
 	for {
 		var err error
 		pkts, err = r.read(pkts)
@@ -258,7 +270,7 @@ func (h *HA) readTUN() {
 				}
 				continue
 			}
-			h.send(o, p)
+			h.send(o, p, now)
 		}
 		o.flush()
 		w.flush()
@@ -296,6 +308,7 @@ func (h *HA) readUDP() {
 	b := netio.NewBatch(64, maxPacket)
 	w := newTunWriter(h.tun, 128, &h.drops)
 	replies := newSender(h.udp, true, 64, &h.drops)
+	hs := newHeartbeats()
 	hp := h.newTunnelOut(w)
 	for {
 		n, err := h.udp.Recv(b)
@@ -318,6 +331,8 @@ func (h *HA) readUDP() {
 				switch {
 				case isProbe(p):
 					h.probe(p, from, now, replies)
+				case h.isHeartbeatHere(p):
+					h.udpHeartbeat(p, from, now, replies, hs)
 				case h.isSignallingHere(p):
 					sig = append(sig, SignalPacket{Pkt: append([]byte(nil), p...), From: from})
 				default:
@@ -334,7 +349,8 @@ func (h *HA) readUDP() {
 	}
 }
 
-// probe answers a liveness probe on a UDP path of a registered binding.
+// probe answers the 8-octet probe of routers from before Heartbeats in UDP
+// (nemo.Probe), so that a home agent can be upgraded before its routers.
 func (h *HA) probe(p []byte, from netip.AddrPort, now int64, replies *sender) {
 	pr, err := nemo.ParseProbe(p)
 	v, ok := h.byOuter.Load(from)
@@ -357,11 +373,14 @@ func (h *HA) probe(p []byte, from netip.AddrPort, now int64, replies *sender) {
 
 // readMH answers the Heartbeats of native paths (RFC 5847): a request
 // from a registered care-of address gets a response with its sequence
-// number, and counts as hearing from the binding.
+// number and counts as hearing from the binding; one from an address a
+// binding had gets the unbound mark, within the rate limit; a response
+// answers the home agent's own probe (see mhHeartbeat).
 func (h *HA) readMH() {
 	defer h.wg.Done()
 	b := netio.NewBatch(16, 2048)
 	out := netio.NewBatch(16, 64)
+	hs := newHeartbeats()
 	for {
 		n, err := h.mh.Recv(b)
 		if err != nil {
@@ -374,30 +393,16 @@ func (h *HA) readMH() {
 		k := 0
 		for i := 0; i < n; i++ {
 			src := b.Addr[i].Addr()
-			mh := b.Bufs[i][:b.N[i]]
-			var hb nemo.Heartbeat
-			v, known := h.byOuter.Load(netip.AddrPortFrom(src, 0))
-			var ab *agentBinding
-			if known {
-				ab = v.(*agentBinding)
-			}
-			if nemo.Unmarshal(mh, &hb) != nil || hb.Response || !known || !nemo.VerifyChecksum(mh, src, h.srcFor(ab, true)) {
-				h.drops.Add(DropBadProbe)
+			answer, local, ok := h.mhHeartbeat(b.Bufs[i][:b.N[i]], src, now, hs)
+			if !ok {
 				continue
 			}
-			if ab.onStandby() {
-				h.drops.Add(DropStandby)
-				continue
-			}
-			ab.stats.heard(now)
-			ab.stats.Probed.Store(true)
-			ab.stats.Probes.Add(1)
-			resp, err := nemo.AppendMessage(out.Bufs[k][:0], &nemo.Heartbeat{Response: true, Seq: hb.Seq})
+			resp, err := nemo.AppendMessage(out.Bufs[k][:0], &answer)
 			if err != nil {
 				continue
 			}
-			nemo.SetChecksum(resp, h.srcFor(ab, true), src)
-			out.N[k], out.Addr[k], out.Src[k], out.Seg[k] = len(resp), netip.AddrPortFrom(src, 0), ab.src, 0
+			nemo.SetChecksum(resp, local, src)
+			out.N[k], out.Addr[k], out.Src[k], out.Seg[k] = len(resp), netip.AddrPortFrom(src, 0), h.sendFrom(local), 0
 			k++
 		}
 		if k > 0 {
@@ -473,3 +478,8 @@ func (h *HA) Close() error {
 	h.wg.Wait()
 	return nil
 }
+
+// switchGrace is how long a binding that moved from IPv6-in-IPv6 to UDP
+// over IPv6 still takes native packets from its care-of address: the ones
+// the router sent between its two acknowledgements, in flight or queued.
+const switchGrace = 2 * time.Second

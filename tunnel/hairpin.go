@@ -23,10 +23,14 @@ type tunnelOut struct {
 	w              *tunWriter // ICMP errors (too big) go back through the kernel
 	targets        []*agentBinding
 	ptb            []byte
+	// probes, when set, watches each binding a packet went by
+	// (liveness.go): the TUN reader's; the hairpin's senders leave the
+	// probing to it.
+	probes *prober
 }
 
 func (h *HA) newTunnelOut(w *tunWriter) *tunnelOut {
-	return &tunnelOut{udp: newSender(h.udp, true, 64, &h.drops), raw: newSender(h.raw, false, 64, &h.drops),
+	return &tunnelOut{udp: newSender(h.udp, true, 64, &h.drops), raw: newSender(h.raw, false, senderBatch(nemo.EncapIPv6, h.tun), &h.drops),
 		raw4: newSender(h.raw4, false, 64, &h.drops), w: w,
 		targets: make([]*agentBinding, 0, 8), ptb: make([]byte, 0, header.ICMPv6MinMTU)}
 }
@@ -41,7 +45,7 @@ func (o *tunnelOut) flush() {
 // IPv6 or IPv4 in IPv6 on native paths, else in UDP; an IPv4 packet too
 // big for the tunnel (DF clear: towardsRouter lets no other through) in
 // fragments.
-func (h *HA) send(o *tunnelOut, p []byte) {
+func (h *HA) send(o *tunnelOut, p []byte, now int64) {
 	v4 := header.Version(p) == 4
 	for _, b := range o.targets {
 		if b.onStandby() {
@@ -49,7 +53,10 @@ func (h *HA) send(o *tunnelOut, p []byte) {
 			h.drops.Add(DropStandby)
 			return
 		}
-		b.stats.sentPacket(p)
+		b.stats.sentPacket(p, now)
+		if o.probes != nil {
+			o.probes.watch(b, now)
+		}
 		switch {
 		case b.encap == nemo.EncapIPv6 && v4:
 			o.frag.add(o.raw4, p, h.cfg.MTU, b.outer, b.src)
@@ -105,7 +112,7 @@ func (h *HA) hairpin(p []byte, table *agentTable, now int64, o *tunnelOut) bool 
 		}
 		return true
 	}
-	h.send(o, p)
+	h.send(o, p, now)
 	h.fleet.hpPackets.Add(1)
 	h.fleet.hpOctets.Add(uint64(len(p)))
 	return true

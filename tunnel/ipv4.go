@@ -207,9 +207,9 @@ func (c *Drops) View4() map[string]uint64 {
 	return m
 }
 
-// sentPacket counts p going into the tunnel.
-func (s *Stats) sentPacket(p []byte) {
-	s.sent(len(p))
+// sentPacket counts p going into the tunnel at now.
+func (s *Stats) sentPacket(p []byte, now int64) {
+	s.sent(len(p), now)
 	if header.Version(p) == 4 {
 		s.TxPacketsV4.Add(1)
 	}

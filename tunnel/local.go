@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"nemod/netio"
 )
@@ -37,7 +38,7 @@ func (m *MR) SendLocal(pkt []byte) error {
 			}
 			continue
 		}
-		b.stats.sent(len(pkt))
+		b.stats.sent(len(pkt), time.Now().UnixNano())
 	}
 	return firstErr
 }

@@ -36,6 +36,11 @@ type MRConfig struct {
 	// OnSignal receives the Mobility Header packets the home agent sends
 	// over an uplink's UDP socket; it runs on a reader goroutine.
 	OnSignal func(pkt []byte)
+	// OnProbeAnswer receives the home agent's answers to the daemon's
+	// probes: the uplink, the probe's sequence number, when it arrived,
+	// and whether it carries the unbound mark (nemo.NemodUnboundSubType);
+	// it runs on a reader goroutine.
+	OnProbeAnswer func(uplink int, seq uint32, at time.Time, unbound bool)
 	// Order is the BIDs by BID-PRI then BID: where packets no flow binding
 	// takes go (the first usable).
 	Order  []uint16
@@ -56,6 +61,7 @@ type MRConfig struct {
 // closed when it goes or changes index (a flapping carrier opens nothing),
 // and its binding's counters and liveness clock, which outlive them.
 type mrUplink struct {
+	index int
 	dev   string
 	stats *Stats
 	socks *mrSocks // nil while the device is absent; event loop only
@@ -137,8 +143,8 @@ func NewMR(cfg MRConfig) (*MR, error) {
 		return nil, errors.New("data plane: no network stack or system")
 	}
 	m := &MR{cfg: cfg, log: cfg.Logger, sys: cfg.System, mtu: MTU(1500, nemo.EncapUDP6), flows: newFlowState(nil), mnps: cfg.MNPs}
-	for _, d := range cfg.Devices {
-		m.uplinks = append(m.uplinks, &mrUplink{dev: d, stats: new(Stats)})
+	for i, d := range cfg.Devices {
+		m.uplinks = append(m.uplinks, &mrUplink{index: i, dev: d, stats: new(Stats)})
 	}
 	m.homeAgentInit()
 	m.rebuild()
@@ -371,6 +377,7 @@ func (m *MR) readTUN() {
 			return
 		}
 		t := m.table.Load()
+		now := time.Now().UnixNano()
 		if t.gen != gen {
 			// Forget the senders of sockets no binding uses any more.
 			gen = t.gen
@@ -401,10 +408,10 @@ func (m *MR) readTUN() {
 				conn := b.connFor(p)
 				s := senders[conn]
 				if s == nil {
-					s = newSender(conn, b.encap != nemo.EncapIPv6, 32, &m.drops)
+					s = newSender(conn, b.encap != nemo.EncapIPv6, senderBatch(b.encap, m.tun), &m.drops)
 					senders[conn] = s
 				}
-				b.stats.sentPacket(p)
+				b.stats.sentPacket(p, now)
 				frag.add(s, p, b.mtu, b.to, b.coa)
 			}
 		}
@@ -447,6 +454,7 @@ func (m *MR) readUDP(u *mrUplink, s *mrSocks, c netio.Conn, ha netip.AddrPort, e
 	defer s.wg.Done()
 	b := netio.NewBatch(16, maxPacket)
 	w := newTunWriter(m.tun, 64, &m.drops)
+	hs := newHeartbeats()
 	for {
 		n, err := c.Recv(b)
 		if err != nil {
@@ -462,16 +470,19 @@ func (m *MR) readUDP(u *mrUplink, s *mrSocks, c netio.Conn, ha netip.AddrPort, e
 				m.drops.Add(DropNotFromHA)
 				continue
 			}
-			u.stats.heard(now)
 			netio.Segments(b.Bufs[i][:b.N[i]], b.Seg[i], func(p []byte) {
 				switch {
-				case isProbe(p):
-					// A probe's answer: hearing it is all it is for.
+				case isHeartbeat(p, m.cfg.HoA):
+					// Whether it counts as hearing from the binding depends
+					// on what it says.
+					m.udpHeartbeat(u, c, p, b.Addr[i], t, hs, now)
 				case isSignalling(p, m.cfg.HoA):
+					u.stats.heard(now)
 					if m.cfg.OnSignal != nil {
 						m.cfg.OnSignal(append([]byte(nil), p...))
 					}
 				default:
+					u.stats.heard(now)
 					m.downlink(p, u, t, w, now)
 				}
 			})
@@ -480,10 +491,12 @@ func (m *MR) readUDP(u *mrUplink, s *mrSocks, c netio.Conn, ha netip.AddrPort, e
 	}
 }
 
-// readMH reads the Heartbeat answers of native paths.
+// readMH reads the Heartbeats of native paths: the answers to our
+// probes, and the home agent's own probes.
 func (m *MR) readMH(u *mrUplink, s *mrSocks) {
 	defer s.wg.Done()
 	b := netio.NewBatch(8, 2048)
+	hs := newHeartbeats()
 	for {
 		n, err := s.mh.Recv(b)
 		if err != nil {
@@ -492,13 +505,13 @@ func (m *MR) readMH(u *mrUplink, s *mrSocks) {
 			}
 			continue
 		}
+		now := time.Now().UnixNano()
 		for i := 0; i < n; i++ {
-			var hb nemo.Heartbeat
-			if !m.fromHA(b.Addr[i].Addr()) || nemo.Unmarshal(b.Bufs[i][:b.N[i]], &hb) != nil || !hb.Response {
+			if !m.fromHA(b.Addr[i].Addr()) {
 				m.drops.Add(DropBadProbe)
 				continue
 			}
-			u.stats.heard(time.Now().UnixNano())
+			m.mhHeartbeat(u, s, b.Bufs[i][:b.N[i]], b.Addr[i].Addr(), hs, now)
 		}
 	}
 }

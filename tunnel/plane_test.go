@@ -55,11 +55,22 @@ type rig struct {
 	haUDP      netio.Conn
 	haSig      chan tunnel.SignalPacket
 	mrSig      chan []byte
+	answers    chan answer
 	cellOuter  netip.AddrPort
 	bindings   []binding.BindingStatus
 	net        *netsim.Net
 	// prefixes are what the home agent forwards to the router.
 	prefixes []netip.Prefix
+	// caps is what the bindings' router offered (nemo.CapHeartbeat: the
+	// home agent probes them itself).
+	caps nemo.Caps
+}
+
+// answer is one probe answer the router's data plane handed on.
+type answer struct {
+	uplink  int
+	seq     uint32
+	unbound bool
 }
 
 // rigOption adjusts the data planes' configurations before they start.
@@ -72,7 +83,7 @@ func newRig(t *testing.T, flows *policy.Table, opts ...rigOption) *rig {
 	n := netsim.New()
 	mrHost, haHost := n.Host("mr"), n.Host("ha")
 	r := &rig{t: t, evil: n.Host("evil"), mrSys: &netsim.RouterSystem{}, haSys: &netsim.AgentSystem{},
-		haSig: make(chan tunnel.SignalPacket, 64), mrSig: make(chan []byte, 64), net: n, prefixes: []netip.Prefix{mnp}}
+		haSig: make(chan tunnel.SignalPacket, 64), mrSig: make(chan []byte, 64), answers: make(chan answer, 4096), net: n, prefixes: []netip.Prefix{mnp}}
 	r.wlan = mrHost.Link("wlan0", wifi6.String(), "192.168.50.2")
 	r.wwan = mrHost.Link("wwan0", cell4.String())
 	r.nat = r.wwan.NAT44(cgn.String())
@@ -97,6 +108,9 @@ func newRig(t *testing.T, flows *policy.Table, opts ...rigOption) *rig {
 	mc := tunnel.MRConfig{
 		HoA: hoa, MNPs: []netip.Prefix{mnp}, HA: ha6, HAv4: ha4, Devices: []string{"wlan0", "wwan0"}, LANs: []string{"lan0"},
 		OnSignal: func(p []byte) { r.mrSig <- p }, Order: []uint16{bidWifi, bidCell},
+		OnProbeAnswer: func(uplink int, seq uint32, at time.Time, unbound bool) {
+			r.answers <- answer{uplink, seq, unbound}
+		},
 		Stack: mrHost.Stack(), System: r.mrSys,
 	}
 	for _, o := range opts {
@@ -153,7 +167,7 @@ func (r *rig) register(flows *policy.Table, bs ...binding.BindingStatus) {
 		if b.Encap == nemo.EncapUDP4 {
 			outer = r.cellOuter
 		}
-		hb = append(hb, binding.Binding{BID: b.BID, CoA: b.CoA, Outer: outer, Encap: b.Encap})
+		hb = append(hb, binding.Binding{BID: b.BID, CoA: b.CoA, Outer: outer, Encap: b.Encap, Caps: r.caps})
 	}
 	r.ha.Update(hoa, r.prefixes, hb, flows)
 	r.mr.SetFlows(flows)
@@ -161,10 +175,10 @@ func (r *rig) register(flows *policy.Table, bs ...binding.BindingStatus) {
 	r.mr.SetBindings(bs, nil)
 }
 
-// signal is a Mobility Header packet (a Heartbeat) from src to dst, which
-// the data planes take for signalling.
+// signal is a Mobility Header packet (a Binding Refresh Request) from src
+// to dst, which the data planes take for signalling.
 func signal(t *testing.T, src, dst netip.Addr) []byte {
-	mh, err := nemo.Marshal(&nemo.Heartbeat{Seq: 1})
+	mh, err := nemo.Marshal(&nemo.BindingRefreshRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,9 +524,10 @@ func waitICMP(t *testing.T, dev *netsim.TUN) header.IPv6 {
 	}
 }
 
-// TestProbesAreAnswered: a liveness probe on each path kind comes back,
-// which moves the binding's liveness clock; a probe from no binding is
-// counted and not answered.
+// TestProbesAreAnswered: a Heartbeat on each path kind comes back,
+// which moves the binding's liveness clock and hands the answer to the
+// daemon; a probe from no binding is counted and not answered, an old
+// router's 8-octet probe still is.
 func TestProbesAreAnswered(t *testing.T) {
 	r := newRig(t, nil)
 	for i := range 2 {
@@ -520,35 +535,51 @@ func TestProbesAreAnswered(t *testing.T) {
 			t.Fatalf("uplink %d heard before any probe", i)
 		}
 	}
-	hb, err := nemo.Marshal(&nemo.Heartbeat{Seq: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	native, err := nemo.AppendPacket(nil, wifi6, ha6, netip.Addr{}, netip.Addr{}, 64, hb)
+	native, err := nemo.AppendHeartbeatPacket(nil, wifi6, ha6, &nemo.Heartbeat{Seq: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := r.mr.SendSignal(0, nemo.EncapIPv6, native); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.mr.SendSignal(1, nemo.EncapUDP4, nemo.Probe{Seq: 8}.Append(nil)); err != nil {
+	inUDP, err := nemo.AppendHeartbeatPacket(nil, hoa, ha6, &nemo.Heartbeat{Seq: 8})
+	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 2 {
-		for start := time.Now(); r.mr.Heard(i).IsZero(); time.Sleep(time.Millisecond) {
-			if time.Since(start) > 2*time.Second {
-				t.Fatalf("uplink %d: probe not answered", i)
-			}
+	if err := r.mr.SendSignal(1, nemo.EncapUDP4, inUDP); err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]answer{}
+	for len(got) < 2 {
+		select {
+		case a := <-r.answers:
+			got[a.uplink] = a
+		case <-time.After(2 * time.Second):
+			t.Fatalf("answers %v", got)
 		}
 	}
-	// A probe from a host with no binding.
+	if got[0] != (answer{0, 7, false}) || got[1] != (answer{1, 8, false}) {
+		t.Fatalf("answers %v", got)
+	}
+	for i := range 2 {
+		if r.mr.Heard(i).IsZero() {
+			t.Fatalf("uplink %d: the answer did not count as hearing from the home agent", i)
+		}
+	}
+	// A probe from a host with no binding and no router's home address.
 	c, err := r.evil.Stack().ListenUDP("udp6", "", netip.AddrPort{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.Send(batchOf(nemo.Probe{Seq: 9}.Append(nil), netip.AddrPortFrom(ha6, nemo.UDPPort)), 1)
+	evil, _ := nemo.AppendHeartbeatPacket(nil, forger, ha6, &nemo.Heartbeat{Seq: 9})
+	c.Send(batchOf(evil, netip.AddrPortFrom(ha6, nemo.UDPPort)), 1)
 	counted(t, r.ha.Drops(), tunnel.DropBadProbe, 1)
+	// An old router's probe on its binding is answered in kind.
+	if err := r.mr.SendSignal(1, nemo.EncapUDP4, nemo.Probe{Seq: 10}.Append(nil)); err != nil {
+		t.Fatal(err)
+	}
+	counted(t, r.mr.Drops(), tunnel.DropNotIP, 1)
 }
 
 // TestSilentBindingIsNotUsed: the home agent stops sending by a probed

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"nemod/nemo"
 	"nemod/netio"
 )
 
@@ -30,6 +31,17 @@ type sender struct {
 	segSize []int  // their size (the first one's)
 	closed  []bool // a shorter packet ended the run
 	drops   *Drops
+}
+
+// senderBatch is how many messages a sender of encapsulation e gathers
+// for one sendmmsg: a raw IPv6-in-IPv6 socket gets every packet of a TUN
+// read as a message of its own, so its batch is the read's, one system
+// call per read; a UDP one sends a whole burst per offloaded message.
+func senderBatch(e nemo.Encap, dev Device) int {
+	if e == nemo.EncapIPv6 {
+		return max(32, dev.BatchSize())
+	}
+	return 32
 }
 
 func newSender(conn netio.Conn, udp bool, n int, drops *Drops) *sender {

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"nemod/binding"
 	"nemod/status"
 )
 
@@ -25,6 +26,25 @@ type Stats struct {
 	// judged, lest its idle bindings look dead.
 	Probed atomic.Bool
 	Probes atomic.Uint64 // probes answered (home agent) or sent (router)
+	// lastData is when traffic last came from the peer, lastTx when it
+	// last went to it; waiting when the first packet went after lastRx
+	// (not after it: answered). Together with lastRx they are the path's
+	// binding.Clock.
+	lastData, lastTx, waiting atomic.Int64
+	// The home agent's own probing of the binding (see liveness.go): the
+	// watch and its cached thresholds belong to the goroutine that sends
+	// towards the router; dead is the start of the episode that found the
+	// path dead (zero: alive), read by every goroutine.
+	watch     binding.Watch
+	suspectNs int64
+	probeSeq  uint32
+	dead      atomic.Int64
+	// The last probe the home agent sent, for the round-trip sample its
+	// answer gives, and the samples so far.
+	hbSeq        atomic.Uint32
+	hbSent       atomic.Int64
+	srtt, rttvar atomic.Int64
+	rttSamples   atomic.Int64
 }
 
 // heard notes that something came from the peer at now (Unix ns).
@@ -46,11 +66,36 @@ func (s *Stats) received(n int, now int64) {
 	s.RxPackets.Add(1)
 	s.RxBytes.Add(uint64(n))
 	s.heard(now)
+	if now > s.lastData.Load() {
+		s.lastData.Store(now)
+	}
 }
 
-func (s *Stats) sent(n int) {
+// sent counts a packet sent towards the peer at now (Unix ns, one reading
+// per batch): its clock moves only when the time does, so a batch costs
+// the shared cache line one write, not one per packet.
+func (s *Stats) sent(n int, now int64) {
 	s.TxPackets.Add(1)
 	s.TxBytes.Add(uint64(n))
+	if s.lastTx.Load() != now {
+		s.lastTx.Store(now)
+	}
+	if w := s.waiting.Load(); w <= s.lastRx.Load() && w != now {
+		s.waiting.Store(now)
+	}
+}
+
+// Clock is the binding's path clock, for the liveness judgement.
+func (s *Stats) Clock() binding.Clock {
+	return binding.Clock{Heard: unixTime(s.lastRx.Load()), Data: unixTime(s.lastData.Load()),
+		Sent: unixTime(s.lastTx.Load()), Waiting: unixTime(s.waiting.Load())}
+}
+
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // Traffic returns a snapshot of the counts.

@@ -29,6 +29,11 @@ type trial struct {
 	// The faulted uplink's encapsulation once registered again: with
 	// encap 'auto' a path that stopped answering may come back on another.
 	encapAfter string
+	// inUse is from the undo to the faulted uplink's binding carrying the
+	// streams again (registered, for an idle one), -1 if not within 5 s;
+	// deadPaths the paths the router declared dead during the fault.
+	inUse     time.Duration
+	deadPaths uint64
 }
 
 // streamTrial is what one stream showed in one trial.
@@ -224,6 +229,8 @@ type faultResult struct {
 	agentCounters, agentDrops   string
 	// The kernel's drop counters that grew during the trials.
 	kernelDrops string
+	// meter is the idle probes' bit rate, when the fault measures it.
+	meter *meterResult
 }
 
 // encapsAfter counts the trials by the faulted uplink's encapsulation
@@ -293,12 +300,55 @@ func (fr *faultResult) verdicts() []verdict {
 			spread = max(spread, fr.column(si, func(st streamTrial) float64 { return ms(st.spread) }).max)
 		}
 	}
-	if fr.f.spreadCounts {
+	medians := 0.0
+	for si, s := range fr.streams {
+		if !s.dup {
+			medians = max(medians, fr.column(si, func(st streamTrial) float64 { return ms(st.gap) }).median)
+		}
+	}
+	switch {
+	case fr.f.loss:
+		var dead uint64
+		for _, t := range fr.trials {
+			dead += t.deadPaths
+		}
+		out = append(out, verdict{fr.f.target, dead == 0,
+			fmt.Sprintf("%d paths declared dead in %d trials of %v", dead, len(fr.trials), fr.f.hold)})
+	case fr.f.gapTarget == 0:
+	case fr.f.spreadCounts:
 		out = append(out, verdict{fr.f.target, max(worst, spread) <= ms(fr.f.gapTarget),
 			fmt.Sprintf("longest gap of %d trials, both directions: %s ms; losses spread over up to %s ms", len(fr.trials), fmtMs(worst), fmtMs(spread))})
-	} else {
+	case fr.f.gapMedian > 0:
+		out = append(out, verdict{fmt.Sprintf("%s, median at most %v", fr.f.target, fr.f.gapMedian),
+			worst <= ms(fr.f.gapTarget) && medians <= ms(fr.f.gapMedian),
+			fmt.Sprintf("longest gap of %d trials, both directions: %s ms; the larger direction's median %s ms", len(fr.trials), fmtMs(worst), fmtMs(medians))})
+	default:
 		out = append(out, verdict{fr.f.target, worst <= ms(fr.f.gapTarget),
 			fmt.Sprintf("longest gap of %d trials, both directions: %s ms", len(fr.trials), fmtMs(worst))})
+	}
+	if d := fr.f.detect; d > 0 {
+		st, n := timings(fr.trials, func(t trial) time.Duration { return t.routerDown })
+		out = append(out, verdict{fmt.Sprintf("found dead within %v", d), n == len(fr.trials) && st.max <= ms(d),
+			fmt.Sprintf("the router's binding left 'registered' %s ms after the fault (median; max %s; %d/%d trials)", fmtMs(st.median), fmtMs(st.max), n, len(fr.trials))})
+	}
+	if r := fr.f.recovery; r > 0 {
+		st, n := timings(fr.trials, func(t trial) time.Duration { return t.inUse })
+		out = append(out, verdict{fmt.Sprintf("in use again within %v of the undo", r), n == len(fr.trials) && st.max <= ms(r),
+			fmt.Sprintf("%s ms (median; max %s; %d/%d trials)", fmtMs(st.median), fmtMs(st.max), n, len(fr.trials))})
+	}
+	if m := fr.meter; m != nil {
+		worstBps, at := 0.0, ""
+		for _, up := range []string{"wifi", "cell"} {
+			u, d := m.bps(up)
+			if u > worstBps {
+				worstBps, at = u, up+" up"
+			}
+			if d > worstBps {
+				worstBps, at = d, up+" down"
+			}
+		}
+		out = append(out, verdict{"idle probes under 1 kbit/s per uplink", worstBps < 1000,
+			fmt.Sprintf("at most %.0f bit/s (%s), IP layer", worstBps, at)})
 	}
 	dupLost := 0.0
 	for si, s := range fr.streams {
@@ -370,6 +420,18 @@ func (fr *faultResult) print(verbose bool) {
 	reg, _ := timings(fr.trials, func(t trial) time.Duration { return t.registered - t.undo })
 	fmt.Printf("    undo to both uplinks registered: %s ms (median; max %s); %s encapsulation then: %s (before the first fault: %s)\n",
 		fmtMs(reg.median), fmtMs(reg.max), f.uplink, fr.encapsAfter(), fr.encapBefore)
+	if st, n := timings(fr.trials, func(t trial) time.Duration { return t.inUse }); n > 0 {
+		fmt.Printf("    undo to the %s binding in use again (registered at both ends, carrying the streams unless idle): %s ms (median; max %s; %d/%d trials)\n",
+			f.uplink, fmtMs(st.median), fmtMs(st.max), n, len(fr.trials))
+	}
+	var dead []string
+	for _, t := range fr.trials {
+		dead = append(dead, fmt.Sprint(t.deadPaths))
+	}
+	fmt.Printf("    paths the router declared dead during each trial's fault: %s\n", strings.Join(dead, " "))
+	if fr.meter != nil {
+		fr.meter.print()
+	}
 	var stalls []float64
 	for _, t := range fr.tcp {
 		stalls = append(stalls, ms(t.stall))

@@ -27,11 +27,11 @@ type rig struct {
 
 // policies is the router's flow configuration for one fault: the measured
 // stream (UDP 9000) on streamPolicy, the duplicated flow (UDP 9100) on
-// both uplinks, and the TCP transfer on tcpPolicy, or on plain BID order
-// (Wi-Fi first) when tcpPolicy is "".
-func policies(streamPolicy, tcpPolicy string) string {
+// dupPolicy, or on both uplinks when it is "", and the TCP transfer on
+// tcpPolicy, or on plain BID order (Wi-Fi first) when tcpPolicy is "".
+func policies(streamPolicy, tcpPolicy, dupPolicy string) string {
 	var b strings.Builder
-	used := map[string]bool{streamPolicy: true, tcpPolicy: true}
+	used := map[string]bool{streamPolicy: true, tcpPolicy: true, dupPolicy: true}
 	// Only the policies a rule uses: an unused one says nothing about the
 	// measurement and a stricter config loader might refuse it.
 	if used["wifi_first"] {
@@ -40,9 +40,12 @@ func policies(streamPolicy, tcpPolicy string) string {
 	if used["cell_first"] {
 		b.WriteString("config policy 'cell_first'\n\tlist use 'cell'\n\tlist use 'wifi'\n")
 	}
-	b.WriteString("config policy 'both'\n\tlist use 'cell'\n\tlist use 'wifi'\n\toption mode 'duplicate'\n")
+	if dupPolicy == "" {
+		dupPolicy = "both"
+		b.WriteString("config policy 'both'\n\tlist use 'cell'\n\tlist use 'wifi'\n\toption mode 'duplicate'\n")
+	}
 	fmt.Fprintf(&b, "config rule 'stream'\n\toption proto 'udp'\n\toption dest_port '%d'\n\toption policy '%s'\n", streamPort, streamPolicy)
-	fmt.Fprintf(&b, "config rule 'duplicated'\n\toption proto 'udp'\n\toption dest_port '%d'\n\toption policy 'both'\n", dupPort)
+	fmt.Fprintf(&b, "config rule 'duplicated'\n\toption proto 'udp'\n\toption dest_port '%d'\n\toption policy '%s'\n", dupPort, dupPolicy)
 	if tcpPolicy != "" {
 		fmt.Fprintf(&b, "config rule 'transfer'\n\toption proto 'tcp'\n\toption dest_port '%d'\n\toption policy '%s'\n", tcpPort, tcpPolicy)
 	}

@@ -6,23 +6,31 @@
 // through three faults repeated -trials times each:
 //
 //	(a) the Wi-Fi carrier lost at the router
-//	(b) the Wi-Fi path silently black-holed at its access router
+//	(b) the Wi-Fi path silently black-holed at its access router, 5 s
+//	(B) the same held 30 s, (C) held 120 s: recovery after long outages
 //	(c) the cellular carrier-grade NAT's mapping dropped
+//	(i) the Wi-Fi black-holed while idle (every flow on the cellular
+//	    uplink): found by the idle probes alone; before it, both uplinks
+//	    idle for 10 s, metered at their access routers: the probes' bit rate
+//	(l) 5 % random loss each way on the Wi-Fi path for 60 s while the
+//	    streams use it, (k) the same on an idle Wi-Fi: false failovers
 //
 // and the same three, a4, b4 and c4, with the traffic in IPv4 (RFC 5555:
 // IPv4-in-IPv6 on the Wi-Fi, IPv4 in UDP through the cellular NAT).
 //
 // For each fault and direction it prints the longest gap between
 // consecutive datagrams and the datagrams lost (median and maximum over
-// the trials), the duplicated flow's losses, whether the TCP transfer
-// survived, and the targets with PASS or FAIL. So that a figure
+// the trials), when the router found the path dead (detection) and when
+// the path was in use again after the fault was undone (recovery), the
+// duplicated flow's losses, whether the TCP transfer survived, and the
+// issue's targets with PASS or FAIL. So that a figure
 // far from its target can be explained from the output alone, it also
 // prints the noise floor (gaps before the fault, this process's own
 // sender pauses), what the daemons reported while the fault lasted, their
 // counters and grouped logs, the kernel's drop counters, and a warning
 // when another benchmark shared the machine.
 //
-//	failover -nemod bin/nemod [-trials 10] [-faults a,b,c] [-hold 3s] [-steady 1s] [-v] [-keep] [-dump dir]
+//	failover -nemod bin/nemod [-trials 10] [-long-trials 3] [-faults a,b,B,C,c,i,l,k] [-hold 3s] [-steady 1s] [-v] [-keep] [-dump dir]
 //
 // It needs root, iproute2, nftables, radvd, ping and conntrack (as the
 // lab does). Each fault kind gets a lab of its own, torn down at the end,
@@ -53,6 +61,7 @@ type fault struct {
 	tcpPath      string
 	streamPolicy string
 	tcpPolicy    string // "" for plain BID order
+	dupPolicy    string // "" for both uplinks (mode duplicate)
 	uplink       string // the uplink the fault hits
 	bid          uint16
 	inject, undo func(*lab.Lab) error
@@ -63,10 +72,48 @@ type fault struct {
 	// target, not just the longest gap to be short.
 	spreadCounts bool
 	dupTarget    bool // the duplicated flow must lose nothing
-	v4           bool // the traffic is the mobile network's IPv4 (ipv4.go)
+	// gapMedian, when set, is a target for the median of the longest
+	// gaps too; recovery one for the undo to the path in use again;
+	// detect one for the fault to the router's binding leaving
+	// registered (the idle fault, whose streams do not cross the path).
+	gapMedian, recovery, detect time.Duration
+	// idle: no flow uses the faulted uplink (the streams and the TCP on
+	// the other one); long: a held outage, run -long-trials times; loss:
+	// a random loss, whose verdict is the paths declared dead.
+	idle, long, loss bool
+	// meter: before the trials, both uplinks idle for a while, metered.
+	meter bool
+	v4    bool // the traffic is the mobile network's IPv4 (ipv4.go)
 }
 
 func faults(hold time.Duration) []fault {
+	blackhole := func(key, title, short string, hold time.Duration, long bool) fault {
+		return fault{
+			key: key, title: title, short: short,
+			setup:        fmt.Sprintf("stream 9000 on wifi_first (Wi-Fi, then cellular); dup 9100 on both; fault: Blackhole(wifi, on) for %v, undo: off; default probing", hold),
+			tcpPath:      "no rule: Wi-Fi first",
+			streamPolicy: "wifi_first", uplink: lab.Wifi, bid: 1,
+			inject: func(l *lab.Lab) error { return l.Blackhole(lab.Wifi, true) },
+			undo:   func(l *lab.Lab) error { return l.Blackhole(lab.Wifi, false) },
+			hold:   hold, target: "gap at most 400 ms", gapTarget: 400 * time.Millisecond, gapMedian: 300 * time.Millisecond,
+			recovery: time.Second, dupTarget: true, long: long,
+		}
+	}
+	lossy := func(key, title, short, streams string, idle bool) fault {
+		f := fault{
+			key: key, title: title, short: short,
+			setup:        "stream 9000 and dup 9100 on " + streams + "; fault: RandomLoss(wifi, 5 %) for 60 s, undo: no loss",
+			tcpPath:      "no rule: Wi-Fi first",
+			streamPolicy: streams, uplink: lab.Wifi, bid: 1,
+			inject: func(l *lab.Lab) error { return l.RandomLoss(lab.Wifi, 5) },
+			undo:   func(l *lab.Lab) error { return l.RandomLoss(lab.Wifi, 0) },
+			hold:   60 * time.Second, target: "no path declared dead", idle: idle, loss: true, long: true,
+		}
+		if idle {
+			f.tcpPath, f.tcpPolicy, f.dupPolicy = "rule tcp 9200 on cell_first", "cell_first", "cell_first"
+		}
+		return f
+	}
 	return []fault{
 		{
 			key: "a", title: "Wi-Fi carrier lost at the router", short: "Wi-Fi carrier lost",
@@ -77,15 +124,9 @@ func faults(hold time.Duration) []fault {
 			undo:   func(l *lab.Lab) error { return l.CarrierUp(lab.Wifi) },
 			hold:   hold, target: "gap at most 50 ms", gapTarget: 50 * time.Millisecond, dupTarget: true,
 		},
-		{
-			key: "b", title: "Wi-Fi path silently black-holed at the access router", short: "Wi-Fi black-holed",
-			setup:        "stream 9000 on wifi_first (Wi-Fi, then cellular); dup 9100 on both; fault: Blackhole(wifi, on), undo: off; default probing (450 ms, 2 misses)",
-			tcpPath:      "no rule: Wi-Fi first",
-			streamPolicy: "wifi_first", uplink: lab.Wifi, bid: 1,
-			inject: func(l *lab.Lab) error { return l.Blackhole(lab.Wifi, true) },
-			undo:   func(l *lab.Lab) error { return l.Blackhole(lab.Wifi, false) },
-			hold:   hold, target: "gap at most 1 s", gapTarget: time.Second, dupTarget: true,
-		},
+		blackhole("b", "Wi-Fi path silently black-holed at the access router while the streams use it", "Wi-Fi black-holed, 5 s", 5*time.Second, false),
+		blackhole("B", "the same, held 30 s", "Wi-Fi black-holed, 30 s", 30*time.Second, true),
+		blackhole("C", "the same, held 120 s", "Wi-Fi black-holed, 120 s", 120*time.Second, true),
 		{
 			key: "c", title: "cellular NAT mapping dropped", short: "cellular NAT dropped",
 			setup:        "stream 9000 on cell_first (cellular, then Wi-Fi); dup 9100 on both; fault: FlushNAT(cell) (new random outside port), nothing to undo",
@@ -95,18 +136,32 @@ func faults(hold time.Duration) []fault {
 			undo:   func(*lab.Lab) error { return nil },
 			hold:   hold, target: "recovered within 1 s", gapTarget: time.Second, spreadCounts: true,
 		},
+		{
+			key: "i", title: "idle Wi-Fi path black-holed (every flow on the cellular uplink)", short: "idle Wi-Fi black-holed",
+			setup:        "stream 9000, dup 9100 and TCP on cell_first; the Wi-Fi carries only probes; fault: Blackhole(wifi, on), undo: off",
+			tcpPath:      "rule tcp 9200 on cell_first",
+			streamPolicy: "cell_first", tcpPolicy: "cell_first", dupPolicy: "cell_first", uplink: lab.Wifi, bid: 1,
+			inject: func(l *lab.Lab) error { return l.Blackhole(lab.Wifi, true) },
+			undo:   func(l *lab.Lab) error { return l.Blackhole(lab.Wifi, false) },
+			hold:   hold, target: "found dead within 1 s", detect: time.Second, recovery: time.Second, idle: true, meter: true,
+		},
+		lossy("l", "5 % random loss each way on the Wi-Fi path while the streams use it, 60 s", "Wi-Fi 5 % loss, busy", "wifi_first", false),
+		lossy("k", "5 % random loss each way on the idle Wi-Fi path, 60 s", "Wi-Fi 5 % loss, idle", "cell_first", true),
 	}
 }
 
 type options struct {
-	nemod   string
-	trials  int
-	faults  string
-	hold    time.Duration
-	steady  time.Duration
-	verbose bool
-	keep    bool
-	dump    string
+	nemod  string
+	trials int
+	// longTrials is the trials of the long faults (outages of 30 s and
+	// 120 s, a minute of random loss).
+	longTrials int
+	faults     string
+	hold       time.Duration
+	steady     time.Duration
+	verbose    bool
+	keep       bool
+	dump       string
 }
 
 func main() {
@@ -115,7 +170,8 @@ func main() {
 	var o options
 	flag.StringVar(&o.nemod, "nemod", "bin/nemod", "the nemod binary the daemons run (a non-race build: make build)")
 	flag.IntVar(&o.trials, "trials", 10, "trials per fault")
-	flag.StringVar(&o.faults, "faults", "a,b,c,a4,b4,c4", "the faults to run, of a, b and c, and a4, b4 and c4 (the same carrying IPv4)")
+	flag.IntVar(&o.longTrials, "long-trials", 3, "trials of each long fault (B, C, l, k)")
+	flag.StringVar(&o.faults, "faults", "a,b,B,C,c,i,l,k,a4,b4,c4", "the faults to run, of a, b, B, C, c, i, l and k, and each with 4 after it (the same carrying IPv4)")
 	flag.DurationVar(&o.hold, "hold", 3*time.Second, "how long each fault lasts")
 	flag.DurationVar(&o.steady, "steady", time.Second, "steady traffic before each fault")
 	flag.BoolVar(&o.verbose, "v", false, "lab progress and a line per trial")
@@ -131,8 +187,8 @@ func run(o options) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces)")
 	}
-	if o.trials < 1 {
-		return errors.New("-trials must be at least 1")
+	if o.trials < 1 || o.longTrials < 1 {
+		return errors.New("-trials and -long-trials must be at least 1")
 	}
 	bin, err := filepath.Abs(o.nemod)
 	if err != nil {
@@ -149,7 +205,7 @@ func run(o options) error {
 		}
 	}
 	if len(todo) == 0 {
-		return fmt.Errorf("-faults %q names none of a, b, c, a4, b4, c4", o.faults)
+		return fmt.Errorf("-faults %q names none of a, b, B, C, c, i, l, k, nor any of them with 4 after it", o.faults)
 	}
 	printHeader(bin, o.steady)
 	start := time.Now()
@@ -157,7 +213,7 @@ func run(o options) error {
 	defer w.stop()
 	var results []*faultResult
 	for _, f := range todo {
-		fmt.Fprintf(os.Stderr, "(%s) %s: %d trials...\n", f.key, f.title, o.trials)
+		fmt.Fprintf(os.Stderr, "(%s) %s: %d trials...\n", f.key, f.title, f.trials(o))
 		began := time.Now()
 		fr, err := runFault(bin, f, o)
 		if err != nil {
@@ -178,7 +234,7 @@ func runFault(bin string, f fault, o options) (fr *faultResult, err error) {
 		logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) }
 	}
 	useFamily(f.v4)
-	r, err := newRig(bin, policies(f.streamPolicy, f.tcpPolicy), o.keep, logf, f.v4)
+	r, err := newRig(bin, policies(f.streamPolicy, f.tcpPolicy, f.dupPolicy), o.keep, logf, f.v4)
 	if err != nil {
 		return nil, err
 	}
@@ -193,6 +249,12 @@ func runFault(bin string, f fault, o options) (fr *faultResult, err error) {
 			err = cerr
 		}
 	}()
+	var meter *meterResult
+	if f.meter {
+		if meter, err = measureIdle(r, 10*time.Second); err != nil {
+			return nil, err
+		}
+	}
 	tr, err := startTraffic(r.lab)
 	if err != nil {
 		return nil, err
@@ -208,10 +270,11 @@ func runFault(bin string, f fault, o options) (fr *faultResult, err error) {
 	}
 	encapBefore := states[f.uplink].encap
 	dropsBefore := takeDrops(r.lab)
-	trials := make([]trial, 0, o.trials)
+	n := f.trials(o)
+	trials := make([]trial, 0, n)
 	prevEnd := tr.now()
-	for i := 0; i < o.trials; i++ {
-		fmt.Fprintf(os.Stderr, "  trial %d/%d\n", i+1, o.trials)
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(os.Stderr, "  trial %d/%d\n", i+1, n)
 		t, err := runTrial(r, tr, f, o.steady, prevEnd)
 		if err != nil {
 			return nil, fmt.Errorf("trial %d: %w", i+1, err)
@@ -222,7 +285,7 @@ func runFault(bin string, f fault, o options) (fr *faultResult, err error) {
 	tr.stop()
 	kernelDrops := takeDrops(r.lab).since(dropsBefore)
 	fr = &faultResult{f: f, trials: trials, streams: tr.streams, uplinks: uplinks, encapBefore: encapBefore,
-		routerLog: logDigest(r.mr.LogPath()), agentLog: logDigest(r.ha.LogPath())}
+		routerLog: logDigest(r.mr.LogPath()), agentLog: logDigest(r.ha.LogPath()), meter: meter}
 	fr.kernelDrops = kernelDrops
 	fr.routerCounters, fr.routerDrops = counters(r.mrSock)
 	fr.agentCounters, fr.agentDrops = counters(r.haSock)
@@ -252,13 +315,17 @@ func runFault(bin string, f fault, o options) (fr *faultResult, err error) {
 // the daemons meanwhile, the undo, and steady traffic again once both
 // uplinks are registered.
 func runTrial(r *rig, tr *traffic, f fault, steady time.Duration, prevEnd time.Duration) (trial, error) {
-	t := trial{start: prevEnd, routerDown: -1, agentGone: -1, outerMoved: -1}
+	t := trial{start: prevEnd, routerDown: -1, agentGone: -1, outerMoved: -1, inUse: -1}
 	time.Sleep(steady)
 	before, err := r.agentBindings()
 	if err != nil {
 		return t, err
 	}
 	outer := before[f.bid]
+	deadBefore, err := r.deadPaths()
+	if err != nil {
+		return t, err
+	}
 	t.fault = tr.now()
 	if err := f.inject(r.lab); err != nil {
 		return t, err
@@ -285,18 +352,33 @@ func runTrial(r *rig, tr *traffic, f fault, steady time.Duration, prevEnd time.D
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.undo = tr.now()
+	if t.deadPaths, err = r.deadPaths(); err != nil {
+		return t, err
+	}
+	t.deadPaths -= deadBefore
 	if err := f.undo(r.lab); err != nil {
 		return t, err
 	}
-	m, err := r.waitRegistered(15 * time.Second)
+	m, err := r.waitRegistered(40 * time.Second) // a router before recovery by probes waits out its back-off, up to 32 s
 	if err != nil {
 		return t, err
 	}
 	t.registered = tr.now()
 	t.encapAfter = m[f.uplink].encap
+	if err := r.waitInUse(f, 5*time.Second); err == nil {
+		t.inUse = tr.now() - t.undo
+	}
 	time.Sleep(time.Second)
 	t.end = tr.now()
 	return t, nil
+}
+
+// trials is how many times the fault is run.
+func (f fault) trials(o options) int {
+	if f.long {
+		return o.longTrials
+	}
+	return o.trials
 }
 
 // checkPaths makes sure, before any fault, that every stream and the TCP
@@ -355,6 +437,14 @@ func checkPaths(r *rig, tr *traffic, f fault) (string, error) {
 	// the other one only the duplicated flow's copies (1000/s).
 	ftx, frx := rate(f.uplink)
 	otx, orx := rate(other)
+	if f.idle {
+		// Everything on the other uplink: two streams each way; the
+		// faulted one carries only probes.
+		if ftx > 20 || frx > 20 || otx < 1800 || orx < 1800 {
+			return desc, fmt.Errorf("the flows are not where the policies put them: %s", desc)
+		}
+		return desc, nil
+	}
 	if ftx < 1800 || frx < 1800 || otx > 1600 || orx > 1600 || otx < 800 || orx < 800 {
 		return desc, fmt.Errorf("the flows are not where the policies put them: %s", desc)
 	}
@@ -376,7 +466,7 @@ func printHeader(bin string, steady time.Duration) {
 
 func printSummary(results []*faultResult) {
 	fmt.Printf("\nsummary (median / max over the trials)\n")
-	fmt.Printf("  %-30s %-14s %-14s %-14s %-14s %-9s %-7s %s\n", "fault", "gap LAN->CN", "gap CN->LAN", "lost LAN->CN", "lost CN->LAN", "dup lost", "TCP", "targets")
+	fmt.Printf("  %-30s %-14s %-14s %-14s %-14s %-12s %-12s %-9s %-7s %s\n", "fault", "gap LAN->CN", "gap CN->LAN", "lost LAN->CN", "lost CN->LAN", "dead", "in use", "dup lost", "TCP", "targets")
 	for _, fr := range results {
 		cell := func(si int, get func(streamTrial) float64, f func(float64) string) string {
 			s := fr.column(si, get)
@@ -399,12 +489,26 @@ func printSummary(results []*faultResult) {
 		if len(fr.disturbed) > 0 {
 			name += " *"
 		}
-		fmt.Printf("  %-30s %-14s %-14s %-14s %-14s %-9s %-7s %s\n", name,
+		timing := func(get func(trial) time.Duration) string {
+			st, k := timings(fr.trials, get)
+			if k == 0 {
+				return "-"
+			}
+			return fmtMs(st.median) + " / " + fmtMs(st.max)
+		}
+		fmt.Printf("  %-30s %-14s %-14s %-14s %-14s %-12s %-12s %-9s %-7s %s\n", name,
 			cell(0, gap, fmtMs), cell(1, gap, fmtMs), cell(0, lost, fmtCount), cell(1, lost, fmtCount),
+			timing(func(t trial) time.Duration { return t.routerDown }), timing(func(t trial) time.Duration { return t.inUse }),
 			fmtCount(dup), fmt.Sprintf("%d/%d", n, len(fr.tcp)), strings.Join(vs, " "))
 	}
-	fmt.Printf("  gaps in ms; lost in datagrams (of 1000/s); dup lost: most in one trial, either direction, fault and return;\n")
-	fmt.Printf("  targets in order: the gap, the duplicated flow (a and b), TCP; * another benchmark ran meanwhile\n")
+	fmt.Printf("  gaps in ms; lost in datagrams (of 1000/s); dead: fault to the router's binding leaving 'registered', ms;\n")
+	fmt.Printf("  in use: undo to the binding in use again, ms; dup lost: most in one trial, either direction, fault and return;\n")
+	fmt.Printf("  targets in the order each fault's section lists them; * another benchmark ran meanwhile\n")
+	for _, fr := range results {
+		if fr.meter != nil {
+			fr.meter.print()
+		}
+	}
 }
 
 func command() string {

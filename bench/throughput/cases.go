@@ -30,6 +30,9 @@ const (
 	// The Wi-Fi uplink set to `option encap 'udp'`: IPv6 in UDP over IPv6,
 	// the firewall fallback, chosen by configuration.
 	caseNemodUDP6 = "nemod-udp6"
+	// The lab's configuration as shipped (`encap 'auto'`): what a nemod
+	// router and home agent negotiate on the Wi-Fi.
+	caseNemodDefault = "nemod-default"
 )
 
 // daemon is a process whose CPU time a case reports, on mr or on ha.
@@ -134,6 +137,8 @@ func runCase(ctx context.Context, o options, name string) (out caseOutput, err e
 		err = c.plain(ctx)
 	case caseWireguard:
 		err = c.wireguard(ctx)
+	case caseNemodDefault:
+		err = c.nemod(ctx, "wifi", "cell", "auto")
 	case caseNemodIPv6:
 		err = c.nemod(ctx, "wifi", "cell", "ipv6")
 	case caseNemodUDP4:
@@ -357,15 +362,14 @@ func wgKeys(ctx context.Context, dir, role string) (privFile, pub string, err er
 
 // nemod starts the home agent and the router with the lab's configuration,
 // waits for both bindings, then drops the carrier of the uplink not
-// measured so that only `use` carries the traffic, in encapsulation encap.
+// measured so that only `use` carries the traffic, in encapsulation encap
+// ("auto": the shipped configuration, whatever it negotiates, which the
+// path then names).
 func (c *caseRun) nemod(ctx context.Context, use, drop, encap string) error {
 	dir := c.l.Dir()
 	haSock, mrSock := filepath.Join(dir, "ha.sock"), filepath.Join(dir, "mr.sock")
 	haConf, mrConf := filepath.Join(dir, "homeagent.uci"), filepath.Join(dir, "router.uci")
-	wifiEncap := "auto"
-	if encap == "udp6" {
-		wifiEncap = "udp"
-	}
+	wifiEncap := map[string]string{"auto": "auto", "ipv6": "ipv6", "udp6": "udp", "udp4": "auto"}[encap]
 	if c.v4 {
 		if err := c.nemodIPv4Config(haConf, haSock, mrConf, mrSock, wifiEncap); err != nil {
 			return err
@@ -418,19 +422,23 @@ func (c *caseRun) nemod(ctx context.Context, use, drop, encap string) error {
 		st = routerStatus{}
 		return control.Do(ctx, mrSock, "status", nil, &st) == nil && st.state(drop) != "registered"
 	})
-	if got := st.encap(use); got != encap {
+	got := st.encap(use)
+	if encap != "auto" && got != encap {
 		return fmt.Errorf("the %s binding uses encapsulation %q, not %q (%s)", use, got, encap, st.summary())
 	}
 	path := map[string]string{
-		"ipv6": "lan -> mr (nemod) -> wifi -> core -> ha (nemod) -> core -> cn, IPv6-in-IPv6 over the Wi-Fi uplink (cellular carrier down)",
+		"ipv6": "lan -> mr (nemod) -> wifi -> core -> ha (nemod) -> core -> cn, IPv6-in-IPv6 over the Wi-Fi uplink, encap 'ipv6' (cellular carrier down)",
 		"udp4": "lan -> mr (nemod) -> cell (CGN) -> core -> ha (nemod) -> core -> cn, IPv6 in UDP/IPv4 over the cellular uplink (Wi-Fi carrier down)",
 		"udp6": "lan -> mr (nemod) -> wifi -> core -> ha (nemod) -> core -> cn, IPv6 in UDP/IPv6 over the Wi-Fi uplink, encap 'udp' (cellular carrier down)",
 	}[encap]
-	if c.v4 {
+	switch {
+	case c.v4:
 		if err := c.afterNemodIPv4(ctx, mrSock); err != nil {
 			return err
 		}
 		path = nemodIPv4Path(encap)
+	case encap == "auto":
+		path = fmt.Sprintf("lan -> mr (nemod) -> wifi -> core -> ha (nemod) -> core -> cn, the shipped configuration (encap 'auto'): negotiated %s over the Wi-Fi uplink (cellular carrier down)", got)
 	}
 	c.setPath(path)
 

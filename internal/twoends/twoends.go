@@ -26,6 +26,7 @@ import (
 	"nemod/homeagent"
 	"nemod/internal/netsim"
 	"nemod/lab"
+	"nemod/nemo"
 	"nemod/ra"
 	"nemod/ra/ranet"
 	"nemod/router"
@@ -62,6 +63,13 @@ type Ends struct {
 	MRLog         *syncBuffer
 	HALog         *syncBuffer
 	mrRunning     bool
+	// Want is the router's states once both uplinks are registered, as
+	// Registered waits for them (DefaultStates unless a test changes the
+	// configuration).
+	Want string
+	// HAOffer, when set before Start, replaces what the home agent agrees
+	// to of nemod's offers (homeagent.Options.Offer).
+	HAOffer func() nemo.Caps
 	// MRHTTP and HAHTTP are where each daemon's option metrics_listen
 	// listens: on this machine's loopback, at a free port (the
 	// configured address would clash between test processes).
@@ -74,6 +82,22 @@ type Ends struct {
 	LAN4 *LAN4
 }
 
+// DefaultStates is the lab's configuration registered between two nemod
+// daemons: the Wi-Fi in UDP over IPv6, which encap 'auto' negotiates with
+// a nemod home agent, the cellular uplink in UDP through the NAT.
+const DefaultStates = "wifi=registered/udp6 cell=registered/udp4"
+
+// NativeStates is the same with the Wi-Fi in IPv6-in-IPv6 (encap 'ipv6',
+// or a home agent that does not negotiate).
+const NativeStates = "wifi=registered/ipv6 cell=registered/udp4"
+
+// UseNativeWifi configures the Wi-Fi uplink for IPv6-in-IPv6 (encap
+// 'ipv6'), extra added as New does; call it before Start.
+func (e *Ends) UseNativeWifi(extra string) {
+	e.WriteRouterConfig(lab.RouterUCIEncap(e.MRSock, "ipv6", extra))
+	e.Want = NativeStates
+}
+
 // New builds the network and writes the configurations; extra is added to
 // the router's (policies, rules).
 func New(t *testing.T, extra string) *Ends {
@@ -82,7 +106,7 @@ func New(t *testing.T, extra string) *Ends {
 	e := &Ends{t: t, Net: n, MRHost: n.Host("mr"), HAHost: n.Host("ha"), Stranger: n.Host("cn"),
 		MRSys: &netsim.RouterSystem{}, HASys: &netsim.AgentSystem{}, Dir: t.TempDir(),
 		MRSignals: make(chan os.Signal, 4), HASignals: make(chan os.Signal, 4),
-		MRLog: &syncBuffer{}, HALog: &syncBuffer{}, LAN4: &LAN4{}}
+		MRLog: &syncBuffer{}, HALog: &syncBuffer{}, Want: DefaultStates, LAN4: &LAN4{}}
 	e.Wifi = e.MRHost.Link(lab.MRWLANDev, lab.MRWLANStatic6.String(), lab.MRWLAN4.String())
 	e.Cell = e.MRHost.Link(lab.MRWWANDev, lab.MRWWAN4.String())
 	e.NAT = e.Cell.NAT44(lab.CellWAN4.String())
@@ -125,7 +149,7 @@ func (e *Ends) StartHA(ctx context.Context) {
 		e.haDone <- homeagent.Run(ctx, e.HAConf, homeagent.Options{
 			Logger: slog.New(slog.NewTextHandler(e.HALog, nil)), Stack: e.HAHost.Stack(), System: e.HASys,
 			KernelMIP6: func() bool { return false }, Signals: e.HASignals, ListenHTTP: e.listenHTTP(&e.HAHTTP),
-			DHCPv6: e.dhcpv6,
+			DHCPv6: e.dhcpv6, Offer: e.HAOffer,
 		})
 	}()
 	e.waitSocket(e.HASock, e.haDone, "home agent")
@@ -407,12 +431,11 @@ func (e *Ends) Eventually(within time.Duration, what string, cond func() bool) t
 	return time.Since(start)
 }
 
-// Registered waits for both uplinks to register, Wi-Fi natively and the
-// cellular uplink in UDP through the NAT.
+// Registered waits for both uplinks to register as Want says.
 func (e *Ends) Registered() {
 	e.t.Helper()
-	e.Eventually(5*time.Second, "both uplinks registered", func() bool {
-		return e.States() == "wifi=registered/ipv6 cell=registered/udp4"
+	e.Eventually(5*time.Second, "both uplinks registered ("+e.Want+")", func() bool {
+		return e.States() == e.Want
 	})
 }
 

@@ -53,6 +53,28 @@ type env struct {
 	mrConf string
 	haSock string
 	mrSock string
+	// wifiEncap is the Wi-Fi uplink's encap option, want the router's
+	// states once both uplinks are registered.
+	wifiEncap, want string
+}
+
+// The router's states once registered: with encap 'auto' between two
+// nemod daemons the Wi-Fi negotiates UDP over IPv6; with 'ipv6' it is
+// IPv6-in-IPv6.
+const (
+	defaultStates = "wifi=registered/udp6 cell=registered/udp4"
+	nativeStates  = "wifi=registered/ipv6 cell=registered/udp4"
+)
+
+// routerUCI is car1's configuration with extra, for this env's Wi-Fi
+// encapsulation.
+func (e *env) routerUCI(extra string) string { return lab.RouterUCIEncap(e.mrSock, e.wifiEncap, extra) }
+
+// nativeWifi configures the Wi-Fi uplink for IPv6-in-IPv6 (encap 'ipv6'),
+// with extra, for the tests of what the native path does.
+func (e *env) nativeWifi(extra string) {
+	e.wifiEncap, e.want = "ipv6", nativeStates
+	e.mrConf = e.write("mr.uci", e.routerUCI(extra))
 }
 
 // newEnv builds a lab (no daemons yet).
@@ -73,7 +95,7 @@ func newFleetEnv(t *testing.T, fleet lab.FleetOptions) *env {
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}
-	e := &env{t: t, lab: l, bin: bin}
+	e := &env{t: t, lab: l, bin: bin, wifiEncap: "auto", want: defaultStates}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, p := range []*lab.Proc{e.ha, e.mr} {

@@ -15,7 +15,7 @@ func TestCarrierFlaps(t *testing.T) {
 	e.startHA()
 	e.startMR()
 	eventually(t, 5*time.Second, "both registered", func() bool {
-		return e.mrStates() == "wifi=registered/ipv6 cell=registered/udp4"
+		return e.mrStates() == e.want
 	})
 	mr0, ha0 := e.settledRuntime()
 	t.Logf("before: router %+v, home agent %+v", mr0, ha0)
@@ -35,12 +35,12 @@ func TestCarrierFlaps(t *testing.T) {
 	t.Logf("200 flaps in %v", time.Since(start).Round(time.Millisecond))
 	// The last flaps may leave the kernel's neighbour entry for the Wi-Fi
 	// router failed, and it retries only after a second: the router may
-	// get there over UDP first (and moves back to native at its next
-	// refresh). Either way, registered.
+	// get there over IPv6-in-IPv6 first (and moves to UDP at once when its
+	// acknowledgement comes). Either way, registered.
 	eventually(t, 5*time.Second, "registered after the flaps", func() bool {
 		hb := e.haBindings()
 		st := e.mrStates()
-		return (st == "wifi=registered/ipv6 cell=registered/udp4" || st == "wifi=registered/udp6 cell=registered/udp4") && len(hb) == 2
+		return (st == nativeStates || st == defaultStates) && len(hb) == 2
 	})
 	// Then down for good: the binding goes.
 	if err := e.lab.CarrierDown("wifi"); err != nil {

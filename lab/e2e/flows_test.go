@@ -222,7 +222,8 @@ func linkCount(t *testing.T, path, filter string) int {
 // flowEnv is a lab with the example policies registered.
 func flowEnv(t *testing.T) *env {
 	e := newEnv(t)
-	e.mrConf = e.write("mr.uci", lab.RouterUCI(e.mrSock, examplePolicies))
+	// The checks tell the Wi-Fi's tunnel by next header 41.
+	e.nativeWifi(examplePolicies)
 	e.startHA()
 	e.startMR()
 	e.registered()
@@ -417,7 +418,7 @@ func TestReloadChangesPolicy(t *testing.T) {
 	e.udpEcho(lab.CN, netip.AddrPortFrom(cnAddr6, 5060))
 	before := e.haSince()
 	changed := strings.Replace(examplePolicies, "option policy 'voice'", "option policy 'wifi_first'", 1)
-	if err := os.WriteFile(filepath.Join(e.lab.Dir(), "mr.uci"), []byte(lab.RouterUCI(e.mrSock, changed)), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(e.lab.Dir(), "mr.uci"), []byte(e.routerUCI(changed)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out string

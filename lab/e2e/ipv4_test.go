@@ -32,7 +32,10 @@ import (
 func ipv4Env(t *testing.T, v4 func(dir string) string, haExtra, car1HA, extra string) *env {
 	t.Helper()
 	e := newEnv(t)
-	e.mrConf = e.write("mr.uci", lab.RouterUCIv4(e.mrSock, "auto", v4(e.lab.Dir()), extra))
+	// The Wi-Fi native, as these tests capture IPv4-in-IPv6 on it (with
+	// encap 'auto' two nemod daemons negotiate UDP over IPv6).
+	e.wifiEncap, e.want = "ipv6", nativeStates
+	e.mrConf = e.write("mr.uci", lab.RouterUCIv4(e.mrSock, e.wifiEncap, v4(e.lab.Dir()), extra))
 	e.haConf = e.write("ha.uci", lab.HomeAgentUCIv4(e.haSock, fmt.Sprintf("\toption pool_v4 '%s'\n\toption state_dir '%s'\n%s", lab.Pool4, e.lab.Dir(), haExtra), car1HA))
 	return e
 }

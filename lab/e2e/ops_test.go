@@ -54,7 +54,7 @@ func TestDBusInTheLab(t *testing.T) {
 	e.mr = e.startWith(lab.MR, "router", e.mrConf, "DBUS_SYSTEM_BUS_ADDRESS="+b.Address)
 	e.waitSocket(e.mrSock)
 	eventually(t, 10*time.Second, "both registered", func() bool {
-		return e.mrStates() == "wifi=registered/ipv6 cell=registered/udp4"
+		return e.mrStates() == e.want
 	})
 	wifi := string(dbusapi.RouterPath) + "/Uplink/wifi"
 	get := func(as *dbustest.User, prop string) (string, bool) {
@@ -216,7 +216,7 @@ func TestSystemdNotify(t *testing.T) {
 		}
 	}
 	eventually(t, 10*time.Second, "both registered", func() bool {
-		return e.mrStates() == "wifi=registered/ipv6 cell=registered/udp4"
+		return e.mrStates() == e.want
 	})
 	// SIGTERM: STOPPING=1, the router's before it de-registers (it came
 	// before the home agent let go of the bindings), then the exit.
@@ -263,7 +263,7 @@ func TestFleetPageInTheLab(t *testing.T) {
 	e.startHA()
 	e.startMR()
 	eventually(t, 10*time.Second, "both registered", func() bool {
-		return e.mrStates() == "wifi=registered/ipv6 cell=registered/udp4" && len(e.haBindings()) == 2
+		return e.mrStates() == e.want && len(e.haBindings()) == 2
 	})
 	addr, _, err := e.lab.Forward(lab.HA, "[::1]:9110")
 	if err != nil {
