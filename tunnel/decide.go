@@ -81,17 +81,9 @@ func (t *routerTable) fromNetwork(p []byte, out []*routerBinding) ([]*routerBind
 		return out, DropMalformed, 0
 	}
 	var tbuf [8]uint16
-	targets, e, direct := t.flows.table.Targets(&flow, policy.FromMN, t.usable, t.order, tbuf[:0])
-	if e != nil {
-		t.flows.count(e)
-	}
-	if direct {
-		// Local breakout is the kernel's (policy rules ahead of the
-		// tunnel's); one that got here anyway is not tunnelled.
-		return out, DropDirect, 0
-	}
-	if len(targets) == 0 {
-		return out, DropNoBinding, 0
+	targets, d := t.steer(&flow, tbuf[:0])
+	if d != Forward {
+		return out, d, 0
 	}
 	mtu := 0
 	for _, bid := range targets {
@@ -108,6 +100,25 @@ func (t *routerTable) fromNetwork(p []byte, out []*routerBinding) ([]*routerBind
 		return out, DropTooBig, mtu
 	}
 	return out, Forward, 0
+}
+
+// steer asks the flow table which bindings a packet from the mobile
+// network goes through (buf is the caller's, so that the answer needs no
+// allocation), or why it goes through none.
+func (t *routerTable) steer(flow *header.Flow, buf []uint16) ([]uint16, Drop) {
+	targets, e, direct := t.flows.table.Targets(flow, policy.FromMN, t.usable, t.order, buf)
+	if e != nil {
+		t.flows.count(e)
+	}
+	if direct {
+		// Local breakout is the kernel's (policy rules ahead of the
+		// tunnel's); one that got here anyway is not tunnelled.
+		return nil, DropDirect
+	}
+	if len(targets) == 0 {
+		return nil, DropNoBinding
+	}
+	return targets, Forward
 }
 
 // toNetwork decides whether a packet the home agent tunnelled to the

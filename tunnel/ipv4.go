@@ -66,15 +66,9 @@ func (t *routerTable) fromNetwork4(p []byte, out []*routerBinding) ([]*routerBin
 		return out, DropMalformed, 0
 	}
 	var tbuf [8]uint16
-	targets, e, direct := t.flows.table.Targets(&flow, policy.FromMN, t.usable, t.order, tbuf[:0])
-	if e != nil {
-		t.flows.count(e)
-	}
-	if direct {
-		return out, DropDirect, 0
-	}
-	if len(targets) == 0 {
-		return out, DropNoBinding, 0
+	targets, d := t.steer(&flow, tbuf[:0])
+	if d != Forward {
+		return out, d, 0
 	}
 	mtu := 0
 	for _, bid := range targets {
