@@ -162,8 +162,8 @@ func NewHA(cfg HAConfig) (*HA, error) {
 	go h.readUDP()
 	if !cfg.NoIPv6 {
 		h.wg.Add(3)
-		go h.readRaw()
-		go h.readRaw4()
+		go h.readRaw(h.raw)
+		go h.readRaw(h.raw4)
 		go h.readMH()
 	}
 	return h, nil
@@ -277,14 +277,15 @@ func (h *HA) readTUN() {
 	}
 }
 
-// readRaw reads IPv6-in-IPv6 from care-of addresses.
-func (h *HA) readRaw() {
+// readRaw reads IPv6-in-IPv6 (or, from raw4, IPv4-in-IPv6) from care-of
+// addresses.
+func (h *HA) readRaw(c netio.Conn) {
 	defer h.wg.Done()
 	b := netio.NewBatch(64, 2048)
 	w := newTunWriter(h.tun, 64, &h.drops)
 	hp := h.newTunnelOut(w)
 	for {
-		n, err := h.raw.Recv(b)
+		n, err := c.Recv(b)
 		if err != nil {
 			if netio.IsClosed(err) || h.closed.Load() {
 				return

@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"net/netip"
-	"time"
 
 	"nemod/header"
 	"nemod/nemo"
@@ -294,55 +293,4 @@ type NetworkRoutes4 struct {
 	// NoAddress: the IPv4 home address is someone else's to put on the
 	// device, as NetworkRoutes' home address (netifd's on OpenWrt).
 	NoAddress bool
-}
-
-// readRaw4 reads IPv4-in-IPv6 arriving on an uplink.
-func (m *MR) readRaw4(u *mrUplink, s *mrSocks) {
-	defer s.wg.Done()
-	b := netio.NewBatch(32, 2048)
-	w := newTunWriter(m.tun, 32, &m.drops)
-	for {
-		n, err := s.raw4.Recv(b)
-		if err != nil {
-			if netio.IsClosed(err) || m.closed.Load() {
-				return
-			}
-			continue
-		}
-		now := time.Now().UnixNano()
-		t := m.table.Load()
-		for i := 0; i < n; i++ {
-			p := b.Bufs[i][:b.N[i]]
-			if b.Addr[i].Addr() != m.cfg.HA {
-				m.drops.AddPacket(DropNotFromHA, p)
-				continue
-			}
-			m.downlink(p, u, t, w, now)
-		}
-		w.flush()
-	}
-}
-
-// readRaw4 reads IPv4-in-IPv6 from care-of addresses.
-func (h *HA) readRaw4() {
-	defer h.wg.Done()
-	b := netio.NewBatch(64, 2048)
-	w := newTunWriter(h.tun, 64, &h.drops)
-	hp := h.newTunnelOut(w)
-	for {
-		n, err := h.raw4.Recv(b)
-		if err != nil {
-			if netio.IsClosed(err) || h.closed.Load() {
-				return
-			}
-			continue
-		}
-		table := h.table.Load()
-		now := time.Now().UnixNano()
-		for i := 0; i < n; i++ {
-			h.uplink(b.Bufs[i][:b.N[i]], netip.AddrPortFrom(b.Addr[i].Addr(), 0), nemo.EncapIPv6, table, w, hp, now)
-		}
-		hp.flush()
-		w.flush()
-	}
 }

@@ -222,10 +222,10 @@ func (m *MR) openSocks(u *mrUplink, index int) (*mrSocks, error) {
 			return fail(err)
 		}
 		s.wg.Add(1)
-		go m.readRaw4(u, s)
+		go m.readRaw(u, s, s.raw4)
 	}
 	s.wg.Add(3)
-	go m.readRaw(u, s)
+	go m.readRaw(u, s, s.raw)
 	go m.readMH(u, s)
 	go m.readUDP(u, s, s.udp6, netip.AddrPortFrom(m.cfg.HA, nemo.UDPPort), nemo.EncapUDP6)
 	if s.udp4 != nil {
@@ -422,13 +422,14 @@ func (m *MR) readTUN() {
 	}
 }
 
-// readRaw reads IPv6-in-IPv6 arriving on an uplink.
-func (m *MR) readRaw(u *mrUplink, s *mrSocks) {
+// readRaw reads IPv6-in-IPv6 (or, from raw4, IPv4-in-IPv6) arriving on
+// an uplink.
+func (m *MR) readRaw(u *mrUplink, s *mrSocks, c netio.Conn) {
 	defer s.wg.Done()
 	b := netio.NewBatch(32, 2048)
 	w := newTunWriter(m.tun, 32, &m.drops)
 	for {
-		n, err := s.raw.Recv(b)
+		n, err := c.Recv(b)
 		if err != nil {
 			if netio.IsClosed(err) || m.closed.Load() {
 				return
@@ -438,11 +439,12 @@ func (m *MR) readRaw(u *mrUplink, s *mrSocks) {
 		now := time.Now().UnixNano()
 		t := m.table.Load()
 		for i := 0; i < n; i++ {
+			p := b.Bufs[i][:b.N[i]]
 			if !m.fromHA(b.Addr[i].Addr()) {
-				m.drops.Add(DropNotFromHA)
+				m.drops.AddPacket(DropNotFromHA, p)
 				continue
 			}
-			m.downlink(b.Bufs[i][:b.N[i]], u, t, w, now)
+			m.downlink(p, u, t, w, now)
 		}
 		w.flush()
 	}
