@@ -12,8 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"nemod/control"
@@ -97,28 +95,8 @@ func runCluster(bin string, n, senders, window int) error {
 	if err != nil {
 		return err
 	}
-	var accepted, rejected, timeouts atomic.Int64
-	round := func(bid int) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for s := 0; s < senders; s++ {
-			c := conns[bid*senders+s]
-			var mine [][]byte
-			for i := s; i < n; i += senders {
-				mine = append(mine, bus[i][bid])
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				a, r, to := exchange(c, mine, window)
-				accepted.Add(a)
-				rejected.Add(r)
-				timeouts.Add(to)
-			}()
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
+	var answers tally
+	round := func(bid int) time.Duration { return answers.round(conns, senders, window, bus, bid) }
 	cpu0 := [4]time.Duration{cpuTime(procs[owner].Pid()), cpuTime(procs[standby].Pid())}
 	for i := range lab.EtcdRoles {
 		cpu0[2] += cpuTime(l.Etcd(i).Pid())
@@ -156,16 +134,16 @@ func runCluster(bin string, n, senders, window int) error {
 	bo, st := bindingsAt(owner)
 	bs, _ := bindingsAt(standby)
 	fmt.Printf("mobile routers:          %d (configured), three members, etcd of three on this machine\n", n)
-	fmt.Printf("binding updates:         %d sent, %d accepted, %d refused, %d unanswered (the last round)\n", 2*n, accepted.Load(), rejected.Load(), timeouts.Load())
+	fmt.Printf("binding updates:         %d sent, %d accepted, %d refused, %d unanswered (the last round)\n", 2*n, answers.accepted.Load(), answers.rejected.Load(), answers.timeouts.Load())
 	fmt.Printf("bindings:                owner ha%d %d, standby ha%d %d (caught up %v after the last answer)\n", owner+1, bo, standby+1, bs, caught.Round(time.Millisecond))
 	if c := st.Cluster; c != nil {
 		fmt.Printf("owner's store writes:    %d transactions, %d records, %d conflicts (%.0f records a transaction)\n",
 			c.Counters["commits"], c.Counters["written"], c.Counters["conflicts"], float64(c.Counters["written"])/max(1, float64(c.Counters["commits"])))
 	}
 	fmt.Printf("registrations/s:         %.0f (%d in %v, %d sockets, window %d, %d CPUs)\n",
-		float64(accepted.Load())/elapsed.Seconds(), accepted.Load(), elapsed.Round(time.Millisecond), len(conns), window, runtime.NumCPU())
+		float64(answers.accepted.Load())/elapsed.Seconds(), answers.accepted.Load(), elapsed.Round(time.Millisecond), len(conns), window, runtime.NumCPU())
 	fmt.Printf("CPU per registration:    owner %s, standby %s, etcd (three members) %s\n",
-		perReg(cpu1[0]-cpu0[0], accepted.Load()), perReg(cpu1[1]-cpu0[1], accepted.Load()), perReg(cpu1[2]-cpu0[2], accepted.Load()))
+		perReg(cpu1[0]-cpu0[0], answers.accepted.Load()), perReg(cpu1[1]-cpu0[1], answers.accepted.Load()), perReg(cpu1[2]-cpu0[2], answers.accepted.Load()))
 	for _, m := range []struct {
 		name string
 		i, b int
@@ -179,7 +157,7 @@ func runCluster(bin string, n, senders, window int) error {
 	for _, p := range procs {
 		p.Stop()
 	}
-	if int(accepted.Load()) != 2*n || bo != 2*n || bs != 2*n {
+	if int(answers.accepted.Load()) != 2*n || bo != 2*n || bs != 2*n {
 		return fmt.Errorf("not every registration was accepted and replicated")
 	}
 	return nil

@@ -204,35 +204,12 @@ func run(bt *benchT, bin string, n, senders, window int, profile string, radius 
 	if err != nil {
 		return err
 	}
-	var accepted, rejected, timeouts atomic.Int64
-	// round sends one BID's Binding Update of every router, each binding
-	// from a socket (care-of address and port) of its own uplink, and
-	// returns how long the answers took.
-	round := func(bus [][2][]byte, bid int) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for s := 0; s < senders; s++ {
-			c := conns[bid*senders+s]
-			var mine [][]byte
-			for i := s; i < n; i += senders {
-				mine = append(mine, bus[i][bid])
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				a, r, to := exchange(c, mine, window)
-				accepted.Add(a)
-				rejected.Add(r)
-				timeouts.Add(to)
-			}()
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
+	var answers tally
+	round := func(bus [][2][]byte, bid int) time.Duration { return answers.round(conns, senders, window, bus, bid) }
 	// Every router's first uplink, then every router's second.
 	cpu0 := cpuTime(ha.Process.Pid)
 	first := round(bus, 0)
-	firstAccepted := accepted.Load()
+	firstAccepted := answers.accepted.Load()
 	second := round(bus, 1)
 	elapsed := first + second
 	cpu1 := cpuTime(ha.Process.Pid)
@@ -243,7 +220,7 @@ func run(bt *benchT, bin string, n, senders, window int, profile string, radius 
 		fmt.Printf("cold cache, first uplink: %.0f registrations/s (%d in %v, each authorized by an Access-Request)\n",
 			float64(firstAccepted)/first.Seconds(), firstAccepted, first.Round(time.Millisecond))
 		fmt.Printf("cold cache, both uplinks: %.0f registrations/s (%d in %v)\n",
-			float64(accepted.Load())/elapsed.Seconds(), accepted.Load(), elapsed.Round(time.Millisecond))
+			float64(answers.accepted.Load())/elapsed.Seconds(), answers.accepted.Load(), elapsed.Round(time.Millisecond))
 		again := time.Now().Add(2 * time.Second)
 		for i := range bus {
 			for b := 0; b < 2; b++ {
@@ -253,11 +230,11 @@ func run(bt *benchT, bin string, n, senders, window int, profile string, radius 
 			}
 		}
 		time.Sleep(time.Until(again))
-		before := accepted.Load()
+		before := answers.accepted.Load()
 		warm := round(bus, 0) + round(bus, 1)
 		fmt.Printf("warm cache, both uplinks: %.0f registrations/s (%d in %v, no RADIUS request)\n",
-			float64(accepted.Load()-before)/warm.Seconds(), accepted.Load()-before, warm.Round(time.Millisecond))
-		accepted.Add(-(accepted.Load() - before))
+			float64(answers.accepted.Load()-before)/warm.Seconds(), answers.accepted.Load()-before, warm.Round(time.Millisecond))
+		answers.accepted.Add(-(answers.accepted.Load() - before))
 	}
 	var after status.Memory
 	if err := control.Do(ctx, sock, "memstats", nil, &after); err != nil {
@@ -280,7 +257,7 @@ func run(bt *benchT, bin string, n, senders, window int, profile string, radius 
 	} else {
 		fmt.Printf("mobile routers:          %d (configured)\n", n)
 	}
-	fmt.Printf("binding updates:         %d sent, %d accepted, %d refused, %d unanswered (the last round)\n", 2*n, accepted.Load(), rejected.Load(), timeouts.Load())
+	fmt.Printf("binding updates:         %d sent, %d accepted, %d refused, %d unanswered (the last round)\n", 2*n, answers.accepted.Load(), answers.rejected.Load(), answers.timeouts.Load())
 	fmt.Printf("bindings at the HA:      %d\n", bindings)
 	cs := []string{fmt.Sprintf("received=%d accepted=%d sent=%d queue_dropped=%d", st.Counters.Received, st.Counters.Accepted, st.Counters.Sent, st.Counters.QueueDropped)}
 	for k, v := range st.Counters.Rejected {
@@ -291,7 +268,7 @@ func run(bt *benchT, bin string, n, senders, window int, profile string, radius 
 	slices.Sort(cs[1:])
 	fmt.Printf("home agent counters:     %s\n", strings.Join(cs, " "))
 	fmt.Printf("registrations/s:         %.0f (%d in %v, %d sockets, window %d, %d CPUs)\n",
-		float64(accepted.Load())/elapsed.Seconds(), accepted.Load(), elapsed.Round(time.Millisecond), len(conns), window, runtime.NumCPU())
+		float64(answers.accepted.Load())/elapsed.Seconds(), answers.accepted.Load(), elapsed.Round(time.Millisecond), len(conns), window, runtime.NumCPU())
 	if !radius {
 		fmt.Printf("CPU per registration:    %s (the home agent's)\n", perReg(cpu1-cpu0, int64(2*n)))
 	}
@@ -302,7 +279,7 @@ func run(bt *benchT, bin string, n, senders, window int, profile string, radius 
 			float64(int64(after.RSS)-int64(before.RSS))/float64(bindings), mib(before.RSS), mib(after.RSS))
 		fmt.Printf("resident, all included:  %.0f B per binding (whole process, configuration included)\n", float64(after.RSS)/float64(bindings))
 	}
-	if int(accepted.Load()) != 2*n || bindings != 2*n {
+	if int(answers.accepted.Load()) != 2*n || bindings != 2*n {
 		return fmt.Errorf("not every registration was accepted")
 	}
 	return nil
@@ -329,6 +306,34 @@ func openSenders(ns string, count int) (out []*net.UDPConn, err error) {
 
 // exchange sends the Binding Updates keeping at most window unanswered,
 // and counts the answers.
+// tally counts the answers of the rounds.
+type tally struct{ accepted, rejected, timeouts atomic.Int64 }
+
+// round sends one BID's Binding Update of every router, each binding from
+// a socket (care-of address and port) of its own uplink, senders sockets
+// per BID, and returns how long the answers took.
+func (t *tally) round(conns []*net.UDPConn, senders, window int, bus [][2][]byte, bid int) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for s := 0; s < senders; s++ {
+		c := conns[bid*senders+s]
+		var mine [][]byte
+		for i := s; i < len(bus); i += senders {
+			mine = append(mine, bus[i][bid])
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, r, to := exchange(c, mine, window)
+			t.accepted.Add(a)
+			t.rejected.Add(r)
+			t.timeouts.Add(to)
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
 func exchange(c *net.UDPConn, bus [][]byte, window int) (accepted, rejected, timeouts int64) {
 	to := netip.AddrPortFrom(haAddr, nemo.UDPPort)
 	credit := make(chan struct{}, window)
