@@ -97,8 +97,15 @@ func rangePrefix(lo, hi netip.Addr, hasEnd bool) netip.Prefix {
 // breakoutScript is the nftables table masquerading the mobile network's
 // breakout to each uplink's address.
 func breakoutScript(devices []string, mnps []netip.Prefix) string {
+	return breakoutScriptFor("ip6", devices, mnps) // none: an IPv4-only mobile network
+}
+
+// breakoutScriptFor is the breakout table of one family ("ip6" or "ip"):
+// sources in mnps leaving by one of devices are masqueraded; no prefix,
+// no table.
+func breakoutScriptFor(family string, devices []string, mnps []netip.Prefix) string {
 	if len(mnps) == 0 {
-		return clearBreakoutScript // an IPv4-only mobile network
+		return clearBreakout(family)
 	}
 	var devs, pfx []string
 	for _, d := range devices {
@@ -107,18 +114,23 @@ func breakoutScript(devices []string, mnps []netip.Prefix) string {
 	for _, p := range mnps {
 		pfx = append(pfx, p.String())
 	}
-	return fmt.Sprintf(`add table ip6 %[1]s
-delete table ip6 %[1]s
-table ip6 %[1]s {
+	return fmt.Sprintf(`add table %[4]s %[1]s
+delete table %[4]s %[1]s
+table %[4]s %[1]s {
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
-		oifname { %[2]s } ip6 saddr { %[3]s } masquerade
+		oifname { %[2]s } %[4]s saddr { %[3]s } masquerade
 	}
 }
-`, breakoutTable, strings.Join(devs, ", "), strings.Join(pfx, ", "))
+`, breakoutTable, strings.Join(devs, ", "), strings.Join(pfx, ", "), family)
 }
 
-var clearBreakoutScript = fmt.Sprintf("add table ip6 %[1]s\ndelete table ip6 %[1]s\n", breakoutTable)
+// clearBreakout removes a family's breakout table, if there is one.
+func clearBreakout(family string) string {
+	return fmt.Sprintf("add table %[2]s %[1]s\ndelete table %[2]s %[1]s\n", breakoutTable, family)
+}
+
+var clearBreakoutScript = clearBreakout("ip6")
 
 func nft(script string) error {
 	cmd := exec.Command("nft", "-f", "-")

@@ -173,25 +173,7 @@ var clearMasqueradeScript = fmt.Sprintf("add table ip %[1]s\ndelete table ip %[1
 // breakoutScript4 is the nftables table masquerading the mobile network's
 // IPv4 breakout to each uplink's address ("" without IPv4 prefixes).
 func breakoutScript4(devices []string, mnps []netip.Prefix) string {
-	if len(mnps) == 0 {
-		return clearBreakoutScript4
-	}
-	var devs, pfx []string
-	for _, d := range devices {
-		devs = append(devs, fmt.Sprintf("%q", d))
-	}
-	for _, p := range mnps {
-		pfx = append(pfx, p.String())
-	}
-	return fmt.Sprintf(`add table ip %[1]s
-delete table ip %[1]s
-table ip %[1]s {
-	chain postrouting {
-		type nat hook postrouting priority srcnat; policy accept;
-		oifname { %[2]s } ip saddr { %[3]s } masquerade
-	}
-}
-`, breakoutTable, strings.Join(devs, ", "), strings.Join(pfx, ", "))
+	return breakoutScriptFor("ip", devices, mnps)
 }
 
-var clearBreakoutScript4 = fmt.Sprintf("add table ip %[1]s\ndelete table ip %[1]s\n", breakoutTable)
+var clearBreakoutScript4 = clearBreakout("ip")
