@@ -104,10 +104,7 @@ func (h *HA) bindAddr() netip.Addr {
 // instanceOf is a router's instance, nil outside a cluster (or for an
 // instance the cluster does not have).
 func (h *HA) instanceOf(s *routerSlot) *instanceState {
-	if h.cl == nil {
-		return nil
-	}
-	return h.cl.by[s.inst]
+	return s.inst.Load()
 }
 
 // isSignallingHere is isSignalling for any of the home agent's addresses.
@@ -145,8 +142,8 @@ func (h *HA) active(s *routerSlot) bool {
 // SetRouterInstance says which instance a router registered with (its
 // Binding Update's destination); the next Update follows it.
 func (h *HA) SetRouterInstance(hoa, inst netip.Addr) {
-	if s := h.slots[hoa]; s != nil {
-		s.inst = inst
+	if s := h.slots[hoa]; s != nil && h.cl != nil {
+		s.inst.Store(h.cl.by[inst])
 	}
 }
 
@@ -162,7 +159,7 @@ func (h *HA) SetActive(inst netip.Addr, on bool) {
 	}
 	i.standby.Store(!on)
 	for hoa, s := range h.slots {
-		if s.inst != inst {
+		if s.inst.Load() != i {
 			continue
 		}
 		old := s.view.Load()

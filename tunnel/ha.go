@@ -76,8 +76,10 @@ type routerSlot struct {
 	// (HA.known).
 	outers []netip.AddrPort
 	known  []netip.Addr
-	// inst is the cluster's instance it registered with (cluster.go).
-	inst netip.Addr
+	// inst is the cluster's instance it registered with (cluster.go),
+	// nil outside a cluster. The event loop sets it; the Heartbeat
+	// readers read it to answer from the instance's address.
+	inst atomic.Pointer[instanceState]
 	// flows is the last flow state, kept while the router has no
 	// binding so that its counters go on when it registers again.
 	flows *flowState

@@ -204,3 +204,37 @@ func TestRouterClock(t *testing.T) {
 		t.Fatal("an answered binding is suspected")
 	}
 }
+
+// In a cluster, a Heartbeat from an address a router's binding had is
+// answered from the router's instance, which the event loop changes
+// while the readers answer: under the race detector, the two never race.
+func TestUnboundAnswerFromInstanceWhileItChanges(t *testing.T) {
+	r := newRig(t, nil, func(_ *tunnel.MRConfig, hc *tunnel.HAConfig) {
+		hc.Instances = []tunnel.Instance{{Address: ha6}}
+	})
+	r.ha.SetRouterInstance(hoa, ha6)
+	r.ha.SetActive(ha6, true)
+	r.register(nil, r.bindings[1]) // the Wi-Fi binding goes: its address is known, unbound
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				r.ha.SetRouterInstance(hoa, ha6) // as the event loop does on every change
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for seq := uint32(1); seq <= 20; seq++ {
+		native, _ := nemo.AppendHeartbeatPacket(nil, wifi6, ha6, &nemo.Heartbeat{Seq: seq})
+		if err := r.mr.SendSignal(0, nemo.EncapIPv6, native); err != nil {
+			t.Fatal(err)
+		}
+		if a := waitAnswer(t, r); a != (answer{0, seq, true}) {
+			t.Fatalf("answer %+v", a)
+		}
+	}
+}
