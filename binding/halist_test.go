@@ -330,3 +330,44 @@ func TestImportIgnoresOlderRecords(t *testing.T) {
 		t.Fatal("forget")
 	}
 }
+
+// Settle: the later message's record stands, but a record without
+// bindings at one address does not take away bindings at another.
+func TestSettle(t *testing.T) {
+	rec := func(ts uint64, ha netip.Addr, bids int) *Record {
+		r := &Record{HoA: hoa, HA: ha, HasSeq: true, Seq: uint16(ts), TS: ts}
+		for i := range bids {
+			r.Bindings = append(r.Bindings, RecordBinding{BID: uint16(i + 1)})
+		}
+		return r
+	}
+	regA, regB := rec(10, haAddr, 2), rec(10, ha2Addr, 1)
+	for _, c := range []struct {
+		name       string
+		a, b       *Record
+		ha         netip.Addr
+		bids       int
+		ts         uint64
+		identityOf *Record // when set, the result is that record itself
+	}{
+		{"later registration", rec(11, ha2Addr, 1), regA, ha2Addr, 1, 11, nil},
+		{"earlier registration", regA, rec(11, ha2Addr, 1), ha2Addr, 1, 11, nil},
+		{"leaving A after registering at B", rec(11, haAddr, 0), regB, ha2Addr, 1, 11, nil},
+		{"the same, other order", regB, rec(11, haAddr, 0), ha2Addr, 1, 11, nil},
+		{"de-registration where the bindings are", rec(11, ha2Addr, 0), regB, ha2Addr, 0, 11, nil},
+		{"an old leave", rec(9, haAddr, 0), regB, ha2Addr, 1, 10, regB},
+	} {
+		s := Settle(c.a, c.b)
+		if s.HA != c.ha || len(s.Bindings) != c.bids || s.TS != c.ts || s.Seq != uint16(c.ts) {
+			t.Errorf("%s: %+v", c.name, s)
+		}
+		if c.identityOf != nil && s != c.identityOf {
+			t.Errorf("%s: not the record itself", c.name)
+		}
+	}
+	// The merged record is a copy: the inputs are unchanged.
+	leave := rec(11, haAddr, 0)
+	if m := Settle(leave, regB); m == regB || m == leave || regB.TS != 10 || len(leave.Bindings) != 0 {
+		t.Error("Settle changed its inputs or returned one for a merge")
+	}
+}

@@ -93,6 +93,32 @@ func (r *Record) Newer(o *Record) bool {
 	return r.Seq != o.Seq && int16(r.Seq-o.Seq) > 0
 }
 
+// Settle returns the record of one router that stands when two members
+// wrote it, each from what it had: the later message's (Newer), except
+// that a record without bindings at one home agent address does not take
+// away bindings at another. That record is the router leaving the address
+// it was told to leave (RFC 5142), after it registered with another
+// member's instance and before this member had that registration: what
+// stands is the other's bindings with the later replay state, a new
+// record. Otherwise the result is a or b itself.
+func Settle(a, b *Record) *Record {
+	later, earlier := a, b
+	if b.Newer(a) {
+		later, earlier = b, a
+	}
+	if len(later.Bindings) > 0 || len(earlier.Bindings) == 0 || !later.HA.IsValid() || !earlier.HA.IsValid() || later.HA == earlier.HA {
+		return later
+	}
+	merged := *earlier
+	merged.Bindings = slices.Clone(earlier.Bindings)
+	merged.HasSeq, merged.Seq, merged.TS = later.HasSeq, later.Seq, later.TS
+	return &merged
+}
+
+// LeavesOnly reports whether a record may be a router leaving an address
+// (see Settle): it has no bindings.
+func (r *Record) LeavesOnly() bool { return len(r.Bindings) == 0 && r.HA.IsValid() }
+
 // Same reports whether two records describe the same state.
 func (r *Record) Same(o *Record) bool {
 	a, errA := json.Marshal(r)

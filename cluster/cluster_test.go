@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -256,6 +257,66 @@ func TestConflictSettledByAge(t *testing.T) {
 		return len(kvs) == 1 && w1.records[hoa1] != nil && w1.records[hoa1].TS == 12 && string(kvs[0].Value) != "" &&
 			func() bool { var r binding.Record; return jsonDecode(kvs[0].Value, &r) == nil && r.TS == 12 }()
 	})
+}
+
+// A router told to leave instance A registers with B through one member,
+// then de-registers at A through another: whether or not that member had
+// taken the registration yet (a stale or a current guard), the bindings
+// at B stand in the store and at both members, with the
+// de-registration's replay state.
+func TestLeavingKeepsBindingsElsewhere(t *testing.T) {
+	for _, seen := range []bool{false, true} {
+		st := newStore(t)
+		m1, w1 := startMember(t, st, "ha1", instA)
+		m2, w2 := startMember(t, st, "ha2", instA)
+		m1.Publish([]*binding.Record{record(10, 1)}, 1)
+		eventually(t, time.Second, "ha2 has the first record", func() bool {
+			w2.mu.Lock()
+			defer w2.mu.Unlock()
+			return w2.records[hoa1] != nil
+		})
+		atB := record(11, 1)
+		atB.HA = instB
+		if !seen {
+			// ha2's guard is stale: its write conflicts.
+			st.Commit(context.Background(), []Op{{Key: bindingKey("/t", hoa1), Value: mustJSON(t, atB), Rev: AnyRev}})
+		} else {
+			m1.Publish([]*binding.Record{atB}, 2)
+			eventually(t, time.Second, "ha2 has the registration at B", func() bool {
+				w2.mu.Lock()
+				defer w2.mu.Unlock()
+				return w2.records[hoa1] != nil && w2.records[hoa1].HA == instB
+			})
+		}
+		leave := record(12)
+		m2.Publish([]*binding.Record{leave}, 3)
+		settled := func(r *binding.Record) bool {
+			return r != nil && r.HA == instB && len(r.Bindings) == 1 && r.TS == 12 && r.Seq == 12
+		}
+		eventually(t, 2*time.Second, fmt.Sprintf("the bindings at B stand (ha2 saw them: %v)", seen), func() bool {
+			kvs, _, _ := st.Get(context.Background(), "/t/bindings/")
+			var stored binding.Record
+			if len(kvs) != 1 || jsonDecode(kvs[0].Value, &stored) != nil || !settled(&stored) {
+				return false
+			}
+			w1.mu.Lock()
+			one := w1.records[hoa1]
+			w1.mu.Unlock()
+			w2.mu.Lock()
+			two := w2.records[hoa1]
+			w2.mu.Unlock()
+			return settled(one) && settled(two)
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // Two members started together share two instances; a drained one gives

@@ -690,7 +690,7 @@ const bucketSize = 10 * time.Second
 const noBindingKeep = 60 * time.Second
 
 // commit writes records in one transaction, guarded by the revisions
-// known; on a conflict, key by key, each settled by the records' age.
+// known; on a conflict, key by key, each settled (binding.Settle).
 func (m *Member) commit(st Store, recs []*binding.Record, vals [][]byte, known map[string]int64, tokens []uint64, buckets *leaseBuckets) commitResult {
 	res := commitResult{tokens: tokens, revs: map[string]int64{}}
 	for _, r := range recs {
@@ -734,49 +734,62 @@ func (m *Member) commit(st Store, recs []*binding.Record, vals [][]byte, known m
 		k := bindingKey(m.cfg.Prefix, r.HoA)
 		ops = append(ops, Op{Key: k, Value: v, Lease: l, Rev: known[k]})
 	}
-	rev, ok, err := st.Commit(ctx, ops)
-	if err != nil && !errors.Is(err, ErrNoLease) {
-		res.err = err
-		return res
-	}
-	if ok {
-		for _, op := range ops {
-			res.revs[op.Key] = rev
+	// A record without bindings may be the router leaving one instance
+	// after it registered with another's owner, whose record this member
+	// may not have taken yet: it is settled against the stored record
+	// first (Settle), on its own, and not written over it blindly.
+	var batch []int
+	var apart []int
+	for i, r := range recs {
+		if r.LeavesOnly() {
+			apart = append(apart, i)
+		} else {
+			batch = append(batch, i)
 		}
-		res.written = len(ops)
-		return res
 	}
-	if errors.Is(err, ErrNoLease) {
-		buckets.clear()
-	}
-	// Someone else wrote: each key on its own.
-	for i, op := range ops {
-		for try := 0; try < 3; try++ {
-			if errors.Is(err, ErrNoLease) {
-				if op.Lease, err = leaseFor(recs[i]); err != nil {
-					res.err = err
-					return res
-				}
-			}
-			rev, ok, err = st.Commit(ctx, []Op{op})
-			if err != nil && !errors.Is(err, ErrNoLease) {
-				res.err = err
-				return res
-			}
-			if ok {
+	if len(batch) > 0 {
+		bops := make([]Op, 0, len(batch))
+		for _, i := range batch {
+			bops = append(bops, ops[i])
+		}
+		rev, ok, err := st.Commit(ctx, bops)
+		if err != nil && !errors.Is(err, ErrNoLease) {
+			res.err = err
+			return res
+		}
+		if ok {
+			for _, op := range bops {
 				res.revs[op.Key] = rev
-				res.written++
-				break
 			}
+			res.written += len(bops)
+		} else {
 			if errors.Is(err, ErrNoLease) {
 				buckets.clear()
-				continue
 			}
-			res.conflicts++
-			kvs, _, gerr := st.Get(ctx, op.Key)
-			if gerr != nil {
-				res.err = gerr
-				return res
+			// Someone else wrote: each key on its own.
+			apart = append(apart, batch...)
+		}
+	}
+	for _, i := range apart {
+		if err := m.commitOne(ctx, st, recs[i], ops[i], recs[i].LeavesOnly(), leaseFor, buckets, &res); err != nil {
+			res.err = err
+			return res
+		}
+	}
+	return res
+}
+
+// commitOne writes one record on its own, guarded by op.Rev: as it is
+// first unless look, and after a conflict (or first, when look) settled
+// against what the store holds (binding.Settle). A record that stands
+// and is not the one published goes back to the daemon.
+func (m *Member) commitOne(ctx context.Context, st Store, rec *binding.Record, op Op, look bool, leaseFor func(*binding.Record) (int64, error), buckets *leaseBuckets, res *commitResult) error {
+	merged := false
+	for try := 0; try < 3; try++ {
+		if look {
+			kvs, _, err := st.Get(ctx, op.Key)
+			if err != nil {
+				return err
 			}
 			var cur *KV
 			for j := range kvs {
@@ -784,20 +797,52 @@ func (m *Member) commit(st Store, recs []*binding.Record, vals [][]byte, known m
 					cur = &kvs[j]
 				}
 			}
-			if cur == nil {
-				op.Rev = 0
-				continue
+			op.Rev = 0
+			if cur != nil {
+				op.Rev = cur.ModRev
+				var theirs binding.Record
+				if json.Unmarshal(cur.Value, &theirs) == nil {
+					switch s := binding.Settle(rec, &theirs); s {
+					case &theirs:
+						// Theirs is the later message: it stands, and
+						// this member takes it.
+						res.revs[op.Key] = cur.ModRev
+						res.theirs = append(res.theirs, &theirs)
+						return nil
+					case rec:
+					default:
+						v, err := json.Marshal(s)
+						if err != nil {
+							return err
+						}
+						rec, op.Value, merged = s, v, true
+					}
+				}
 			}
-			var theirs binding.Record
-			if json.Unmarshal(cur.Value, &theirs) == nil && theirs.Newer(recs[i]) {
-				// Theirs is the later message: it stands, and this member
-				// takes it.
-				res.revs[op.Key] = cur.ModRev
-				res.theirs = append(res.theirs, &theirs)
-				break
-			}
-			op.Rev = cur.ModRev
 		}
+		rev, ok, err := st.Commit(ctx, []Op{op})
+		if err != nil && !errors.Is(err, ErrNoLease) {
+			return err
+		}
+		if ok {
+			res.revs[op.Key] = rev
+			res.written++
+			if merged {
+				res.theirs = append(res.theirs, rec)
+			}
+			return nil
+		}
+		if errors.Is(err, ErrNoLease) {
+			// Its bucket's lease ended: a new one, the same guard.
+			buckets.clear()
+			if op.Lease, err = leaseFor(rec); err != nil {
+				return err
+			}
+			look = false
+			continue
+		}
+		res.conflicts++
+		look = true
 	}
-	return res
+	return nil
 }
