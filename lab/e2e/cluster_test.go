@@ -51,11 +51,12 @@ func newClusterEnv(t *testing.T, opts lab.ClusterOptions, fleet lab.FleetOptions
 	c.procs = make([]*lab.Proc, opts.Members)
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, p := range append(slices.Clone(c.procs), c.mr) {
-				if p != nil {
-					if b, err := os.ReadFile(p.LogPath()); err == nil {
-						t.Logf("--- %s ---\n%s", filepath.Base(p.LogPath()), tailLines(string(b), 40))
-					}
+			// The daemons' logs: the members' and every router's.
+			logs, _ := filepath.Glob(filepath.Join(l.Dir(), "homeagent-*.log"))
+			routers, _ := filepath.Glob(filepath.Join(l.Dir(), "router*.log"))
+			for _, p := range append(logs, routers...) {
+				if b, err := os.ReadFile(p); err == nil {
+					t.Logf("--- %s ---\n%s", filepath.Base(p), tailLines(string(b), 40))
 				}
 			}
 			t.Logf("core's routes:\n%s", c.coreRoutes())
