@@ -266,7 +266,13 @@ func TestConflictSettledByAge(t *testing.T) {
 // de-registration's replay state.
 func TestLeavingKeepsBindingsElsewhere(t *testing.T) {
 	for _, seen := range []bool{false, true} {
-		st := newStore(t)
+		// The store's clock can be moved on, for the record's lease.
+		var skew atomic.Int64
+		st := NewMemory()
+		st.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		go st.Run(ctx, 10*time.Millisecond)
 		m1, w1 := startMember(t, st, "ha1", instA)
 		m2, w2 := startMember(t, st, "ha2", instA)
 		m1.Publish([]*binding.Record{record(10, 1)}, 1)
@@ -277,6 +283,7 @@ func TestLeavingKeepsBindingsElsewhere(t *testing.T) {
 		})
 		atB := record(11, 1)
 		atB.HA = instB
+		atB.Bindings[0].Expires = time.Now().Add(10 * time.Minute).UnixNano()
 		if !seen {
 			// ha2's guard is stale: its write conflicts.
 			st.Commit(context.Background(), []Op{{Key: bindingKey("/t", hoa1), Value: mustJSON(t, atB), Rev: AnyRev}})
@@ -307,6 +314,13 @@ func TestLeavingKeepsBindingsElsewhere(t *testing.T) {
 			w2.mu.Unlock()
 			return settled(one) && settled(two)
 		})
+		// The record stays as long as its bindings, not as a record
+		// without any would.
+		skew.Store(int64(3 * time.Minute))
+		st.Expire()
+		if kvs, _, _ := st.Get(context.Background(), "/t/bindings/"); len(kvs) != 1 {
+			t.Fatalf("the settled record went with the lease of a record without bindings (ha2 saw them: %v)", seen)
+		}
 	}
 }
 

@@ -815,7 +815,13 @@ func (m *Member) commitOne(ctx context.Context, st Store, rec *binding.Record, o
 						if err != nil {
 							return err
 						}
-						rec, op.Value, merged = s, v, true
+						// Under the lease of its bindings, not of a
+						// record without any.
+						l, err := leaseFor(s)
+						if err != nil {
+							return err
+						}
+						rec, op.Value, op.Lease, merged = s, v, l, true
 					}
 				}
 			}
