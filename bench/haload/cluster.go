@@ -27,7 +27,7 @@ import (
 // registrations per second at the owner, and memory per binding at the
 // owner and at a standby.
 
-func runCluster(bin string, n, senders, window int) error {
+func runCluster(bin string, n, senders, window int, profile string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (network namespaces)")
 	}
@@ -54,7 +54,13 @@ func runCluster(bin string, n, senders, window int) error {
 		fmt.Fprintf(f, "config cluster 'bench'\n\tlist etcd_endpoint '%s'\n\tlist etcd_endpoint '%s'\n\tlist etcd_endpoint '%s'\n\toption node 'ha%d'\n\toption lease_ttl '2'\n\toption max_txn_ops '1024'\n",
 			lab.EtcdEndpoints()[0], lab.EtcdEndpoints()[1], lab.EtcdEndpoints()[2], i+1)
 		f.Close()
-		if procs[i], err = l.Start(lab.HARoles[i], fmt.Sprintf("homeagent-ha%d", i+1), bin, "homeagent", "-c", cfg); err != nil {
+		args := []string{bin, "homeagent", "-c", cfg}
+		if profile != "" {
+			// Which member will own the instance is not known yet: each
+			// writes its own.
+			args = append(args, "-cpuprofile", fmt.Sprintf("%s.ha%d", profile, i+1))
+		}
+		if procs[i], err = l.Start(lab.HARoles[i], fmt.Sprintf("homeagent-ha%d", i+1), args...); err != nil {
 			return err
 		}
 	}

@@ -105,7 +105,7 @@ func registration(i int, bid uint16, seq uint16, now time.Time) ([]byte, error) 
 func main() {
 	log.SetFlags(0)
 	bin := flag.String("nemod", "bin/nemod", "nemod binary")
-	profile := flag.String("cpuprofile", "", "have the home agent write a CPU profile here")
+	profile := flag.String("cpuprofile", "", "have the home agent write a CPU profile here (in the cluster case, each member to this path with .haN added)")
 	routers := flag.Int("routers", 10000, "mobile routers (two bindings each)")
 	senders := flag.Int("senders", 2, "sending sockets per BID (each a care-of address and port)")
 	window := flag.Int("window", 512, "unanswered Binding Updates allowed per socket")
@@ -113,7 +113,7 @@ func main() {
 	clusterCase := flag.Bool("cluster", false, "three home agents sharing their binding cache in a three-member etcd (cluster.go)")
 	flag.Parse()
 	if *clusterCase {
-		if err := runCluster(*bin, *routers, *senders, *window); err != nil {
+		if err := runCluster(*bin, *routers, *senders, *window, *profile); err != nil {
 			log.Fatalf("haload: %v", err)
 		}
 		return
