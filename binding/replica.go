@@ -116,7 +116,7 @@ func Settle(a, b *Record) *Record {
 }
 
 // LeavesOnly reports whether a record may be a router leaving an address
-// (see Settle): it has no bindings.
+// (see Settle): it has no bindings, and names the address it had them at.
 func (r *Record) LeavesOnly() bool { return len(r.Bindings) == 0 && r.HA.IsValid() }
 
 // Same reports whether two records describe the same state.
