@@ -103,6 +103,13 @@ func follow(t *testing.T, m *Member) *watcher {
 	return w
 }
 
+// recordOf is the last record of hoa the member handed over.
+func (w *watcher) recordOf(hoa netip.Addr) *binding.Record {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.records[hoa]
+}
+
 func (w *watcher) owns() []netip.Addr {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -130,8 +137,12 @@ func startMember(t *testing.T, st Store, node string, insts ...netip.Addr) (*Mem
 	return m, follow(t, m)
 }
 
-func newStore(t *testing.T) *Memory {
+func newStore(t *testing.T) *Memory { return newStoreAt(t, nil) }
+
+// newStoreAt is a store whose leases expire by the clock now.
+func newStoreAt(t *testing.T, now func() time.Time) *Memory {
 	st := NewMemory()
+	st.Now = now
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go st.Run(ctx, 10*time.Millisecond)
@@ -241,11 +252,7 @@ func TestConflictSettledByAge(t *testing.T) {
 	m1, w1 := startMember(t, st, "ha1", instA)
 	m2, w2 := startMember(t, st, "ha2", instA)
 	m1.Publish([]*binding.Record{record(10, 1)}, 1)
-	eventually(t, time.Second, "ha2 has it", func() bool {
-		w2.mu.Lock()
-		defer w2.mu.Unlock()
-		return w2.records[hoa1] != nil
-	})
+	eventually(t, time.Second, "ha2 has it", func() bool { return w2.recordOf(hoa1) != nil })
 	// Both change it; neither has seen the other's write.
 	newer := record(12, 1, 2)
 	m1.Publish([]*binding.Record{record(11, 2)}, 2)
@@ -268,19 +275,11 @@ func TestLeavingKeepsBindingsElsewhere(t *testing.T) {
 	for _, seen := range []bool{false, true} {
 		// The store's clock can be moved on, for the record's lease.
 		var skew atomic.Int64
-		st := NewMemory()
-		st.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		go st.Run(ctx, 10*time.Millisecond)
+		st := newStoreAt(t, func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
 		m1, w1 := startMember(t, st, "ha1", instA)
 		m2, w2 := startMember(t, st, "ha2", instA)
 		m1.Publish([]*binding.Record{record(10, 1)}, 1)
-		eventually(t, time.Second, "ha2 has the first record", func() bool {
-			w2.mu.Lock()
-			defer w2.mu.Unlock()
-			return w2.records[hoa1] != nil
-		})
+		eventually(t, time.Second, "ha2 has the first record", func() bool { return w2.recordOf(hoa1) != nil })
 		atB := record(11, 1)
 		atB.HA = instB
 		atB.Bindings[0].Expires = time.Now().Add(10 * time.Minute).UnixNano()
@@ -290,9 +289,8 @@ func TestLeavingKeepsBindingsElsewhere(t *testing.T) {
 		} else {
 			m1.Publish([]*binding.Record{atB}, 2)
 			eventually(t, time.Second, "ha2 has the registration at B", func() bool {
-				w2.mu.Lock()
-				defer w2.mu.Unlock()
-				return w2.records[hoa1] != nil && w2.records[hoa1].HA == instB
+				r := w2.recordOf(hoa1)
+				return r != nil && r.HA == instB
 			})
 		}
 		leave := record(12)
@@ -306,13 +304,7 @@ func TestLeavingKeepsBindingsElsewhere(t *testing.T) {
 			if len(kvs) != 1 || jsonDecode(kvs[0].Value, &stored) != nil || !settled(&stored) {
 				return false
 			}
-			w1.mu.Lock()
-			one := w1.records[hoa1]
-			w1.mu.Unlock()
-			w2.mu.Lock()
-			two := w2.records[hoa1]
-			w2.mu.Unlock()
-			return settled(one) && settled(two)
+			return settled(w1.recordOf(hoa1)) && settled(w2.recordOf(hoa1))
 		})
 		// The record stays as long as its bindings, not as a record
 		// without any would.
