@@ -17,11 +17,12 @@ import (
 //   - Idle paths get a probe every interval (probe_interval for a native
 //     Heartbeat, proportionally longer for the larger UDP ones, so that
 //     every path kind costs the same bits).
-//   - Either kind of probe opens an episode: up to ProbeFailures probes,
-//     each given Gap (the larger of SRTT + 4 x RTTVAR and the episode's
-//     span shared among them) to be answered, and the path is dead when
-//     nothing was heard from the peer by the time the last one's Gap ran
-//     out. Anything heard ends the episode. A suspicion's span is 150 ms;
+//   - Either kind of probe opens an episode: up to ProbeFailures probes
+//     (IdleExtraProbes more for an idle probe's), each given Gap (the
+//     larger of SRTT + 4 x RTTVAR and the episode's span shared among
+//     them) to be answered, and the path is dead when nothing was heard
+//     from the peer by the time the last one's Gap ran out. Anything
+//     heard ends the episode. A suspicion's span is 150 ms;
 //     an idle probe's is what is left of two native probe intervals
 //     (900 ms by default) after its probe gap, at least 150 ms: an idle
 //     path is dead about 900 ms after it was last heard, as when it was
@@ -41,6 +42,13 @@ const (
 	TimeoutFloor = 150 * time.Millisecond
 	// maxBackoff caps the doubling of the suspicion threshold.
 	maxBackoff = 8
+	// IdleExtraProbes are the probes an idle probe's episode sends
+	// beyond ProbeFailures, within the same span. Nothing waits on an
+	// idle path, and an idle path is judged by its probes alone: under
+	// random loss p each way, one probe in (1-(1-p)^2)^-n makes a false
+	// failure, n the episode's probes. With 5 % that is one idle probe in
+	// a thousand for three probes, one in a hundred thousand for five.
+	IdleExtraProbes = 2
 )
 
 // ProbeSize is the octets one probe puts on an uplink (at the IP layer)
@@ -177,6 +185,15 @@ func (w *Watch) settle(c Clock) {
 	w.start, w.sent, w.suspected, w.settled = time.Time{}, 0, false, c.Heard
 }
 
+// probes is how many probes the open episode sends, given failures: an
+// idle probe's sends IdleExtraProbes more.
+func (w *Watch) probes(failures int) int {
+	if w.suspected {
+		return failures
+	}
+	return failures + IdleExtraProbes
+}
+
 // Suspect is how long traffic may go unanswered before Judge probes,
 // its back-off included, capped at ceiling.
 func (w *Watch) Suspect(ceiling time.Duration) time.Duration { return w.suspect(ceiling) }
@@ -204,6 +221,7 @@ func (w *Watch) Judge(c Clock, now time.Time, failures int, ceiling time.Duratio
 			// it as a suspicion, on the shorter span.
 			w.suspected, w.span = true, TimeoutFloor
 		}
+		failures = w.probes(failures)
 		if now.Before(w.last.Add(w.RTT.Gap(w.span, failures))) {
 			return Alive
 		}
@@ -230,7 +248,7 @@ func (w *Watch) Judge(c Clock, now time.Time, failures int, ceiling time.Duratio
 func (w *Watch) Next(c Clock, polled time.Time, failures int, ceiling time.Duration) time.Time {
 	failures = max(failures, 1)
 	if !w.start.IsZero() && c.Heard.Before(w.start) {
-		next := w.last.Add(w.RTT.Gap(w.span, failures))
+		next := w.last.Add(w.RTT.Gap(w.span, w.probes(failures)))
 		if at, ok := c.unanswered(); ok && !w.suspected {
 			next = earliest(next, at.Add(w.suspect(ceiling)))
 		}

@@ -3,6 +3,7 @@ package binding
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,9 +104,9 @@ func TestTrafficFindsSilentPathFast(t *testing.T) {
 
 // Under 5 % random loss each way, a path carrying a flow both ways is
 // never declared dead: a silence of 50 packets does not happen. An idle
-// path under the same loss is judged by its probes, three of which (or
-// their answers) must be lost in a row: about one in a thousand idle
-// probes, and a path that recovers within a probe gap.
+// path under the same loss is judged by its probes, five of which (or
+// their answers) must be lost in a row: about one in a hundred thousand
+// idle probes (one in a thousand with the three a path in use gets).
 func TestRandomLossIsNoFailure(t *testing.T) {
 	w := registeredBoth(t, defaultProbing(), haConfig())
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -118,7 +119,7 @@ func TestRandomLossIsNoFailure(t *testing.T) {
 	w.run(time.Hour)
 	idle := w.r.Probes - probes
 	t.Logf("idle hour under 5 %% loss: %d probes, %d paths declared dead", idle, w.r.DeadPaths)
-	if w.r.DeadPaths*500 > idle {
+	if w.r.DeadPaths*20000 > idle {
 		t.Fatalf("%d dead paths for %d idle probes", w.r.DeadPaths, idle)
 	}
 }
@@ -418,6 +419,30 @@ func TestWatchEpisode(t *testing.T) {
 	idle := Clock{Heard: t0, Sent: t0.Add(-time.Hour)}
 	if next := w.Next(idle, t0, 3, time.Second); !next.IsZero() {
 		t.Fatalf("an idle path wakes the router at %v", next.Sub(t0))
+	}
+}
+
+// An idle probe's episode sends IdleExtraProbes more probes than a
+// suspicion's, within the same span: five probes 90 ms apart for the
+// native path's 450 ms, and the path is dead when the span ends.
+func TestIdleEpisodeSendsMore(t *testing.T) {
+	var w Watch
+	c := Clock{Heard: t0.Add(-time.Millisecond)}
+	w.Probed(t0, 450*time.Millisecond)
+	got := []time.Duration{0}
+	for now := t0; now.Before(t0.Add(2 * time.Second)); now = now.Add(time.Millisecond) {
+		v := w.Judge(c, now, 3, 450*time.Millisecond)
+		if v == ProbeNow {
+			got = append(got, now.Sub(t0))
+		}
+		if v == Dead {
+			got = append(got, -now.Sub(t0))
+			break
+		}
+	}
+	want := []time.Duration{0, 90 * time.Millisecond, 180 * time.Millisecond, 270 * time.Millisecond, 360 * time.Millisecond, -450 * time.Millisecond}
+	if !slices.Equal(got, want) {
+		t.Fatalf("episode %v (probes, then minus the death), want %v", got, want)
 	}
 }
 

@@ -137,7 +137,7 @@ type Uplink struct {
 	Encap         nemo.Encap    // option encap: auto, ipv6 or udp
 	Priority      uint8         // option priority 1..127; 0 = unset (RFC 6089 BID-PRI)
 	ProbeInterval time.Duration // option probe_interval
-	ProbeFailures int           // option probe_failures: unanswered probes of an episode before the path is dead
+	ProbeFailures int           // option probe_failures: unanswered probes of an episode before the path is dead (an idle probe's episode: binding.IdleExtraProbes more)
 	Line          int
 }
 
