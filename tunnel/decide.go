@@ -54,6 +54,14 @@ func (t *routerTable) usable(bid uint16) bool { return t.binding(bid) != nil }
 
 // ours reports whether a belongs to the mobile network: the home address
 // or inside one of its prefixes.
+// linkScoped reports whether a is an address of one link only: what the
+// kernel sends there on the TUN device itself (its Multicast Listener
+// Reports, from the device's own link-local address) is not the mobile
+// network's traffic, and is told apart from a foreign source.
+func linkScoped(a netip.Addr) bool {
+	return a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast()
+}
+
 func (t *routerTable) ours(a netip.Addr) bool { return covers(a, []netip.Addr{t.hoa}, t.mnps) }
 
 // fromNetwork decides where a packet from the mobile network goes: the
@@ -69,6 +77,9 @@ func (t *routerTable) fromNetwork(p []byte, out []*routerBinding) ([]*routerBind
 	ip, err := header.ParseIPv6(p)
 	if err != nil {
 		return out, DropMalformed, 0
+	}
+	if linkScoped(ip.Dst()) {
+		return out, DropLinkScope, 0
 	}
 	if !t.ours(ip.Src()) {
 		// A host on the mobile network with an address of its own making,
@@ -249,6 +260,9 @@ func towardsRouter(p []byte, table *agentTable, mtu int, liveness int64, now int
 		return out, DropMalformed, 0
 	}
 	dst := ip.Dst()
+	if linkScoped(dst) {
+		return out, DropLinkScope, 0
+	}
 	s, ok := table.lookup(dst)
 	if !ok {
 		return out, DropNoRoute, 0

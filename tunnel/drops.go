@@ -26,6 +26,11 @@ const (
 	// binding left unanswered by the rate limit.
 	DropProbeRateLimited
 	DropStandby // home agent in a cluster: for a router whose instance another member owns
+	// DropLinkScope: from the TUN device, to a link-local or link-scoped
+	// multicast address: a packet for the device's own link, which has no
+	// far end (the kernel's Multicast Listener Reports on it), never
+	// forwarded.
+	DropLinkScope
 	numDrops
 )
 
@@ -46,6 +51,7 @@ var dropNames = [numDrops]string{
 	DropSendError:  "send_errors",
 	DropTunError:   "tun_errors",
 	DropStandby:    "standby",
+	DropLinkScope:  "link_scope",
 
 	DropProbeRateLimited: "probe_rate_limited",
 }

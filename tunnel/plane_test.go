@@ -312,6 +312,15 @@ func TestRouterDropsForeignSources(t *testing.T) {
 	r.mrTUN.Inject(foreign)
 	r.mrTUN.Inject(spoofed)
 	counted(t, r.mr.Drops(), tunnel.DropForeignSrc, 2)
+	// The kernel's own Multicast Listener Report on the device, from the
+	// device's link-local address: not the mobile network's, and not
+	// counted as a foreign source.
+	report := netsim.UDP6(netip.MustParseAddr("fe80::e5ae:2f10:8a3e:710f"), netip.MustParseAddr("ff02::16"), 1, 2, 10, 'm')
+	r.mrTUN.Inject(report)
+	counted(t, r.mr.Drops(), tunnel.DropLinkScope, 1)
+	if n := r.mr.Drops().Count(tunnel.DropForeignSrc); n != 2 {
+		t.Fatalf("foreign sources counted: %d", n)
+	}
 	quiet(t, r.haTUN, foreign, "foreign source")
 	quiet(t, r.haTUN, spoofed, "spoofed source")
 	if tr := r.mr.Traffic(0); tr.TxPackets != 0 {
@@ -379,6 +388,12 @@ func TestHomeAgentIngressFilter(t *testing.T) {
 	// binding.
 	r.haTUN.Inject(netsim.UDP6(cn, netip.MustParseAddr("2001:db8:999::1"), 1, 2, 10, 'n'))
 	counted(t, d, tunnel.DropNoRoute, 1)
+	// The kernel's own report on the home agent's device.
+	r.haTUN.Inject(netsim.UDP6(netip.MustParseAddr("fe80::1"), netip.MustParseAddr("ff02::16"), 1, 2, 10, 'm'))
+	counted(t, d, tunnel.DropLinkScope, 1)
+	if n := d.Count(tunnel.DropNoRoute); n != 1 {
+		t.Fatalf("no route counted: %d", n)
+	}
 	r.haTUN.Inject(netsim.UDP6(cn, netip.MustParseAddr("2001:db8:200::1"), 1, 2, 10, 'b'))
 	counted(t, d, tunnel.DropNoBinding, 1)
 	if got := r.haSys.Prefixes(); len(got) != 3 {
