@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net"
@@ -20,6 +21,8 @@ import (
 	"nemod/internal/promtest"
 	"nemod/lab"
 	"nemod/status"
+
+	"golang.org/x/sys/unix"
 )
 
 // The operations side of the real binary in the lab: the D-Bus service,
@@ -102,7 +105,8 @@ func TestDBusInTheLab(t *testing.T) {
 }
 
 // notifications is the socket the test plays systemd on: every datagram
-// with when it came.
+// with when it came, by the kernel's clock when it queued it (the reading
+// goroutine may run late, after what the daemon did next).
 type notifications struct {
 	conn *net.UnixConn
 	mu   sync.Mutex
@@ -120,20 +124,48 @@ func listenNotify(t *testing.T, path string) *notifications {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) }); err != nil || serr != nil {
+		t.Fatalf("SO_TIMESTAMPNS: %v %v", err, serr)
+	}
 	n := &notifications{conn: c}
 	go func() {
-		buf := make([]byte, 4096)
+		buf, oob := make([]byte, 4096), make([]byte, 128)
 		for {
-			k, err := c.Read(buf)
+			k, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
 			if err != nil {
 				return
 			}
+			at, ok := queuedAt(oob[:oobn])
+			text := string(buf[:k])
+			if !ok {
+				// Plainly wrong, so that every check of it fails saying so.
+				text = "no kernel timestamp: " + text
+			}
 			n.mu.Lock()
-			n.msgs = append(n.msgs, note{time.Now(), string(buf[:k])})
+			n.msgs = append(n.msgs, note{at, text})
 			n.mu.Unlock()
 		}
 	}()
 	return n
+}
+
+// queuedAt is a datagram's kernel receive time from its SO_TIMESTAMPNS
+// control message (a 64-bit struct timespec).
+func queuedAt(oob []byte) (time.Time, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+				return time.Unix(int64(binary.NativeEndian.Uint64(m.Data)), int64(binary.NativeEndian.Uint64(m.Data[8:]))), true
+			}
+		}
+	}
+	return time.Now(), false
 }
 
 func (n *notifications) all() []note {
