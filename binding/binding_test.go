@@ -236,9 +236,7 @@ func TestRegisterTwoUplinksThroughNAT(t *testing.T) {
 }
 
 func TestLossDeregistersThroughOtherUplinkAndReturn(t *testing.T) {
-	w := newWorld(t, routerConfig(), haConfig())
-	w.up(0, wifiCoA, netip.Addr{})
-	w.up(1, netip.Addr{}, cellCoA)
+	w := bothUp(t, routerConfig(), haConfig())
 	w.step()
 	w.down(0)
 	w.dead[0] = true
@@ -444,9 +442,7 @@ func TestHomeAgentExpiresSilentRouter(t *testing.T) {
 }
 
 func TestShutdownDeregistersEverything(t *testing.T) {
-	w := newWorld(t, routerConfig(), haConfig())
-	w.up(0, wifiCoA, netip.Addr{})
-	w.up(1, netip.Addr{}, cellCoA)
+	w := bothUp(t, routerConfig(), haConfig())
 	w.step()
 	for _, s := range w.r.Shutdown(w.now) {
 		w.deliver(s)
@@ -615,9 +611,7 @@ func probingConfig() UpdateListConfig {
 // probes within interval x failures: de-registered through the other
 // uplink, and registered again through itself once it works again.
 func TestDeadPathDetectedByProbes(t *testing.T) {
-	w := newWorld(t, probingConfig(), haConfig())
-	w.up(0, wifiCoA, netip.Addr{})
-	w.up(1, netip.Addr{}, cellCoA)
+	w := bothUp(t, probingConfig(), haConfig())
 	w.step()
 	w.run(2 * time.Second)
 	if w.probesAnswered < 6 {
@@ -653,9 +647,7 @@ func TestDeadPathDetectedByProbes(t *testing.T) {
 // a port that leads nowhere, the probes time out, and the re-registration
 // through the new mapping repairs the binding.
 func TestNATRebindingRepaired(t *testing.T) {
-	w := newWorld(t, probingConfig(), haConfig())
-	w.up(0, wifiCoA, netip.Addr{})
-	w.up(1, netip.Addr{}, cellCoA)
+	w := bothUp(t, probingConfig(), haConfig())
 	w.step()
 	w.run(time.Second)
 	w.natPort = 40001 // the next packet through the NAT gets a new mapping
@@ -715,9 +707,7 @@ config rule 'sip'
 `)
 	rc := routerConfig()
 	rc.Flows = voice.FlowIDs()
-	w := newWorld(t, rc, haConfig())
-	w.up(0, wifiCoA, netip.Addr{})
-	w.up(1, netip.Addr{}, cellCoA)
+	w := bothUp(t, rc, haConfig())
 	w.step()
 	e := w.c.Entry(hoa)
 	if e.Flows == nil || !e.Flows.Equal(voice.Registered()) {
@@ -799,9 +789,7 @@ func TestDeadPathKeepsEncapsulation(t *testing.T) {
 // de-registration, the home agent refuses the stale de-registration, and
 // the router must not send it again (it would delete the registration).
 func TestOvertakenDeregistrationNotResent(t *testing.T) {
-	w := newWorld(t, probingConfig(), haConfig())
-	w.up(0, wifiCoA, netip.Addr{})
-	w.up(1, netip.Addr{}, cellCoA)
+	w := bothUp(t, probingConfig(), haConfig())
 	w.step()
 	w.run(time.Second)
 	w.natPort = 40001 // the cellular NAT's mapping changes
@@ -861,9 +849,7 @@ func TestOvertakenDeregistrationNotResent(t *testing.T) {
 // a silence that began before the change is not judged by the new, shorter
 // deadline.
 func TestReloadedProbeTiming(t *testing.T) {
-	w := newWorld(t, probingConfig(), haConfig())
-	w.up(0, wifiCoA, netip.Addr{})
-	w.up(1, netip.Addr{}, cellCoA)
+	w := bothUp(t, probingConfig(), haConfig())
 	w.step()
 	w.run(2 * time.Second)
 	// Just before the next probe is due, 400 ms after the last answer,
@@ -962,9 +948,7 @@ func TestReloadedLimits(t *testing.T) {
 // Every message is counted once among the outcomes, and a refusal or a
 // message not acted on carries the reason it was counted under.
 func TestCountersAddUp(t *testing.T) {
-	w := newWorld(t, probingConfig(), haConfig())
-	w.up(0, wifiCoA, netip.Addr{})
-	w.up(1, netip.Addr{}, cellCoA)
+	w := bothUp(t, probingConfig(), haConfig())
 	w.step()
 	w.deliver(w.sent[0]) // a replay: refused with status 144, which answers nothing the router has outstanding
 	w.down(0)

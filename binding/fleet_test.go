@@ -14,9 +14,7 @@ import (
 // through the NAT.
 func registeredWorld(t *testing.T, rc UpdateListConfig, hc HAConfig) *world {
 	t.Helper()
-	w := newWorld(t, rc, hc)
-	w.up(0, wifiCoA, netip.Addr{})
-	w.up(1, netip.Addr{}, cellCoA)
+	w := bothUp(t, rc, hc)
 	w.run(5 * time.Second)
 	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/udp4" {
 		t.Fatalf("states %s", got)

@@ -32,9 +32,7 @@ func ipv4World(t *testing.T, v4 func(*UpdateListConfig), ha func(*HAConfig)) *wo
 	if ha != nil {
 		ha(&hc)
 	}
-	w := newWorld(t, rc, hc)
-	w.up(0, wifiCoA, netip.Addr{})
-	w.up(1, netip.Addr{}, cellCoA)
+	w := bothUp(t, rc, hc)
 	w.step()
 	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/udp4" {
 		t.Fatalf("registration: %s", got)

@@ -55,11 +55,20 @@ func (w *world) flow(i int, d time.Duration, carries func() bool) int {
 func always() bool { return true }
 func never() bool  { return false }
 
-func registeredBoth(t *testing.T, rc UpdateListConfig, hc HAConfig) *world {
+// bothUp is a world with both uplinks up: the Wi-Fi with its IPv6
+// care-of address, the cellular with its IPv4 one.
+func bothUp(t *testing.T, rc UpdateListConfig, hc HAConfig) *world {
 	t.Helper()
 	w := newWorld(t, rc, hc)
 	w.up(0, wifiCoA, netip.Addr{})
 	w.up(1, netip.Addr{}, cellCoA)
+	return w
+}
+
+// registeredBoth is bothUp once both uplinks are registered.
+func registeredBoth(t *testing.T, rc UpdateListConfig, hc HAConfig) *world {
+	t.Helper()
+	w := bothUp(t, rc, hc)
 	w.step()
 	w.run(2 * time.Second)
 	if got := w.states(); got != "wifi=registered/ipv6 cell=registered/udp4" {
@@ -280,9 +289,7 @@ func TestFastEncapsulationNegotiated(t *testing.T) {
 	} {
 		rc, hc := defaultProbing(), haConfig()
 		rc.Offer, hc.Offer = c.offer, c.agree
-		w := newWorld(t, rc, hc)
-		w.up(0, wifiCoA, netip.Addr{})
-		w.up(1, netip.Addr{}, cellCoA)
+		w := bothUp(t, rc, hc)
 		w.run(2 * time.Second)
 		if got := w.states(); got != "wifi=registered/"+c.want+" cell=registered/udp4" {
 			t.Fatalf("%s: %s", c.name, got)
@@ -332,9 +339,7 @@ func TestUnboundAnswerRegistersAgain(t *testing.T) {
 // The status figures: the smoothed RTT of the probes' answers and the
 // share of recent probes unanswered.
 func TestProbeFigures(t *testing.T) {
-	w := newWorld(t, defaultProbing(), haConfig())
-	w.up(0, wifiCoA, netip.Addr{})
-	w.up(1, netip.Addr{}, cellCoA)
+	w := bothUp(t, defaultProbing(), haConfig())
 	w.step()
 	w.hold = true
 	n := 0
@@ -485,9 +490,7 @@ func TestNegotiatedPathRecoversNatively(t *testing.T) {
 	for _, blockUDP := range []bool{false, true} {
 		rc, hc := defaultProbing(), haConfig()
 		rc.Offer, hc.Offer = nemo.CapUDP6Offload, nemo.CapUDP6Offload
-		w := newWorld(t, rc, hc)
-		w.up(0, wifiCoA, netip.Addr{})
-		w.up(1, netip.Addr{}, cellCoA)
+		w := bothUp(t, rc, hc)
 		w.run(2 * time.Second)
 		if got := w.states(); got != "wifi=registered/udp6 cell=registered/udp4" {
 			t.Fatalf("negotiated: %s", got)

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"nemod/internal/promtest"
-	"nemod/internal/twoends"
 )
 
 // TestProbeFiguresReachMetrics: the figures the liveness probes give (each
@@ -13,14 +12,7 @@ import (
 // Prometheus scrape, which reads the same status: a black-holed Wi-Fi
 // shows loss and then a failover, none of them before.
 func TestProbeFiguresReachMetrics(t *testing.T) {
-	e := twoends.New(t, "")
-	e.WriteRouterConfig(withOps(e.MRSock, "option metrics_listen '[::1]:9110'\n\toption dbus '0'"))
-	e.Start()
-	e.Registered()
-	addr := e.HTTP(&e.MRHTTP)
-	if addr == "" {
-		t.Fatal("no metrics listener")
-	}
+	e, addr := registeredWithMetrics(t)
 	scrape := func() map[string]float64 {
 		code, text := get(t, "http://"+addr+"/metrics")
 		if code != 200 {

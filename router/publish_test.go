@@ -35,12 +35,11 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// TestMetricsAgreeWithStatus: the running router's scrape passes promtool
-// and says what `ctl status` says: the same bindings in the same states,
-// counters no lower than the status before the scrape and no higher than
-// the one after it, and a registration latency for each accepted Binding
-// Update. With metrics_listen absent there is no listener.
-func TestMetricsAgreeWithStatus(t *testing.T) {
+// registeredWithMetrics runs both ends, the router with its metrics
+// listener (and no D-Bus), until it is registered, and returns the
+// listener's address.
+func registeredWithMetrics(t *testing.T) (*twoends.Ends, string) {
+	t.Helper()
 	e := twoends.New(t, "")
 	e.WriteRouterConfig(withOps(e.MRSock, "option metrics_listen '[::1]:9110'\n\toption dbus '0'"))
 	e.Start()
@@ -49,6 +48,16 @@ func TestMetricsAgreeWithStatus(t *testing.T) {
 	if addr == "" {
 		t.Fatal("no metrics listener")
 	}
+	return e, addr
+}
+
+// TestMetricsAgreeWithStatus: the running router's scrape passes promtool
+// and says what `ctl status` says: the same bindings in the same states,
+// counters no lower than the status before the scrape and no higher than
+// the one after it, and a registration latency for each accepted Binding
+// Update. With metrics_listen absent there is no listener.
+func TestMetricsAgreeWithStatus(t *testing.T) {
+	e, addr := registeredWithMetrics(t)
 	before := e.MRStatus()
 	code, text := get(t, "http://"+addr+"/metrics")
 	after := e.MRStatus()
